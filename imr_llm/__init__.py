@@ -1,0 +1,48 @@
+"""imr-llm: California workers' compensation IMR final determination letters → verified data.
+
+    >>> import imr_llm
+    >>> det = imr_llm.extract("tests/fixtures/letters/000_e4938e93dd873a45.txt")
+    >>> det.items[0].decision
+    'upheld'
+
+`extract` reads a PDF or text letter and parses every fact it states verbatim, each with its
+evidence span. No model, no key, no network.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .api import extract, extract_file, extract_text  # noqa: E402
+from .errors import (  # noqa: E402
+    EmptyInput,
+    ImrError,
+    InputError,
+    NoTextLayer,
+    NotAnImrLetter,
+    PasswordProtectedPdf,
+    UnreadablePdf,
+    UnsupportedFileType,
+    UnsupportedLayout,
+)
+from .schema import Determination, DisputedItem, Evidence, GuidelineBasis  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "extract",
+    "extract_file",
+    "extract_text",
+    "Determination",
+    "DisputedItem",
+    "Evidence",
+    "GuidelineBasis",
+    "ImrError",
+    "InputError",
+    "EmptyInput",
+    "NoTextLayer",
+    "NotAnImrLetter",
+    "PasswordProtectedPdf",
+    "UnreadablePdf",
+    "UnsupportedFileType",
+    "UnsupportedLayout",
+]

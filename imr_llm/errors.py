@@ -1,0 +1,66 @@
+"""One small error hierarchy, so callers (the CLI, a batch run) can catch `ImrError` and
+report one clear line per bad input instead of a traceback.
+
+Messages name the problem and what to do about it; they never quote letter text.
+"""
+
+from __future__ import annotations
+
+
+class ImrError(Exception):
+    """Base class for every error imr-llm raises on purpose."""
+
+    #: short machine-readable reason, used in JSON error records and exit summaries
+    code = "error"
+
+
+class InputError(ImrError):
+    """The input could not be read as a letter at all."""
+
+    code = "input_error"
+
+
+class UnsupportedFileType(InputError):
+    code = "unsupported_file_type"
+
+
+class EmptyInput(InputError):
+    code = "empty_input"
+
+
+class UnreadablePdf(InputError):
+    """The file claims to be a PDF but pdfium cannot open it (corrupt or truncated)."""
+
+    code = "unreadable_pdf"
+
+
+class PasswordProtectedPdf(InputError):
+    code = "password_protected_pdf"
+
+
+class NoTextLayer(InputError):
+    """A scanned PDF: pages are images, so there is no text to parse without OCR."""
+
+    code = "no_text_layer"
+
+
+class NotAnImrLetter(ImrError):
+    """Readable text, but not an IMR final determination letter."""
+
+    code = "not_an_imr_letter"
+
+
+class UnsupportedLayout(ImrError):
+    """Looks like an IMR letter, but no disputed item with a decision could be found."""
+
+    code = "unsupported_layout"
+
+
+class ModelError(ImrError):
+    """The configured model endpoint failed or returned something unusable."""
+
+    code = "model_error"
+
+
+class ConfigError(ImrError):
+    code = "config_error"

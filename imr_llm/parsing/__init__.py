@@ -1,0 +1,125 @@
+"""The exact parser: `SourceText` → `Determination`, no model involved.
+
+Everything here is stated verbatim in the letter, so it is parsed, not guessed: a field the
+letter does not state stays None. Disagreements inside the letter (header vs. summary dates,
+a rationale verdict that contradicts the decision) are kept as `conflicts`, never resolved
+silently. The parser knows nothing about models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from .. import __version__
+from ..errors import NotAnImrLetter, UnsupportedLayout
+from ..reading import SourceText
+from ..schema import Conflict, Determination, Provenance, schema_hash
+from .common import evidence
+from .credentials import parse_reviewer
+from .header import parse_header
+from .items import parse_items
+from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
+
+PARSER_VERSION = "1"
+
+SUMMARY_START = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.IGNORECASE)
+ISSUES_START = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS?\s+AND\s+RATIONALES?|IMR\s+DECISION\(S\)\s+AND\s+RATIONALE\(S\)", re.IGNORECASE)
+MADE_START = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE", re.IGNORECASE)
+IMR_MARKERS = re.compile(
+    r"Independent\s+Medical\s+Review|\bIMR\b|MAXIMUS|Final\s+Determination|Expert\s+Reviewer", re.IGNORECASE
+)
+
+
+def parse(source: SourceText) -> Determination:
+    """Parse a letter. Raises NotAnImrLetter / UnsupportedLayout when there is nothing to parse."""
+    text = source.text
+    n = len(text)
+    made = MADE_START.search(text)
+    summary = SUMMARY_START.search(text)
+    issues = ISSUES_START.search(text)
+
+    items_start = issues.end() if issues else 0
+    items = parse_items(source, items_start, n)
+    if not items:
+        if len(IMR_MARKERS.findall(text)) >= 2:
+            raise UnsupportedLayout(
+                f"{_name(source)}: looks like an IMR letter, but no disputed item with an "
+                "Upheld/Overturned decision was found"
+            )
+        raise NotAnImrLetter(f"{_name(source)}: not an IMR final determination letter (no IMR sections or decisions found)")
+
+    det = Determination(items=items)
+    header = parse_header(source)
+    for name, field in header.items():
+        setattr(det, name, field.value)
+        det.evidence[name] = evidence(source, field.start, field.end)
+    det.letter_format = "dwc_2016" if header.get("case_number") else ("dwc_body_only" if made or summary else "unknown")
+
+    cred_start = made.end() if made else 0
+    cred_end = summary.start() if summary else items_start
+    det.reviewer = parse_reviewer(source, cred_start, max(cred_end, cred_start))
+
+    sum_start = summary.end() if summary else cred_end
+    sum_end = issues.start() if issues else n
+    if sum_end <= sum_start:
+        sum_start, sum_end = 0, n
+    det.patient = parse_patient(source, sum_start, sum_end)
+    # Rationales restate diagnoses too ("The patient is diagnosed with ..."), so look there as well.
+    for i, (value, s, e) in enumerate(find_diagnoses(source, sum_start, n)):
+        det.diagnoses.append(value)
+        det.evidence[f"diagnoses[{i}]"] = evidence(source, s, e)
+
+    _body_dates(source, det, sum_start, sum_end)
+    _cross_check(det)
+    det.provenance = Provenance(
+        imr_llm_version=__version__,
+        parser_version=PARSER_VERSION,
+        schema_hash=schema_hash(),
+        source_sha256=hashlib.sha256(source.raw.encode("utf-8", "surrogatepass")).hexdigest(),
+        source_kind=source.kind,  # type: ignore[arg-type]
+    )
+    return det
+
+
+def _body_dates(source: SourceText, det: Determination, start: int, end: int) -> None:
+    """Date of injury and UR date from the summary: the value when there is no header, a
+    cross-check (reported as a conflict) when there is one."""
+    for field, finder in (("date_of_injury", find_injury_date), ("ur_denial_date", find_ur_date)):
+        found = finder(source, start, end)
+        if found is None:
+            continue
+        current = getattr(det, field)
+        if current is None and field not in det.evidence:
+            setattr(det, field, found.value)
+            det.evidence[field] = evidence(source, found.start, found.end)
+        elif current is not None and current != found.value:
+            det.conflicts.append(
+                Conflict(
+                    field=field,
+                    kept=current.isoformat(),
+                    other=found.value.isoformat(),
+                    note="the header and the case summary give different dates; the header is kept",
+                )
+            )
+
+
+def _cross_check(det: Determination) -> None:
+    for item in det.items:
+        verdict = item.rationale_verdict
+        if verdict is None:
+            continue
+        expected = "not_medically_necessary" if item.decision == "upheld" else "medically_necessary"
+        if verdict != expected:
+            det.conflicts.append(
+                Conflict(
+                    field=f"items[{item.index}].decision",
+                    kept=item.decision,
+                    other=verdict,
+                    note="the rationale's closing verdict disagrees with the printed decision; the decision is kept",
+                )
+            )
+
+
+def _name(source: SourceText) -> str:
+    return source.path or "<text>"

@@ -1,0 +1,77 @@
+"""The expert reviewer's credentials, in either surface form:
+
+* list:     "State(s) of Licensure: Texas,New York,California" / "Certification(s)/Specialty: A, B"
+* sentence: "The expert reviewer is Board Certified in X[, has a subspecialty in Y][,] and is
+             licensed to practice in Z."
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..reading import SourceText
+from ..schema import Reviewer
+from .common import evidence
+
+_STOP = r"(?=\n\s*\n|\n\s*CLINICAL\s+CASE\s+SUMMARY|\n\s*State\(s\)|\n\s*Certification|\Z)"
+LICENSURE = re.compile(r"State\(s\)\s+of\s+Licensure\s*:[ \t]*(?P<v>.*?)" + _STOP, re.IGNORECASE | re.DOTALL)
+SPECIALTY = re.compile(r"Certification\(s\)\s*/\s*Specialty\s*:[ \t]*(?P<v>.*?)" + _STOP, re.IGNORECASE | re.DOTALL)
+SENTENCE = re.compile(
+    r"Board\s+Certified\s+in\s+(?P<spec>[^.]+?)"
+    r"(?:,?\s+(?:and\s+)?has\s+(?:a\s+)?sub-?specialt(?:y|ies)\s+in\s+(?P<sub>[^.]+?))?"
+    r",?\s+and\s+is\s+licensed\s+to\s+practice\s+in\s+(?P<state>[^.]+?)\s*\.",
+    re.IGNORECASE,
+)
+_LIST_SPLIT = re.compile(r"\s*,\s*")
+_STATE_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
+
+
+def _split(source: SourceText, start: int, end: int, splitter: re.Pattern[str]) -> list[tuple[str, int, int]]:
+    """Split text[start:end] on a separator; return (value, start, end) per non-empty part."""
+    text = source.text
+    parts = []
+    cursor = start
+    for m in list(splitter.finditer(text, start, end)) + [None]:
+        part_end = m.start() if m else end
+        s, e = cursor, part_end
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            parts.append((" ".join(text[s:e].split()), s, e))
+        if m:
+            cursor = m.end()
+    return parts
+
+
+def parse_reviewer(source: SourceText, start: int = 0, end: int | None = None) -> Reviewer:
+    text = source.text
+    end = len(text) if end is None else end
+    reviewer = Reviewer()
+    lic = LICENSURE.search(text, start, end)
+    spec = SPECIALTY.search(text, start, end)
+    if lic or spec:
+        reviewer.form = "list"
+        if lic:
+            for i, (value, s, e) in enumerate(_split(source, lic.start("v"), lic.end("v"), _LIST_SPLIT)):
+                reviewer.licensure_states.append(value)
+                reviewer.evidence[f"licensure_states[{i}]"] = evidence(source, s, e)
+        if spec:
+            for i, (value, s, e) in enumerate(_split(source, spec.start("v"), spec.end("v"), _LIST_SPLIT)):
+                reviewer.specialties.append(value)
+                reviewer.evidence[f"specialties[{i}]"] = evidence(source, s, e)
+        return reviewer
+    m = SENTENCE.search(text, start, end)
+    if m:
+        reviewer.form = "sentence"
+        spec_value = " ".join(m.group("spec").split())
+        reviewer.specialties.append(spec_value)
+        reviewer.evidence["specialties[0]"] = evidence(source, m.start("spec"), m.end("spec"))
+        if m.group("sub"):
+            reviewer.subspecialties.append(" ".join(m.group("sub").split()))
+            reviewer.evidence["subspecialties[0]"] = evidence(source, m.start("sub"), m.end("sub"))
+        for i, (value, s, e) in enumerate(_split(source, m.start("state"), m.end("state"), _STATE_SPLIT)):
+            reviewer.licensure_states.append(value)
+            reviewer.evidence[f"licensure_states[{i}]"] = evidence(source, s, e)
+    return reviewer

@@ -1,0 +1,76 @@
+"""Dates as letters write them: 10/14/10, 5/6/13, 10-20-2016, 10-13-16, December 6, 2006, October 2014."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+MONTHS = {
+    name: i
+    for i, names in enumerate(
+        [
+            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
+            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
+            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+            ("december", "dec"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+_MONTH_RE = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+
+NUMERIC_DATE = re.compile(r"(?<![\d/-])(\d{1,2})\s?([/-])\s?(\d{1,2})\2\s?(\d{4}|\d{2})(?![\d/-])")
+WORD_DATE = re.compile(rf"(?i)\b({_MONTH_RE})\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b")
+MONTH_YEAR = re.compile(rf"(?i)\b({_MONTH_RE})\s+(\d{{4}})\b")
+
+
+@dataclass(frozen=True)
+class FoundDate:
+    value: date
+    start: int
+    end: int
+    precision: str = "day"  # "day" | "month"
+
+
+def _year(text: str) -> int:
+    y = int(text)
+    if len(text) == 2:  # two-digit years: letters cover injuries from the 1950s on
+        y += 2000 if y < 50 else 1900
+    return y
+
+
+def parse_date(text: str) -> date | None:
+    """Parse one date string; None when it is not a valid calendar date."""
+    text = text.strip()
+    m = NUMERIC_DATE.fullmatch(text)
+    if m:
+        return _make(_year(m.group(4)), int(m.group(1)), int(m.group(3)))
+    m = WORD_DATE.fullmatch(text)
+    if m:
+        return _make(int(m.group(3)), MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2)))
+    return None
+
+
+def _make(y: int, mo: int, d: int) -> date | None:
+    try:
+        return date(y, mo, d)
+    except ValueError:
+        return None
+
+
+def find_dates(text: str, start: int = 0, end: int | None = None) -> list[FoundDate]:
+    """Every day-precision date in text[start:end], in order, with its span."""
+    end = len(text) if end is None else end
+    out: list[FoundDate] = []
+    for m in NUMERIC_DATE.finditer(text, start, end):
+        value = _make(_year(m.group(4)), int(m.group(1)), int(m.group(3)))
+        if value:
+            out.append(FoundDate(value, m.start(), m.end()))
+    for m in WORD_DATE.finditer(text, start, end):
+        value = _make(int(m.group(3)), MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2)))
+        if value:
+            out.append(FoundDate(value, m.start(), m.end()))
+    out.sort(key=lambda f: f.start)
+    return out

@@ -1,0 +1,94 @@
+"""The header block of 2016+ letters: Case Number, Date Assigned, Decision Date, Priority,
+Date of Injury, UR Denial Date, Application Received.
+
+Text extractors print it in two orders: row by row ("Date Assigned: 11/18/2016 Date of Injury:
+10/10/2016", pdfium) or all labels first and then all values (pdftotext). Both are handled by
+one rule: walk labels and values in text order and give each value to the oldest waiting
+label that accepts its kind (a date, a case number, a priority word).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..reading import SourceText
+from .dates import parse_date
+
+LABELS: list[tuple[str, str, str]] = [
+    ("case_number", "case", r"Case\s+Number\s*:"),
+    ("date_assigned", "date", r"Date\s+Assigned\s*:"),
+    ("decision_date", "date", r"Decision\s+Date\s*:"),
+    ("priority", "priority", r"Priority\s*:"),
+    ("date_of_injury", "date", r"Date\s+of\s+Injury\s*:"),
+    ("ur_denial_date", "date", r"UR\s+Denial\s+Date\s*:"),
+    ("application_received", "date", r"Application\b(?:\s+Received\s*:)?"),  # layout mode puts the value between the words
+]
+_LABEL_RE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, _, pattern in LABELS), re.IGNORECASE)
+_KIND = {name: kind for name, kind, _ in LABELS}
+_VALUE_RE = re.compile(
+    r"(?P<case>\b[A-Z]{2}\d{2}-\d{5,8}\b)"
+    r"|(?P<date>(?<![\d/-])\d{1,2}[/-]\d{1,2}[/-](?:\d{4}|\d{2})(?![\d/-]))"
+    r"|(?P<priority>\b(?:Standard|Expedited|Regular|Urgent)\b)",
+    re.IGNORECASE,
+)
+HEADER_END = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION|CLINICAL\s+CASE\s+SUMMARY", re.IGNORECASE)
+
+
+@dataclass
+class HeaderField:
+    name: str
+    value: object
+    start: int
+    end: int
+
+
+def header_region(text: str) -> tuple[int, int] | None:
+    """(start, end) of the header block, or None when the letter has no header."""
+    m = HEADER_END.search(text)
+    end = m.start() if m else min(len(text), 1500)
+    if not re.search(r"Case\s+Number\s*:", text[:end], re.IGNORECASE):
+        return None
+    return 0, end
+
+
+def parse_header(source: SourceText) -> dict[str, HeaderField]:
+    region = header_region(source.text)
+    if region is None:
+        return {}
+    text = source.text
+    start, end = region
+    tokens: list[tuple[int, int, str, str]] = []  # (start, end, "label"|"value", name-or-kind)
+    for m in _LABEL_RE.finditer(text, start, end):
+        tokens.append((m.start(), m.end(), "label", m.lastgroup or ""))
+    label_spans = [(s, e) for s, e, _, _ in tokens]
+    for m in _VALUE_RE.finditer(text, start, end):
+        if any(s <= m.start() < e for s, e in label_spans):
+            continue
+        tokens.append((m.start(), m.end(), "value", m.lastgroup or ""))
+    tokens.sort()
+
+    waiting: list[str] = []
+    found: dict[str, HeaderField] = {}
+    for s, e, what, name in tokens:
+        if what == "label":
+            if name not in found and name not in waiting:
+                waiting.append(name)
+            continue
+        for label in waiting:
+            if _KIND[label] == name:
+                waiting.remove(label)
+                value = _convert(name, text[s:e])
+                if value is not None:
+                    found[label] = HeaderField(label, value, s, e)
+                break
+    return found
+
+
+def _convert(kind: str, text: str) -> object:
+    if kind == "date":
+        return parse_date(text)
+    if kind == "priority":
+        word = text.lower()
+        return "expedited" if word in {"expedited", "urgent"} else "standard"
+    return text.upper()

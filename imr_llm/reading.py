@@ -1,0 +1,309 @@
+"""Reading: a PDF or text file → `SourceText`.
+
+Parsing works on a *normalized* text (line-end spaces gone, the seeds' blank line after
+every line removed, words split by a line-end hyphen joined, page breaks turned into line
+breaks), but every value must point back at the letter as it was read. `SourceText` keeps
+both and a piecewise map between them, so a span found in `text` becomes a span of `raw`
+whose slice is the exact quote.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import (
+    EmptyInput,
+    NoTextLayer,
+    PasswordProtectedPdf,
+    UnreadablePdf,
+    UnsupportedFileType,
+)
+
+TEXT_SUFFIXES = {".txt", ".text"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | PDF_SUFFIXES
+
+# Line separators as the readers produce them; "\f" is a page break in PDF text.
+_LINE_SEP = re.compile(r"\r\n|\r|\n|\f")
+# "left.The" → "left. The": a sentence end glued to the next sentence by text extraction.
+_GLUED_SENTENCE = re.compile(r"(?<=[a-z]{2}\.)(?=[A-Z][a-z])")
+# pdfium writes U+FFFE where a word was hyphenated at a line end.
+_SOFT_HYPHEN = "\ufffe"
+
+
+@dataclass(frozen=True)
+class _Piece:
+    norm_start: int
+    raw_start: int
+    length: int  # 0-length raw for inserted characters
+
+
+@dataclass
+class SourceText:
+    """A letter's text as read (`raw`) and normalized for parsing (`text`)."""
+
+    raw: str
+    text: str
+    kind: str  # "pdf" | "text"
+    path: str | None = None
+    pages: int = 1
+    _norm_starts: list[int] = field(default_factory=list, repr=False)
+    _pieces: list[_Piece] = field(default_factory=list, repr=False)
+
+    def raw_offset(self, norm_pos: int) -> int:
+        """The raw offset of the character at normalized position `norm_pos`."""
+        if not self._pieces:
+            return norm_pos
+        norm_pos = max(0, min(norm_pos, len(self.text) - 1)) if self.text else 0
+        i = bisect.bisect_right(self._norm_starts, norm_pos) - 1
+        piece = self._pieces[max(i, 0)]
+        if piece.length == 0:  # inserted character: point at what follows it
+            return piece.raw_start
+        return piece.raw_start + min(norm_pos - piece.norm_start, piece.length - 1)
+
+    def raw_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a normalized span [start, end) to the raw span covering the same characters."""
+        if end <= start:
+            pos = self.raw_offset(start)
+            return pos, pos
+        return self.raw_offset(start), self.raw_offset(end - 1) + 1
+
+
+class _Builder:
+    """Accumulates normalized text while recording where each piece came from."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.pieces: list[_Piece] = []
+        self.pos = 0
+
+    def copy(self, raw: str, start: int, end: int, replace: str | None = None) -> None:
+        if end <= start:
+            return
+        chunk = raw[start:end] if replace is None else replace
+        assert len(chunk) == end - start
+        self._add(chunk, start, end - start)
+
+    def insert(self, chunk: str, at_raw: int) -> None:
+        self._add(chunk, at_raw, 0)
+
+    def _add(self, chunk: str, raw_start: int, length: int) -> None:
+        last = self.pieces[-1] if self.pieces else None
+        if (
+            length
+            and last is not None
+            and last.length
+            and last.raw_start + last.length == raw_start
+            and last.norm_start + last.length == self.pos
+        ):
+            self.pieces[-1] = _Piece(last.norm_start, last.raw_start, last.length + length)
+        else:
+            self.pieces.append(_Piece(self.pos, raw_start, length))
+        self.parts.append(chunk)
+        self.pos += len(chunk)
+
+
+def _lines(raw: str) -> list[tuple[int, int, int]]:
+    """(content_start, content_end, separator_pos) per line; separator_pos -1 for the last."""
+    out = []
+    pos = 0
+    for m in _LINE_SEP.finditer(raw):
+        out.append((pos, m.start(), m.start()))
+        pos = m.end()
+    out.append((pos, len(raw), -1))
+    trimmed = []
+    for start, end, sep in out:
+        while start < end and raw[start] in " \t\u00a0\u200b":
+            start += 1
+        while end > start and raw[end - 1] in " \t\u00a0\u200b":
+            end -= 1
+        trimmed.append((start, end, sep))
+    return trimmed
+
+
+def _is_double_spaced(lines: list[tuple[int, int, int]]) -> bool:
+    """True for the seed layout where every text line is followed by one blank line."""
+    nonblank = [i for i, (s, e, _) in enumerate(lines) if e > s]
+    if len(nonblank) < 6:
+        return False
+    followed = sum(1 for i in nonblank if i + 1 < len(lines) and lines[i + 1][1] == lines[i + 1][0])
+    return followed >= 0.8 * len(nonblank)
+
+
+def _joins_without_space(raw: str, line: tuple[int, int, int], nxt: tuple[int, int, int]) -> bool:
+    """A word or number broken at the line end: "L4-" + "5", "Electro\ufffe" + "diagnostic"."""
+    s, e, _ = line
+    ns, ne, _ = nxt
+    if e - s < 2 or ne <= ns:
+        return False
+    last, before, first = raw[e - 1], raw[e - 2], raw[ns]
+    if last == _SOFT_HYPHEN:
+        return True
+    if last == "-" and before.isalnum() and (first.islower() or first.isdigit()):
+        return True
+    return last == "/" and before.isdigit() and first.isdigit()
+
+
+def normalize(raw: str, kind: str = "text", path: str | None = None, pages: int = 1) -> SourceText:
+    """Build the normalized text and its offset map from `raw`."""
+    lines = _lines(raw)
+    double = _is_double_spaced(lines)
+    b = _Builder()
+
+    # Blank runs separate paragraphs; in the double-spaced layout a single blank line is
+    # only layout, two or more are a real break.
+    i, n = 0, len(lines)
+    paragraph_break = False
+    prev_line: tuple[int, int, int] | None = None
+    while i < n:
+        start, end, _ = lines[i]
+        if end == start:
+            j = i
+            while j < n and lines[j][1] == lines[j][0]:
+                j += 1
+            if prev_line is not None and (j - i >= 2 or not double):
+                paragraph_break = True
+            i = j
+            continue
+        if prev_line is not None and (
+            paragraph_break or not _joins_without_space(raw, prev_line, lines[i])
+        ):
+            at = prev_line[2]  # the raw separator after the previous line
+            b.copy(raw, at, at + 1, replace="\n")
+            if paragraph_break:
+                b.insert("\n", at + 1)
+        paragraph_break = False
+        _emit_line(b, raw, start, end)
+        prev_line = lines[i]
+        i += 1
+
+    text = "".join(b.parts)
+    return SourceText(
+        raw=raw,
+        text=text,
+        kind=kind,
+        path=path,
+        pages=pages,
+        _norm_starts=[p.norm_start for p in b.pieces],
+        _pieces=b.pieces,
+    )
+
+
+def _emit_line(b: _Builder, raw: str, start: int, end: int) -> None:
+    """Copy one line's content, fixing glued sentences and pdfium's hyphen marker."""
+    content = raw[start:end]
+    cursor = start
+    for m in _GLUED_SENTENCE.finditer(content):
+        at = start + m.start()
+        _copy_fixing_hyphens(b, raw, cursor, at)
+        b.insert(" ", at)
+        cursor = at
+    _copy_fixing_hyphens(b, raw, cursor, end)
+
+
+def _copy_fixing_hyphens(b: _Builder, raw: str, start: int, end: int) -> None:
+    chunk = raw[start:end]
+    if _SOFT_HYPHEN in chunk:
+        b.copy(raw, start, end, replace=chunk.replace(_SOFT_HYPHEN, "-"))
+    else:
+        b.copy(raw, start, end)
+
+
+# --------------------------------------------------------------------------------------
+# Files
+
+
+def read_text(text: str, path: str | None = None) -> SourceText:
+    """Normalize letter text given as a string."""
+    if not text or not text.strip():
+        raise EmptyInput(f"{_name(path)}: the text is empty")
+    return normalize(text, kind="text", path=path)
+
+
+def read_path(path: str | Path) -> SourceText:
+    """Read a PDF or text letter from disk, choosing the reader by content, not just name."""
+    p = Path(path)
+    if not p.exists():
+        raise UnsupportedFileType(f"{p}: no such file")
+    if p.is_dir():
+        raise UnsupportedFileType(f"{p}: is a directory, not a letter file")
+    data = p.read_bytes()
+    return read_bytes(data, name=str(p))
+
+
+def read_bytes(data: bytes, name: str = "<bytes>") -> SourceText:
+    suffix = Path(name).suffix.lower()
+    if not data or not data.strip():
+        raise EmptyInput(f"{name}: the file is empty")
+    if b"%PDF-" in data[:1024]:
+        return _read_pdf(data, name)
+    if suffix in PDF_SUFFIXES:
+        raise UnreadablePdf(f"{name}: not a valid PDF (no PDF header); the file may be corrupt")
+    if suffix and suffix not in TEXT_SUFFIXES:
+        raise UnsupportedFileType(
+            f"{name}: unsupported file type '{suffix}'; give a PDF or a plain-text (.txt) letter"
+        )
+    text = _decode(data, name)
+    return read_text(text, path=name)
+
+
+def _decode(data: bytes, name: str) -> str:
+    if b"\x00" in data[:4096]:
+        raise UnsupportedFileType(f"{name}: binary data, not a text letter; give a PDF or a .txt file")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _read_pdf(data: bytes, name: str) -> SourceText:
+    import pypdfium2 as pdfium  # imported here: text-only users never pay for it
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        msg = str(exc).lower()
+        if "password" in msg:
+            raise PasswordProtectedPdf(
+                f"{name}: the PDF needs a password to open; remove the password and retry"
+            ) from None
+        raise UnreadablePdf(f"{name}: the PDF is corrupt or truncated and cannot be opened") from None
+    try:
+        texts: list[str] = []
+        images = 0
+        for index in range(len(doc)):
+            page = doc[index]
+            try:
+                textpage = page.get_textpage()
+                try:
+                    texts.append(textpage.get_text_range())
+                finally:
+                    textpage.close()
+                if not texts[-1].strip():
+                    images += sum(1 for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=1))
+            finally:
+                page.close()
+        pages = len(texts)
+    except pdfium.PdfiumError:
+        raise UnreadablePdf(f"{name}: the PDF is damaged; its pages cannot be read") from None
+    finally:
+        doc.close()
+    if pages == 0:
+        raise UnreadablePdf(f"{name}: the PDF has no pages")
+    raw = "\f".join(t.replace("\r\n", "\n") for t in texts)
+    if not raw.strip():
+        hint = " (its pages are scanned images)" if images else ""
+        raise NoTextLayer(
+            f"{name}: the PDF has no text layer{hint}; run OCR first (e.g. `ocrmypdf in.pdf out.pdf`)"
+        )
+    return normalize(raw, kind="pdf", path=name, pages=pages)
+
+
+def _name(path: str | None) -> str:
+    return path or "<text>"

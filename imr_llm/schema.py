@@ -1,0 +1,203 @@
+"""The `Determination`: everything one IMR final determination letter states, as pydantic models.
+
+Verbatim facts (header, reviewer, items and their decisions, guideline citations) are filled by
+the exact parser. Fields a model fills later (category, service, quantity, body region, reasons,
+missing documentation) exist now as optional fields so the JSON shape is stable.
+
+Grounding: every model that holds parsed values has an `evidence` map from its field name
+(`"decision"`, `"licensure_states[1]"`) to an `Evidence` span of the letter as read, so that
+`source.raw[e.start:e.end] == e.quote`. A value without evidence was not found in the letter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Decision = Literal["upheld", "overturned"]
+Outcome = Literal["all_upheld", "all_overturned", "mixed"]
+SourceFamily = Literal["MTUS", "ODG", "ACOEM", "OTHER", "NONE"]
+Priority = Literal["standard", "expedited"]
+Sex = Literal["male", "female"]
+LetterFormat = Literal["dwc_2016", "dwc_body_only", "unknown"]
+Verdict = Literal["not_medically_necessary", "medically_necessary"]
+Laterality = Literal["left", "right", "bilateral"]
+BodyRegion = Literal[
+    "neck", "upper_back", "low_back", "spine", "shoulder", "elbow", "forearm_wrist_hand",
+    "upper_extremity", "hip_pelvis", "knee", "lower_extremity", "ankle_foot", "head", "trunk",
+    "psych", "eye", "other",
+]
+Category = Literal[
+    "Diagnostic Testing", "DMEPOS", "Evaluation & Management", "Home Health", "Injection",
+    "Pharmaceuticals", "Programs", "Psych Services", "Rehabilitation", "Surgery", "Therapies",
+    "Transportation",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Evidence(_Strict):
+    """Where a value came from: a span of the letter as read (`SourceText.raw`)."""
+
+    start: int = Field(description="offset of the first character of the quote in the letter as read")
+    end: int = Field(description="offset one past the quote's last character")
+    quote: str = Field(description="the letter's text at [start, end), verbatim")
+    origin: Literal["parser", "model"] = Field("parser", description="who produced the value")
+    alignment: Literal["exact", "normalized", "fuzzy"] = Field(
+        "exact", description="how the quote was matched to the letter (the parser is always exact)"
+    )
+
+
+EvidenceMap = dict[str, Evidence]
+
+
+class Citation(_Strict):
+    """One guideline a party cited, e.g. MTUS Chronic Pain Medical Treatment 2016, Section(s): ..."""
+
+    family: SourceFamily = Field(description="MTUS, ODG, ACOEM (outside MTUS), OTHER or NONE")
+    title: str | None = Field(None, description="the guideline's name as printed, without family prefix")
+    edition_year: int | None = Field(None, description="edition or year printed with the title")
+    chapter_or_section: str | None = Field(None, description="chapter, section(s) or topic as printed")
+    pages: list[str] = Field(default_factory=list, description='page references, e.g. ["98-99"], ["98", "99"]')
+    raw: str = Field(description="the citation text, whitespace collapsed")
+    evidence: Evidence | None = None
+
+
+class GuidelineBasis(_Strict):
+    """A party's stated guideline basis: the 'Claims Administrator guideline:' or 'MAXIMUS guideline:' field."""
+
+    party: Literal["claims_administrator", "reviewer"]
+    sources: list[SourceFamily] = Field(description="families in order of first mention, each once")
+    based_on_mtus: bool | None = Field(None, description="False when the party says it did not base its decision on the MTUS")
+    none_cited: bool = Field(False, description="the party did not cite any medical evidence")
+    citations: list[Citation] = Field(default_factory=list)
+    raw: str = Field(description="the whole field, whitespace collapsed")
+    evidence: Evidence | None = None
+
+
+class Quantity(_Strict):
+    """How much was requested. Filled by the model (later); the parser leaves it empty."""
+
+    raw: str | None = Field(None, description="the quantity words as printed")
+    count: float | None = Field(None, description="units or sessions stated as a number")
+    frequency_per_week: float | None = None
+    duration_weeks: float | None = None
+    total_sessions: float | None = Field(None, description="stated, or frequency × duration")
+    strength: str | None = Field(None, description='drug strength, e.g. "10mg", "5%"')
+    dispense_qty: float | None = Field(None, description='"#60" for a drug → 60')
+
+
+class DisputedItem(_Strict):
+    """One disputed treatment request and the reviewer's decision on it."""
+
+    index: int = Field(description="0-based position in the letter")
+    request: str = Field(description="the heading as printed, whitespace collapsed, without ': Upheld'")
+    decision: Decision = Field(description="the decision token printed after the heading")
+    modified_by_ur: bool = Field(False, description="UR authorized part or a modified version of the original request")
+    original_request: str | None = Field(None, description="UR-modified items: the original request")
+    ur_authorized: str | None = Field(None, description="UR-modified items: what the claims administrator authorized")
+    disputed_portion: str | None = Field(None, description="UR-modified items: what IMR decided on")
+    claims_administrator_basis: GuidelineBasis | None = None
+    reviewer_basis: GuidelineBasis | None = None
+    rationale: str | None = Field(None, description="the decision rationale, whitespace collapsed")
+    rationale_verdict: Verdict | None = Field(None, description="what the rationale's closing verdict says")
+    verdict_phrase: str | None = Field(None, description="the rationale's verdict phrase as printed")
+    # Filled by the model (later). None = not filled / not stated.
+    category: Category | None = Field(None, description="DWC request category")
+    subcategory: str | None = Field(None, description="DWC request subcategory or drug class")
+    service: str | None = Field(None, description="the treatment in plain words")
+    body_regions: list[BodyRegion] = Field(default_factory=list)
+    laterality: Laterality | None = None
+    quantity: Quantity | None = None
+    reasons: list[str] = Field(default_factory=list, description="the reviewer's reasons, plainly")
+    missing_documentation: list[str] = Field(default_factory=list, description="what the records did not show")
+    evidence: EvidenceMap = Field(default_factory=dict)
+
+
+class Reviewer(_Strict):
+    """The expert reviewer's qualifications (the letter never names the reviewer)."""
+
+    licensure_states: list[str] = Field(default_factory=list, description="states as printed, in order")
+    specialties: list[str] = Field(default_factory=list, description="board certifications as printed")
+    subspecialties: list[str] = Field(default_factory=list)
+    form: Literal["list", "sentence"] | None = Field(None, description="how the letter states the credentials")
+    evidence: EvidenceMap = Field(default_factory=dict)
+
+
+class Patient(_Strict):
+    age: int | None = Field(None, description="age the case summary states")
+    sex: Sex | None = None
+    evidence: EvidenceMap = Field(default_factory=dict)
+
+
+class Conflict(_Strict):
+    """Two statements in the letter (or the letter and a model) that disagree. Reported, never resolved silently."""
+
+    field: str = Field(description="the field concerned, e.g. 'date_of_injury' or 'items[0].decision'")
+    kept: str | None = Field(description="the value the Determination holds")
+    other: str | None = Field(description="the disagreeing value")
+    note: str
+
+
+class Provenance(_Strict):
+    """What produced this result; keys the cache and lets two runs be compared."""
+
+    imr_llm_version: str
+    parser_version: str
+    schema_hash: str
+    source_sha256: str = Field(description="sha256 of the letter text as read")
+    source_kind: Literal["pdf", "text"]
+    model: str | None = None
+    prompt_hashes: dict[str, str] = Field(default_factory=dict)
+
+
+class Determination(_Strict):
+    """One IMR final determination letter, parsed."""
+
+    letter_format: LetterFormat = "unknown"
+    case_number: str | None = Field(None, description="IMR case number, e.g. CM16-0219557")
+    date_assigned: date | None = None
+    decision_date: date | None = None
+    date_of_injury: date | None = None
+    ur_denial_date: date | None = None
+    application_received: date | None = None
+    priority: Priority | None = None
+    reviewer: Reviewer = Field(default_factory=Reviewer)
+    patient: Patient = Field(default_factory=Patient)
+    diagnoses: list[str] = Field(default_factory=list, description="diagnoses the letter explicitly lists")
+    items: list[DisputedItem] = Field(default_factory=list, description="disputed items in letter order")
+    outcome: Outcome | None = Field(None, description="computed from the item decisions")
+    conflicts: list[Conflict] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    evidence: EvidenceMap = Field(default_factory=dict)
+    provenance: Provenance | None = None
+
+    @model_validator(mode="after")
+    def _compute_outcome(self) -> "Determination":
+        # The case outcome is a roll-up of the item decisions, never stated independently.
+        object.__setattr__(self, "outcome", case_outcome([i.decision for i in self.items]))
+        return self
+
+
+def case_outcome(decisions: list[str]) -> Outcome | None:
+    if not decisions:
+        return None
+    if all(d == "upheld" for d in decisions):
+        return "all_upheld"
+    if all(d == "overturned" for d in decisions):
+        return "all_overturned"
+    return "mixed"
+
+
+@lru_cache(maxsize=1)
+def schema_hash() -> str:
+    """A short hash of the Determination JSON schema; changes whenever the schema does."""
+    blob = json.dumps(Determination.model_json_schema(), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
