@@ -1,0 +1,171 @@
+"""The `imr-llm` command: argument parsing and printing over the public API, nothing more.
+
+Exit status: 0 all inputs succeeded, 1 some input failed (each failure is one line on stderr
+and the run goes on), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import ImrError
+from .reading import SUPPORTED_SUFFIXES
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 without a traceback
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="imr-llm", description="Turn IMR final determination letters into verified data.")
+    parser.add_argument("--version", action="version", version=f"imr-llm {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    ex = sub.add_parser("extract", help="parse letters (PDF or text) and print what they state")
+    ex.add_argument("paths", nargs="+", metavar="PATH", help="letter files, or folders of .pdf/.txt letters")
+    ex.add_argument("--json", action="store_true", help="print JSON Lines, one object per letter")
+    ex.add_argument("--no-evidence", action="store_true", help="leave evidence spans out of the JSON")
+    ex.add_argument("-j", "--jobs", type=int, default=0,
+                    help="worker processes; 0 (default) = one per CPU core for 32+ letters, else 1")
+    ex.set_defaults(func=_extract_command)
+
+    from .evaluation.cli import add_eval_parser  # the eval command lives with the harness
+
+    add_eval_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("imr-llm: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `imr-llm extract --json dir | head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Files to process, and usage problems (missing paths, empty folders)."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
+            if not found:
+                problems.append(f"{p}: folder has no .pdf or .txt letters")
+            files.extend(found)
+        elif p.exists():
+            files.append(p)
+        else:
+            problems.append(f"{p}: no such file or folder")
+    return files, problems
+
+
+def _extract_command(args: argparse.Namespace) -> int:
+    files, problems = expand_paths(args.paths)
+    if problems and not files:
+        for problem in problems:
+            print(f"imr-llm: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    for problem in problems:
+        print(f"imr-llm: error: {problem}", file=sys.stderr)
+    failed = len(problems)
+
+    jobs = args.jobs if args.jobs > 0 else ((os.cpu_count() or 1) if len(files) >= 32 else 1)
+    results = _run(files, jobs=jobs)
+    console = None
+    if not args.json:
+        from rich.console import Console
+
+        console = Console()
+    for path, payload, error in _with_progress(results, len(files), quiet=args.json or len(files) < 20):
+        if error is not None:
+            failed += 1
+            print(f"imr-llm: {error}", file=sys.stderr)
+            continue
+        if args.json:
+            if args.no_evidence:
+                _drop_evidence(payload)
+            sys.stdout.write(json.dumps({"source": str(path), **payload}, ensure_ascii=False) + "\n")
+        else:
+            from .render import print_determination
+
+            print_determination(console, str(path), payload)
+    sys.stdout.flush()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _extract_one(path: Path) -> tuple[Path, dict | None, str | None]:
+    """Parse one file; never raises for bad input (the batch must go on)."""
+    from .api import extract_file
+
+    try:
+        det = extract_file(path)
+    except ImrError as exc:
+        return path, None, f"[{exc.code}] {exc}"
+    except Exception as exc:  # a parser bug must not lose the rest of the batch
+        return path, None, f"[internal_error] {path}: {type(exc).__name__} while parsing; please report it"
+    return path, det.model_dump(mode="json"), None
+
+
+def _run(files: list[Path], jobs: int) -> Iterator[tuple[Path, dict | None, str | None]]:
+    if jobs <= 1 or len(files) < 2 * jobs:
+        for f in files:
+            yield _extract_one(f)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(_extract_one, files, chunksize=max(1, min(64, len(files) // (jobs * 4))))
+
+
+def _with_progress(results, total: int, quiet: bool):
+    if quiet or not sys.stderr.isatty() or os.environ.get("IMR_LLM_NO_PROGRESS"):
+        yield from results
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=_stderr_console()) as progress:
+        task = progress.add_task("letters", total=total)
+        for result in results:
+            yield result
+            progress.advance(task)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _drop_evidence(obj: object) -> None:
+    if isinstance(obj, dict):
+        for key in ("evidence",):
+            obj.pop(key, None)
+        for value in obj.values():
+            _drop_evidence(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            _drop_evidence(value)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

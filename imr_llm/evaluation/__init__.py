@@ -1,0 +1,1 @@
+"""The eval harness: gold labels, per-field scoring, baseline comparison and reports."""

@@ -1,0 +1,76 @@
+"""Human-readable terminal rendering of a parsed letter (the CLI's default output)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+_DECISION_STYLE = {"upheld": "bold red", "overturned": "bold green"}
+_OUTCOME_TEXT = {
+    "all_upheld": "all requests upheld (denials stand)",
+    "all_overturned": "all requests overturned (treatment found necessary)",
+    "mixed": "mixed: some upheld, some overturned",
+}
+
+
+def print_determination(console: Console, source: str, det: dict[str, Any]) -> None:
+    """Print one letter: header facts, reviewer, patient, then one row per disputed item."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    rows = [
+        ("Case number", det.get("case_number")),
+        ("Decision date", det.get("decision_date")),
+        ("Date assigned", det.get("date_assigned")),
+        ("Date of injury", det.get("date_of_injury")),
+        ("UR denial date", det.get("ur_denial_date")),
+        ("Application received", det.get("application_received")),
+        ("Priority", det.get("priority")),
+        ("Reviewer licensed in", ", ".join(det["reviewer"]["licensure_states"]) or None),
+        ("Reviewer specialties", ", ".join(det["reviewer"]["specialties"] + det["reviewer"]["subspecialties"]) or None),
+        ("Patient", _patient(det["patient"])),
+        ("Outcome", _OUTCOME_TEXT.get(det.get("outcome") or "", det.get("outcome"))),
+    ]
+    for label, value in rows:
+        facts.add_row(label, Text(str(value)) if value is not None else Text("not stated", style="dim"))
+
+    items = Table(title=None, show_lines=False, expand=False)
+    items.add_column("#", justify="right")
+    items.add_column("Request", overflow="fold", max_width=60)
+    items.add_column("Decision")
+    items.add_column("UR basis")
+    items.add_column("Reviewer basis")
+    for item in det["items"]:
+        request = Text(item["request"])
+        if item.get("modified_by_ur"):
+            request.append("  [UR modified]", style="yellow")
+        items.add_row(
+            str(item["index"] + 1),
+            request,
+            Text(item["decision"], style=_DECISION_STYLE.get(item["decision"], "")),
+            _sources(item.get("claims_administrator_basis")),
+            _sources(item.get("reviewer_basis")),
+        )
+    console.rule(Text(source, style="bold"))
+    console.print(facts)
+    console.print(items)
+    for conflict in det.get("conflicts", []):
+        console.print(
+            Text(f"conflict: {conflict['field']}: kept {conflict['kept']}, letter also says {conflict['other']} "
+                 f"({conflict['note']})", style="yellow")
+        )
+
+
+def _patient(p: dict[str, Any]) -> str | None:
+    parts = [f"{p['age']} years" if p.get("age") is not None else None, p.get("sex")]
+    parts = [x for x in parts if x]
+    return ", ".join(parts) if parts else None
+
+
+def _sources(basis: dict[str, Any] | None) -> str:
+    if not basis:
+        return "-"
+    return ", ".join(basis["sources"]) or "-"
