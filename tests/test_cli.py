@@ -1,0 +1,92 @@
+"""The `imr-llm` command: JSON Lines contract, folders, exit codes, readable table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from imr_llm.cli import main
+from conftest import LETTERS, ROOT
+
+BAD = ROOT / "tests" / "fixtures" / "bad"
+SEED = LETTERS / "002_e066e2eff228d9d9.txt"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_lines_one_object_per_input_with_source(capsys):
+    code, out, err = run(capsys, "extract", "--json", str(SEED), str(LETTERS / "synthetic_2016_multi.pdf"))
+    assert code == 0 and err == ""
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["source"] for r in rows] == [str(SEED), str(LETTERS / "synthetic_2016_multi.pdf")]
+    first = rows[0]
+    assert first["date_of_injury"] == "2006-12-06" and first["ur_denial_date"] is None
+    assert [i["request"] for i in first["items"]] == ["Acupuncture 2xwk x 4 wks lumbar spine",
+                                                      "Physical therapy 2x wk x 4 wks lumbar spine"]
+    assert first["items"][0]["category"] is None and first["outcome"] == "all_upheld"
+    second = rows[1]
+    assert second["priority"] == "expedited" and second["outcome"] == "mixed"
+    assert second["reviewer"]["licensure_states"] == ["Oregon", "California", "Nevada"]
+    assert second["items"][2]["reviewer_basis"]["sources"] == ["ACOEM", "OTHER"]
+
+
+def test_directory_means_every_pdf_and_txt(capsys, tmp_path):
+    code, out, _ = run(capsys, "extract", "--json", str(LETTERS))
+    assert code == 0
+    sources = [json.loads(line)["source"] for line in out.splitlines()]
+    assert len(sources) == len(list(LETTERS.glob("*.txt"))) + len(list(LETTERS.glob("*.pdf")))
+
+
+def test_failures_are_one_line_each_and_the_run_continues(capsys):
+    code, out, err = run(capsys, "extract", "--json", str(BAD / "empty.txt"), str(SEED), str(BAD / "truncated.pdf"))
+    assert code == 1
+    assert len(out.splitlines()) == 1 and json.loads(out)["source"] == str(SEED)
+    lines = err.strip().splitlines()
+    assert len(lines) == 2
+    assert "empty.txt" in lines[0] and "empty" in lines[0]
+    assert "truncated.pdf" in lines[1] and "Traceback" not in err
+
+
+def test_every_bad_fixture_fails_cleanly(capsys):
+    code, out, err = run(capsys, "extract", "--json", str(BAD))
+    assert code == 1 and out == ""
+    letters = [p for p in BAD.iterdir() if p.suffix in {".pdf", ".txt"}]  # .png/.docx are not picked from folders
+    assert len(err.strip().splitlines()) == len(letters) == 7
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [[], ["extract"], ["extract", "/no/such/path"], ["frobnicate"], ["extract", "--bogus", "x"]])
+def test_usage_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        code = main(argv)
+        raise SystemExit(code)
+    assert info.value.code == 2
+
+
+def test_table_output_is_readable(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, "extract", str(LETTERS / "004_435950e687b08266.txt"))
+    assert code == 0
+    assert "Twelve sessions of physical therapy" in out and "upheld" in out
+    assert "not stated" in out  # no age/sex in this letter: said so, not invented
+
+
+def test_console_script_runs_as_a_process():
+    proc = subprocess.run([sys.executable, "-m", "imr_llm.cli", "extract", "--json", str(SEED)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["items"][1]["decision"] == "upheld"
+
+
+def test_parallel_jobs_give_identical_output(capsys):
+    paths = [str(p) for p in sorted(LETTERS.glob("*.txt"))] * 3
+    _, serial, _ = run(capsys, "extract", "--json", "--jobs", "1", *paths)
+    _, parallel, _ = run(capsys, "extract", "--json", "--jobs", "2", *paths)
+    assert serial == parallel and len(serial.splitlines()) == len(paths)

@@ -1,0 +1,120 @@
+"""Property tests: letters we generate in every supported layout parse back to the facts they
+were built from; arbitrary text never raises anything but imr-llm's own errors; every
+evidence span is exactly its quote."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import imr_llm
+from imr_llm.api import load
+from imr_llm.parsing import parse
+from letter_factory import LetterSpec, ItemSpec, expected, letter_specs, render
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _norm(text):
+    return re.sub(r"\s+", " ", text or "").strip()
+
+
+def _assert_matches(det, want):
+    got = det.model_dump(mode="json")
+    for key in ("case_number", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date",
+                "application_received", "priority"):
+        assert got[key] == want[key], key
+    assert got["reviewer"]["licensure_states"] == want["licensure_states"]
+    assert (got["patient"]["age"], got["patient"]["sex"]) == (want["age"], want["sex"])
+    assert len(got["items"]) == len(want["items"])
+    for g, w in zip(got["items"], want["items"]):
+        assert _norm(g["request"]) == _norm(w["request"])
+        assert g["decision"] == w["decision"]
+        assert g["modified_by_ur"] == w["modified_by_ur"]
+        assert (g["original_request"], g["ur_authorized"], g["disputed_portion"]) == (
+            w["original_request"], w["ur_authorized"], w["disputed_portion"])
+        assert g["claims_administrator_basis"]["sources"] == w["ca"]
+        assert g["reviewer_basis"]["sources"] == w["rv"]
+    assert not det.conflicts  # generated verdicts always agree with the decisions
+
+
+@FAST
+@given(letter_specs)
+def test_generated_letters_parse_to_their_facts(spec):
+    _assert_matches(imr_llm.extract_text(render(spec)), expected(spec))
+
+
+@FAST
+@given(letter_specs)
+def test_evidence_spans_are_exact_quotes(spec):
+    source = load(render(spec))
+    det = parse(source)
+    for item in det.items:
+        for name, ev in item.evidence.items():
+            assert source.raw[ev.start:ev.end] == ev.quote, name
+        assert ev.quote.strip() == ev.quote
+    for name, ev in det.evidence.items():
+        assert source.raw[ev.start:ev.end] == ev.quote, name
+    decisions = [source.raw[i.evidence["decision"].start:i.evidence["decision"].end].lower() for i in det.items]
+    assert decisions == [i.decision for i in det.items]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=400))
+def test_arbitrary_text_raises_only_imr_errors(text):
+    try:
+        imr_llm.extract_text(text)
+    except imr_llm.ImrError:
+        pass
+
+
+IMR_WORDS = ["Upheld", "Overturned", ":", "\n", " ", "Claims Administrator guideline:", "MAXIMUS guideline:",
+             "Decision rationale:", "Case Number:", "Date Assigned:", "12/01/2016", "was the original request.",
+             "IMR ISSUES, DECISIONS AND RATIONALES", "\f", "-", "\ufffe", "left.The", "Decision based on MTUS",
+             "Non-MTUS Citation", "1.", "Diagnosis:", "42 year old male", "State(s) of Licensure:", "x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(IMR_WORDS), max_size=80))
+def test_letter_like_noise_raises_only_imr_errors_and_spans_hold(words):
+    text = "".join(words)
+    try:
+        source = load(text) if "\n" in text or len(text) > 1024 else imr_llm.reading.read_text(text)
+        det = parse(source)
+    except imr_llm.ImrError:
+        return
+    for item in det.items:
+        for ev in item.evidence.values():
+            assert source.raw[ev.start:ev.end] == ev.quote
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab .-\n\f\r\t\ufffeXY1/"), max_size=300))
+def test_normalization_map_is_monotonic_and_in_bounds(raw):
+    if not raw.strip():
+        return
+    source = imr_llm.reading.read_text(raw)
+    last = -1
+    for i in range(len(source.text)):
+        pos = source.raw_offset(i)
+        assert 0 <= pos <= len(raw)
+        assert pos >= last
+        last = pos
+        if source.text[i] not in "\n -" and pos < len(raw):
+            assert raw[pos] == source.text[i]
+
+
+def test_known_hard_layouts():
+    """One explicit example per hard case from the domain brief."""
+    spec = LetterSpec(
+        items=[
+            ItemSpec("Oxycodone HCL ER 20mg #60 day supply: 30", "overturned", 0, 1, decision_on_next_line=True),
+            ItemSpec("Physical therapy for the lumbar spine", "upheld", 1, 3, modified=1),
+            ItemSpec("a front wheeled walker", "upheld", 2, 4, modified=2),
+            ItemSpec("Associated surgical service: Cold therapy unit", "upheld", 5, 6),
+        ],
+        header="columns", credentials="sentence", age=None, double_spaced=True, width=45,
+    )
+    _assert_matches(imr_llm.extract_text(render(spec)), expected(spec))
