@@ -46,3 +46,49 @@ def dev_letters_available() -> bool:
 needs_dev_letters = pytest.mark.skipif(
     not dev_letters_available(), reason="the DWC dev letters (../shared/data/dwc-imr/dev) are not on this machine"
 )
+
+
+# -- recorded model traffic ---------------------------------------------------------------------
+# Cassettes live in cassettes/<test module>/<test name>.yaml. The default run replays them with
+# recording off; IMR_LLM_RECORD=1 records new ones from a live endpoint (e.g. the local model
+# server). Auth headers are scrubbed; a test fails if any recorded interaction goes unused.
+
+import os  # noqa: E402
+
+CASSETTES = ROOT / "cassettes"
+RECORDING = os.environ.get("IMR_LLM_RECORD") == "1"
+SCRUBBED_HEADERS = ["authorization", "x-api-key", "api-key", "cookie", "set-cookie", "openai-organization",
+                    "openai-project"]
+
+
+@pytest.fixture
+def cassette(request, monkeypatch):
+    import vcr
+
+    if RECORDING:  # let the recorder reach the live endpoint
+        monkeypatch.setattr(socket.socket, "connect", _REAL_CONNECT)
+    module = request.node.module.__name__.split(".")[-1]
+    recorder = vcr.VCR(
+        cassette_library_dir=str(CASSETTES / module),
+        record_mode="once" if RECORDING else "none",
+        filter_headers=SCRUBBED_HEADERS,
+        match_on=["method", "scheme", "host", "port", "path", "body"],
+        decode_compressed_response=True,
+    )
+    with recorder.use_cassette(f"{request.node.name}.yaml", allow_playback_repeats=False) as tape:
+        yield tape
+        if not RECORDING:
+            assert tape.all_played, f"{len(tape.data) - tape.play_count} recorded interaction(s) unused"
+
+
+_REAL_CONNECT = socket.socket.connect
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """After a recording run, note which prompt versions the cassettes were recorded with, so a
+    later prompt change shows up as stale cassettes (tests/test_cassettes.py, eval manifests)."""
+    if not RECORDING:
+        return
+    from imr_llm.evaluation.cassettes import write_manifest
+
+    write_manifest(CASSETTES)

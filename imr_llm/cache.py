@@ -1,0 +1,68 @@
+"""The response cache: same inputs, same outputs, zero repeated calls.
+
+The key recipe lives here only: model, endpoint kind, prompt hash, response-schema hash, the
+rendered messages and the generation parameters, plus CACHE_FORMAT (bumped when what is
+stored changes). The endpoint's host is deliberately not in the key, so a cache (or cassette)
+made against one server is valid against another serving the same model.
+
+Cached values are model outputs about medical letters: the folder is created private (0700).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+CACHE_FORMAT = 1
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("IMR_LLM_CACHE_DIR"):
+        return Path(os.environ["IMR_LLM_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "imr-llm"
+
+
+def cache_key(*, model: str, endpoint_kind: str, prompt_hash: str, schema_hash: str,
+              messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+    blob = json.dumps(
+        {"format": CACHE_FORMAT, "model": model, "endpoint_kind": endpoint_kind, "prompt": prompt_hash,
+         "schema": schema_hash, "messages": messages, "params": params},
+        sort_keys=True, ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def schema_fingerprint(schema: dict) -> str:
+    return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ResponseCache:
+    """diskcache behind a two-method interface, with hit/miss counts."""
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        import diskcache
+
+        self.directory = Path(directory) if directory else default_cache_dir()
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.directory, 0o700)
+        self._cache = diskcache.Cache(str(self.directory))
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> Any | None:
+        value = self._cache.get(key)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    def set(self, key: str, value: Any) -> None:
+        self._cache.set(key, value)
+
+    def close(self) -> None:
+        self._cache.close()

@@ -1,0 +1,40 @@
+"""Cassette freshness. cassettes/manifest.json records the prompt hashes and client versions the
+cassettes were recorded with; a prompt edited since then makes its cassettes stale (replay would
+no longer match the request), which tests and eval manifests report by name."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from ..prompts import prompt_hashes
+
+MANIFEST = "manifest.json"
+
+
+def write_manifest(cassettes_dir: Path) -> None:
+    data = {
+        "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "prompt_hashes": prompt_hashes(),
+        "packages": {name: _version(name) for name in ("openai", "instructor")},
+    }
+    (Path(cassettes_dir) / MANIFEST).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def stale_prompts(cassettes_dir: Path) -> list[str]:
+    """Prompts whose current hash differs from the one the cassettes were recorded with."""
+    path = Path(cassettes_dir) / MANIFEST
+    if not path.exists():
+        return []
+    recorded = json.loads(path.read_text()).get("prompt_hashes", {})
+    current = prompt_hashes()
+    return sorted(name for name, digest in recorded.items() if current.get(name) != digest)
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None

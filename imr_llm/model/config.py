@@ -1,0 +1,104 @@
+"""Model configuration and the provider-profile table.
+
+A new kind of endpoint is one row in PROFILES, not a new branch in the call code. Each row
+says which instructor mode to use and how to ask that server for schema-constrained JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Profile:
+    mode: str  # an instructor.Mode name
+    default_base_url: str
+    needs_key: bool
+    structured: Callable[[dict], dict[str, Any]]  # JSON schema → extra_body for the request
+
+
+def _no_extra(schema: dict) -> dict[str, Any]:
+    return {}
+
+
+def _json_object_with_schema(schema: dict) -> dict[str, Any]:
+    # llama.cpp's server refuses response_format json_schema (HTTP 500) but constrains
+    # json_object output with a grammar built from "schema".
+    return {"response_format": {"type": "json_object", "schema": schema}}
+
+
+def _ollama_format(schema: dict) -> dict[str, Any]:
+    return {"format": schema}
+
+
+PROFILES: dict[str, Profile] = {
+    "openai": Profile("TOOLS", "https://api.openai.com/v1", True, _no_extra),
+    "vllm": Profile("JSON_SCHEMA", "http://127.0.0.1:8000/v1", False, _no_extra),
+    "ollama": Profile("JSON", "http://127.0.0.1:11434/v1", False, _ollama_format),
+    "llamacpp": Profile("JSON", "http://127.0.0.1:8080/v1", False, _json_object_with_schema),
+}
+
+
+class ModelConfig(BaseModel):
+    """Which model to call and how. Built from arguments, then IMR_LLM_* environment variables."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(description="model name as the endpoint knows it")
+    endpoint_kind: str = Field("openai", description=f"one of {sorted(PROFILES)}")
+    base_url: str | None = Field(None, description="OpenAI-compatible base URL; the profile's default if unset")
+    api_key_env: str = Field("IMR_LLM_API_KEY", description="environment variable that holds the key")
+    temperature: float = 0.0
+    max_tokens: int = 512
+    timeout_s: float = 300.0
+    max_validation_retries: int = Field(2, description="re-asks when the output fails the schema")
+    max_transport_retries: int = Field(4, description="retries on 429/5xx/connection errors")
+
+    @property
+    def profile(self) -> Profile:
+        try:
+            return PROFILES[self.endpoint_kind]
+        except KeyError:
+            raise ConfigError(f"unknown endpoint kind '{self.endpoint_kind}'; use one of {sorted(PROFILES)}") from None
+
+    @property
+    def resolved_base_url(self) -> str:
+        return self.base_url or self.profile.default_base_url
+
+    @property
+    def endpoint_host(self) -> str:
+        """Host and port only: what reports may show about the endpoint (never a key)."""
+        parsed = urlparse(self.resolved_base_url)
+        return parsed.netloc or self.resolved_base_url
+
+    def api_key(self) -> str:
+        key = os.environ.get(self.api_key_env) or os.environ.get("OPENAI_API_KEY")
+        if key:
+            return key
+        if self.profile.needs_key:
+            raise ConfigError(
+                f"the '{self.endpoint_kind}' endpoint needs an API key: set {self.api_key_env} (or OPENAI_API_KEY)"
+            )
+        return "not-needed"  # local servers ignore the key, but the client requires one
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "ModelConfig":
+        values = {
+            "model": os.environ.get("IMR_LLM_MODEL"),
+            "endpoint_kind": os.environ.get("IMR_LLM_ENDPOINT_KIND"),
+            "base_url": os.environ.get("IMR_LLM_BASE_URL"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values.get("model"):
+            raise ConfigError("no model configured: pass --model or set IMR_LLM_MODEL")
+        config = cls(**values)
+        config.profile  # validate the kind early
+        return config
