@@ -90,7 +90,8 @@ def _extract_command(args: argparse.Namespace) -> int:
     failed = len(problems)
 
     jobs = args.jobs if args.jobs > 0 else ((os.cpu_count() or 1) if len(files) >= 32 else 1)
-    results = _run(files, jobs=jobs)
+    mode = ("json-no-evidence" if args.no_evidence else "json") if args.json else "dict"
+    results = _run(files, jobs=jobs, mode=mode)
     console = None
     if not args.json:
         from rich.console import Console
@@ -102,9 +103,7 @@ def _extract_command(args: argparse.Namespace) -> int:
             print(f"imr-llm: {error}", file=sys.stderr)
             continue
         if args.json:
-            if args.no_evidence:
-                _drop_evidence(payload)
-            sys.stdout.write(json.dumps({"source": str(path), **payload}, ensure_ascii=False) + "\n")
+            sys.stdout.write(payload)
         else:
             from .render import print_determination
 
@@ -113,8 +112,9 @@ def _extract_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _extract_one(path: Path) -> tuple[Path, dict | None, str | None]:
-    """Parse one file; never raises for bad input (the batch must go on)."""
+def _extract_one(path: Path, mode: str = "dict") -> tuple[Path, dict | str | None, str | None]:
+    """Parse one file; never raises for bad input (the batch must go on). In the JSON modes the
+    worker returns the finished JSON line, which is far cheaper to send back than the object."""
     from .api import extract_file
 
     try:
@@ -123,18 +123,25 @@ def _extract_one(path: Path) -> tuple[Path, dict | None, str | None]:
         return path, None, f"[{exc.code}] {exc}"
     except Exception as exc:  # a parser bug must not lose the rest of the batch
         return path, None, f"[internal_error] {path}: {type(exc).__name__} while parsing; please report it"
-    return path, det.model_dump(mode="json"), None
+    payload = det.model_dump(mode="json")
+    if mode == "dict":
+        return path, payload, None
+    if mode == "json-no-evidence":
+        _drop_evidence(payload)
+    return path, json.dumps({"source": str(path), **payload}, ensure_ascii=False) + "\n", None
 
 
-def _run(files: list[Path], jobs: int) -> Iterator[tuple[Path, dict | None, str | None]]:
+def _run(files: list[Path], jobs: int, mode: str = "dict") -> Iterator[tuple[Path, dict | str | None, str | None]]:
     if jobs <= 1 or len(files) < 2 * jobs:
         for f in files:
-            yield _extract_one(f)
+            yield _extract_one(f, mode)
         return
     from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
 
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        yield from pool.map(_extract_one, files, chunksize=max(1, min(64, len(files) // (jobs * 4))))
+        yield from pool.map(partial(_extract_one, mode=mode), files,
+                            chunksize=max(1, min(64, len(files) // (jobs * 4))))
 
 
 def _with_progress(results, total: int, quiet: bool):

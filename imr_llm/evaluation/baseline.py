@@ -1,0 +1,117 @@
+"""The blessed baseline and the regression gate.
+
+`evals/baseline.json` is committed, so it holds no letter text: per suite the metric values,
+and per letter the ids of the checks that failed ("items.decision@items[2]") and how many
+checks there were. Comparing a new report with it gives
+
+* metric regressions — a metric's accuracy / F1 / mean score fell by more than the tolerance;
+* letter regressions — a check that passed in the baseline fails now (named by letter);
+* improvements, and manifest changes (prompt, schema, model, gold labels) that explain them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATS = ("accuracy", "f1", "mean_score", "judge_mean")
+MANIFEST_KEYS = ("parser_version", "schema_hash", "prompt_hashes", "model", "endpoint_kind")
+
+
+def to_baseline(report: dict) -> dict:
+    suites = {}
+    for name, suite in report["suites"].items():
+        letters = {}
+        for stem, letter in suite["per_letter"].items():
+            failed = [_check_id(c) for c in letter["checks"] if not c["ok"]]
+            letters[stem] = {"checks": len(letter["checks"]), "failed": failed, "error": bool(letter["error"])}
+        suites[name] = {
+            "metrics": {m: {k: v for k, v in stats.items() if k in STATS or k == "n"} for m, stats in suite["metrics"].items()},
+            "letters": letters,
+        }
+    manifest = {k: report["manifest"].get(k) for k in MANIFEST_KEYS}
+    manifest["gold"] = {name: s["gold_sha256"] for name, s in report["manifest"]["suites"].items()}
+    manifest["git_commit"] = report["manifest"].get("git", {}).get("commit")
+    return {"format": 1, "manifest": manifest, "suites": suites}
+
+
+def _check_id(check: dict) -> str:
+    return f"{check['metric']}@{check['where']}" if check["where"] else check["metric"]
+
+
+@dataclass
+class Comparison:
+    metric_regressions: list[dict] = field(default_factory=list)
+    letter_regressions: list[dict] = field(default_factory=list)
+    improvements: list[dict] = field(default_factory=list)
+    manifest_changes: list[str] = field(default_factory=list)
+    skipped_suites: list[str] = field(default_factory=list)
+    tolerance: float = 0.0
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.metric_regressions or self.letter_regressions)
+
+    def to_json(self) -> dict:
+        return {
+            "tolerance": self.tolerance,
+            "regressed": self.regressed,
+            "metric_regressions": self.metric_regressions,
+            "letter_regressions": self.letter_regressions,
+            "improvements": self.improvements,
+            "manifest_changes": self.manifest_changes,
+            "skipped_suites": self.skipped_suites,
+        }
+
+
+def compare(report: dict, baseline: dict, tolerance: float = 0.0) -> Comparison:
+    out = Comparison(tolerance=tolerance)
+    current = to_baseline(report)
+    for key in MANIFEST_KEYS:
+        before, after = baseline.get("manifest", {}).get(key), current["manifest"].get(key)
+        if before != after:
+            out.manifest_changes.append(f"{key}: {before!r} → {after!r}")
+    for name, gold_hash in current["manifest"]["gold"].items():
+        before = baseline.get("manifest", {}).get("gold", {}).get(name)
+        if before is not None and before != gold_hash:
+            out.manifest_changes.append(f"gold labels of suite '{name}' changed since the baseline")
+
+    for name, base_suite in baseline.get("suites", {}).items():
+        suite = current["suites"].get(name)
+        if suite is None:
+            out.skipped_suites.append(name)
+            continue
+        for metric, base_stats in base_suite["metrics"].items():
+            stats = suite["metrics"].get(metric)
+            if stats is None:
+                out.metric_regressions.append({"suite": name, "metric": metric, "stat": "present",
+                                               "baseline": 1, "current": 0})
+                continue
+            for stat in STATS:
+                if stat in base_stats and stat in stats:
+                    delta = stats[stat] - base_stats[stat]
+                    row = {"suite": name, "metric": metric, "stat": stat, "baseline": base_stats[stat],
+                           "current": stats[stat], "delta": round(delta, 6)}
+                    if delta < -tolerance - 1e-9:
+                        out.metric_regressions.append(row)
+                    elif delta > 1e-9:
+                        out.improvements.append(row)
+        for stem, base_letter in base_suite["letters"].items():
+            letter = suite["letters"].get(stem)
+            if letter is None:
+                continue
+            newly_failed = sorted(set(letter["failed"]) - set(base_letter["failed"]))
+            if letter["error"] and not base_letter["error"]:
+                newly_failed = ["extraction error"] + newly_failed
+            if newly_failed:
+                out.letter_regressions.append({"suite": name, "letter": stem, "checks": newly_failed})
+    return out
+
+
+def load_baseline(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_baseline(report: dict, path: Path) -> None:
+    Path(path).write_text(json.dumps(to_baseline(report), indent=1, sort_keys=True) + "\n")

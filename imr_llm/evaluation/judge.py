@@ -1,0 +1,43 @@
+"""LLM judge for free-text fields. The model answers one yes/no per labelled point ("does the
+extracted text state this?"), which small models do far more reliably than a free 0-1 score;
+the score is the share of points covered. Calls go through the cache (and cassettes in tests),
+so a judged eval is reproducible."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, create_model
+
+from ..model.client import StructuredClient
+from ..prompts import Prompt, load_prompt
+
+FIELD_DESCRIPTIONS = {
+    "reasons": "the reviewer's reasons for the decision",
+    "missing_documentation": "what the reviewer said the medical records did not show",
+}
+
+
+def _verdict_model(n: int) -> type[BaseModel]:
+    return create_model(
+        f"JudgeVerdict{n}",
+        covered=(list[bool], Field(min_length=n, max_length=n, description="one value per reference point")),
+    )
+
+
+class FreeTextJudge:
+    def __init__(self, client: StructuredClient, prompt: Prompt | None = None) -> None:
+        self.client = client
+        self.prompt = prompt or load_prompt("judge_free_text")
+
+    def score(self, field: str, reference: list[str], candidate: list[str]) -> float:
+        if not reference:
+            return 1.0 if not candidate else 0.0
+        if not candidate:
+            return 0.0  # nothing to judge: no call needed
+        verdict = self.client.complete(
+            task=f"judge:{field}",
+            prompt=self.prompt,
+            variables={"field_description": FIELD_DESCRIPTIONS.get(field, field), "reference": reference,
+                       "candidate": candidate},
+            response_model=_verdict_model(len(reference)),
+        )
+        return round(sum(verdict.covered) / len(reference), 6)

@@ -1,0 +1,143 @@
+"""Eval outputs: the terminal table (rich), report.json, and one self-contained HTML page with
+per-letter diffs and the extracted values' evidence highlighted in the letter text."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from rich.console import Console
+from rich.table import Table
+
+from .baseline import Comparison
+from .runner import EvalRun
+
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def write_json(run: EvalRun, path: Path, comparison: Comparison | None = None) -> None:
+    report = dict(run.report)
+    if comparison is not None:
+        report["comparison"] = comparison.to_json()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
+
+
+def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None = None) -> None:
+    deltas = {}
+    if comparison is not None:
+        for row in comparison.metric_regressions + comparison.improvements:
+            deltas[(row["suite"], row["metric"], row["stat"])] = row.get("delta")
+    for name, suite in run.report["suites"].items():
+        table = Table(title=f"suite {name}: {suite['letters']} letters", title_justify="left")
+        table.add_column("field", no_wrap=True)
+        for col in ("n", "acc", "P/R/F1 · mean", "cover", "judge", "Δ baseline"):
+            table.add_column(col, justify="right", no_wrap=col == "P/R/F1 · mean")
+        for metric, m in suite["metrics"].items():
+            delta = [f"{stat}{deltas[(name, metric, stat)]:+.3f}" for stat in ("accuracy", "f1", "mean_score", "judge_mean")
+                     if deltas.get((name, metric, stat))]
+            style = "red" if any(d.startswith(s) and "-" in d for d in delta for s in ("accuracy", "f1", "mean", "judge")) else None
+            prf = (f"{m['precision']:.2f}/{m['recall']:.2f}/{m['f1']:.2f}" if "f1" in m
+                   else _fmt(m.get("mean_score")))
+            table.add_row(metric, str(m["n"]), f"{m['accuracy']:.3f}", prf, f"{m['coverage']:.2f}",
+                          _fmt(m.get("judge_mean")), " ".join(delta), style=style)
+        console.print(table)
+        if suite["decision_confusion"]:
+            console.print("decisions (labelled → extracted): " + "; ".join(
+                f"{g}→{p}: {n}" for g, row in suite["decision_confusion"].items() for p, n in row.items()))
+        if suite["errors"]:
+            console.print(f"[red]{len(suite['errors'])} letter(s) failed to extract[/red]: " + ", ".join(suite["errors"]))
+        if suite["gold_without_letter"]:
+            console.print(f"[yellow]gold files without a letter:[/yellow] {', '.join(suite['gold_without_letter'])}")
+    cost = run.report["cost"]
+    console.print(
+        f"letters {cost['letters']} · {cost['seconds_per_letter']} s/letter · model calls {cost['model_calls']} · "
+        f"tokens {cost['prompt_tokens']}+{cost['completion_tokens']} · cache hit rate {cost['cache_hit_rate']}"
+    )
+    if comparison is not None:
+        _print_comparison(comparison, console)
+
+
+def _print_comparison(comparison: Comparison, console: Console) -> None:
+    for change in comparison.manifest_changes:
+        console.print(f"[yellow]changed since baseline:[/yellow] {change}")
+    for suite in comparison.skipped_suites:
+        console.print(f"[yellow]suite '{suite}' is in the baseline but was not run (its letters are absent)[/yellow]")
+    for row in comparison.metric_regressions:
+        console.print(f"[red]REGRESSION[/red] {row['suite']} {row['metric']} {row['stat']}: "
+                      f"{row['baseline']} → {row['current']}")
+    for row in comparison.letter_regressions:
+        console.print(f"[red]REGRESSED LETTER[/red] {row['suite']} {row['letter']}: {', '.join(row['checks'])}")
+    if not comparison.regressed:
+        console.print(f"[green]no regression against the baseline (tolerance {comparison.tolerance})[/green]")
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def write_html(run: EvalRun, path: Path, comparison: Comparison | None = None) -> None:
+    env = Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=select_autoescape(["html", "j2"]))
+    suites = []
+    for name, suite in run.report["suites"].items():
+        letters = []
+        for stem, letter in suite["per_letter"].items():
+            text = run.texts.get((name, stem))
+            diffs = [c for c in letter["checks"] if not c["ok"]]
+            marks = [c for c in letter["checks"] if c.get("evidence")]
+            html_text, ids = (_highlight(text, marks, f"{name}-{stem}") if text is not None else (None, {}))
+            letters.append({
+                "stem": stem, "error": letter["error"], "n_checks": len(letter["checks"]), "n_failed": len(diffs),
+                "diffs": [dict(c, expected_text=_show(c["expected"]), got_text=_show(c["got"]),
+                               mark_id=ids.get(_cid(c)), judge=c.get("judge")) for c in diffs],
+                "html_text": html_text,
+            })
+        letters.sort(key=lambda x: (-x["n_failed"], x["stem"]))
+        cols = sorted({p for row in suite["decision_confusion"].values() for p in row})
+        suites.append({"name": name, "letters": suite["letters"], "errors": suite["errors"], "metrics": suite["metrics"],
+                       "confusion": suite["decision_confusion"], "confusion_cols": cols, "per_letter": letters})
+    page = env.get_template("report.html.j2").render(
+        manifest=run.report["manifest"], cost=run.report["cost"], suites=suites,
+        comparison=comparison.to_json() if comparison is not None else None, has_text=bool(run.texts),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+
+
+def _cid(check: dict) -> str:
+    return f"{check['metric']}@{check['where']}"
+
+
+def _show(value) -> str:
+    if value is None:
+        return "— (not stated)"
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value) if value else "[] (none)"
+    return str(value)
+
+
+def _highlight(text: str, checks: list[dict], prefix: str) -> tuple[str, dict[str, str]]:
+    """Letter text as HTML, each checked value's evidence in a <mark> (red when the check failed)."""
+    spans = []
+    for c in checks:
+        ev = c["evidence"]
+        if 0 <= ev["start"] < ev["end"] <= len(text):
+            spans.append((ev["start"], ev["end"], c))
+    bounds = sorted({0, len(text), *[s for s, _, _ in spans], *[e for _, e, _ in spans]})
+    ids: dict[str, str] = {}
+    out = []
+    for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        covering = [c for s, e, c in spans if s <= a and b <= e]
+        chunk = html.escape(text[a:b])
+        if not covering:
+            out.append(chunk)
+            continue
+        failed = any(not c["ok"] for c in covering)
+        mark_id = f"{prefix}-m{k}"
+        for c in covering:
+            ids.setdefault(_cid(c), mark_id)
+        title = html.escape(", ".join(_cid(c) for c in covering), quote=True)
+        out.append(f'<mark id="{mark_id}" class="{"fail" if failed else "ok"}" title="{title}">{chunk}</mark>')
+    return "".join(out), ids

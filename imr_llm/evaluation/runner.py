@@ -1,0 +1,157 @@
+"""Run an eval: extract every labelled letter, score it field by field, judge free text when a
+model is configured, and assemble the report (metrics, confusion matrix, cost, manifest)."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from .. import __version__
+from ..errors import ImrError
+from ..parsing import PARSER_VERSION, parse
+from ..prompts import prompt_hashes
+from ..reading import read_path
+from ..schema import schema_hash
+from .cassettes import stale_prompts
+from .gold import Suite
+from .scoring import LetterResult, aggregate, decision_confusion, score_letter
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class EvalRun:
+    """A finished run: the JSON report plus what the HTML view needs (kept out of report.json)."""
+
+    report: dict
+    results: dict[str, list[LetterResult]] = field(default_factory=dict)
+    texts: dict[tuple[str, str], str] = field(default_factory=dict)  # (suite, stem) → letter as read
+
+
+def run_eval(
+    suites: Iterable[Suite],
+    judge=None,
+    usage=None,
+    model_config=None,
+    keep_text: bool = False,
+    on_letter: Callable[[str, str], None] | None = None,
+) -> EvalRun:
+    suites = list(suites)
+    run = EvalRun(report={})
+    suite_reports: dict[str, dict] = {}
+    started = time.perf_counter()
+    n_letters = 0
+    for suite in suites:
+        results: list[LetterResult] = []
+        errors: dict[str, str] = {}
+        for stem, path, gold in suite.pairs:
+            pred, error = None, None
+            try:
+                source = read_path(path)
+                if keep_text:
+                    run.texts[(suite.name, stem)] = source.raw
+                pred = parse(source).model_dump(mode="json")
+            except ImrError as exc:
+                error = f"[{exc.code}] {exc}"
+                errors[stem] = error
+            result = score_letter(stem, pred, gold, error)
+            if judge is not None:
+                _judge(result, judge)
+            results.append(result)
+            n_letters += 1
+            if on_letter:
+                on_letter(suite.name, stem)
+        run.results[suite.name] = results
+        suite_reports[suite.name] = {
+            "letters": len(suite.pairs),
+            "letters_dir": str(suite.letters_dir),
+            "gold_dir": str(suite.gold_dir),
+            "unlabelled_letters": suite.unlabelled,
+            "gold_without_letter": suite.missing_letters,
+            "errors": errors,
+            "metrics": aggregate(results),
+            "decision_confusion": decision_confusion(results),
+            "per_letter": {r.stem: _letter_json(r) for r in results},
+        }
+    elapsed = time.perf_counter() - started
+    cost = {"letters": n_letters, "seconds_total": round(elapsed, 3),
+            "seconds_per_letter": round(elapsed / n_letters, 4) if n_letters else None}
+    cost.update(usage.summary() if usage is not None else
+                {"requests": 0, "model_calls": 0, "cache_hits": 0, "cache_hit_rate": None,
+                 "prompt_tokens": 0, "completion_tokens": 0, "model_seconds": 0.0})
+    run.report = {
+        "manifest": manifest(suites, model_config),
+        "cost": cost,
+        "suites": suite_reports,
+    }
+    return run
+
+
+def _judge(result: LetterResult, judge) -> None:
+    for check in result.checks:
+        if check.kind == "free" and check.expected:
+            check.judge = judge.score(check.metric.split(".")[-1], list(check.expected), list(check.got or []))
+
+
+def _letter_json(result: LetterResult) -> dict:
+    return {
+        "error": result.error,
+        "alignment": [list(a) for a in result.alignment],
+        "checks": [c.to_json() for c in result.checks],
+    }
+
+
+def manifest(suites: list[Suite], model_config=None) -> dict:
+    """What produced a report: enough to tell whether two reports are comparable."""
+    return {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "imr_llm_version": __version__,
+        "parser_version": PARSER_VERSION,
+        "schema_hash": schema_hash(),
+        "prompt_hashes": prompt_hashes(),
+        "model": model_config.model if model_config else None,
+        "endpoint_kind": model_config.endpoint_kind if model_config else None,
+        "endpoint_host": model_config.endpoint_host if model_config else None,
+        "packages": _packages(),
+        "git": _git(),
+        "suites": {s.name: {"letters": len(s.pairs), "gold_sha256": _gold_hash(s)} for s in suites},
+        "stale_cassettes": stale_prompts(REPO_ROOT / "cassettes"),
+    }
+
+
+def _packages() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("pydantic", "pypdfium2", "openai", "instructor", "jinja2", "diskcache"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _git() -> dict[str, object]:
+    if not (REPO_ROOT / ".git").exists():
+        return {"commit": None, "dirty": None}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=10).stdout
+        return {"commit": commit, "dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def _gold_hash(suite: Suite) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(suite.gold_dir.glob("*.json")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

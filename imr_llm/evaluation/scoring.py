@@ -1,0 +1,346 @@
+"""Per-field scoring of one extraction against one gold record.
+
+The measures are defined here once and documented in evals/README.md; someone with their own
+scorer must be able to reproduce every number:
+
+* exact       — equal after JSON normalisation (numbers compare numerically);
+* text        — equal after `norm_text` (lower case; punctuation dropped except # % / and a
+                period between digits; whitespace collapsed);
+* sources     — ordered list equality, plus set precision/recall/F1 over the families;
+* set         — precision/recall/F1 over `norm_text` strings (diagnoses: one-to-one matches with
+                `similarity` ≥ 0.8); a letter counts as correct when the two sets are equal;
+* free        — token-set F1 between the joined labelled and extracted texts, stop words dropped.
+
+Items are paired by an order-preserving alignment that maximises the summed heading
+`similarity`, pairing only items with similarity ≥ 0.6.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+HEADER_FIELDS = ["case_number", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date",
+                 "application_received", "priority"]
+ITEM_EXACT = ["decision", "modified_by_ur", "category", "subcategory", "laterality"]
+ITEM_TEXT = ["request", "original_request", "ur_authorized", "disputed_portion", "service"]
+ITEM_SOURCES = ["claims_administrator_basis", "reviewer_basis"]
+QUANTITY_NUMBERS = ["count", "frequency_per_week", "duration_weeks", "total_sessions", "dispense_qty"]
+QUANTITY_TEXT = ["raw", "strength"]
+FREE_TEXT = ["reasons", "missing_documentation"]
+ALIGN_THRESHOLD = 0.6
+DIAGNOSIS_THRESHOLD = 0.8
+
+STOP_WORDS = frozenset(
+    "a an and are as at be been but by for from has have he her his in is it its no not of on or "
+    "she that the their there this to was were which with without".split()
+)
+_PUNCT = re.compile(r"[^\w\s#%/.]+|(?<!\d)\.|\.(?!\d)")  # keep # % / and decimal points
+_WS = re.compile(r"\s+")
+
+
+def norm_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return _WS.sub(" ", _PUNCT.sub(" ", str(value).lower())).strip()
+
+
+def similarity(a: Any, b: Any) -> float:
+    """difflib ratio of the normalised strings (1.0 = identical)."""
+    x, y = norm_text(a), norm_text(b)
+    if not x and not y:
+        return 1.0
+    return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio()
+
+
+def content_tokens(text: str) -> set[str]:
+    return {t for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in STOP_WORDS}
+
+
+def token_f1(gold: str, pred: str) -> float:
+    g, p = content_tokens(gold), content_tokens(pred)
+    if not g and not p:
+        return 1.0
+    if not g or not p:
+        return 0.0
+    tp = len(g & p)
+    if tp == 0:
+        return 0.0
+    precision, recall = tp / len(p), tp / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+@dataclass
+class Check:
+    """One labelled value compared with what was extracted."""
+
+    metric: str  # e.g. "items.decision"
+    where: str  # e.g. "items[2]" or "" for letter-level fields
+    kind: str  # exact | text | sources | set | free | align
+    expected: Any
+    got: Any
+    ok: bool
+    score: float
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    filled: bool = False  # the extractor produced a (non-empty) value
+    evidence: dict | None = None  # the extracted value's evidence span, for the HTML diff
+    judge: float | None = None  # LLM-judge score for free text, when a model is configured
+
+    @property
+    def id(self) -> str:
+        return f"{self.metric}@{self.where}" if self.where else self.metric
+
+    def to_json(self) -> dict:
+        out = {k: getattr(self, k) for k in ("metric", "where", "kind", "expected", "got", "ok", "score", "filled")}
+        if self.judge is not None:
+            out["judge"] = self.judge
+        if self.kind in ("sources", "set", "align"):
+            out.update(tp=self.tp, fp=self.fp, fn=self.fn)
+        if self.evidence:
+            out["evidence"] = self.evidence
+        return out
+
+
+@dataclass
+class LetterResult:
+    stem: str
+    checks: list[Check] = field(default_factory=list)
+    alignment: list[tuple[int | None, int | None, float]] = field(default_factory=list)  # (gold i, pred j, sim)
+    error: str | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def score_letter(stem: str, pred: dict | None, gold: dict, error: str | None = None) -> LetterResult:
+    """Compare one extraction (Determination JSON, or None when extraction failed) with its gold."""
+    result = LetterResult(stem=stem, error=error)
+    p = pred or {}
+    add = result.checks.append
+    evidence = p.get("evidence", {})
+
+    for key in HEADER_FIELDS:
+        if key in gold:
+            kind = "text" if key == "case_number" else "exact"
+            add(_scalar(key, "", kind, gold[key], p.get(key), evidence.get(key)))
+    if "outcome" in gold:
+        add(_scalar("outcome", "", "exact", gold["outcome"], p.get("outcome")))
+    for section, keys in (("reviewer", ("licensure_states", "specialties", "subspecialties")), ("patient", ("age", "sex"))):
+        g_section, p_section = gold.get(section) or {}, p.get(section) or {}
+        for key in keys:
+            if key not in g_section:
+                continue
+            if section == "reviewer":
+                add(_set(f"{section}.{key}", "", g_section[key], p_section.get(key) or []))
+            else:
+                add(_scalar(f"{section}.{key}", "", "exact", g_section[key], p_section.get(key),
+                            (p_section.get("evidence") or {}).get(key)))
+    if "diagnoses" in gold:
+        add(_set("diagnoses", "", gold["diagnoses"], p.get("diagnoses") or [], fuzzy=True))
+
+    if "items" in gold:
+        g_items, p_items = gold["items"], p.get("items") or []
+        pairs = align_items([i.get("request") for i in g_items], [i.get("request") for i in p_items])
+        result.alignment = pairs
+        matched = sum(1 for gi, pj, _ in pairs if gi is not None and pj is not None)
+        add(Check("items.alignment", "", "align", len(g_items), len(p_items), matched == len(g_items) == len(p_items),
+                  1.0 if matched == len(g_items) == len(p_items) else 0.0,
+                  tp=matched, fp=len(p_items) - matched, fn=len(g_items) - matched, filled=bool(p_items)))
+        for gi, pj, _ in pairs:
+            if gi is None:
+                continue
+            result.checks.extend(_score_item(gi, g_items[gi], p_items[pj] if pj is not None else None))
+    return result
+
+
+def _score_item(index: int, gold: dict, pred: dict | None) -> list[Check]:
+    where = f"items[{index}]"
+    p = pred or {}
+    ev = p.get("evidence") or {}
+    checks = []
+    for key in ITEM_TEXT:
+        if key in gold:
+            checks.append(_scalar(f"items.{key}", where, "text", gold[key], p.get(key), ev.get(key)))
+    for key in ITEM_EXACT:
+        if key in gold:
+            checks.append(_scalar(f"items.{key}", where, "exact", gold[key], p.get(key), ev.get(key)))
+    for key in ITEM_SOURCES:
+        if key in gold and isinstance(gold[key], dict) and "sources" in gold[key]:
+            got = (p.get(key) or {}).get("sources") if pred is not None else None
+            checks.append(_sources(f"items.{key}.sources", where, gold[key]["sources"], got, (p.get(key) or {}).get("evidence")))
+    if "body_regions" in gold:
+        checks.append(_set("items.body_regions", where, gold["body_regions"], p.get("body_regions") or []))
+    g_qty = gold.get("quantity")
+    if isinstance(g_qty, dict):
+        p_qty = p.get("quantity") or {}
+        for key in QUANTITY_NUMBERS:
+            if key in g_qty:
+                checks.append(_scalar(f"items.quantity.{key}", where, "exact", g_qty[key], p_qty.get(key)))
+        for key in QUANTITY_TEXT:
+            if key in g_qty:
+                checks.append(_scalar(f"items.quantity.{key}", where, "text", g_qty[key], p_qty.get(key)))
+    for key in FREE_TEXT:
+        if key in gold:
+            g_text, p_text = "; ".join(gold[key] or []), "; ".join(p.get(key) or [])
+            score = token_f1(g_text, p_text)
+            checks.append(Check(f"items.{key}", where, "free", gold[key], p.get(key) or [], score >= 0.5, score,
+                                filled=bool(p_text)))
+    if pred is None:
+        for c in checks:  # a labelled item with no extracted partner fails every field
+            c.ok, c.score, c.got, c.filled = False, 0.0, None, False
+    return checks
+
+
+def _scalar(metric: str, where: str, kind: str, expected: Any, got: Any, evidence: dict | None = None) -> Check:
+    if kind == "text":
+        ok = norm_text(expected) == norm_text(got)  # None and "" both mean "not stated"
+    else:
+        ok = _equal(expected, got)
+    return Check(metric, where, kind, expected, got, ok, 1.0 if ok else 0.0, filled=got not in (None, "", []),
+                 evidence=evidence)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(a - b) < 1e-9
+    return a == b
+
+
+def _sources(metric: str, where: str, expected: list, got: list | None, evidence: dict | None) -> Check:
+    got_list = list(got or [])
+    g, p = set(expected), set(got_list)
+    ok = list(expected) == got_list and got is not None
+    return Check(metric, where, "sources", expected, got, ok, 1.0 if ok else 0.0, tp=len(g & p), fp=len(p - g),
+                 fn=len(g - p), filled=bool(got_list), evidence=evidence)
+
+
+def _set(metric: str, where: str, expected: list, got: list, fuzzy: bool = False) -> Check:
+    g = [norm_text(x) for x in expected or []]
+    p = [norm_text(x) for x in got or []]
+    if fuzzy:
+        tp = _fuzzy_matches(g, p, DIAGNOSIS_THRESHOLD)
+        fp, fn = len(p) - tp, len(g) - tp
+    else:
+        gs, ps = set(g), set(p)
+        tp, fp, fn = len(gs & ps), len(ps - gs), len(gs - ps)
+    ok = fp == 0 and fn == 0
+    return Check(metric, where, "set", expected, got, ok, 1.0 if ok else 0.0, tp=tp, fp=fp, fn=fn, filled=bool(p))
+
+
+def _fuzzy_matches(gold: list[str], pred: list[str], threshold: float) -> int:
+    """Greedy one-to-one matching, most similar pairs first."""
+    scored = sorted(((similarity(a, b), i, j) for i, a in enumerate(gold) for j, b in enumerate(pred)), reverse=True)
+    used_g, used_p, n = set(), set(), 0
+    for s, i, j in scored:
+        if s < threshold:
+            break
+        if i in used_g or j in used_p:
+            continue
+        used_g.add(i)
+        used_p.add(j)
+        n += 1
+    return n
+
+
+def align_items(gold: list[str | None], pred: list[str | None]) -> list[tuple[int | None, int | None, float]]:
+    """Order-preserving alignment maximising summed heading similarity (pairs need ≥ ALIGN_THRESHOLD).
+
+    Returns (gold index or None, pred index or None, similarity) in letter order."""
+    n, m = len(gold), len(pred)
+    sim = [[similarity(gold[i], pred[j]) for j in range(m)] for i in range(n)]
+    best = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            take = sim[i][j] + best[i + 1][j + 1] if sim[i][j] >= ALIGN_THRESHOLD else -1.0
+            best[i][j] = max(take, best[i + 1][j], best[i][j + 1])
+    out: list[tuple[int | None, int | None, float]] = []
+    i = j = 0
+    while i < n and j < m:
+        if sim[i][j] >= ALIGN_THRESHOLD and abs(best[i][j] - (sim[i][j] + best[i + 1][j + 1])) < 1e-12:
+            out.append((i, j, sim[i][j]))
+            i, j = i + 1, j + 1
+        elif abs(best[i][j] - best[i + 1][j]) < 1e-12:
+            out.append((i, None, 0.0))
+            i += 1
+        else:
+            out.append((None, j, 0.0))
+            j += 1
+    out += [(k, None, 0.0) for k in range(i, n)] + [(None, k, 0.0) for k in range(j, m)]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Metric:
+    name: str
+    kind: str
+    n: int = 0
+    correct: int = 0
+    score_sum: float = 0.0
+    filled: int = 0
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    judged: int = 0
+    judge_sum: float = 0.0
+
+    def add(self, c: Check) -> None:
+        if c.judge is not None:
+            self.judged += 1
+            self.judge_sum += c.judge
+        self.n += 1
+        self.correct += int(c.ok)
+        self.score_sum += c.score
+        self.filled += int(c.filled)
+        self.tp, self.fp, self.fn = self.tp + c.tp, self.fp + c.fp, self.fn + c.fn
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"kind": self.kind, "n": self.n, "accuracy": _ratio(self.correct, self.n),
+                               "coverage": _ratio(self.filled, self.n)}
+        if self.kind == "free":
+            out["mean_score"] = _ratio(self.score_sum, self.n)
+            if self.judged:
+                out["judge_mean"] = _ratio(self.judge_sum, self.judged)
+                out["judged"] = self.judged
+        if self.kind in ("sources", "set", "align"):
+            # with nothing predicted (or nothing labelled) the ratio is 1 only if the other side is empty too
+            precision = _ratio(self.tp, self.tp + self.fp) if self.tp + self.fp else float(self.fn == 0)
+            recall = _ratio(self.tp, self.tp + self.fn) if self.tp + self.fn else float(self.fp == 0)
+            out.update(precision=precision, recall=recall, f1=_f1(precision, recall), tp=self.tp, fp=self.fp, fn=self.fn)
+        return out
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 6) if b else 1.0
+
+
+def _f1(p: float, r: float) -> float:
+    return round(2 * p * r / (p + r), 6) if p + r else 0.0
+
+
+def aggregate(results: list[LetterResult]) -> dict[str, dict]:
+    metrics: dict[str, Metric] = {}
+    for result in results:
+        for c in result.checks:
+            metrics.setdefault(c.metric, Metric(c.metric, c.kind)).add(c)
+    return {name: metrics[name].to_json() for name in sorted(metrics)}
+
+
+def decision_confusion(results: list[LetterResult]) -> dict[str, dict[str, int]]:
+    """gold decision → extracted decision ('missing' when no item was extracted) → count."""
+    matrix: dict[str, dict[str, int]] = {}
+    for result in results:
+        for c in result.checks:
+            if c.metric == "items.decision":
+                row = matrix.setdefault(str(c.expected), {})
+                key = str(c.got) if c.got is not None else "missing"
+                row[key] = row.get(key, 0) + 1
+    return matrix
