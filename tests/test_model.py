@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-import httpx
+import httpx2 as httpx  # openai 3.x runs on httpx2
 import instructor
 import pytest
 import yaml
