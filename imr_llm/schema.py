@@ -67,19 +67,19 @@ class Citation(_Strict):
     chapter_or_section: str | None = Field(None, description="chapter, section(s) or topic as printed")
     pages: list[str] = Field(default_factory=list, description='page references, e.g. ["98-99"], ["98", "99"]')
     raw: str = Field(description="the citation text, whitespace collapsed")
-    evidence: Evidence | None = None
+    evidence: Evidence | None = Field(None, description="the citation's span in the letter")
 
 
 class GuidelineBasis(_Strict):
     """A party's stated guideline basis: the 'Claims Administrator guideline:' or 'MAXIMUS guideline:' field."""
 
-    party: Literal["claims_administrator", "reviewer"]
+    party: Literal["claims_administrator", "reviewer"] = Field(description="whose basis this is")
     sources: list[SourceFamily] = Field(description="families in order of first mention, each once")
     based_on_mtus: bool | None = Field(None, description="False when the party says it did not base its decision on the MTUS")
     none_cited: bool = Field(False, description="the party did not cite any medical evidence")
-    citations: list[Citation] = Field(default_factory=list)
+    citations: list[Citation] = Field(default_factory=list, description="each guideline cited, in order")
     raw: str = Field(description="the whole field, whitespace collapsed")
-    evidence: Evidence | None = None
+    evidence: Evidence | None = Field(None, description="the field's span in the letter")
 
 
 class Quantity(_Strict):
@@ -87,8 +87,8 @@ class Quantity(_Strict):
 
     raw: str | None = Field(None, description="the quantity words as printed")
     count: float | None = Field(None, description="units or sessions stated as a number")
-    frequency_per_week: float | None = None
-    duration_weeks: float | None = None
+    frequency_per_week: float | None = Field(None, description="sessions per week")
+    duration_weeks: float | None = Field(None, description="weeks (a rental period counts as a duration)")
     total_sessions: float | None = Field(None, description="stated, or frequency × duration")
     strength: str | None = Field(None, description='drug strength, e.g. "10mg", "5%"')
     dispense_qty: float | None = Field(None, description='"#60" for a drug → 60')
@@ -104,8 +104,8 @@ class DisputedItem(_Strict):
     original_request: str | None = Field(None, description="UR-modified items: the original request")
     ur_authorized: str | None = Field(None, description="UR-modified items: what the claims administrator authorized")
     disputed_portion: str | None = Field(None, description="UR-modified items: what IMR decided on")
-    claims_administrator_basis: GuidelineBasis | None = None
-    reviewer_basis: GuidelineBasis | None = None
+    claims_administrator_basis: GuidelineBasis | None = Field(None, description="the 'Claims Administrator guideline:' field (the UR basis)")
+    reviewer_basis: GuidelineBasis | None = Field(None, description="the 'MAXIMUS guideline:' field (the IMR reviewer's basis)")
     rationale: str | None = Field(None, description="the decision rationale, whitespace collapsed")
     rationale_verdict: Verdict | None = Field(None, description="what the rationale's closing verdict says")
     verdict_phrase: str | None = Field(None, description="the rationale's verdict phrase as printed")
@@ -113,12 +113,12 @@ class DisputedItem(_Strict):
     category: Category | None = Field(None, description="DWC request category")
     subcategory: str | None = Field(None, description="DWC request subcategory or drug class")
     service: str | None = Field(None, description="the treatment in plain words")
-    body_regions: list[BodyRegion] = Field(default_factory=list)
-    laterality: Laterality | None = None
-    quantity: Quantity | None = None
+    body_regions: list[BodyRegion] = Field(default_factory=list, description="body regions the request names")
+    laterality: Laterality | None = Field(None, description="side the request names")
+    quantity: Quantity | None = Field(None, description="how much was requested")
     reasons: list[str] = Field(default_factory=list, description="the reviewer's reasons, plainly")
     missing_documentation: list[str] = Field(default_factory=list, description="what the records did not show")
-    evidence: EvidenceMap = Field(default_factory=dict)
+    evidence: EvidenceMap = Field(default_factory=dict, description="field name → its span in the letter")
 
 
 class Reviewer(_Strict):
@@ -126,15 +126,15 @@ class Reviewer(_Strict):
 
     licensure_states: list[str] = Field(default_factory=list, description="states as printed, in order")
     specialties: list[str] = Field(default_factory=list, description="board certifications as printed")
-    subspecialties: list[str] = Field(default_factory=list)
+    subspecialties: list[str] = Field(default_factory=list, description="sentence form only: 'has a subspecialty in X'")
     form: Literal["list", "sentence"] | None = Field(None, description="how the letter states the credentials")
-    evidence: EvidenceMap = Field(default_factory=dict)
+    evidence: EvidenceMap = Field(default_factory=dict, description="'licensure_states[0]' etc. → span")
 
 
 class Patient(_Strict):
     age: int | None = Field(None, description="age the case summary states")
-    sex: Sex | None = None
-    evidence: EvidenceMap = Field(default_factory=dict)
+    sex: Sex | None = Field(None, description="sex the case summary states")
+    evidence: EvidenceMap = Field(default_factory=dict, description="'age'/'sex' → span")
 
 
 class Conflict(_Strict):
@@ -143,41 +143,42 @@ class Conflict(_Strict):
     field: str = Field(description="the field concerned, e.g. 'date_of_injury' or 'items[0].decision'")
     kept: str | None = Field(description="the value the Determination holds")
     other: str | None = Field(description="the disagreeing value")
-    note: str
+    note: str = Field(description="what disagrees and which value was kept")
 
 
 class Provenance(_Strict):
     """What produced this result; keys the cache and lets two runs be compared."""
 
-    imr_llm_version: str
-    parser_version: str
-    schema_hash: str
+    imr_llm_version: str = Field(description="package version")
+    parser_version: str = Field(description="bumped whenever parsing rules change")
+    schema_hash: str = Field(description="hash of this JSON schema")
     source_sha256: str = Field(description="sha256 of the letter text as read")
-    source_kind: Literal["pdf", "text"]
-    model: str | None = None
-    prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    source_kind: Literal["pdf", "text"] = Field(description="how the letter was read")
+    model: str | None = Field(None, description="model that filled fields, if any")
+    prompt_hashes: dict[str, str] = Field(default_factory=dict, description="prompt name → sha256 prefix, if a model ran")
 
 
 class Determination(_Strict):
     """One IMR final determination letter, parsed."""
 
-    letter_format: LetterFormat = "unknown"
-    case_number: str | None = Field(None, description="IMR case number, e.g. CM16-0219557")
-    date_assigned: date | None = None
-    decision_date: date | None = None
-    date_of_injury: date | None = None
-    ur_denial_date: date | None = None
-    application_received: date | None = None
-    priority: Priority | None = None
-    reviewer: Reviewer = Field(default_factory=Reviewer)
-    patient: Patient = Field(default_factory=Patient)
+    letter_format: LetterFormat = Field(
+        "unknown", description="dwc_2016: header block + body; dwc_body_only: body without header (the seeds)")
+    case_number: str | None = Field(None, description="IMR case number, e.g. CM16-0219557 (header only)")
+    date_assigned: date | None = Field(None, description="header 'Date Assigned'")
+    decision_date: date | None = Field(None, description="header 'Decision Date'")
+    date_of_injury: date | None = Field(None, description="header 'Date of Injury'; without a header, the summary's")
+    ur_denial_date: date | None = Field(None, description="header 'UR Denial Date'; without a header, the summary's")
+    application_received: date | None = Field(None, description="header 'Application Received'")
+    priority: Priority | None = Field(None, description="header 'Priority': standard or expedited")
+    reviewer: Reviewer = Field(default_factory=Reviewer, description="the expert reviewer's credentials")
+    patient: Patient = Field(default_factory=Patient, description="age and sex as the case summary states them")
     diagnoses: list[str] = Field(default_factory=list, description="diagnoses the letter explicitly lists")
     items: list[DisputedItem] = Field(default_factory=list, description="disputed items in letter order")
     outcome: Outcome | None = Field(None, description="computed from the item decisions")
-    conflicts: list[Conflict] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
-    evidence: EvidenceMap = Field(default_factory=dict)
-    provenance: Provenance | None = None
+    conflicts: list[Conflict] = Field(default_factory=list, description="disagreements inside the letter, kept visible")
+    warnings: list[str] = Field(default_factory=list, description="anything the parser could not settle")
+    evidence: EvidenceMap = Field(default_factory=dict, description="field name → where its value is in the letter")
+    provenance: Provenance | None = Field(None, description="what produced this result")
 
     @model_validator(mode="after")
     def _compute_outcome(self) -> "Determination":

@@ -137,7 +137,7 @@ def test_harness_agrees_with_an_independent_scorer():
     ('{"items": [{"decision": "partially"}]}', "upheld or overturned"),
     ('{"date_of_injury": "10/14/2010"}', "YYYY-MM-DD"),
     ('{"items": [{"reviewer_basis": {"sources": ["MTUS", "Guideline"]}}]}', "unknown families"),
-    ('{"itemz": []}', "unknown key 'itemz'"),
+    ('{"items": [{"quantity": 8}]}', "quantity must be an object"),
 ])
 def test_malformed_gold_is_reported_with_file_and_problem(tmp_path, content, problem):
     (tmp_path / "letters").mkdir()
@@ -146,6 +146,15 @@ def test_malformed_gold_is_reported_with_file_and_problem(tmp_path, content, pro
     with pytest.raises(GoldFormatError, match=re.escape(problem)) as info:
         load_suite("t", tmp_path / "letters", tmp_path / "gold")
     assert "a.json" in str(info.value)
+
+
+def test_unknown_gold_keys_are_warnings_not_errors(tmp_path):
+    (tmp_path / "letters").mkdir()
+    (tmp_path / "gold").mkdir()
+    (tmp_path / "gold" / "a.json").write_text('{"labeller": "me", "items": [{"decision": "upheld", "colour": 1}]}')
+    suite = load_suite("t", tmp_path / "letters", tmp_path / "gold")
+    assert suite.warnings == ["a.json: unknown key 'labeller' ignored", "a.json: items[0]: unknown key 'colour' ignored"]
+    assert suite.missing_letters == ["a"]
 
 
 def test_eval_runs_on_any_folder_pair_and_writes_reports(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """Gold labels: one JSON file per letter (format in evals/README.md), paired with letters by stem.
 
 A key that is absent is *not labelled* (not scored); `null`/`[]` is *labelled as not stated*.
+Keys the format does not know are reported and ignored.
 Malformed gold files are reported with the file and the problem, never silently skipped.
 """
 
@@ -38,6 +39,7 @@ class Suite:
     letters_dir: Path
     gold_dir: Path
     pairs: list[tuple[str, Path, dict]] = field(default_factory=list)  # (stem, letter path, gold)
+    warnings: list[str] = field(default_factory=list)  # e.g. keys the format does not know (ignored)
     unlabelled: list[str] = field(default_factory=list)  # letters with no gold file
     missing_letters: list[str] = field(default_factory=list)  # gold files with no letter
 
@@ -55,7 +57,8 @@ def load_suite(name: str, letters_dir: Path, gold_dir: Path) -> Suite:
     suite = Suite(name, letters_dir, gold_dir)
     labelled = set()
     for path in golds:
-        gold = load_gold_file(path)
+        gold, notes = load_gold_file(path, with_warnings=True)
+        suite.warnings += [f"{path.name}: {note}" for note in notes]
         stem = path.stem
         labelled.add(stem)
         if stem in letters:
@@ -66,7 +69,9 @@ def load_suite(name: str, letters_dir: Path, gold_dir: Path) -> Suite:
     return suite
 
 
-def load_gold_file(path: Path) -> dict:
+def load_gold_file(path: Path, with_warnings: bool = False):
+    """One gold record. Wrong types or values are errors; keys the format does not know are
+    warnings (ignored), so labels converted from another tool keep their extra fields."""
     try:
         gold = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -74,14 +79,24 @@ def load_gold_file(path: Path) -> dict:
     problems = validate(gold)
     if problems:
         raise GoldFormatError(f"{path}: " + "; ".join(problems[:5]))
-    return gold
+    return (gold, unknown_keys(gold)) if with_warnings else gold
+
+
+def unknown_keys(gold: dict) -> list[str]:
+    notes = [f"unknown key '{k}' ignored" for k in gold if k not in LETTER_KEYS]
+    for i, item in enumerate(gold.get("items") or []):
+        notes += [f"items[{i}]: unknown key '{k}' ignored" for k in item if k not in ITEM_KEYS]
+        quantity = item.get("quantity")
+        if isinstance(quantity, dict):
+            notes += [f"items[{i}].quantity: unknown key '{k}' ignored" for k in quantity if k not in QUANTITY_KEYS]
+    return notes
 
 
 def validate(gold: object) -> list[str]:
-    """Structural problems in one gold record (unknown keys, wrong types, bad enums)."""
+    """Structural problems in one gold record (wrong types, bad enums, bad dates)."""
     if not isinstance(gold, dict):
         return ["the file must hold one JSON object"]
-    problems = [f"unknown key '{k}'" for k in gold if k not in LETTER_KEYS]
+    problems: list[str] = []
     for key in ("reviewer", "patient"):
         if key in gold and not isinstance(gold[key], dict):
             problems.append(f"'{key}' must be an object")
@@ -100,7 +115,6 @@ def validate(gold: object) -> list[str]:
         if not isinstance(item, dict):
             problems.append(f"items[{i}] must be an object")
             continue
-        problems += [f"items[{i}]: unknown key '{k}'" for k in item if k not in ITEM_KEYS]
         if "decision" in item and item["decision"] not in ("upheld", "overturned"):
             problems.append(f"items[{i}].decision must be upheld or overturned")
         for basis in ("claims_administrator_basis", "reviewer_basis"):
@@ -108,9 +122,8 @@ def validate(gold: object) -> list[str]:
             bad = [s for s in sources if s not in FAMILIES]
             if bad:
                 problems.append(f"items[{i}].{basis}.sources has unknown families {bad}")
-        quantity = item.get("quantity")
-        if isinstance(quantity, dict):
-            problems += [f"items[{i}].quantity: unknown key '{k}'" for k in quantity if k not in QUANTITY_KEYS]
+        if "quantity" in item and item["quantity"] is not None and not isinstance(item["quantity"], dict):
+            problems.append(f"items[{i}].quantity must be an object or null")
     return problems
 
 

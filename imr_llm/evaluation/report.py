@@ -49,6 +49,8 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
                 f"{g}→{p}: {n}" for g, row in suite["decision_confusion"].items() for p, n in row.items()))
         if suite["errors"]:
             console.print(f"[red]{len(suite['errors'])} letter(s) failed to extract[/red]: " + ", ".join(suite["errors"]))
+        for warning in suite.get("gold_warnings", [])[:10]:
+            console.print(f"[yellow]gold:[/yellow] {warning}")
         if suite["gold_without_letter"]:
             console.print(f"[yellow]gold files without a letter:[/yellow] {', '.join(suite['gold_without_letter'])}")
     cost = run.report["cost"]

@@ -75,6 +75,7 @@ def run_eval(
             "gold_dir": str(suite.gold_dir),
             "unlabelled_letters": suite.unlabelled,
             "gold_without_letter": suite.missing_letters,
+            "gold_warnings": suite.warnings,
             "errors": errors,
             "metrics": aggregate(results),
             "decision_confusion": decision_confusion(results),
