@@ -9,6 +9,11 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run: the default test run must be deterministic.
+settings.register_profile("imr-llm", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("imr-llm")
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTERS = ROOT / "tests" / "fixtures" / "letters"

@@ -83,6 +83,7 @@ class LetterSpec:
     double_spaced: bool = False
     width: int = 90
     states: list[str] = field(default_factory=lambda: ["California", "New York"])
+    verdict_period: bool = True  # some rationales end "... is not medically necessary" with no period
 
 
 def _header(kind: str) -> list[str]:
@@ -140,7 +141,8 @@ def render(spec: LetterSpec) -> str:
             lines += heading[:-1] + [heading[-1] + " " + token]
         lines += wrap("Claims Administrator guideline: " + BASES[item.ca][0])
         lines += wrap("MAXIMUS guideline: " + BASES[item.rv][0])
-        verdict = "is not medically necessary." if item.decision == "upheld" else "is medically necessary."
+        verdict = "is not medically necessary" if item.decision == "upheld" else "is medically necessary"
+        verdict += "." if spec.verdict_period else ""
         lines += wrap("Decision rationale: " + " ".join(RATIONALE[(k + j) % len(RATIONALE)] for j in range(2))
                       + f" Therefore, the request {verdict}")
     if spec.double_spaced:
@@ -191,4 +193,5 @@ letter_specs = st.builds(
     double_spaced=st.booleans(),
     width=st.integers(40, 110),
     states=st.lists(st.sampled_from(["California", "Texas", "New York", "Ohio", "Florida"]), min_size=1, max_size=3, unique=True),
+    verdict_period=st.booleans(),
 )

@@ -25,6 +25,11 @@ REVIEWER_LABEL = re.compile(r"MAXIMUS\s+guideline\s*:", re.IGNORECASE)
 RATIONALE_LABEL = re.compile(r"Decision\s+rationale\s*:", re.IGNORECASE)
 ITEMS_LEAD = re.compile(r"set\s+forth\s+below\s*:", re.IGNORECASE)
 SENTENCE_END_LINE = re.compile(r"[.!?][\"'”’)\]]*\s*$")
+# A rationale's closing verdict ends the previous item even when the period is missing.
+VERDICT_END_LINE = re.compile(
+    r"(?:medically\s+necessary|(?:is|are|was|were)\s+(?:not\s+)?(?:supported|warranted|indicated|appropriate))\W*$",
+    re.IGNORECASE,
+)
 UR_TAIL = re.compile(
     r"IMR\s+eligible|The\s+original\s+request,",
     re.IGNORECASE,
@@ -115,12 +120,18 @@ def _heading_start(text: str, lo: int, colon: int) -> int:
         if not prev_line.strip():  # a page break inside the heading: look past it
             start = prev_start
             continue
-        if SENTENCE_END_LINE.search(prev_line) and not needs_head:
+        if not needs_head and (SENTENCE_END_LINE.search(prev_line) or _verdict_ends_at(text, lo, prev_start, prev_end)):
             break
         if re.search(r"(?:guideline|rationale)\s*:\s*$", prev_line, re.IGNORECASE):
             break
         start = prev_start
     return _cut_fused_verdict(text, start, colon)
+
+
+def _verdict_ends_at(text: str, lo: int, line_start: int, line_end: int) -> bool:
+    """Does a verdict phrase end this line? It may have started on the line before."""
+    before = text.rfind("\n", lo, max(lo, line_start - 1)) + 1
+    return bool(VERDICT_END_LINE.search(text[max(lo, before):line_end]))
 
 
 def _cut_fused_verdict(text: str, start: int, colon: int) -> int:
