@@ -21,7 +21,7 @@ from .header import parse_header
 from .items import parse_items
 from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
 
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 SUMMARY_START = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.IGNORECASE)
 ISSUES_START = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS?\s+AND\s+RATIONALES?|IMR\s+DECISION\(S\)\s+AND\s+RATIONALE\(S\)", re.IGNORECASE)
