@@ -165,8 +165,7 @@ def _stderr_console():
 
 def _drop_evidence(obj: object) -> None:
     if isinstance(obj, dict):
-        for key in ("evidence",):
-            obj.pop(key, None)
+        obj.pop("evidence", None)
         for value in obj.values():
             _drop_evidence(value)
     elif isinstance(obj, list):

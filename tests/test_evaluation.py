@@ -286,3 +286,16 @@ def test_html_report_opens_in_headless_chromium_and_shows_the_diffs(monkeypatch,
     other = dom[dom.index('id="seeds-002_e066e2eff228d9d9"'):]
     other = other[: other.index("</details>")]
     assert '<mark id="seeds-002_e066e2eff228d9d9-m' in other and 'class="ok"' in other  # evidence highlighted
+
+
+def test_suites_from_folders_with_the_same_name_stay_apart(tmp_path, capsys):
+    a, b = tmp_path / "a" / "letters", tmp_path / "b" / "letters"
+    for folder in (a, b):
+        folder.mkdir(parents=True)
+        shutil.copy(LETTERS / "003_bd44697b6f0a7cef.txt", folder)
+    report = tmp_path / "r.json"
+    code = main(["eval", "--letters", str(a), "--gold", str(GOLD_SEEDS), "--letters", str(b), "--gold", str(GOLD_SEEDS),
+                 "--report", str(report)])
+    assert code == 0
+    suites = json.loads(report.read_text())["suites"]
+    assert sorted(suites) == ["letters", "letters-2"] and all(s["letters"] == 1 for s in suites.values())

@@ -118,3 +118,15 @@ def test_known_hard_layouts():
         header="columns", credentials="sentence", age=None, double_spaced=True, width=45,
     )
     _assert_matches(imr_llm.extract_text(render(spec)), expected(spec))
+
+
+def test_unfamiliar_ur_wording_is_flagged_not_guessed():
+    spec = LetterSpec(items=[ItemSpec("Norco 10/325mg #90", "upheld", 1, 1)])
+    text = render(spec).replace(
+        "Norco 10/325mg #90:",
+        "Norco 10/325mg #90 was the original request. Norco 10/325mg #30 was approved on review. The remainder, "
+        "Norco 10/325mg #60 is:")
+    det = imr_llm.extract_text(text)
+    item = det.items[0]
+    assert item.modified_by_ur and item.original_request is None and item.disputed_portion is None
+    assert any("UR-modified wording not recognised" in w for w in det.warnings)

@@ -57,7 +57,8 @@ def eval_command(args: argparse.Namespace) -> int:
         return 2
     try:
         if letters:
-            suites = [load_suite(_suite_name(l, i), l, g) for i, (l, g) in enumerate(zip(letters, golds))]
+            names = _suite_names(letters)
+            suites = [load_suite(name, l, g) for name, l, g in zip(names, letters, golds)]
         else:
             suites = [load_suite(name, l, g) for name, l, g in DEFAULT_SUITES if l.is_dir() and g.is_dir()]
     except GoldFormatError as exc:
@@ -104,8 +105,13 @@ def eval_command(args: argparse.Namespace) -> int:
     return 1 if failed and not args.bless else 0
 
 
-def _suite_name(letters: Path, index: int) -> str:
-    return letters.name or f"suite{index}"
+def _suite_names(folders: list[Path]) -> list[str]:
+    """Suites are named after their letters folder; repeated names get a number."""
+    names: list[str] = []
+    for i, folder in enumerate(folders):
+        name = folder.resolve().name or f"suite{i + 1}"
+        names.append(name if name not in names else f"{name}-{i + 1}")
+    return names
 
 
 def _env_model() -> bool:

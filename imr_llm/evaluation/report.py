@@ -26,10 +26,11 @@ def write_json(run: EvalRun, path: Path, comparison: Comparison | None = None) -
 
 
 def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None = None) -> None:
-    deltas = {}
+    deltas, regressed = {}, set()
     if comparison is not None:
         for row in comparison.metric_regressions + comparison.improvements:
             deltas[(row["suite"], row["metric"], row["stat"])] = row.get("delta")
+        regressed = {(row["suite"], row["metric"]) for row in comparison.metric_regressions}
     for name, suite in run.report["suites"].items():
         table = Table(title=f"suite {name}: {suite['letters']} letters", title_justify="left")
         table.add_column("field", no_wrap=True)
@@ -38,7 +39,7 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
         for metric, m in suite["metrics"].items():
             delta = [f"{stat}{deltas[(name, metric, stat)]:+.3f}" for stat in ("accuracy", "f1", "mean_score", "judge_mean")
                      if deltas.get((name, metric, stat))]
-            style = "red" if any(d.startswith(s) and "-" in d for d in delta for s in ("accuracy", "f1", "mean", "judge")) else None
+            style = "red" if (name, metric) in regressed else None
             prf = (f"{m['precision']:.2f}/{m['recall']:.2f}/{m['f1']:.2f}" if "f1" in m
                    else _fmt(m.get("mean_score")))
             table.add_row(metric, str(m["n"]), f"{m['accuracy']:.3f}", prf, f"{m['coverage']:.2f}",

@@ -72,6 +72,11 @@ def parse(source: SourceText) -> Determination:
 
     _body_dates(source, det, sum_start, sum_end)
     _cross_check(det)
+    for item in det.items:
+        if item.modified_by_ur and item.original_request is None:
+            det.warnings.append(f"items[{item.index}]: UR-modified wording not recognised; original/authorized parts left empty")
+        if item.rationale is None:
+            det.warnings.append(f"items[{item.index}]: no 'Decision rationale:' found")
     det.provenance = Provenance(
         imr_llm_version=__version__,
         parser_version=PARSER_VERSION,

@@ -23,7 +23,6 @@ _MONTH_RE = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july
 
 NUMERIC_DATE = re.compile(r"(?<![\d/-])(\d{1,2})\s?([/-])\s?(\d{1,2})\2\s?(\d{4}|\d{2})(?![\d/-])")
 WORD_DATE = re.compile(rf"(?i)\b({_MONTH_RE})\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b")
-MONTH_YEAR = re.compile(rf"(?i)\b({_MONTH_RE})\s+(\d{{4}})\b")
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,6 @@ class FoundDate:
     value: date
     start: int
     end: int
-    precision: str = "day"  # "day" | "month"
 
 
 def _year(text: str) -> int:
