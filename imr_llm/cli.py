@@ -97,7 +97,7 @@ def _extract_command(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         console = Console()
-    for path, payload, error in _with_progress(results, len(files), quiet=args.json or len(files) < 20):
+    for path, payload, error in _with_progress(results, len(files), quiet=len(files) < 20):  # bar on stderr
         if error is not None:
             failed += 1
             print(f"imr-llm: {error}", file=sys.stderr)
@@ -150,7 +150,7 @@ def _with_progress(results, total: int, quiet: bool):
         return
     from rich.progress import Progress
 
-    with Progress(transient=True, console=_stderr_console()) as progress:
+    with Progress(transient=True, console=_stderr_console(), redirect_stdout=False, redirect_stderr=False) as progress:
         task = progress.add_task("letters", total=total)
         for result in results:
             yield result

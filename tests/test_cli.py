@@ -90,3 +90,20 @@ def test_parallel_jobs_give_identical_output(capsys):
     _, serial, _ = run(capsys, "extract", "--json", "--jobs", "1", *paths)
     _, parallel, _ = run(capsys, "extract", "--json", "--jobs", "2", *paths)
     assert serial == parallel and len(serial.splitlines()) == len(paths)
+
+
+def test_progress_bar_on_a_terminal_never_swallows_the_json(capsys, monkeypatch):
+    import io
+
+    class FakeTerminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    paths = [str(p) for p in sorted(LETTERS.glob("*.txt"))] * 4  # 28 letters: enough for a progress bar
+    code = main(["extract", "--json", "--jobs", "1", *paths])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert len(out.splitlines()) == len(paths) and all(line.startswith('{"source"') for line in out.splitlines())
+    assert "letters" in terminal.getvalue()  # the bar went to stderr

@@ -136,7 +136,7 @@ def _run_with_progress(run_eval, suites, judge, usage, model_config, keep_text, 
         return run_eval(suites, judge=judge, usage=usage, model_config=model_config, keep_text=keep_text)
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True) as progress:
+    with Progress(console=err, transient=True, redirect_stdout=False, redirect_stderr=False) as progress:
         task = progress.add_task("letters", total=total)
         return run_eval(suites, judge=judge, usage=usage, model_config=model_config, keep_text=keep_text,
                         on_letter=lambda *_: progress.advance(task))
