@@ -47,7 +47,6 @@ def eval_command(args: argparse.Namespace) -> int:
     from .baseline import compare, load_baseline, write_baseline
     from .gold import GoldFormatError, load_suite
     from .report import print_terminal, write_html, write_json
-    from .runner import run_eval
 
     console = Console(stderr=False)
     err = Console(stderr=True)
@@ -75,8 +74,8 @@ def eval_command(args: argparse.Namespace) -> int:
 
     total = sum(len(s.pairs) for s in suites)
     try:
-        run = _run_with_progress(run_eval, suites, judge, usage, model_config, bool(args.html) and not args.html_no_text,
-                                 total, err)
+        run = _run_with_progress(suites, total, err, judge=judge, usage=usage, model_config=model_config,
+                                 keep_text=bool(args.html) and not args.html_no_text)
     except ImrError as exc:
         err.print(f"imr-llm eval: error: {exc}")
         return 1
@@ -131,12 +130,14 @@ def _make_judge(args):
     return FreeTextJudge(StructuredClient(config, cache=cache, usage=usage)), usage, config, cache
 
 
-def _run_with_progress(run_eval, suites, judge, usage, model_config, keep_text, total, err):
+def _run_with_progress(suites, total, err, **options):
+    """run_eval, with a progress bar on stderr when it is a terminal."""
+    from .runner import run_eval
+
     if not sys.stderr.isatty():
-        return run_eval(suites, judge=judge, usage=usage, model_config=model_config, keep_text=keep_text)
+        return run_eval(suites, **options)
     from rich.progress import Progress
 
     with Progress(console=err, transient=True, redirect_stdout=False, redirect_stderr=False) as progress:
         task = progress.add_task("letters", total=total)
-        return run_eval(suites, judge=judge, usage=usage, model_config=model_config, keep_text=keep_text,
-                        on_letter=lambda *_: progress.advance(task))
+        return run_eval(suites, on_letter=lambda *_: progress.advance(task), **options)
