@@ -11,9 +11,8 @@ evidence span. No model, no key, no network.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .api import extract, extract_file, extract_text  # noqa: E402
+from .version import __version__  # noqa: E402
+from .api import Pipeline, extract, extract_file, extract_text  # noqa: E402
 from .errors import (  # noqa: E402
     EmptyInput,
     ImrError,
@@ -29,6 +28,7 @@ from .schema import Determination, DisputedItem, Evidence, GuidelineBasis  # noq
 
 __all__ = [
     "__version__",
+    "Pipeline",
     "extract",
     "extract_file",
     "extract_text",

@@ -1,29 +1,85 @@
-"""The public functions. The CLI and any future service call these; no logic lives in the CLI."""
+"""The one pipeline: read → parse → optional model step → provenance.
+
+The CLI, the eval harness (`run_eval(task=pipeline.extract)`), the benchmarks and the tests all
+call this, so what is measured is exactly what users run. Without a model the result is the
+exact parse, offline, and `model_step.status` says the model fields were not requested.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
-from .parsing import parse  # noqa: F401  (re-exported for callers that read first)
+from .parsing import PARSER_VERSION, parse
 from .reading import SourceText, read_bytes, read_path, read_text
-from .schema import Determination
+from .schema import Determination, Provenance, schema_hash
+from .version import __version__
+
+PathOrText = str | os.PathLike[str] | bytes
 
 
-def extract(path_or_text: str | os.PathLike[str] | bytes) -> Determination:
-    """Parse one letter given as a path, the letter's text, or a file's bytes."""
-    return parse(load(path_or_text))
+class Pipeline:
+    """One configured run. Holds the model client, the response cache and the run's usage log,
+    so a batch opens the cache once. Use it as a context manager (or call `close()`)."""
+
+    def __init__(self, model=None, *, cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
+                 http_client=None) -> None:
+        self.model = model
+        self.enricher = None
+        self.cache = None
+        if model is not None:
+            from .cache import ResponseCache
+            from .enrich import Enricher
+            from .model import StructuredClient, UsageLog
+
+            self.cache = ResponseCache(cache_dir) if use_cache else None
+            self.usage = UsageLog()
+            self.enricher = Enricher(StructuredClient(model, cache=self.cache, usage=self.usage,
+                                                      http_client=http_client))
+        else:
+            from .model import UsageLog
+
+            self.usage = UsageLog()
+
+    def extract(self, path_or_text: PathOrText) -> Determination:
+        return self.extract_source(load(path_or_text))
+
+    def extract_source(self, source: SourceText) -> Determination:
+        det = parse(source)
+        if self.enricher is not None:
+            self.enricher.enrich(source, det)
+        det.provenance = provenance(source, self.enricher)
+        return det
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def extract_file(path: str | os.PathLike[str]) -> Determination:
-    return parse(read_path(path))
+def extract(path_or_text: PathOrText, model=None, *, cache_dir=None, use_cache: bool = True) -> Determination:
+    """Parse one letter given as a path, the letter's text, or a file's bytes; with a
+    `ModelConfig`, also fill the interpretive fields (grounded, cached)."""
+    with Pipeline(model, cache_dir=cache_dir, use_cache=use_cache) as pipeline:
+        return pipeline.extract(path_or_text)
 
 
-def extract_text(text: str) -> Determination:
-    return parse(read_text(text))
+def extract_file(path: str | os.PathLike[str], model=None, **options) -> Determination:
+    return extract(Path(path), model, **options)
 
 
-def load(path_or_text: str | os.PathLike[str] | bytes) -> SourceText:
+def extract_text(text: str, model=None, **options) -> Determination:
+    with Pipeline(model, **options) as pipeline:
+        return pipeline.extract_source(read_text(text))
+
+
+def load(path_or_text: PathOrText) -> SourceText:
     """Read without parsing (used by the evaluation and the HTML views, which need the text)."""
     if isinstance(path_or_text, bytes):
         return read_bytes(path_or_text)
@@ -32,3 +88,16 @@ def load(path_or_text: str | os.PathLike[str] | bytes) -> SourceText:
     if "\n" in path_or_text or len(path_or_text) > 1024:
         return read_text(path_or_text)
     return read_path(Path(path_or_text))
+
+
+def provenance(source: SourceText, enricher=None) -> Provenance:
+    return Provenance(
+        imr_llm_version=__version__,
+        parser_version=PARSER_VERSION,
+        schema_hash=schema_hash(),
+        source_sha256=hashlib.sha256(source.raw.encode("utf-8", "surrogatepass")).hexdigest(),
+        source_kind=source.kind,  # type: ignore[arg-type]
+        model=enricher.config.model if enricher else None,
+        endpoint_kind=enricher.config.endpoint_kind if enricher else None,
+        prompt_hashes=enricher.prompt_hashes() if enricher else {},
+    )

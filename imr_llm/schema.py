@@ -155,7 +155,33 @@ class Provenance(_Strict):
     source_sha256: str = Field(description="sha256 of the letter text as read")
     source_kind: Literal["pdf", "text"] = Field(description="how the letter was read")
     model: str | None = Field(None, description="model that filled fields, if any")
+    endpoint_kind: str | None = Field(None, description="provider profile of the model, if any")
     prompt_hashes: dict[str, str] = Field(default_factory=dict, description="prompt name → sha256 prefix, if a model ran")
+
+
+class ModelUsage(_Strict):
+    """What the model step cost for one letter (counted per call, never shared between letters)."""
+
+    calls: int = Field(0, description="model requests that were answered (not cache hits)")
+    http_attempts: int = Field(0, description="HTTP responses received, re-asks included")
+    retries: int = Field(0, description="re-asks after invalid output plus transport retries")
+    prompt_tokens: int = Field(0, description="prompt tokens over every attempt")
+    completion_tokens: int = Field(0, description="completion tokens over every attempt")
+    cache_hits: int = Field(0, description="requests answered from the response cache")
+    model_seconds: float = Field(0.0, description="wall time spent waiting for the model")
+
+
+class ModelStep(_Strict):
+    """Whether and how the model filled the interpretive fields of this letter."""
+
+    status: Literal["not_requested", "complete", "partial", "failed"] = Field(
+        "not_requested",
+        description="not_requested: no model configured, the model-filled fields are empty on purpose; "
+                    "partial: some values were dropped (see warnings); failed: the model step errored")
+    model: str | None = Field(None, description="model name, when a model ran")
+    endpoint_kind: str | None = Field(None, description="provider profile used")
+    usage: ModelUsage = Field(default_factory=ModelUsage, description="calls, tokens, cache hits, seconds")
+    dropped: list[str] = Field(default_factory=list, description="values dropped because their quote was not found")
 
 
 class Determination(_Strict):
@@ -178,6 +204,7 @@ class Determination(_Strict):
     conflicts: list[Conflict] = Field(default_factory=list, description="disagreements inside the letter, kept visible")
     warnings: list[str] = Field(default_factory=list, description="anything the parser could not settle")
     evidence: EvidenceMap = Field(default_factory=dict, description="field name → where its value is in the letter")
+    model_step: ModelStep = Field(default_factory=ModelStep, description="the model step: requested or not, and its cost")
     provenance: Provenance | None = Field(None, description="what produced this result")
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ImrError
 from ..parsing import PARSER_VERSION, parse
 from ..prompts import prompt_hashes

@@ -8,13 +8,11 @@ silently. The parser knows nothing about models.
 
 from __future__ import annotations
 
-import hashlib
 import re
 
-from .. import __version__
 from ..errors import NotAnImrLetter, UnsupportedLayout
 from ..reading import SourceText
-from ..schema import Conflict, Determination, Provenance, schema_hash
+from ..schema import Conflict, Determination
 from .common import evidence
 from .credentials import parse_reviewer
 from .header import parse_header
@@ -77,13 +75,6 @@ def parse(source: SourceText) -> Determination:
             det.warnings.append(f"items[{item.index}]: UR-modified wording not recognised; original/authorized parts left empty")
         if item.rationale is None:
             det.warnings.append(f"items[{item.index}]: no 'Decision rationale:' found")
-    det.provenance = Provenance(
-        imr_llm_version=__version__,
-        parser_version=PARSER_VERSION,
-        schema_hash=schema_hash(),
-        source_sha256=hashlib.sha256(source.raw.encode("utf-8", "surrogatepass")).hexdigest(),
-        source_kind=source.kind,  # type: ignore[arg-type]
-    )
     return det
 
 
