@@ -64,5 +64,11 @@ class ResponseCache:
     def set(self, key: str, value: Any) -> None:
         self._cache.set(key, value)
 
+    def stats(self) -> dict[str, int]:
+        return {"entries": len(self._cache), "bytes": int(self._cache.volume())}
+
+    def clear(self) -> int:
+        return int(self._cache.clear())
+
     def close(self) -> None:
         self._cache.close()

@@ -36,13 +36,37 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--json", action="store_true", help="print JSON Lines, one object per letter")
     ex.add_argument("--no-evidence", action="store_true", help="leave evidence spans out of the JSON")
     ex.add_argument("-j", "--jobs", type=int, default=0,
-                    help="worker processes; 0 (default) = one per CPU core for 32+ letters, else 1")
+                    help="worker processes; 0 (default) = one per CPU core for 32+ letters, else 1 (always 1 with --model)")
+    add_model_arguments(ex, "fill the model fields (category, service, quantity, reasons) with this model")
     ex.set_defaults(func=_extract_command)
+
+    cache = sub.add_parser("cache", help="inspect or clear the model response cache")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("--cache-dir", type=Path, help="cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")
+    cache.set_defaults(func=_cache_command)
 
     from .evaluation.cli import add_eval_parser  # the eval command lives with the harness
 
     add_eval_parser(sub)
     return parser
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
+    """The model options, the same for every command that can call a model."""
+    parser.add_argument("--model", help=f"{model_help} (else IMR_LLM_MODEL; none = offline, no model)")
+    parser.add_argument("--endpoint-kind", help="openai | vllm | ollama | llamacpp (else IMR_LLM_ENDPOINT_KIND)")
+    parser.add_argument("--base-url", help="OpenAI-compatible base URL (else IMR_LLM_BASE_URL or the kind's default)")
+    parser.add_argument("--cache-dir", type=Path, help="response cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+
+
+def model_config_from_args(args: argparse.Namespace):
+    """A ModelConfig when --model or IMR_LLM_MODEL is given, else None (offline)."""
+    from .model import ModelConfig
+
+    if not (getattr(args, "model", None) or os.environ.get("IMR_LLM_MODEL")):
+        return None
+    return ModelConfig.from_env(model=args.model, endpoint_kind=args.endpoint_kind, base_url=args.base_url)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,9 +113,25 @@ def _extract_command(args: argparse.Namespace) -> int:
         print(f"imr-llm: error: {problem}", file=sys.stderr)
     failed = len(problems)
 
+    try:
+        config = model_config_from_args(args)
+    except ImrError as exc:
+        print(f"imr-llm: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     jobs = args.jobs if args.jobs > 0 else ((os.cpu_count() or 1) if len(files) >= 32 else 1)
     mode = ("json-no-evidence" if args.no_evidence else "json") if args.json else "dict"
-    results = _run(files, jobs=jobs, mode=mode)
+    pipeline = None
+    if config is not None:
+        from .api import Pipeline
+
+        try:
+            pipeline = Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+        except ImrError as exc:
+            print(f"imr-llm: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        results = (_extract_one(f, mode, pipeline) for f in files)
+    else:
+        results = _run(files, jobs=jobs, mode=mode)
     console = None
     if not args.json:
         from rich.console import Console
@@ -109,16 +149,22 @@ def _extract_command(args: argparse.Namespace) -> int:
 
             print_determination(console, str(path), payload)
     sys.stdout.flush()
+    if pipeline is not None:
+        pipeline.close()
+        totals = pipeline.usage.summary()
+        print(f"imr-llm: model {config.model}: {totals['model_calls']} calls ({totals['retries']} retries), "
+              f"{totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion tokens, "
+              f"{totals['cache_hits']} cache hits, {totals['model_seconds']} s waiting for the model", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _extract_one(path: Path, mode: str = "dict") -> tuple[Path, dict | str | None, str | None]:
+def _extract_one(path: Path, mode: str = "dict", pipeline=None) -> tuple[Path, dict | str | None, str | None]:
     """Parse one file; never raises for bad input (the batch must go on). In the JSON modes the
     worker returns the finished JSON line, which is far cheaper to send back than the object."""
     from .api import extract_file
 
     try:
-        det = extract_file(path)
+        det = pipeline.extract(path) if pipeline is not None else extract_file(path)
     except ImrError as exc:
         return path, None, f"[{exc.code}] {exc}"
     except Exception as exc:  # a parser bug must not lose the rest of the batch
@@ -129,6 +175,23 @@ def _extract_one(path: Path, mode: str = "dict") -> tuple[Path, dict | str | Non
     if mode == "json-no-evidence":
         _drop_evidence(payload)
     return path, json.dumps({"source": str(path), **payload}, ensure_ascii=False) + "\n", None
+
+
+def _cache_command(args: argparse.Namespace) -> int:
+    from .cache import ResponseCache
+
+    cache = ResponseCache(args.cache_dir)
+    try:
+        if args.action == "clear":
+            removed = cache.clear()
+            print(f"cleared {removed} cached responses from {cache.directory}")
+        else:
+            stats = cache.stats()
+            print(f"{cache.directory}: {stats['entries']} cached responses, {stats['bytes'] / 1e6:.1f} MB "
+                  "(model outputs about medical letters: keep this folder private)")
+    finally:
+        cache.close()
+    return EXIT_OK
 
 
 def _run(files: list[Path], jobs: int, mode: str = "dict") -> Iterator[tuple[Path, dict | str | None, str | None]]:

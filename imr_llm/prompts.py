@@ -1,10 +1,13 @@
 """Prompt templates are files (prompts/*.j2), not strings in code. A template renders to chat
-messages: lines `--- system ---` and `--- user ---` start each message. Undefined variables are
-errors (StrictUndefined). Each prompt's sha256 keys the cache and is stamped on every result."""
+messages: lines `--- system ---`, `--- user ---` and `--- assistant ---` start each message.
+Undefined variables are errors (StrictUndefined). Few-shot examples live beside the template as
+`<name>.examples.json` and are passed to it as `examples`. The sha256 of the template and its
+examples keys the cache and is stamped on every result."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sys
@@ -39,12 +42,15 @@ class Prompt:
     path: Path
     source: str
     sha256: str
+    examples: object = None  # parsed <name>.examples.json, if there is one
 
     @property
     def short_hash(self) -> str:
         return self.sha256[:16]
 
     def render(self, **variables: object) -> list[dict[str, str]]:
+        if self.examples is not None:
+            variables = {"examples": self.examples, **variables}
         text = _env().from_string(self.source).render(**variables)
         parts = _ROLE_LINE.split(text)
         messages = []
@@ -68,7 +74,17 @@ def load_prompt(name: str, directory: Path | None = None) -> Prompt:
     if not path.is_file():
         raise ConfigError(f"prompt template {path} not found")
     data = path.read_bytes()
-    return Prompt(name=name, path=path, source=data.decode("utf-8"), sha256=hashlib.sha256(data).hexdigest())
+    examples_path = path.with_name(f"{name}.examples.json")
+    examples = None
+    if examples_path.is_file():
+        extra = examples_path.read_bytes()
+        try:
+            examples = json.loads(extra)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{examples_path}: not valid JSON (line {exc.lineno})") from None
+        data = data + b"\0" + extra
+    return Prompt(name=name, path=path, source=path.read_text(encoding="utf-8"), sha256=hashlib.sha256(data).hexdigest(),
+                  examples=examples)
 
 
 def prompt_hashes(directory: Path | None = None) -> dict[str, str]:
@@ -77,4 +93,4 @@ def prompt_hashes(directory: Path | None = None) -> dict[str, str]:
         folder = directory or prompts_dir()
     except ConfigError:
         return {}
-    return {p.stem: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in sorted(folder.glob("*.j2"))}
+    return {p.stem: load_prompt(p.stem, folder).short_hash for p in sorted(folder.glob("*.j2"))}

@@ -64,6 +64,17 @@ class SourceText:
             return piece.raw_start
         return piece.raw_start + min(norm_pos - piece.norm_start, piece.length - 1)
 
+    def norm_offset(self, raw_pos: int) -> int:
+        """The normalized position of the raw character at `raw_pos` (the next kept one if it was dropped)."""
+        if not self._pieces:
+            return raw_pos
+        for piece in self._pieces:  # pieces are in raw order; letters have a few hundred
+            if piece.length and piece.raw_start <= raw_pos < piece.raw_start + piece.length:
+                return piece.norm_start + raw_pos - piece.raw_start
+            if piece.raw_start > raw_pos:
+                return piece.norm_start
+        return len(self.text)
+
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a normalized span [start, end) to the raw span covering the same characters."""
         if end <= start:

@@ -57,11 +57,42 @@ def print_determination(console: Console, source: str, det: dict[str, Any]) -> N
     console.rule(Text(source, style="bold"))
     console.print(facts)
     console.print(items)
+    _print_model_fields(console, det)
     for conflict in det.get("conflicts", []):
         console.print(
             Text(f"conflict: {conflict['field']}: kept {conflict['kept']}, letter also says {conflict['other']} "
                  f"({conflict['note']})", style="yellow")
         )
+
+
+def _print_model_fields(console: Console, det: dict[str, Any]) -> None:
+    step = det.get("model_step") or {}
+    if step.get("status", "not_requested") == "not_requested":
+        console.print(Text("model fields (category, service, quantity, reasons): not requested "
+                           "(run with --model to fill them)", style="dim"))
+        return
+    for item in det["items"]:
+        quantity = (item.get("quantity") or {}).get("raw")
+        where = ", ".join(item.get("body_regions") or [])
+        if item.get("laterality"):
+            where = f"{item['laterality']} {where}".strip()
+        line = Text(f"{item['index'] + 1}. ", style="bold")
+        line.append(f"{item.get('service') or '?'}")
+        line.append(f"  [{item.get('category') or '?'}" + (f" / {item['subcategory']}" if item.get("subcategory") else "") + "]",
+                    style="cyan")
+        if where:
+            line.append(f"  {where}")
+        if quantity:
+            line.append(f"  qty: {quantity}")
+        console.print(line)
+        for reason in item.get("reasons") or []:
+            console.print(Text(f"     why: {reason}"))
+        for missing in item.get("missing_documentation") or []:
+            console.print(Text(f"     not shown: {missing}", style="yellow"))
+    usage = step.get("usage") or {}
+    console.print(Text(f"model {step.get('model')}: {step.get('status')}; {usage.get('calls', 0)} calls, "
+                       f"{usage.get('cache_hits', 0)} cache hits, {usage.get('prompt_tokens', 0)}+"
+                       f"{usage.get('completion_tokens', 0)} tokens, {usage.get('model_seconds', 0)} s", style="dim"))
 
 
 def _patient(p: dict[str, Any]) -> str | None:

@@ -49,7 +49,9 @@ class Evidence(_Strict):
     start: int = Field(description="offset of the first character of the quote in the letter as read")
     end: int = Field(description="offset one past the quote's last character")
     quote: str = Field(description="the letter's text at [start, end), verbatim")
-    origin: Literal["parser", "model"] = Field("parser", description="who produced the value")
+    origin: Literal["parser", "model", "rules"] = Field(
+        "parser", description="parser: stated verbatim; model: the model's value, its quote verified; "
+                              "rules: decided by the vocabulary or quantity rules from these words")
     alignment: Literal["exact", "normalized", "fuzzy"] = Field(
         "exact", description="how the quote was matched to the letter (the parser is always exact)"
     )
@@ -182,6 +184,7 @@ class ModelStep(_Strict):
     endpoint_kind: str | None = Field(None, description="provider profile used")
     usage: ModelUsage = Field(default_factory=ModelUsage, description="calls, tokens, cache hits, seconds")
     dropped: list[str] = Field(default_factory=list, description="values dropped because their quote was not found")
+    corrected: list[str] = Field(default_factory=list, description="model answers the vocabulary overruled, and how")
 
 
 class Determination(_Strict):

@@ -1,15 +1,202 @@
-"""Placeholder while the model step is written."""
+"""The model step over a parsed letter: per disputed item, read the request heading (service,
+category, body regions, side, quantity) and the rationale (reasons, missing documentation).
+
+Each request carries only the sections the task needs (the heading; the rationale), so an
+instruction planted elsewhere in the letter never reaches the model. Every value the model gives
+is grounded in its section or dropped (and listed in `model_step.dropped`); the vocabulary
+decides category, regions and side where it knows the words (a disagreeing model answer is
+listed in `model_step.corrected`); quantities are read by rules from the quantity words. The
+parser's verbatim facts are never changed: a model reading that contradicts one is a conflict.
+"""
 
 from __future__ import annotations
 
+from ..errors import ModelError
+from ..prompts import load_prompt
+from ..reading import SourceText
+from ..schema import Conflict, Determination, DisputedItem, Evidence, ModelUsage
+from ..taxonomy import SUBCATEGORIES
+from .answers import LetterRequestsAnswer, ReasonsAnswer, RequestAnswer
+from .grounding import Section, ground
+from .quantity import find_quantity, parse_quantity
+from .vocabulary import classify, regions, sides
+
+MAX_RATIONALE_CHARS = 6000  # bounds the cost of one call; longer rationales are cut (and say so)
+
 
 class Enricher:
-    def __init__(self, client) -> None:
+    """Fills the model fields of a `Determination` in place. `requests_per_call`: "item" (one
+    call per heading) or "letter" (all headings of a letter in one call)."""
+
+    def __init__(self, client, requests_per_call: str = "item") -> None:
         self.client = client
         self.config = client.config
+        self.requests_per_call = requests_per_call
+        self.prompts = {name: load_prompt(name) for name in ("item_request", "item_requests_letter", "item_reasons")}
 
     def prompt_hashes(self) -> dict[str, str]:
-        return {}
+        used = ["item_requests_letter" if self.requests_per_call == "letter" else "item_request", "item_reasons"]
+        return {name: self.prompts[name].short_hash for name in used}
 
-    def enrich(self, source, det) -> None:
-        raise NotImplementedError
+    # -- the step ---------------------------------------------------------------------------
+
+    def enrich(self, source: SourceText, det: Determination) -> None:
+        step = det.model_step
+        step.status, step.model, step.endpoint_kind = "complete", self.config.model, self.config.endpoint_kind
+        failures = 0
+        headings = [_section(source, _heading_evidence(item), f"items[{item.index}].request") for item in det.items]
+        answers = self._read_requests(det, headings)
+        for item, heading, answer in zip(det.items, headings, answers):
+            if isinstance(answer, ModelError):
+                failures += 1
+                det.warnings.append(f"items[{item.index}]: model step failed for the request ({answer})")
+            elif heading is not None and answer is not None:
+                self._apply_request(det, item, heading, answer)
+        for item in det.items:
+            rationale = _section(source, item.evidence.get("rationale"), f"items[{item.index}].rationale")
+            if rationale is None:
+                continue
+            try:
+                self._read_reasons(det, item, rationale)
+            except ModelError as exc:
+                failures += 1
+                det.warnings.append(f"items[{item.index}]: model step failed for the rationale ({exc})")
+        if failures:
+            step.status = "failed" if failures >= 2 * len(det.items) else "partial"
+        elif step.dropped:
+            step.status = "partial"
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def _read_requests(self, det: Determination, headings: list[Section | None]) -> list:
+        taxonomy = {k: list(v) for k, v in SUBCATEGORIES.items()}
+        if self.requests_per_call == "letter" and all(h is not None for h in headings):
+            try:
+                done = self.client.run("item_requests_letter", self.prompts["item_requests_letter"],
+                                       {"requests": [h.text for h in headings], "taxonomy": taxonomy},
+                                       LetterRequestsAnswer, context={"headings": headings}, salvage=True)
+            except ModelError as exc:
+                return [exc] * len(headings)
+            _count(det.model_step.usage, done)
+            items = list(done.value.items)
+            return (items + [None] * len(headings))[:len(headings)]
+        out: list = []
+        for heading in headings:
+            if heading is None:
+                out.append(None)
+                continue
+            try:
+                done = self.client.run("item_request", self.prompts["item_request"],
+                                       {"request": heading.text, "taxonomy": taxonomy},
+                                       RequestAnswer, context={"heading": heading}, salvage=True)
+            except ModelError as exc:
+                out.append(exc)
+                continue
+            _count(det.model_step.usage, done)
+            out.append(done.value)
+        return out
+
+    def _apply_request(self, det: Determination, item: DisputedItem, heading: Section, answer: RequestAnswer) -> None:
+        where, step = f"items[{item.index}]", det.model_step
+        service_ev = ground(heading, answer.service)
+        if service_ev is not None:
+            item.service = " ".join(answer.service.lower().split())
+            item.evidence["service"] = service_ev
+        else:
+            step.dropped.append(f"{where}.service")
+        # category: the vocabulary decides where it knows the word; else the model, on its service quote
+        match = classify(heading.text)
+        if match is not None:
+            item.category, item.subcategory = match.category, match.subcategory  # type: ignore[assignment]
+            item.evidence["category"] = heading.evidence(match.start, match.end, origin="rules")
+            if (answer.category, answer.subcategory) != (match.category, match.subcategory):
+                step.corrected.append(f"{where}.category: model {answer.category}/{answer.subcategory}, "
+                                      f"vocabulary {match.category}/{match.subcategory}")
+        elif service_ev is not None:
+            item.category, item.subcategory = answer.category, answer.subcategory
+            item.evidence["category"] = service_ev
+        else:
+            step.dropped.append(f"{where}.category")
+        # body regions and side: only those the heading's words state
+        found = regions(heading.text)
+        for k, (region, start, end) in enumerate(found):
+            item.body_regions.append(region)  # type: ignore[arg-type]
+            origin = "model" if region in answer.body_regions else "rules"
+            item.evidence[f"body_regions[{k}]"] = heading.evidence(start, end, origin=origin)
+        names = {r for r, _, _ in found}
+        step.dropped += [f"{where}.body_regions: {r}" for r in answer.body_regions if r not in names]
+        side, start, end = sides(heading.text)
+        if side is not None:
+            item.laterality = side  # type: ignore[assignment]
+            item.evidence["laterality"] = heading.evidence(start, end, origin="model" if answer.laterality == side else "rules")
+        elif answer.laterality is not None:
+            step.dropped.append(f"{where}.laterality")
+        # quantity: numbers read by rules from the quantity words
+        drug = item.category == "Pharmaceuticals"
+        found_q = find_quantity(heading.text, drug=drug)
+        if found_q is not None:
+            quantity, start, end = found_q
+            item.quantity = quantity
+            item.evidence["quantity"] = heading.evidence(start, end, origin="rules")
+        elif answer.quantity:
+            quantity_ev = ground(heading, answer.quantity)
+            if quantity_ev is not None:
+                item.quantity = parse_quantity(answer.quantity, drug=drug)
+                item.evidence["quantity"] = quantity_ev
+            else:
+                step.dropped.append(f"{where}.quantity")
+
+    # -- rationale ------------------------------------------------------------------------------
+
+    def _read_reasons(self, det: Determination, item: DisputedItem, rationale: Section) -> None:
+        where, step = f"items[{item.index}]", det.model_step
+        text = rationale.text
+        if len(text) > MAX_RATIONALE_CHARS:
+            text = text[:MAX_RATIONALE_CHARS]
+            det.warnings.append(f"{where}: rationale cut to {MAX_RATIONALE_CHARS} characters for the model")
+        done = self.client.run("item_reasons", self.prompts["item_reasons"],
+                               {"request": item.disputed_portion or item.request, "rationale": text},
+                               ReasonsAnswer, context={"rationale": rationale}, salvage=True)
+        _count(step.usage, done)
+        answer = done.value
+        for field in ("reasons", "missing_documentation"):
+            kept: list[str] = getattr(item, field)
+            for point in getattr(answer, field):
+                evidence = ground(rationale, point.quote)
+                if evidence is None or not point.point.strip():
+                    step.dropped.append(f"{where}.{field}: ungrounded quote")
+                    continue
+                item.evidence[f"{field}[{len(kept)}]"] = evidence
+                kept.append(" ".join(point.point.split()))
+        printed = "not medically necessary" if item.decision == "upheld" else "medically necessary"
+        if answer.conclusion != printed:
+            det.conflicts.append(Conflict(
+                field=f"{where}.decision", kept=item.decision, other=f"model: {answer.conclusion}",
+                note="the model read the rationale's conclusion differently from the printed decision; "
+                     "the printed decision is kept"))
+
+
+def _heading_evidence(item: DisputedItem) -> Evidence | None:
+    return item.evidence.get("disputed_portion") if item.modified_by_ur else item.evidence.get("request")
+
+
+def _section(source: SourceText, ev: Evidence | None, name: str) -> Section | None:
+    if ev is None or ev.end <= ev.start:
+        return None
+    start = source.norm_offset(ev.start)
+    end = source.norm_offset(ev.end - 1) + 1
+    section = Section(source, start, end, name)
+    return section if section.text else None
+
+
+def _count(usage: ModelUsage, done) -> None:
+    record = done.record
+    if record.cached:
+        usage.cache_hits += 1
+        return
+    usage.calls += 1
+    usage.http_attempts += record.attempts
+    usage.retries += record.retries
+    usage.prompt_tokens += record.prompt_tokens
+    usage.completion_tokens += record.completion_tokens
+    usage.model_seconds = round(usage.model_seconds + record.seconds, 3)

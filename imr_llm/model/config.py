@@ -79,7 +79,12 @@ class ModelConfig(BaseModel):
         return parsed.netloc or self.resolved_base_url
 
     def api_key(self) -> str:
-        key = os.environ.get(self.api_key_env) or os.environ.get("OPENAI_API_KEY")
+        """The key for this endpoint. IMR_LLM_API_KEY (or `api_key_env`) is the key the user set for
+        the configured endpoint; OPENAI_API_KEY is OpenAI's and is sent to api.openai.com only, never
+        to a vLLM, Ollama or llama.cpp host."""
+        key = os.environ.get(self.api_key_env)
+        if not key and self.endpoint_kind == "openai" and self.endpoint_host == "api.openai.com":
+            key = os.environ.get("OPENAI_API_KEY")
         if key:
             return key
         if self.profile.needs_key:

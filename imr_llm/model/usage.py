@@ -13,6 +13,7 @@ class UsageRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     attempts: int = 1  # HTTP responses it took (validation re-asks count)
+    retries: int = 0  # re-asks plus transport retries
     cached: bool = False
     seconds: float = 0.0
 
@@ -30,6 +31,7 @@ class UsageLog:
         return {
             "requests": len(self.records),
             "model_calls": sum(r.attempts for r in calls),
+            "retries": sum(r.retries for r in calls),
             "cache_hits": hits,
             "cache_hit_rate": round(hits / len(self.records), 4) if self.records else None,
             "prompt_tokens": sum(r.prompt_tokens for r in calls),

@@ -1,0 +1,113 @@
+"""Grounding: a quote the model gives must be found in the section it was shown.
+
+A `Section` is a stretch of the letter (an item's heading, its rationale) in the normalized text,
+with whitespace collapsed for the prompt and a map back to the letter as read. `locate()` finds
+a quote the LangExtract way, most to least strict, and says how it matched:
+
+* exact      — the quote appears verbatim (after whitespace collapsing);
+* normalized — it appears ignoring case, quotes and punctuation;
+* fuzzy      — a window of the section's words matches it with similarity >= FUZZY_MIN.
+
+A quote found nowhere is not guessed at: the caller rejects it (and instructor re-asks).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from ..reading import SourceText
+from ..schema import Evidence
+
+FUZZY_MIN = 0.85
+_WORD = re.compile(r"[A-Za-z0-9]+(?:[./%-][A-Za-z0-9%]+)*%?")
+
+
+@dataclass
+class Section:
+    """A span [start, end) of `source.text` (normalized offsets), shown to the model as `text`."""
+
+    source: SourceText
+    start: int
+    end: int
+    name: str = "section"
+    text: str = field(init=False)
+    _map: list[int] = field(init=False, repr=False)  # index in `text` → normalized offset
+
+    def __post_init__(self) -> None:
+        chars: list[str] = []
+        positions: list[int] = []
+        body = self.source.text
+        pending_space = False
+        for pos in range(self.start, self.end):
+            ch = body[pos]
+            if ch.isspace():
+                pending_space = bool(chars)
+                continue
+            if pending_space:
+                chars.append(" ")
+                positions.append(pos - 1)
+                pending_space = False
+            chars.append(ch)
+            positions.append(pos)
+        self.text = "".join(chars)
+        self._map = positions
+
+    def evidence(self, i: int, j: int, alignment: str = "exact", origin: str = "model") -> Evidence:
+        """Evidence for text[i:j], mapped to the letter as read."""
+        start, end = self._map[i], self._map[j - 1] + 1
+        raw_start, raw_end = self.source.raw_span(start, end)
+        return Evidence(start=raw_start, end=raw_end, quote=self.source.raw[raw_start:raw_end],
+                        origin=origin, alignment=alignment)  # type: ignore[arg-type]
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def locate(section: Section, quote: str) -> tuple[int, int, str] | None:
+    """(start, end, alignment) of `quote` in `section.text`, or None when it is not there."""
+    q = _collapse(quote).strip(" \"'“”.,;:")
+    if len(q) < 2:
+        return None
+    i = section.text.find(q)
+    if i >= 0:
+        return i, i + len(q), "exact"
+    words = [(m.start(), m.end(), m.group(0).lower()) for m in _WORD.finditer(section.text)]
+    q_words = [w.lower() for w in _WORD.findall(q)]
+    if not q_words or not words:
+        return None
+    tokens = [w for _, _, w in words]
+    n = len(q_words)
+    # normalized: the same words in the same order, ignoring case and punctuation
+    for k in range(len(tokens) - n + 1):
+        if tokens[k:k + n] == q_words:
+            return words[k][0], words[k + n - 1][1], "normalized"
+    best, best_span = 0.0, None
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(q_words)
+    for size in {max(1, n - 2), max(1, n - 1), n, n + 1, n + 2}:
+        for k in range(0, max(1, len(tokens) - size + 1)):
+            window = tokens[k:k + size]
+            matcher.set_seq1(window)
+            if matcher.real_quick_ratio() < best or matcher.quick_ratio() < best:
+                continue
+            ratio = matcher.ratio()
+            if ratio > best:
+                best, best_span = ratio, (k, min(k + size, len(tokens)) - 1)
+    if best_span is not None and best >= FUZZY_MIN:
+        k, last = best_span
+        return words[k][0], words[last][1], "fuzzy"
+    return None
+
+
+def ground(section: Section, quote: str | None) -> Evidence | None:
+    """Evidence for a quote the model gave, or None when it is not in the section."""
+    if not quote:
+        return None
+    found = locate(section, quote)
+    if found is None:
+        return None
+    i, j, alignment = found
+    return section.evidence(i, j, alignment)

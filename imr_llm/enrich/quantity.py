@@ -1,0 +1,141 @@
+"""Quantities read by rules from the words that state them ("2xwk x 4 wks", "Twelve sessions",
+"10mg #60", "14 days rental"), so every number is one the letter prints.
+
+`find_quantity(heading)` finds the quantity words in a heading and returns their span (the
+shortest stretch holding them all) with the numbers; `parse_quantity(words)` reads the numbers
+from words the model quoted. Conventions (evals/README.md): ranges stay null; days become weeks
+only in whole weeks; months are never converted; "daily" is 7 a week; a drug's "#60" is a
+dispense quantity, a service's "#6" a count; refills are not a count.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..schema import Quantity
+from .vocabulary import _blank_admin
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "twenty-four": 24, "thirty": 30,
+    "single": 1, "once": 1, "twice": 2, "thrice": 3,
+}
+_NUM = r"(?:\d+(?:\.\d+)?|" + "|".join(sorted((w for w in _NUMBER_WORDS if w not in ("once", "twice", "thrice")), key=len, reverse=True)) + r")"
+_RANGE = rf"{_NUM}\s*(?:-|to)\s*{_NUM}"
+_SESSIONS = r"(?:sessions?|visits?|treatments?|appointments?)"
+
+_PATTERNS: list[tuple[str, re.Pattern]] = [
+    # "2 times a week for 6 weeks", "2xwk x 4 wks", "three times per week for four weeks", "2 times 4", "2 X 4"
+    ("freq_dur", re.compile(rf"(?<![\w.])(?P<f>{_RANGE}|{_NUM})\s*(?:x|times?)\s*(?:(?:(?:a|per|/)?\s*(?:wk|week|weekly)s?\b)?\s*(?:,\s*)?(?:for|x|times|over)\s*)?(?P<d>{_RANGE}|{_NUM})\s*(?P<u>wks?|weeks?|visits?|sessions?)?(?:\s*\((?P<t>\d+)\s*(?:sessions?|visits?)?\))?", re.I)),
+    ("freq", re.compile(rf"(?P<f>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times?)?\s*(?:a|per|/)\s*(?:wk|week)\b|(?P<f2>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times)?\s*weekly", re.I)),
+    ("daily", re.compile(r"\bdaily\b", re.I)),
+    ("count", re.compile(rf"(?P<n>{_RANGE}|{_NUM})\s*(?:\((?P<n2>\d+)\)\s*)?(?:[a-z/-]+\s+){{0,3}}?{_SESSIONS}\b|(?<![a-z])(?<!\d\s)(?<!\d)(?:x|times)\s*(?P<n3>\d+)\s*{_SESSIONS}?(?!\s*(?:mg|mcg|ml|%|/|weeks?|wks?|x))|#\s*(?P<hash>\d+)|\((?P<paren>\d+)\)|^\s*(?P<lead>(?!single){_NUM})\b(?!\s*(?:-|to|times|x|months?|weeks?|days?|%|mg|mcg|ml|/|\.\d|phase|level|part|view))", re.I)),
+    ("duration", re.compile(rf"(?:for\s+)?(?P<d>{_RANGE}|{_NUM})[\s-]*(?P<u>days?|weeks?|wks?|months?)(?:\s+(?:rental|supply|coverage))?|(?P<d2>{_NUM})[\s-]*(?P<u2>day|week|month)\s+rental", re.I)),
+    ("strength", re.compile(r"\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?\s*(?:mg|mcg|meq|gm|g|ml|%)(?:/\s*ml)?(?:\s*-\s*\d+(?:\.\d+)?\s*%)*", re.I)),
+]
+
+
+def _num(text: str | None) -> float | None:
+    if text is None:
+        return None
+    t = text.strip().lower()
+    if re.search(r"\d\s*(?:-|to)\s*\d|[a-z]\s*(?:-|to)\s*[a-z]", t) and t not in _NUMBER_WORDS:
+        return None  # a range: not one number
+    if t in _NUMBER_WORDS:
+        return float(_NUMBER_WORDS[t])
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+def _weeks(value: float | None, unit: str | None) -> float | None:
+    if value is None or unit is None:
+        return None
+    unit = unit.lower()
+    if unit.startswith("d"):
+        return value / 7 if value % 7 == 0 else None
+    if unit.startswith("w"):
+        return value
+    return None  # months are not a whole number of weeks
+
+
+def parse_quantity(words: str, *, drug: bool = False) -> Quantity:
+    """Numbers read from quantity words (`raw` is the words themselves)."""
+    q = Quantity(raw=words.strip() or None)
+    _fill(q, _blank_admin(words), drug)
+    return q
+
+
+def find_quantity(heading: str, *, drug: bool = False) -> tuple[Quantity, int, int] | None:
+    """The quantity words of a heading: numbers, and the span of the shortest stretch holding them."""
+    heading = _blank_admin(heading)
+    spans = [m.span() for _, regex in _PATTERNS for m in regex.finditer(heading) if m.group(0).strip()]
+    spans = [(s, e) for s, e in spans if not _is_date(heading, s, e)]
+    if not spans:
+        return None
+    start, end = min(s for s, _ in spans), max(e for _, e in spans)
+    while end > start and heading[end - 1] in " ,;.":
+        end -= 1
+    q = Quantity(raw=heading[start:end])
+    _fill(q, heading, drug)
+    return q, start, end
+
+
+def _is_date(text: str, start: int, end: int) -> bool:
+    return bool(re.fullmatch(r"[\d/]+", text[start:end].strip())) and "/" in text[start:end]
+
+
+def _fill(q: Quantity, text: str, drug: bool) -> None:
+    m = _PATTERNS[0][1].search(text)
+    if m:
+        q.frequency_per_week = _num(m.group("f"))
+        unit = m.group("u")
+        if unit and unit.lower().startswith(("visit", "session")):
+            f, d, t = q.frequency_per_week, _num(m.group("d")), _num(m.group("t"))
+            if t is not None and f is not None and d is not None and f * d == t:
+                q.duration_weeks = d  # "two times four visits (8)": 2 a week for 4 weeks
+            else:
+                q.frequency_per_week, q.count = None, d
+        else:
+            q.duration_weeks = _weeks(_num(m.group("d")), unit or "weeks")
+        if m.group("t"):
+            q.count = _num(m.group("t"))
+    else:
+        m = _PATTERNS[1][1].search(text)
+        if m:
+            q.frequency_per_week = _num(m.group("f") or m.group("f2"))
+        elif _PATTERNS[2][1].search(text):
+            q.frequency_per_week = 7.0
+        m = _PATTERNS[4][1].search(text)
+        if m and q.duration_weeks is None:
+            q.duration_weeks = _weeks(_num(m.group("d") or m.group("d2")), m.group("u") or m.group("u2"))
+    strength = _PATTERNS[5][1].search(text)
+    if strength and drug:
+        q.strength = re.sub(r"\s+", "", strength.group(0))
+    lead_only = False
+    for m in _PATTERNS[3][1].finditer(text):
+        if m.group("hash"):
+            if drug:
+                if q.dispense_qty is None and not re.search(r"refill", text[max(0, m.start() - 20):m.start()], re.I):
+                    q.dispense_qty = _num(m.group("hash"))
+                continue
+            q.count = q.count if q.count is not None else _num(m.group("hash"))
+        elif m.group("paren"):
+            if not drug:
+                q.count = q.count if q.count is not None else _num(m.group("paren"))
+        elif m.group("lead"):
+            if q.count is None and not drug and q.frequency_per_week is None:
+                q.count = _num(m.group("lead"))
+                lead_only = True
+        elif not drug:
+            value = m.group("n2") or m.group("n") or m.group("n3")
+            if q.count is None:
+                q.count = _num(value)
+    if drug:
+        q.count = None
+    if q.frequency_per_week is not None and q.duration_weeks is not None:
+        q.total_sessions = q.frequency_per_week * q.duration_weeks
+    elif q.count is not None and not drug and not lead_only:
+        q.total_sessions = q.count  # "One bone scan" is a count, not sessions

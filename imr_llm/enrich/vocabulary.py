@@ -1,0 +1,224 @@
+"""A drug and procedure vocabulary that checks the model's reading of a request heading.
+
+A 1.5B model put a plain classification right for about 2 in 3 items (it called Baclofen a
+therapy and Oxycodone an injection); the DWC taxonomy is, for most headings, decided by one
+word a table can hold. So the model proposes and this table decides where it knows the word:
+`classify()` returns the category, subcategory and the span of the word that decided it, which
+becomes the value's evidence. `regions()` and `sides()` find the body-region and side words a
+heading states. Every rule here is pinned by tests/test_vocabulary.py and measured on the dev
+letters (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# -- drugs: name → DWC drug class -------------------------------------------------------------
+
+_DRUGS: dict[str, tuple[str, ...]] = {
+    "Opioids": (
+        "norco", "hydrocodone", "vicodin", "lortab", "percocet", "oxycodone", "oxycontin", "roxicodone",
+        "endocet", "tramadol", "ultram", "ultracet", "conzip", "nucynta", "tapentadol", "morphine", "ms contin",
+        "kadian", "avinza", "methadone", "fentanyl", "duragesic", "hydromorphone", "dilaudid", "exalgo",
+        "oxymorphone", "opana", "codeine", "tylenol #3", "tylenol with codeine", "buprenorphine", "butrans",
+        "suboxone", "belbuca", "zohydro", "hysingla", "xtampza", "meperidine", "demerol", "levorphanol",
+        "pentazocine", "talwin", "nalocet", "primlev", "xartemis", "trezix", "dvorah", "apadaz", "tylenol no. 3",
+    ),
+    "NSAID": (
+        "ibuprofen", "motrin", "advil", "naproxen", "naprosyn", "anaprox", "aleve", "diclofenac", "voltaren",
+        "arthrotec", "celecoxib", "celebrex", "meloxicam", "mobic", "etodolac", "lodine", "nabumetone",
+        "relafen", "ketorolac", "toradol", "indomethacin", "indocin", "piroxicam", "feldene", "oxaprozin",
+        "daypro", "fenoprofen", "nalfon", "sulindac", "diflunisal", "salsalate", "vimovo", "duexis",
+        "tivorbex", "zorvolex", "zipsor", "cambia", "mefenamic", "ketoprofen", "flurbiprofen", "nsaid",
+    ),
+    "Muscle Relaxant": (
+        "cyclobenzaprine", "flexeril", "fexmid", "amrix", "tizanidine", "zanaflex", "baclofen", "lioresal",
+        "methocarbamol", "robaxin", "carisoprodol", "soma", "metaxalone", "skelaxin", "orphenadrine",
+        "norflex", "norgesic", "chlorzoxazone", "parafon", "lorzone", "dantrolene", "tabradol",
+        "muscle relaxant",
+    ),
+    "PPIs": (
+        "omeprazole", "prilosec", "pantoprazole", "protonix", "esomeprazole", "nexium", "lansoprazole",
+        "prevacid", "rabeprazole", "aciphex", "dexlansoprazole", "dexilant",
+    ),
+    "H2 Blockers": ("ranitidine", "zantac", "famotidine", "pepcid", "cimetidine", "tagamet", "nizatidine",
+                    "deprizine"),
+    "Antidepressant": (
+        "amitriptyline", "elavil", "nortriptyline", "pamelor", "duloxetine", "cymbalta", "venlafaxine",
+        "effexor", "desvenlafaxine", "pristiq", "sertraline", "zoloft", "fluoxetine", "prozac", "paroxetine",
+        "paxil", "citalopram", "celexa", "escitalopram", "lexapro", "bupropion", "wellbutrin", "trazodone",
+        "desyrel", "mirtazapine", "remeron", "doxepin", "imipramine", "desipramine", "savella", "milnacipran",
+        "viibryd", "trintellix", "antidepressant",
+    ),
+    "AEDs": (
+        "gabapentin", "neurontin", "gralise", "horizant", "pregabalin", "lyrica", "topiramate", "topamax",
+        "carbamazepine", "tegretol", "oxcarbazepine", "trileptal", "lamotrigine", "lamictal", "levetiracetam",
+        "keppra", "divalproex", "depakote", "valproic", "zonisamide", "zonegran", "phenytoin", "dilantin",
+        "lacosamide", "vimpat", "fanatrex",
+    ),
+    "Benzodiazepines": ("alprazolam", "xanax", "lorazepam", "ativan", "clonazepam", "klonopin", "diazepam",
+                        "valium", "temazepam", "restoril", "chlordiazepoxide", "librium", "benzodiazepine"),
+    "Sleep Aids": ("zolpidem", "ambien", "eszopiclone", "lunesta", "zaleplon", "sonata", "suvorexant",
+                   "belsomra", "ramelteon", "rozerem", "dicopanol", "doxylamine", "melatonin", "sentradine",
+                   "sleep aid"),
+    "Antiemetics": ("ondansetron", "zofran", "promethazine", "phenergan", "metoclopramide", "reglan",
+                    "prochlorperazine", "compazine", "meclizine", "antivert", "trimethobenzamide", "scopolamine"),
+    "Erectile Dysfunction": ("viagra", "sildenafil", "cialis", "tadalafil", "levitra", "vardenafil"),
+    "Topical Analgesics/Compounds": (
+        "lidoderm", "lidocaine", "terocin", "lidopro", "flector", "pennsaid", "capsaicin", "menthoderm",
+        "salonpas", "biofreeze", "anecream", "medrox", "methoderm", "bengay", "ben-gay", "compound",
+        "compounded", "synovacin", "thermacare",
+    ),
+    "Other": (
+        "docusate", "colace", "senna", "senokot", "lactulose", "miralax", "amitiza", "movantik", "relistor",
+        "theramine", "sentra", "trepadone", "gabadone", "acetaminophen", "tylenol", "prednisone", "medrol",
+        "methylprednisolone", "keflex", "cephalexin", "lovenox", "xarelto", "aspirin", "provigil", "modafinil",
+        "fioricet", "butalbital", "narcan", "naloxone", "vitamin", "laxative", "stool softener", "imitrex",
+        "sumatriptan", "hydroxyzine", "vistaril", "cyclo-", "lunesta",
+    ),
+}
+_TOPICAL_FORMS = re.compile(r"\b(?:cream|gel|patch(?:es)?|ointment|lotion|topical|transdermal|compound(?:ed)?|rub|spray|roll[- ]on)\b", re.I)
+_DRUG_RE = [(cls, re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?![\w])", re.I))
+            for cls, names in _DRUGS.items()]
+
+# -- procedures: first matching rule wins, so more specific rules come first -------------------
+
+_RULES: list[tuple[str, str | None, str]] = [
+    ("Transportation", None, r"transportation|transport\b|taxi|mileage"),
+    ("Programs", "Functional Restoration", r"functional restoration|\bfrp\b|chronic pain program|pain management program|interdisciplinary pain|multidisciplinary pain"),
+    ("Programs", "Inpatient/Skilled Nursing", r"inpatient rehab|acute inpatient|skilled nursing facility|\bsnf\b|nursing home|skilled nursing stay"),
+    ("Programs", "Other", r"work hardening|work conditioning|weight loss program|gym membership|detox|detoxification|\bprogram\b"),
+    ("Rehabilitation", "Acupuncture", r"acupuncture|electroacupuncture|acupressure"),
+    ("Rehabilitation", "Chiropractic", r"chiropract|spinal manipulation|manipulative|\bcmt\b"),
+    ("Injection", "Facet", r"facet|medial branch|rhizotomy|radiofrequency ablation|radio ?frequency neurotomy"),
+    ("Injection", "Other", r"injection|injections|epidural|\besi\b|nerve block|\bblock\b|trigger point injection|\btpi\b|stellate|synvisc|euflexxa|orthovisc|supartz|hyaluron|platelet[- ]rich|\bprp\b|botox|cortisone shot|steroid shot"),
+    ("Diagnostic Testing", "Other", r"impedance imaging|\bekg\b|\becg\b|electrocardiogra|functional capacity|\bfce\b|sleep study|polysomno|stress test|echocardiogra|pulmonary function|range of motion testing|computerized range|\bqfce\b|\bvng\b|audiogra"),
+    ("Diagnostic Testing", "EMG/NCV/NCS", r"\bemg\b|\bncv\b|\bncs\b|electromyogra|nerve conduction|electrodiagnost|electro-diagnost|\bssep\b|\bnct\b"),
+    ("Diagnostic Testing", "Imaging/Radiology", r"\bmri\b|\bmra\b|magnetic resonance|\bct\b|cat scan|computed tomogra|x-?rays?\b|radiograph|bone scan|ultrasound|sonogra|arthrogra|myelogra|discogra|\bdexa\b|\bpet\b|spect|imaging|fluoroscop|\bscan\b"),
+    ("Diagnostic Testing", "Lab & Pathology", r"urine drug|drug screen|drug test|toxicology|\blabs?\b|laboratory|blood (?:test|work)|\bcbc\b|\bua\b|urinalysis|chem(?:istry)? panel|metabolic panel|\bcmp\b|\bbmp\b|pt/ptt|\binr\b|hemoglobin|\bhba1c\b|liver function|genetic|\bdna\b|pathology|biopsy|culture|\bpanel\b|vitamin d level"),
+    ("Surgery", "Surgical Consult", r"(?:consult|consultation|evaluation|referral|visit)\b[^.;]*\b(?:surg|orthop|replacement|spine specialist)|(?:surg\w*|orthop\w*)\s+(?:consult|consultation|evaluation|referral)"),
+    ("Psych Services", "Therapies", r"cognitive behavio|\bcbt\b|psychotherap|counseling|psych(?:ological|iatric)? (?:therapy|treatment|sessions?)|group therapy"),
+    ("Psych Services", "E&M", r"psych\w*\s+(?:consult|consultation|evaluation|referral|visit|follow)|(?:consult|consultation|evaluation|referral)\w*\s+(?:with|to|for)\s+(?:a\s+)?psych|psychiatr|psycholog"),
+    ("Surgery", "Spine", r"fusion|laminectomy|laminotomy|discectomy|diskectomy|foraminotomy|\bacdf\b|kyphoplasty|vertebroplasty|disc replacement|disc arthroplasty|spinal cord stimulator|decompression[^.;]*(?:lumbar|cervical|thoracic|spine|l\d|c\d)"),
+    ("Surgery", "Arthroscopic", r"arthroscop|\bscope\b|menisc|\bslap\b|labral|chondroplasty|\bacl\b reconstruction|subacromial"),
+    ("Evaluation & Management", "Dental", r"dental|dentist|\bteeth\b|\btooth\b"),
+    ("Evaluation & Management", "Medical Specialties", r"consult|consultation|clearance|evaluation|office visit|follow[- ]up|referral|specialist|\bvisits? with\b"),
+    ("Home Health", None, r"home health|home care|home nursing|\brn\b|nurse visits?|home attendant|caregiver|\baide\b|housekeeping|in-home|homemaker"),
+    ("DMEPOS", "Electrical Stimulation", r"\btens\b|\bems\b|interferential|electrical stimulation|electric stimulation|e-stim|\bestim\b|h-wave|\bnmes\b|muscle stimulator|\bif unit\b|\bic unit\b|neuromuscular stim"),
+    ("Therapies", None, r"shock ?wave|\beswt\b|infrared|biofeedback|neurostimulation|\blint\b|laser|paraffin|iontophoresis|phonophoresis|hyperbaric|magnetic therapy|whirlpool|hot packs?|cold packs?|therapeutic ultrasound|diathermy"),
+    ("Rehabilitation", "PT/OT", r"physical therap|occupational therap|physiotherap|hand therap|manual therap|therapeutic exercise|aquatic|aqua therap|pool therap|\bpt\b|\bot\b|rehabilitation|rehab\b|work therap|home exercise program"),
+    ("Rehabilitation", "Other", r"massage|myofascial|speech therap|vestibular|cognitive therap"),
+    ("Surgery", "Adjunct", r"assistant surgeon|surgical assist|\bpa assist|co-surgeon|anesthesi|inpatient stay|hospital stay|length of stay|overnight stay|\bday stay\b|\bdays? inpatient"),
+    ("Surgery", "Non-arthroscopic", r"surgery|surgical|release|arthroplasty|replacement|\borif\b|open reduction|hardware removal|excision|repair|reconstruction|tenotomy|fasciotomy|osteotomy|amputation|neurolysis|transposition|\b\w+ectomy\b"),
+    ("DMEPOS", "Prosthetics/Orthotics", r"brace|orthotic|orthosis|splint|insoles?|\blso\b|\btlso\b|collar|prosthe|shoe inserts?|custom shoes?"),
+    ("DMEPOS", "Supplies", r"electrodes?|batter(?:y|ies)|supplies|\bwraps?\b|\bpads?\b|dressings?|catheters?|compression (?:stockings?|garments?|sleeve)|gloves|kinesio|\btape\b"),
+    ("DMEPOS", "DME", r"wheelchair|walker|\bcane\b|crutch|commode|shower chair|bath|hospital bed|\bbed\b|cold therapy|cryotherapy|vascutherm|game ready|polar care|ice (?:unit|machine)|\bcpm\b|continuous passive|sling|traction|mattress|pillow|cushion|scooter|lift chair|\btub\b|grab bar|toilet|reacher|heating pad|pneumatic compression|\bunit\b|rental|purchase|durable medical|\bdme\b|exercise kit|stationary bike|treadmill"),
+]
+_RULE_RE = [(cat, sub, re.compile(pattern, re.I)) for cat, sub, pattern in _RULES]
+_BEFORE_DRUGS = {"Transportation", "Programs", "Rehabilitation:Acupuncture", "Rehabilitation:Chiropractic", "Injection"}
+
+
+@dataclass(frozen=True)
+class Match:
+    category: str
+    subcategory: str | None
+    start: int  # span of the deciding word(s) in the text given
+    end: int
+    rule: str
+
+
+# Administrative words that are not the treatment: "Associated surgical service: Ultrasling" is a
+# sling, not surgery. Blanked with spaces so spans still index the heading.
+_ADMIN = re.compile(r"associated\s+surgical\s+services?\s*:|\bretrospective\b|\bprospective\b", re.I)
+
+
+def _blank_admin(text: str) -> str:
+    return _ADMIN.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def classify(text: str) -> Match | None:
+    """The DWC category of a request heading, decided by the first vocabulary entry it contains."""
+    text = _blank_admin(text)
+    for cat, sub, regex in _RULE_RE:
+        if cat in _BEFORE_DRUGS or f"{cat}:{sub}" in _BEFORE_DRUGS:
+            m = regex.search(text)
+            if m:
+                return Match(cat, sub, m.start(), m.end(), regex.pattern[:40])
+    drug = classify_drug(text)
+    if drug is not None:
+        return drug
+    for cat, sub, regex in _RULE_RE:
+        if cat in _BEFORE_DRUGS or f"{cat}:{sub}" in _BEFORE_DRUGS:
+            continue
+        m = regex.search(text)
+        if m:
+            return Match(cat, sub, m.start(), m.end(), regex.pattern[:40])
+    return None
+
+
+def classify_drug(text: str) -> Match | None:
+    best: Match | None = None
+    for cls, regex in _DRUG_RE:
+        m = regex.search(text)
+        if m and (best is None or m.start() < best.start):
+            best = Match("Pharmaceuticals", cls, m.start(), m.end(), f"drug:{m.group(0).lower()}")
+    if best is None:
+        return None
+    # An NSAID, lidocaine or other analgesic in a cream, gel or patch is a topical analgesic;
+    # an opioid patch (Butrans, fentanyl) stays an opioid.
+    if best.subcategory in ("NSAID", "Other", "Topical Analgesics/Compounds") and _TOPICAL_FORMS.search(text):
+        return Match("Pharmaceuticals", "Topical Analgesics/Compounds", best.start, best.end, best.rule)
+    return best
+
+
+# -- body regions and sides --------------------------------------------------------------------
+
+_REGION_WORDS: list[tuple[str, str]] = [
+    ("neck", r"cervical|\bneck\b|c-spine|\bc\d-\d"),
+    ("upper_back", r"thoracic|upper back|mid back|t-spine"),
+    ("low_back", r"lumbar|lumbosacral|low(?:er)? back|l-spine|\bl\d-\d|\bl\d-s1|sacroiliac|\bsi joint"),
+    ("spine", r"\bspine\b(?!\s*(?:and|,)?\s*(?:specialist|surgeon))|\bspinal\b"),
+    ("shoulder", r"shoulders?"),
+    ("elbow", r"elbows?"),
+    ("forearm_wrist_hand", r"forearms?|wrists?|hands?\b|fingers?|thumbs?|carpal"),
+    ("upper_extremity", r"upper extremit(?:y|ies)|upper limbs?|\barms?\b|\brue\b|\blue\b|\bbue\b"),
+    ("hip_pelvis", r"\bhips?\b|pelvi[sc]"),
+    ("knee", r"knees?"),
+    ("lower_extremity", r"lower extremit(?:y|ies)|lower limbs?|\blegs?\b|\brle\b|\blle\b|\bble\b"),
+    ("ankle_foot", r"ankles?|\bfoot\b|\bfeet\b|\btoes?\b|\bheels?\b"),
+    ("head", r"\bhead\b|brain|cranial|\bface\b|facial|\bjaw\b|\btmj\b"),
+    ("trunk", r"chest|abdomen|abdominal|\bribs?\b|trunk"),
+    ("eye", r"\beyes?\b|ocular|ophthalm"),
+]
+_REGION_RE = [(name, re.compile(pattern, re.I)) for name, pattern in _REGION_WORDS]
+_SPECIFIC_SPINE = {"neck", "upper_back", "low_back"}
+
+_SIDE_RE = re.compile(r"\b(?:(left|lt)|(right|rt)|(bilateral|bilaterally|both))\b|\b(rue|rle)\b|\b(lue|lle)\b|\b(bue|ble)\b", re.I)
+
+
+def regions(text: str) -> list[tuple[str, int, int]]:
+    """Body regions a heading names, in order of first mention, with the span of the word."""
+    found: dict[str, tuple[int, int]] = {}
+    for name, regex in _REGION_RE:
+        m = regex.search(text)
+        if m:
+            found[name] = (m.start(), m.end())
+    if "spine" in found and found.keys() & _SPECIFIC_SPINE:
+        del found["spine"]  # "lumbar spine" names the level: low_back, not an unspecified spine
+    return sorted(((n, s, e) for n, (s, e) in found.items()), key=lambda x: x[1])
+
+
+def sides(text: str) -> tuple[str | None, int, int]:
+    """The side a heading states: one side word → that side; bilateral, or both sides → bilateral."""
+    seen: dict[str, tuple[int, int]] = {}
+    for m in _SIDE_RE.finditer(text):
+        side = ("left" if m.group(1) or m.group(5) else "right" if m.group(2) or m.group(4) else "bilateral")
+        seen.setdefault(side, (m.start(), m.end()))
+    if not seen:
+        return None, 0, 0
+    if "bilateral" in seen or len(seen) > 1:
+        start = min(s for s, _ in seen.values())
+        return "bilateral", start, max(e for _, e in seen.values())
+    (side, (start, end)), = seen.items()
+    return side, start, end
