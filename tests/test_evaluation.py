@@ -1,31 +1,45 @@
-"""The eval harness: scoring rules on hand-computed cases, agreement with an independent scorer,
-gold-format errors, any folder pair, the baseline gate (and a deliberate regression it must
-catch), and the HTML report opened in a real headless browser."""
+"""The eval harness: scoring rules on hand-computed cases, the scoring table, agreement with an
+independent scorer, the task that gets scored, gold-format errors (schema values, the DWC
+taxonomy), suites files, any folder pair, the baseline gate (and a deliberate regression it must
+catch), the terminal table at 80 columns, and the HTML report opened in a real headless browser."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
 import shutil
 import subprocess
+import typing
 
 import pytest
+from rich.console import Console
 
+from imr_llm import schema
+from imr_llm.api import Pipeline
 from imr_llm.cli import main
 from imr_llm.evaluation.baseline import compare, load_baseline, to_baseline
-from imr_llm.evaluation.cli import DEFAULT_SUITES
-from imr_llm.evaluation.gold import GoldFormatError, load_suite
-from imr_llm.evaluation.report import write_html
+from imr_llm.evaluation.gold import (ITEM_KEYS, LETTER_KEYS, QUANTITY_KEYS, SECTION_KEYS, GoldFormatError,
+                                     load_suite, load_suites_file)
+from imr_llm.evaluation.report import print_terminal, write_html
 from imr_llm.evaluation.runner import run_eval
-from imr_llm.evaluation.scoring import aggregate, align_items, norm_text, score_letter, token_f1
-from conftest import GOLD_DEV, GOLD_SEEDS, LETTERS, ROOT, dev_letters_available, load_gold
+from imr_llm.evaluation.scoring import (ALIGNMENT_METRIC, SCORING, aggregate, align_items, norm_text, score_letter,
+                                        token_f1)
+from imr_llm.taxonomy import SUBCATEGORIES
+from conftest import DEV_LETTERS, GOLD_DEV, GOLD_SEEDS, LETTERS, ROOT, dev_letters_available, load_gold
 from letter_factory import ItemSpec, LetterSpec, expected, render
 
+SUITES_FILE = ROOT / "evals" / "suites.json"
 BASELINE = ROOT / "evals" / "baseline.json"
 
 
 def _suites():
-    return [load_suite(name, letters, gold) for name, letters, gold in DEFAULT_SUITES if letters.is_dir()]
+    return load_suites_file(SUITES_FILE).suites
+
+
+def _extract(path):
+    return Pipeline().extract(path)
 
 
 # -- scoring rules ---------------------------------------------------------------------------------
@@ -91,6 +105,83 @@ def test_alignment_is_order_preserving_and_thresholded():
     assert norm_text("  Norco, 10/325mg #60!  ") == "norco 10/325mg #60"
 
 
+def _labelled_everywhere() -> dict:
+    """A gold record (used as its own extraction too) that labels every field of the scoring table."""
+    sample = {"exact": "x", "text": "some words", "set": ["a", "b"], "sources": ["MTUS"], "free": ["a reason"]}
+    gold: dict = {"items": [{}]}
+    for path, rule in SCORING.items():
+        *parents, key = path.split(".")
+        node = gold
+        for part in parents:
+            node = node["items"][0] if part == "items" else node.setdefault(part, {})
+        node[key] = sample[rule.kind]
+    return gold
+
+
+def test_the_scoring_table_is_the_one_list_of_scored_fields():
+    gold = _labelled_everywhere()
+    result = score_letter("all", json.loads(json.dumps(gold)), gold)
+    assert sorted(c.metric for c in result.checks) == sorted([r.metric for r in SCORING.values()] + [ALIGNMENT_METRIC])
+    assert all(c.ok for c in result.checks)
+    assert {c.kind for c in result.checks} == {r.kind for r in SCORING.values()} | {"align"}
+    # and every scored field is a field of the schema the gold format is derived from
+    known = {"": LETTER_KEYS, "items.": ITEM_KEYS, "items.quantity.": QUANTITY_KEYS,
+             **{f"{section}.": keys for section, keys in SECTION_KEYS.items()}}
+    for path in SCORING:
+        prefix, key = path.rpartition(".")[0], path.rpartition(".")[2]
+        if key == "sources":  # a guideline basis's families
+            prefix, key = prefix.rpartition(".")[0], prefix.rpartition(".")[2]
+        assert key in known[prefix + "." if prefix else ""], path
+
+
+def test_an_unlabelled_field_is_not_scored_and_a_removed_key_drops_its_check():
+    gold = _labelled_everywhere()
+    for path in SCORING:
+        trimmed = json.loads(json.dumps(gold))
+        *parents, key = path.split(".")
+        node = trimmed
+        for part in parents:
+            node = node["items"][0] if part == "items" else node[part]
+        del node[key]
+        metrics = {c.metric for c in score_letter("t", gold, trimmed).checks}
+        assert SCORING[path].metric not in metrics and len(metrics) == len(SCORING), path
+
+
+# -- the task is what gets scored -------------------------------------------------------------------
+
+def test_the_task_callable_is_what_gets_scored():
+    suite = load_suite("seeds", LETTERS, GOLD_SEEDS)
+    with Pipeline() as pipeline:
+        def drop_last_item(path):
+            det = pipeline.extract(path)
+            return det.model_copy(update={"items": det.items[:-1]})
+
+        full = run_eval([suite], pipeline.extract).report["suites"]["seeds"]["metrics"]
+        dropped = run_eval([suite], drop_last_item).report["suites"]["seeds"]["metrics"]
+    n_items = full["items.decision"]["n"]
+    assert full[ALIGNMENT_METRIC]["accuracy"] == 1.0 and full[ALIGNMENT_METRIC]["fn"] == 0
+    # every seed letter lost one item: each letter's alignment fails, one missed item per letter
+    assert dropped[ALIGNMENT_METRIC]["accuracy"] == 0.0
+    assert dropped[ALIGNMENT_METRIC]["fn"] == 5 and dropped[ALIGNMENT_METRIC]["tp"] == n_items - 5
+    assert dropped["items.decision"]["accuracy"] == pytest.approx((n_items - 5) / n_items)
+
+
+def test_an_imr_error_from_the_task_is_that_letters_error():
+    from imr_llm.errors import NotAnImrLetter
+
+    def task(path):
+        if path.stem == "003_bd44697b6f0a7cef":
+            raise NotAnImrLetter(f"{path.name}: not an IMR letter")
+        return _extract(path)
+
+    suite = load_suite("seeds", LETTERS, GOLD_SEEDS)
+    report = run_eval([suite], task).report["suites"]["seeds"]
+    assert report["errors"] == {"003_bd44697b6f0a7cef": "[not_an_imr_letter] 003_bd44697b6f0a7cef.txt: not an IMR letter"}
+    failed = report["per_letter"]["003_bd44697b6f0a7cef"]["checks"]
+    assert failed and not any(c["ok"] for c in failed if c["where"])
+    assert all(not letter["error"] for stem, letter in report["per_letter"].items() if stem != "003_bd44697b6f0a7cef")
+
+
 # -- an independent scorer, written from evals/README.md only -----------------------------------------
 
 def _independent(report_suite: dict, gold_dir, letters_dir):
@@ -124,10 +215,11 @@ def _independent(report_suite: dict, gold_dir, letters_dir):
 
 
 def test_harness_agrees_with_an_independent_scorer():
-    run = run_eval(_suites())
+    with Pipeline() as pipeline:
+        run = run_eval(_suites(), pipeline.extract)
     _independent(run.report["suites"]["seeds"], GOLD_SEEDS, LETTERS)
     if dev_letters_available():
-        _independent(run.report["suites"]["dev"], GOLD_DEV, DEFAULT_SUITES[1][1])
+        _independent(run.report["suites"]["dev"], GOLD_DEV, DEV_LETTERS)
 
 
 # -- gold format -------------------------------------------------------------------------------------
@@ -138,6 +230,15 @@ def test_harness_agrees_with_an_independent_scorer():
     ('{"date_of_injury": "10/14/2010"}', "YYYY-MM-DD"),
     ('{"items": [{"reviewer_basis": {"sources": ["MTUS", "Guideline"]}}]}', "unknown families"),
     ('{"items": [{"quantity": 8}]}', "quantity must be an object"),
+    ('{"items": [{"category": "Imaging"}]}', "category 'Imaging' is not a DWC category"),
+    ('{"items": [{"category": "Injection", "subcategory": "Opioids"}]}', "subcategory 'Opioids' is not one of 'Injection'"),
+    ('{"items": [{"category": "Therapies", "subcategory": "Other"}]}', "'Therapies' has no subcategories"),
+    ('{"items": [{"category": null, "subcategory": "Facet"}]}', "subcategory 'Facet' given without a category"),
+    ('{"items": [{"subcategory": "Knee"}]}', "subcategory 'Knee' is in no DWC category"),
+    ('{"items": [{"laterality": "both"}]}', "laterality must be left, right, bilateral or null"),
+    ('{"items": [{"body_regions": ["low_back", "lumbar"]}]}', "body_regions has unknown regions ['lumbar']"),
+    ('{"patient": {"sex": "M"}}', "'patient.sex' must be male, female or null"),
+    ('{"outcome": "partial"}', "'outcome' must be all_upheld, all_overturned or mixed"),
 ])
 def test_malformed_gold_is_reported_with_file_and_problem(tmp_path, content, problem):
     (tmp_path / "letters").mkdir()
@@ -148,12 +249,31 @@ def test_malformed_gold_is_reported_with_file_and_problem(tmp_path, content, pro
     assert "a.json" in str(info.value)
 
 
+def test_gold_values_are_the_schemas_and_the_taxonomys():
+    from imr_llm.evaluation.gold import validate
+
+    assert set(SUBCATEGORIES) == set(typing.get_args(schema.Category))
+    for category, subcategories in SUBCATEGORIES.items():
+        for subcategory in subcategories or (None,):
+            assert validate({"items": [{"category": category, "subcategory": subcategory}]}) == [], (category, subcategory)
+        assert validate({"items": [{"category": category, "subcategory": None}]}) == []
+    item = {"laterality": None, "body_regions": list(typing.get_args(schema.BodyRegion)),
+            "reviewer_basis": {"sources": list(typing.get_args(schema.SourceFamily))}}
+    for side in typing.get_args(schema.Laterality):
+        assert validate({"items": [dict(item, laterality=side)]}) == []
+    assert validate({"priority": None, "items": [item]}) == []
+    for gold in sorted(GOLD_SEEDS.glob("*.json")) + sorted(GOLD_DEV.glob("*.json")):
+        assert validate(load_gold(gold)) == [], gold.name
+
+
 def test_unknown_gold_keys_are_warnings_not_errors(tmp_path):
     (tmp_path / "letters").mkdir()
     (tmp_path / "gold").mkdir()
-    (tmp_path / "gold" / "a.json").write_text('{"labeller": "me", "items": [{"decision": "upheld", "colour": 1}]}')
+    (tmp_path / "gold" / "a.json").write_text(
+        '{"labeller": "me", "items": [{"decision": "upheld", "colour": 1, "rationale": "a schema field never scored"}]}')
     suite = load_suite("t", tmp_path / "letters", tmp_path / "gold")
-    assert suite.warnings == ["a.json: unknown key 'labeller' ignored", "a.json: items[0]: unknown key 'colour' ignored"]
+    assert suite.warnings == ["a.json: unknown key 'labeller' ignored", "a.json: items[0]: unknown key 'colour' ignored",
+                              "a.json: items[0]: 'rationale' is not scored (ignored)"]
     assert suite.missing_letters == ["a"]
 
 
@@ -187,14 +307,20 @@ def test_eval_runs_on_any_folder_pair_and_writes_reports(tmp_path, capsys):
 def test_eval_usage_errors(capsys, tmp_path):
     assert main(["eval", "--letters", str(LETTERS)]) == 2
     assert main(["eval", "--letters", str(tmp_path / "none"), "--gold", str(GOLD_SEEDS)]) == 2
-    assert main(["eval", "--compare", str(tmp_path / "missing.json"), "--report", str(tmp_path / "r.json")]) == 2
+    assert main(["eval", "--suites", str(SUITES_FILE), "--compare", str(tmp_path / "missing.json"),
+                 "--report", str(tmp_path / "r.json")]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == ["imr-llm eval: error: give --letters and --gold in pairs",
+                      f"imr-llm eval: error: suite 'none': letters folder {tmp_path / 'none'} is not a folder",
+                      f"imr-llm eval: error: baseline {tmp_path / 'missing.json'} not found (create it with --bless)"]
 
 
 # -- the baseline gate ---------------------------------------------------------------------------------
 
 def test_no_regression_against_the_committed_baseline():
     """The CI gate: the seeds and (where present) the dev letters score at least the blessed baseline."""
-    run = run_eval(_suites())
+    with Pipeline() as pipeline:
+        run = run_eval(_suites(), pipeline.extract)
     comparison = compare(run.report, load_baseline(BASELINE))
     assert not comparison.metric_regressions, comparison.metric_regressions
     assert not comparison.letter_regressions, comparison.letter_regressions
@@ -214,7 +340,7 @@ def _drop_overturned(monkeypatch):
 
 def test_a_deliberate_regression_fails_compare_and_names_the_letters(monkeypatch, capsys, tmp_path):
     _drop_overturned(monkeypatch)  # "a parser change that drops one item type"
-    code = main(["eval", "--compare", "--report", str(tmp_path / "r.json")])
+    code = main(["eval", "--suites", str(SUITES_FILE), "--compare", "--report", str(tmp_path / "r.json")])
     out = capsys.readouterr().out
     assert code == 1
     assert "REGRESSION" in out and "003_bd44697b6f0a7cef" in out
@@ -248,7 +374,7 @@ def test_free_text_judge_scores_are_aggregated():
             FakeJudge.calls += 1
             return 0.25
 
-    run = run_eval([load_suite("seeds", LETTERS, GOLD_SEEDS)], judge=FakeJudge())
+    run = run_eval([load_suite("seeds", LETTERS, GOLD_SEEDS)], _extract, judge=FakeJudge())
     reasons = run.report["suites"]["seeds"]["metrics"]["items.reasons"]
     assert reasons["judge_mean"] == 0.25 and reasons["judged"] == 7 and FakeJudge.calls >= 7
 
@@ -263,7 +389,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 def test_html_report_opens_in_headless_chromium_and_shows_the_diffs(monkeypatch, tmp_path):
     _drop_overturned(monkeypatch)
     suite = load_suite("seeds", LETTERS, GOLD_SEEDS)
-    run = run_eval([suite], keep_text=True)
+    run = run_eval([suite], _extract, keep_text=True)
     comparison = compare(run.report, load_baseline(BASELINE))
     page = tmp_path / "report.html"
     write_html(run, page, comparison)
@@ -299,3 +425,161 @@ def test_suites_from_folders_with_the_same_name_stay_apart(tmp_path, capsys):
     assert code == 0
     suites = json.loads(report.read_text())["suites"]
     assert sorted(suites) == ["letters", "letters-2"] and all(s["letters"] == 1 for s in suites.values())
+
+
+# -- where the suites come from -------------------------------------------------------------------------
+
+def _write_suites(folder, *suites, **extra):
+    """A suites file in `folder` whose paths are relative to it, as in evals/suites.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = [{"name": name, "letters": os.path.relpath(letters, folder), "gold": os.path.relpath(gold, folder)}
+               for name, letters, gold in suites]
+    (folder / "suites.json").write_text(json.dumps({"suites": entries, **extra}))
+    return folder / "suites.json"
+
+
+def test_the_projects_suites_file():
+    config = load_suites_file(SUITES_FILE)
+    seeds = next(s for s in config.suites if s.name == "seeds")
+    assert seeds.letters_dir.resolve() == LETTERS.resolve() and seeds.gold_dir.resolve() == GOLD_SEEDS.resolve()
+    assert config.baseline.resolve() == BASELINE.resolve()
+    if dev_letters_available():
+        assert [s.name for s in config.suites] == ["seeds", "dev"] and not config.skipped
+    else:
+        assert [s.name for s in config.suites] == ["seeds"] and config.skipped[0].startswith("suite 'dev' skipped")
+
+
+def test_eval_finds_the_suites_file_in_the_current_directory(tmp_path, monkeypatch, capsys):
+    project = tmp_path / "project"
+    evals = project / "evals"
+    suites_file = _write_suites(evals, ("mine", LETTERS, GOLD_SEEDS), ("absent", tmp_path / "not here", GOLD_SEEDS))
+    monkeypatch.chdir(project)
+    assert main(["eval", "--report", "r.json"]) == 0
+    err = capsys.readouterr().err
+    assert f"imr-llm eval: note: suite 'absent' skipped: its letters folder {evals / os.path.relpath(tmp_path / 'not here', evals)}" in err
+    report = json.loads((project / "r.json").read_text())
+    assert list(report["suites"]) == ["mine"] and report["suites"]["mine"]["letters"] == 5
+    # the default baseline is the one next to the suites file
+    assert main(["eval", "--compare", "--report", "r.json"]) == 2
+    assert f"baseline {evals / 'baseline.json'} not found" in capsys.readouterr().err
+    assert main(["eval", "--bless", "--report", "r.json"]) == 0 and (evals / "baseline.json").is_file()
+    assert main(["eval", "--compare", "--report", "r.json"]) == 0
+    assert "no regression against the baseline" in capsys.readouterr().out
+    # --suites FILE works from anywhere, and may name another baseline
+    _write_suites(evals, ("mine", LETTERS, GOLD_SEEDS), baseline="other.json")
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", "--suites", str(suites_file), "--bless", "--report", "r.json"]) == 0
+    assert (evals / "other.json").is_file()
+
+
+def test_eval_with_no_suites_or_no_letters_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"imr-llm eval: error: no suites to run: no evals/suites.json in {tmp_path}; "
+                   "give --letters DIR --gold DIR, or --suites FILE\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _write_suites(tmp_path / "evals", ("seeds", empty, GOLD_SEEDS))
+    assert main(["eval"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imr-llm eval: error: no labelled letters to score in the suites of ") and err.count("\n") == 1
+    assert main(["eval", "--letters", str(empty), "--gold", str(GOLD_SEEDS)]) == 2
+    assert "no labelled letters to score" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()  # nothing was written
+
+
+def test_installed_command_run_outside_the_project_exits_2(tmp_path):
+    """What a user gets after `pip install` when they run `imr-llm eval` in some folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMR_LLM_")}
+    proc = subprocess.run([os.sys.executable, "-m", "imr_llm.cli", "eval"], cwd=tmp_path, capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("imr-llm eval: error: no suites to run") and proc.stderr.count("\n") == 1
+
+
+# -- the terminal table ------------------------------------------------------------------------------------
+
+def _assert_table_fits(out: str, metrics: dict) -> None:
+    """No line over 80 characters, and each metric's row whole: its full name, n, accuracy and
+    coverage as printed, with nothing cut or wrapped onto another line."""
+    lines = out.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80, [line for line in lines if len(line) > 80]
+    rows: dict[str, list[str]] = {}
+    for line in lines:  # the table's rows come before any prose that mentions a metric
+        if line.strip():
+            rows.setdefault(line.split()[0], line.split())
+    for name, m in metrics.items():
+        assert name in rows, f"no row starts with the whole metric name {name!r}"
+        row = rows[name]
+        assert row[1:3] == [str(m["n"]), f"{m['accuracy']:.3f}"], row
+        assert f"{m['coverage']:.2f}" in row[3:], row
+        if "f1" in m:
+            assert f"{m['precision']:.2f}/{m['recall']:.2f}/{m['f1']:.2f}" in row, row
+
+
+def test_terminal_table_fits_80_columns_with_judge_and_baseline_marks(monkeypatch):
+    class FakeJudge:
+        def score(self, field, reference, candidate):
+            return 0.5
+
+    suite = load_suite("seeds", LETTERS, GOLD_SEEDS)
+    with Pipeline() as pipeline:
+        blessed = run_eval([suite], pipeline.extract).report
+        _drop_overturned(monkeypatch)
+        run = run_eval([suite], pipeline.extract, judge=FakeJudge())
+    comparison = compare(run.report, to_baseline(blessed))
+    assert comparison.metric_regressions
+    buffer = io.StringIO()
+    print_terminal(run, Console(width=80, file=buffer), comparison)
+    out = buffer.getvalue()
+    metrics = run.report["suites"]["seeds"]["metrics"]
+    _assert_table_fits(out, metrics)
+    header = next(line for line in out.splitlines() if line.startswith("field"))
+    assert header.split() == ["field", "n", "acc", "P/R/F1·mean", "cover", "judge", "Δ"]
+    decision_row = next(line for line in out.splitlines() if line.split()[0] == "items.decision")
+    assert decision_row.rstrip().endswith("▼")
+    reasons_row = next(line for line in out.splitlines() if line.split()[0] == "items.reasons")
+    assert "0.500" in reasons_row.split()  # the judge column
+    assert "vs baseline: " in out and "items.decision accuracy -" in out
+
+
+def test_eval_output_fits_80_columns_when_piped(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["eval", "--letters", str(LETTERS), "--gold", str(GOLD_SEEDS), "--report", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "r.json").read_text())
+    _assert_table_fits(out, report["suites"]["letters"]["metrics"])
+    assert "judge" not in out.splitlines()[1]  # no judge column without a judge
+
+
+# -- with a model: the pipeline's extraction is scored and the same client judges free text ----------------
+
+def test_eval_with_a_model_scores_the_model_step_and_judges_with_its_client(monkeypatch, tmp_path):
+    from imr_llm.enrich import Enricher
+    from imr_llm.evaluation.judge import FreeTextJudge
+
+    clients = []
+
+    def fake_enrich(self, source, det):  # stands in for the model step: no network in tests
+        clients.append(self.client)
+        for item in det.items:
+            item.category = "Surgery"
+
+    def fake_score(self, field, reference, candidate):
+        assert self.client is clients[-1]  # the judge uses the pipeline's model client
+        return 0.75
+
+    monkeypatch.setattr(Enricher, "enrich", fake_enrich)
+    monkeypatch.setattr(FreeTextJudge, "score", fake_score)
+    base = ["eval", "--letters", str(LETTERS), "--gold", str(GOLD_SEEDS), "--model", "fake-model",
+            "--endpoint-kind", "vllm", "--cache-dir", str(tmp_path / "cache")]
+    assert main(base + ["--report", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    metrics = report["suites"]["letters"]["metrics"]
+    assert metrics["items.category"]["coverage"] == 1.0  # the model's values were what got scored
+    assert metrics["items.reasons"]["judge_mean"] == 0.75
+    assert report["manifest"]["model"] == "fake-model" and report["manifest"]["endpoint_kind"] == "vllm"
+    assert main(base + ["--no-judge", "--no-cache", "--report", str(tmp_path / "r2.json")]) == 0
+    metrics = json.loads((tmp_path / "r2.json").read_text())["suites"]["letters"]["metrics"]
+    assert "judge_mean" not in metrics["items.reasons"] and metrics["items.category"]["coverage"] == 1.0

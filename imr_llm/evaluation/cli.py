@@ -1,107 +1,139 @@
 """`imr-llm eval`: run the harness on letter/gold folder pairs and gate on the baseline.
 
-With no --letters/--gold it runs the project's suites: the seed letters (always) and the DWC dev
-letters (when ../shared is present). Exit 0 = no regression, 1 = regression (or extraction
-failures), 2 = usage error.
+The suites come from `--letters DIR --gold DIR` pairs, or from a suites file: `--suites FILE`,
+else `evals/suites.json` in the current directory (the project's: the seed letters, and the DWC
+dev letters when ../shared is present). The default baseline is the one the suites file names
+(`baseline.json` next to it). What gets scored is one `Pipeline`'s extraction: the exact parse,
+or with `--model` the parse plus the model step; with a model, free text is also judged by it.
+
+Exit 0 = no regression, 1 = regression (or extraction failures), 2 = usage error (including
+"no suites" and "no letters to score").
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from ..errors import ImrError
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_SUITES = [
-    ("seeds", REPO / "tests" / "fixtures" / "letters", REPO / "evals" / "gold" / "seeds"),
-    ("dev", REPO.parent / "shared" / "data" / "dwc-imr" / "dev", REPO / "evals" / "gold" / "dev"),
-]
-DEFAULT_BASELINE = REPO / "evals" / "baseline.json"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def add_eval_parser(sub) -> None:
     ev = sub.add_parser("eval", help="score extraction against gold labels; compare with the baseline")
     ev.add_argument("--letters", type=Path, action="append", help="folder of letters (pair with --gold; repeatable)")
     ev.add_argument("--gold", type=Path, action="append", help="folder of gold JSON files, one per letter stem")
-    ev.add_argument("--model", help="model for the LLM judge of free-text fields (else IMR_LLM_MODEL; none = no judge)")
+    ev.add_argument("--suites", type=Path, metavar="FILE",
+                    help="suites file (default: evals/suites.json in the current directory)")
+    ev.add_argument("--model", help="model that fills the interpretive fields and judges free text "
+                                    "(else IMR_LLM_MODEL; none = the exact parse only)")
     ev.add_argument("--endpoint-kind", help="openai | vllm | ollama | llamacpp (else IMR_LLM_ENDPOINT_KIND)")
     ev.add_argument("--base-url", help="OpenAI-compatible base URL (else IMR_LLM_BASE_URL or the kind's default)")
     ev.add_argument("--cache-dir", type=Path, help="response cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")
-    ev.add_argument("--compare", type=Path, nargs="?", const=DEFAULT_BASELINE, metavar="BASELINE",
-                    help=f"compare with a blessed baseline (default {DEFAULT_BASELINE.relative_to(REPO)}) and exit 1 on regression")
+    ev.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    ev.add_argument("--no-judge", action="store_true", help="with a model: skip the LLM judge of free-text fields")
+    ev.add_argument("--compare", type=Path, nargs="?", const=True, metavar="BASELINE",
+                    help="compare with a blessed baseline (default: the suites file's, evals/baseline.json) "
+                         "and exit 1 on regression")
     ev.add_argument("--tolerance", type=float, default=0.0,
                     help="a metric may drop this much before it counts as a regression (default 0)")
     ev.add_argument("--bless", action="store_true", help="write this run as the new baseline")
-    ev.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, help="baseline file --bless writes")
+    ev.add_argument("--baseline", type=Path, help="baseline file --bless writes (default: the suites file's)")
     ev.add_argument("--report", type=Path, default=Path("reports/report.json"), help="where report.json goes")
     ev.add_argument("--html", type=Path, metavar="OUT", help="also write a self-contained HTML report")
     ev.add_argument("--html-no-text", action="store_true", help="leave letter text out of the HTML (diffs only)")
     ev.set_defaults(func=eval_command)
 
 
+class UsageError(Exception):
+    """A one-line problem with the command line or the suites: exit 2."""
+
+
+def _error(message: str) -> None:
+    # plain print, not rich: one line however long, and no markup read into "[code]" prefixes
+    print(f"imr-llm eval: error: {message}", file=sys.stderr)
+
+
 def eval_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .baseline import compare, load_baseline, write_baseline
-    from .gold import GoldFormatError, load_suite
     from .report import print_terminal, write_html, write_json
 
     console = Console(stderr=False)
-    err = Console(stderr=True)
-    letters, golds = args.letters or [], args.gold or []
-    if len(letters) != len(golds):
-        err.print("imr-llm eval: error: give --letters and --gold in pairs")
-        return 2
     try:
-        if letters:
-            names = _suite_names(letters)
-            suites = [load_suite(name, l, g) for name, l, g in zip(names, letters, golds)]
-        else:
-            suites = [load_suite(name, l, g) for name, l, g in DEFAULT_SUITES if l.is_dir() and g.is_dir()]
-    except GoldFormatError as exc:
-        err.print(f"imr-llm eval: error: {exc}")
-        return 2
+        suites, notes, default_baseline = _load_suites(args)
+        compare_path = _baseline_path(args.compare, default_baseline, "--compare") if args.compare else None
+        bless_path = _baseline_path(args.baseline, default_baseline, "--bless") if args.bless else None
+        if compare_path is not None and not compare_path.exists():
+            raise UsageError(f"baseline {compare_path} not found (create it with --bless)")
+        config = _model_config(args)  # a bad model configuration is a usage error too
+    except (UsageError, ImrError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    for note in notes:
+        print(f"imr-llm eval: note: {note}", file=sys.stderr)
 
-    judge, usage, model_config, cache = None, None, None, None
-    if args.model or _env_model():
-        try:
-            judge, usage, model_config, cache = _make_judge(args)
-        except ImrError as exc:
-            err.print(f"imr-llm eval: error: {exc}")
-            return 2
-
-    total = sum(len(s.pairs) for s in suites)
     try:
-        run = _run_with_progress(suites, total, err, judge=judge, usage=usage, model_config=model_config,
-                                 keep_text=bool(args.html) and not args.html_no_text)
+        run = _run(args, suites, config)
     except ImrError as exc:
-        err.print(f"imr-llm eval: error: {exc}")
-        return 1
-    finally:
-        if cache is not None:
-            cache.close()
+        _error(str(exc))
+        return EXIT_FAILED
 
-    comparison = None
-    if args.compare:
-        if not args.compare.exists():
-            err.print(f"imr-llm eval: error: baseline {args.compare} not found (create it with --bless)")
-            return 2
-        comparison = compare(run.report, load_baseline(args.compare), args.tolerance)
+    comparison = compare(run.report, load_baseline(compare_path), args.tolerance) if compare_path else None
     print_terminal(run, console, comparison)
     write_json(run, args.report, comparison)
-    console.print(f"report: {args.report}")
+    console.print(f"report: {args.report}", markup=False)
     if args.html:
         write_html(run, args.html, comparison)
-        console.print(f"html: {args.html}" + ("" if args.html_no_text else " (contains letter text: keep it private)"))
-    if args.bless:
-        write_baseline(run.report, args.baseline)
-        console.print(f"baseline written: {args.baseline}")
+        console.print(f"html: {args.html}" + ("" if args.html_no_text else " (contains letter text: keep it private)"),
+                      markup=False)
+    if bless_path is not None:
+        write_baseline(run.report, bless_path)
+        console.print(f"baseline written: {bless_path}", markup=False)
     failed = any(s["errors"] for s in run.report["suites"].values())
     if comparison is not None and comparison.regressed:
-        return 1
-    return 1 if failed and not args.bless else 0
+        return EXIT_FAILED
+    return EXIT_FAILED if failed and not args.bless else EXIT_OK
+
+
+def _load_suites(args: argparse.Namespace):
+    """(suites, notes, default baseline path or None) from --letters/--gold pairs or a suites file."""
+    from .gold import SUITES_FILE, find_suites_file, load_suite, load_suites_file, read_suites_file
+
+    letters, golds = args.letters or [], args.gold or []
+    if len(letters) != len(golds):
+        raise UsageError("give --letters and --gold in pairs")
+    if letters and args.suites:
+        raise UsageError("give either --letters/--gold or --suites, not both")
+    if letters:
+        suites = [load_suite(name, l, g) for name, l, g in zip(_suite_names(letters), letters, golds)]
+        notes: list[str] = []
+        where = "the given folders"
+        project = find_suites_file()  # its baseline stays the default for --compare/--bless
+        default_baseline = read_suites_file(project)[1] if project else None
+    else:
+        suites_file = args.suites or find_suites_file()
+        if suites_file is None:
+            raise UsageError(f"no suites to run: no {SUITES_FILE} in {Path.cwd()}; "
+                             "give --letters DIR --gold DIR, or --suites FILE")
+        config = load_suites_file(suites_file)
+        suites, notes, default_baseline = config.suites, config.skipped, config.baseline
+        where = f"the suites of {suites_file}"
+    if sum(len(s.pairs) for s in suites) == 0:
+        raise UsageError(f"no labelled letters to score in {where} (no letter has a gold file of the same stem)")
+    return suites, notes, default_baseline
+
+
+def _baseline_path(given, default: Path | None, option: str) -> Path:
+    if isinstance(given, Path):
+        return given
+    if default is None:
+        raise UsageError(f"{option}: no default baseline without a suites file; give the baseline's path")
+    return default
 
 
 def _suite_names(folders: list[Path]) -> list[str]:
@@ -113,31 +145,42 @@ def _suite_names(folders: list[Path]) -> list[str]:
     return names
 
 
-def _env_model() -> bool:
-    import os
+def _model_config(args: argparse.Namespace):
+    """The model to run, from the options or the environment; None = the exact parse only."""
+    if not (args.model or os.environ.get("IMR_LLM_MODEL")):
+        if args.endpoint_kind or args.base_url:
+            raise UsageError("--endpoint-kind/--base-url need a model (--model or IMR_LLM_MODEL)")
+        return None
+    from ..model import ModelConfig
 
-    return bool(os.environ.get("IMR_LLM_MODEL"))
+    return ModelConfig.from_env(model=args.model, endpoint_kind=args.endpoint_kind, base_url=args.base_url)
 
 
-def _make_judge(args):
-    from ..cache import ResponseCache
-    from ..model import ModelConfig, StructuredClient, UsageLog
+def _run(args: argparse.Namespace, suites, config):
+    """One Pipeline's extraction, scored; the model (if any) also judges free text."""
+    from ..api import Pipeline
     from .judge import FreeTextJudge
 
-    config = ModelConfig.from_env(model=args.model, endpoint_kind=args.endpoint_kind, base_url=args.base_url)
-    cache = ResponseCache(args.cache_dir)
-    usage = UsageLog()
-    return FreeTextJudge(StructuredClient(config, cache=cache, usage=usage)), usage, config, cache
+    with Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache) as pipeline:
+        judge = None
+        if pipeline.enricher is not None and not args.no_judge:
+            judge = FreeTextJudge(pipeline.enricher.client)
+        options = dict(judge=judge, usage=pipeline.usage, model_config=config,
+                       keep_text=bool(args.html) and not args.html_no_text)
+        return _with_progress(suites, pipeline.extract, **options)
 
 
-def _run_with_progress(suites, total, err, **options):
+def _with_progress(suites, task, **options):
     """run_eval, with a progress bar on stderr when it is a terminal."""
     from .runner import run_eval
 
     if not sys.stderr.isatty():
-        return run_eval(suites, **options)
+        return run_eval(suites, task, **options)
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True, redirect_stdout=False, redirect_stderr=False) as progress:
-        task = progress.add_task("letters", total=total)
-        return run_eval(suites, on_letter=lambda *_: progress.advance(task), **options)
+    total = sum(len(s.pairs) for s in suites)
+    with Progress(console=Console(stderr=True), transient=True, redirect_stdout=False,
+                  redirect_stderr=False) as progress:
+        bar = progress.add_task("letters", total=total)
+        return run_eval(suites, task, on_letter=lambda *_: progress.advance(bar), **options)

@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .baseline import Comparison
@@ -26,34 +28,46 @@ def write_json(run: EvalRun, path: Path, comparison: Comparison | None = None) -
 
 
 def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None = None) -> None:
-    deltas, regressed = {}, set()
+    """One table per suite, readable at 80 columns and when piped: no box lines, one-space gaps,
+    the metric names never shortened, the judge column only when something was judged, and the
+    changes against the baseline as a one-character mark (▼ worse, ▲ better) with the figures
+    listed under the table instead of in a column that would not fit."""
+    deltas: dict[tuple[str, str], list[str]] = {}
+    regressed: set[tuple[str, str]] = set()
     if comparison is not None:
         for row in comparison.metric_regressions + comparison.improvements:
-            deltas[(row["suite"], row["metric"], row["stat"])] = row.get("delta")
+            if row.get("delta") is not None:
+                deltas.setdefault((row["suite"], row["metric"]), []).append(f"{row['stat']} {row['delta']:+.3f}")
         regressed = {(row["suite"], row["metric"]) for row in comparison.metric_regressions}
     for name, suite in run.report["suites"].items():
-        table = Table(title=f"suite {name}: {suite['letters']} letters", title_justify="left")
-        table.add_column("field", no_wrap=True)
-        for col in ("n", "acc", "P/R/F1 · mean", "cover", "judge", "Δ baseline"):
-            table.add_column(col, justify="right", no_wrap=col == "P/R/F1 · mean")
-        for metric, m in suite["metrics"].items():
-            delta = [f"{stat}{deltas[(name, metric, stat)]:+.3f}" for stat in ("accuracy", "f1", "mean_score", "judge_mean")
-                     if deltas.get((name, metric, stat))]
-            style = "red" if (name, metric) in regressed else None
+        metrics = suite["metrics"]
+        judged = any("judge_mean" in m for m in metrics.values())
+        table = Table(title=f"suite {name}: {suite['letters']} letters", title_justify="left", box=box.SIMPLE_HEAD,
+                      pad_edge=False, padding=0, header_style="bold", show_edge=False)
+        table.add_column("field", no_wrap=True, min_width=max((len(k) for k in metrics), default=5))
+        for col in ("n", "acc", "P/R/F1·mean", "cover") + (("judge",) if judged else ()) + ("Δ",):
+            table.add_column(col, justify="right", no_wrap=True)
+        for metric, m in metrics.items():
             prf = (f"{m['precision']:.2f}/{m['recall']:.2f}/{m['f1']:.2f}" if "f1" in m
                    else _fmt(m.get("mean_score")))
-            table.add_row(metric, str(m["n"]), f"{m['accuracy']:.3f}", prf, f"{m['coverage']:.2f}",
-                          _fmt(m.get("judge_mean")), " ".join(delta), style=style)
+            mark = "▼" if (name, metric) in regressed else ("▲" if (name, metric) in deltas else "")
+            row = [metric, str(m["n"]), f"{m['accuracy']:.3f}", prf, f"{m['coverage']:.2f}"]
+            row += [_fmt(m.get("judge_mean"))] if judged else []
+            table.add_row(*row, mark, style="red" if (name, metric) in regressed else None)
         console.print(table)
+        changes = [f"{metric} {', '.join(d)}" for (s, metric), d in sorted(deltas.items()) if s == name]
+        if changes:
+            console.print("vs baseline: " + "; ".join(changes), markup=False, highlight=False)
         if suite["decision_confusion"]:
             console.print("decisions (labelled → extracted): " + "; ".join(
                 f"{g}→{p}: {n}" for g, row in suite["decision_confusion"].items() for p, n in row.items()))
         if suite["errors"]:
-            console.print(f"[red]{len(suite['errors'])} letter(s) failed to extract[/red]: " + ", ".join(suite["errors"]))
+            console.print(f"[red]{len(suite['errors'])} letter(s) failed to extract[/red]: "
+                          + escape(", ".join(suite["errors"])))
         for warning in suite.get("gold_warnings", [])[:10]:
-            console.print(f"[yellow]gold:[/yellow] {warning}")
+            console.print("[yellow]gold:[/yellow] " + escape(warning))
         if suite["gold_without_letter"]:
-            console.print(f"[yellow]gold files without a letter:[/yellow] {', '.join(suite['gold_without_letter'])}")
+            console.print("[yellow]gold files without a letter:[/yellow] " + escape(", ".join(suite["gold_without_letter"])))
     cost = run.report["cost"]
     console.print(
         f"letters {cost['letters']} · {cost['seconds_per_letter']} s/letter · model calls {cost['model_calls']} · "
@@ -65,14 +79,14 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
 
 def _print_comparison(comparison: Comparison, console: Console) -> None:
     for change in comparison.manifest_changes:
-        console.print(f"[yellow]changed since baseline:[/yellow] {change}")
+        console.print("[yellow]changed since baseline:[/yellow] " + escape(change))
     for suite in comparison.skipped_suites:
-        console.print(f"[yellow]suite '{suite}' is in the baseline but was not run (its letters are absent)[/yellow]")
+        console.print(f"[yellow]suite '{escape(suite)}' is in the baseline but was not run (its letters are absent)[/yellow]")
     for row in comparison.metric_regressions:
-        console.print(f"[red]REGRESSION[/red] {row['suite']} {row['metric']} {row['stat']}: "
-                      f"{row['baseline']} → {row['current']}")
+        console.print("[red]REGRESSION[/red] " + escape(f"{row['suite']} {row['metric']} {row['stat']}: "
+                                                         f"{row['baseline']} → {row['current']}"))
     for row in comparison.letter_regressions:
-        console.print(f"[red]REGRESSED LETTER[/red] {row['suite']} {row['letter']}: {', '.join(row['checks'])}")
+        console.print("[red]REGRESSED LETTER[/red] " + escape(f"{row['suite']} {row['letter']}: {', '.join(row['checks'])}"))
     if not comparison.regressed:
         console.print(f"[green]no regression against the baseline (tolerance {comparison.tolerance})[/green]")
 

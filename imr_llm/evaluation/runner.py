@@ -1,5 +1,6 @@
-"""Run an eval: extract every labelled letter, score it field by field, judge free text when a
-model is configured, and assemble the report (metrics, confusion matrix, cost, manifest)."""
+"""Run an eval: extract every labelled letter with the given task (normally `Pipeline.extract`,
+so what is scored is exactly what users run), score it field by field, judge free text when a
+judge is given, and assemble the report (metrics, confusion matrix, cost, manifest)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,18 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from ..version import __version__
+from ..api import Pipeline, load
 from ..errors import ImrError
-from ..parsing import PARSER_VERSION, parse
+from ..parsing import PARSER_VERSION
 from ..prompts import prompt_hashes
-from ..reading import read_path
-from ..schema import schema_hash
+from ..schema import Determination, schema_hash
+from ..version import __version__
 from .cassettes import stale_prompts
 from .gold import Suite
 from .scoring import LetterResult, aggregate, decision_confusion, score_letter
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the source tree, when running from one (git, cassettes)
+Task = Callable[[Path], Determination]
 
 
 @dataclass
@@ -37,13 +39,25 @@ class EvalRun:
 
 def run_eval(
     suites: Iterable[Suite],
+    task: Task,
+    *,
     judge=None,
     usage=None,
     model_config=None,
     keep_text: bool = False,
     on_letter: Callable[[str, str], None] | None = None,
 ) -> EvalRun:
+    """Score `task(path)` on every labelled letter of `suites`.
+
+    An `ImrError` from the task is that letter's error (every labelled field fails); any other
+    exception ends the run. `usage` (a `UsageLog`) supplies the cost figures, `model_config` the
+    model in the manifest; when the task is a bound `Pipeline.extract` both default to the
+    pipeline's. `keep_text` keeps each letter's text (as read) for the HTML report."""
     suites = list(suites)
+    owner = getattr(task, "__self__", None)
+    if isinstance(owner, Pipeline):  # a bound Pipeline.extract: its usage log and model
+        usage = owner.usage if usage is None else usage
+        model_config = owner.model if model_config is None else model_config
     run = EvalRun(report={})
     suite_reports: dict[str, dict] = {}
     started = time.perf_counter()
@@ -53,11 +67,10 @@ def run_eval(
         errors: dict[str, str] = {}
         for stem, path, gold in suite.pairs:
             pred, error = None, None
+            if keep_text:
+                _keep_text(run, suite.name, stem, path)
             try:
-                source = read_path(path)
-                if keep_text:
-                    run.texts[(suite.name, stem)] = source.raw
-                pred = parse(source).model_dump(mode="json")
+                pred = task(path).model_dump(mode="json")
             except ImrError as exc:
                 error = f"[{exc.code}] {exc}"
                 errors[stem] = error
@@ -95,6 +108,13 @@ def run_eval(
     return run
 
 
+def _keep_text(run: EvalRun, suite: str, stem: str, path: Path) -> None:
+    try:
+        run.texts[(suite, stem)] = load(path).raw
+    except ImrError:
+        pass  # the task reports the same error for this letter
+
+
 def _judge(result: LetterResult, judge) -> None:
     for check in result.checks:
         if check.kind == "free" and check.expected:
@@ -123,7 +143,7 @@ def manifest(suites: list[Suite], model_config=None) -> dict:
         "packages": _packages(),
         "git": _git(),
         "suites": {s.name: {"letters": len(s.pairs), "gold_sha256": _gold_hash(s)} for s in suites},
-        "stale_cassettes": stale_prompts(REPO_ROOT / "cassettes"),
+        "stale_cassettes": stale_prompts(REPO_ROOT / "cassettes") if _in_source_tree() else [],
     }
 
 
@@ -137,8 +157,13 @@ def _packages() -> dict[str, str | None]:
     return out
 
 
+def _in_source_tree() -> bool:
+    """True when the package runs from its source checkout (not an installed copy)."""
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "imr_llm").is_dir()
+
+
 def _git() -> dict[str, object]:
-    if not (REPO_ROOT / ".git").exists():
+    if not (_in_source_tree() and (REPO_ROOT / ".git").exists()):
         return {"commit": None, "dirty": None}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,

@@ -11,6 +11,9 @@ scorer must be able to reproduce every number:
                 `similarity` ≥ 0.8); a letter counts as correct when the two sets are equal;
 * free        — token-set F1 between the joined labelled and extracted texts, stop words dropped.
 
+Which field gets which measure is the one table `SCORING` (field path → `Rule`); the scorer, the
+tests and `imr-llm eval` all read it from there.
+
 Items are paired by an order-preserving alignment that maximises the summed heading
 `similarity`, pairing only items with similarity ≥ 0.6.
 """
@@ -22,14 +25,46 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-HEADER_FIELDS = ["case_number", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date",
-                 "application_received", "priority"]
-ITEM_EXACT = ["decision", "modified_by_ur", "category", "subcategory", "laterality"]
-ITEM_TEXT = ["request", "original_request", "ur_authorized", "disputed_portion", "service"]
-ITEM_SOURCES = ["claims_administrator_basis", "reviewer_basis"]
-QUANTITY_NUMBERS = ["count", "frequency_per_week", "duration_weeks", "total_sessions", "dispense_qty"]
-QUANTITY_TEXT = ["raw", "strength"]
-FREE_TEXT = ["reasons", "missing_documentation"]
+
+@dataclass(frozen=True)
+class Rule:
+    """How one labelled field is scored: its measure (`kind`) and the metric it reports under."""
+
+    kind: str  # exact | text | sources | set | free
+    metric: str
+    fuzzy: bool = False  # set only: one-to-one matches with `similarity` >= DIAGNOSIS_THRESHOLD
+
+
+ITEMS = "items."  # fields under this prefix are scored per aligned item
+ALIGNMENT_METRIC = "items.alignment"
+
+
+def _rules(kind: str, *fields: str, fuzzy: bool = False) -> dict[str, Rule]:
+    return {f: Rule(kind, f, fuzzy) for f in fields}
+
+
+# The one table of scored fields: gold field path (dotted; `items.` = each item) → rule. The
+# metric name is the field path. score_letter and _score_item iterate it in this order.
+SCORING: dict[str, Rule] = {
+    **_rules("text", "case_number"),
+    **_rules("exact", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date", "application_received",
+             "priority", "outcome"),
+    **_rules("set", "reviewer.licensure_states", "reviewer.specialties", "reviewer.subspecialties"),
+    **_rules("exact", "patient.age", "patient.sex"),
+    **_rules("set", "diagnoses", fuzzy=True),
+    **_rules("text", "items.request", "items.original_request", "items.ur_authorized", "items.disputed_portion",
+             "items.service"),
+    **_rules("exact", "items.decision", "items.modified_by_ur", "items.category", "items.subcategory",
+             "items.laterality"),
+    **_rules("sources", "items.claims_administrator_basis.sources", "items.reviewer_basis.sources"),
+    **_rules("set", "items.body_regions"),
+    **_rules("exact", "items.quantity.count", "items.quantity.frequency_per_week", "items.quantity.duration_weeks",
+             "items.quantity.total_sessions", "items.quantity.dispense_qty"),
+    **_rules("text", "items.quantity.raw", "items.quantity.strength"),
+    **_rules("free", "items.reasons", "items.missing_documentation"),
+}
+LETTER_RULES = {f: r for f, r in SCORING.items() if not f.startswith(ITEMS)}
+ITEM_RULES = {f[len(ITEMS):]: r for f, r in SCORING.items() if f.startswith(ITEMS)}  # path inside an item
 ALIGN_THRESHOLD = 0.6
 DIAGNOSIS_THRESHOLD = 0.8
 
@@ -121,33 +156,17 @@ def score_letter(stem: str, pred: dict | None, gold: dict, error: str | None = N
     result = LetterResult(stem=stem, error=error)
     p = pred or {}
     add = result.checks.append
-    evidence = p.get("evidence", {})
-
-    for key in HEADER_FIELDS:
-        if key in gold:
-            kind = "text" if key == "case_number" else "exact"
-            add(_scalar(key, "", kind, gold[key], p.get(key), evidence.get(key)))
-    if "outcome" in gold:
-        add(_scalar("outcome", "", "exact", gold["outcome"], p.get("outcome")))
-    for section, keys in (("reviewer", ("licensure_states", "specialties", "subspecialties")), ("patient", ("age", "sex"))):
-        g_section, p_section = gold.get(section) or {}, p.get(section) or {}
-        for key in keys:
-            if key not in g_section:
-                continue
-            if section == "reviewer":
-                add(_set(f"{section}.{key}", "", g_section[key], p_section.get(key) or []))
-            else:
-                add(_scalar(f"{section}.{key}", "", "exact", g_section[key], p_section.get(key),
-                            (p_section.get("evidence") or {}).get(key)))
-    if "diagnoses" in gold:
-        add(_set("diagnoses", "", gold["diagnoses"], p.get("diagnoses") or [], fuzzy=True))
+    for path, rule in LETTER_RULES.items():
+        check = _score_field(rule, "", path, gold, p)
+        if check is not None:
+            add(check)
 
     if "items" in gold:
         g_items, p_items = gold["items"], p.get("items") or []
         pairs = align_items([i.get("request") for i in g_items], [i.get("request") for i in p_items])
         result.alignment = pairs
         matched = sum(1 for gi, pj, _ in pairs if gi is not None and pj is not None)
-        add(Check("items.alignment", "", "align", len(g_items), len(p_items), matched == len(g_items) == len(p_items),
+        add(Check(ALIGNMENT_METRIC, "", "align", len(g_items), len(p_items), matched == len(g_items) == len(p_items),
                   1.0 if matched == len(g_items) == len(p_items) else 0.0,
                   tp=matched, fp=len(p_items) - matched, fn=len(g_items) - matched, filled=bool(p_items)))
         for gi, pj, _ in pairs:
@@ -160,39 +179,56 @@ def score_letter(stem: str, pred: dict | None, gold: dict, error: str | None = N
 def _score_item(index: int, gold: dict, pred: dict | None) -> list[Check]:
     where = f"items[{index}]"
     p = pred or {}
-    ev = p.get("evidence") or {}
     checks = []
-    for key in ITEM_TEXT:
-        if key in gold:
-            checks.append(_scalar(f"items.{key}", where, "text", gold[key], p.get(key), ev.get(key)))
-    for key in ITEM_EXACT:
-        if key in gold:
-            checks.append(_scalar(f"items.{key}", where, "exact", gold[key], p.get(key), ev.get(key)))
-    for key in ITEM_SOURCES:
-        if key in gold and isinstance(gold[key], dict) and "sources" in gold[key]:
-            got = (p.get(key) or {}).get("sources") if pred is not None else None
-            checks.append(_sources(f"items.{key}.sources", where, gold[key]["sources"], got, (p.get(key) or {}).get("evidence")))
-    if "body_regions" in gold:
-        checks.append(_set("items.body_regions", where, gold["body_regions"], p.get("body_regions") or []))
-    g_qty = gold.get("quantity")
-    if isinstance(g_qty, dict):
-        p_qty = p.get("quantity") or {}
-        for key in QUANTITY_NUMBERS:
-            if key in g_qty:
-                checks.append(_scalar(f"items.quantity.{key}", where, "exact", g_qty[key], p_qty.get(key)))
-        for key in QUANTITY_TEXT:
-            if key in g_qty:
-                checks.append(_scalar(f"items.quantity.{key}", where, "text", g_qty[key], p_qty.get(key)))
-    for key in FREE_TEXT:
-        if key in gold:
-            g_text, p_text = "; ".join(gold[key] or []), "; ".join(p.get(key) or [])
-            score = token_f1(g_text, p_text)
-            checks.append(Check(f"items.{key}", where, "free", gold[key], p.get(key) or [], score >= 0.5, score,
-                                filled=bool(p_text)))
+    for path, rule in ITEM_RULES.items():
+        check = _score_field(rule, where, path, gold, p)
+        if check is not None:
+            checks.append(check)
     if pred is None:
         for c in checks:  # a labelled item with no extracted partner fails every field
             c.ok, c.score, c.got, c.filled = False, 0.0, None, False
     return checks
+
+
+def _score_field(rule: Rule, where: str, path: str, gold: dict, pred: dict) -> Check | None:
+    """Score the field at the dotted `path` of a gold record (None when it is not labelled: the
+    key is absent, or a section on the way is not an object)."""
+    *parents, key = path.split(".")
+    g_section, p_section = gold, pred
+    for part in parents:
+        g_section = g_section.get(part)
+        if not isinstance(g_section, dict):
+            return None
+        p_section = p_section.get(part) or {}
+    if key not in g_section:
+        return None
+    expected, got = g_section[key], p_section.get(key)
+    if rule.kind in ("exact", "text"):
+        return _scalar(rule.metric, where, rule.kind, expected, got, _evidence(p_section, key))
+    if rule.kind == "sources":
+        return _sources(rule.metric, where, expected, got, _evidence(p_section, key))
+    if rule.kind == "set":
+        return _set(rule.metric, where, expected, got or [], fuzzy=rule.fuzzy)
+    if rule.kind == "free":
+        return _free(rule.metric, where, expected, got or [])
+    raise ValueError(f"unknown scoring kind {rule.kind!r} for {path}")
+
+
+def _evidence(section: dict, key: str) -> dict | None:
+    """The extracted value's span: the section's evidence map entry for `key`, or, for a value
+    inside an object with one span of its own (a guideline basis), that span."""
+    evidence = section.get("evidence")
+    if not isinstance(evidence, dict):
+        return None
+    if "start" in evidence:  # a single Evidence, e.g. GuidelineBasis.evidence
+        return evidence
+    return evidence.get(key)
+
+
+def _free(metric: str, where: str, expected: list, got: list) -> Check:
+    g_text, p_text = "; ".join(expected or []), "; ".join(got or [])
+    score = token_f1(g_text, p_text)
+    return Check(metric, where, "free", expected, got or [], score >= 0.5, score, filled=bool(p_text))
 
 
 def _scalar(metric: str, where: str, kind: str, expected: Any, got: Any, evidence: dict | None = None) -> Check:

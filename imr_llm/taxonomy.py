@@ -1,0 +1,42 @@
+"""The DWC request taxonomy: each request category and the subcategories it allows.
+
+From the DWC IMR decision search tool (the list in evals/README.md). The categories themselves
+are the `Category` type of `imr_llm.schema`; this table adds what the schema cannot say with a
+type: which subcategory belongs to which category. A category with no subcategories (an empty
+tuple) takes a null subcategory. For `Pharmaceuticals` the subcategory is the drug class.
+"""
+
+from __future__ import annotations
+
+SUBCATEGORIES: dict[str, tuple[str, ...]] = {
+    "Diagnostic Testing": ("Imaging/Radiology", "EMG/NCV/NCS", "Lab & Pathology", "Other"),
+    "DMEPOS": ("DME", "Electrical Stimulation", "Prosthetics/Orthotics", "Supplies"),
+    "Evaluation & Management": ("Medical Specialties", "Dental"),
+    "Home Health": (),
+    "Injection": ("Facet", "Other"),
+    "Pharmaceuticals": (
+        "Opioids", "NSAID", "Muscle Relaxant", "Topical Analgesics/Compounds", "PPIs", "Antidepressant", "AEDs",
+        "Benzodiazepines", "Sleep Aids", "Antiemetics", "H2 Blockers", "Erectile Dysfunction", "Other",
+    ),
+    "Programs": ("Functional Restoration", "Inpatient/Skilled Nursing", "Other"),
+    "Psych Services": ("E&M", "Therapies"),
+    "Rehabilitation": ("Acupuncture", "Chiropractic", "PT/OT", "Other"),
+    "Surgery": ("Spine", "Arthroscopic", "Non-arthroscopic", "Adjunct", "Surgical Consult"),
+    "Therapies": (),
+    "Transportation": (),
+}
+
+
+def subcategory_problem(category: str | None, subcategory: str | None) -> str | None:
+    """Why `subcategory` cannot go with `category` (None when it can). An unknown category is
+    reported by whoever checks categories; here it only means nothing more can be said."""
+    if category is None:
+        return None if subcategory is None else f"subcategory {subcategory!r} given without a category"
+    allowed = SUBCATEGORIES.get(category)
+    if allowed is None:
+        return None
+    if not allowed:
+        return None if subcategory is None else f"category {category!r} has no subcategories (subcategory must be null)"
+    if subcategory is None or subcategory in allowed:
+        return None
+    return f"subcategory {subcategory!r} is not one of {category!r}'s: {', '.join(allowed)}"
