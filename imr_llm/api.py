@@ -24,7 +24,7 @@ class Pipeline:
     so a batch opens the cache once. Use it as a context manager (or call `close()`)."""
 
     def __init__(self, model=None, *, cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
-                 http_client=None) -> None:
+                 http_client=None, requests_per_call: str = "item") -> None:
         self.model = model
         self.enricher = None
         self.cache = None
@@ -36,7 +36,7 @@ class Pipeline:
             self.cache = ResponseCache(cache_dir) if use_cache else None
             self.usage = UsageLog()
             self.enricher = Enricher(StructuredClient(model, cache=self.cache, usage=self.usage,
-                                                      http_client=http_client))
+                                                      http_client=http_client), requests_per_call=requests_per_call)
         else:
             from .model import UsageLog
 

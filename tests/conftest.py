@@ -68,14 +68,30 @@ SCRUBBED_HEADERS = ["authorization", "x-api-key", "api-key", "cookie", "set-cook
 
 @pytest.fixture
 def cassette(request, monkeypatch):
+    """Replay (or, with IMR_LLM_RECORD=1, record) cassettes/<module>/<test>.yaml. A test marked
+    `@pytest.mark.prompts("item_request", ...)` names the prompts its requests render; if one was
+    edited since the cassette was recorded the test fails at once with a "stale cassette" message
+    (its requests could no longer match), instead of failing somewhere inside the model step."""
     import vcr
 
+    from imr_llm.evaluation.cassettes import cassette_prompts, current_hashes, record_cassette_prompts
+
+    module = request.node.module.__name__.split(".")[-1]
+    name = f"{module}/{request.node.name}.yaml"
+    marker = request.node.get_closest_marker("prompts")
+    prompts = list(marker.args) if marker else []
     if RECORDING:  # let the recorder reach the live endpoint
         monkeypatch.setattr(socket.socket, "connect", _REAL_CONNECT)
-    module = request.node.module.__name__.split(".")[-1]
+    elif prompts:
+        recorded, current = cassette_prompts(CASSETTES, name), current_hashes(prompts)
+        changed = sorted(p for p in prompts if recorded.get(p) != current[p])
+        if changed:
+            pytest.fail(f"stale cassette {name}: prompt(s) {', '.join(changed)} changed since it was recorded; "
+                        f"re-record with IMR_LLM_RECORD=1 .venv/bin/python -m pytest {request.node.nodeid} "
+                        "against a live endpoint (see README, Models)", pytrace=False)
     recorder = vcr.VCR(
         cassette_library_dir=str(CASSETTES / module),
-        record_mode="once" if RECORDING else "none",
+        record_mode="all" if RECORDING else "none",
         filter_headers=SCRUBBED_HEADERS,
         match_on=["method", "scheme", "host", "port", "path", "body"],
         decode_compressed_response=True,
@@ -84,6 +100,8 @@ def cassette(request, monkeypatch):
         yield tape
         if not RECORDING:
             assert tape.all_played, f"{len(tape.data) - tape.play_count} recorded interaction(s) unused"
+    if RECORDING and prompts:
+        record_cassette_prompts(CASSETTES, name, current_hashes(prompts))
 
 
 _REAL_CONNECT = socket.socket.connect

@@ -142,6 +142,7 @@ CANDIDATE = ["The records show no objective improvement in function after prior 
              "The added sessions go beyond the number of visits the guidelines recommend."]
 
 
+@pytest.mark.prompts("judge_free_text")
 def test_judge_replayed_from_cassette_then_cached(cassette, tmp_path):
     """A real recorded exchange with the local instruct model (llama.cpp server), replayed."""
     usage = UsageLog()

@@ -20,7 +20,31 @@ Subcategory = Literal[tuple(sorted({s for subs in SUBCATEGORIES.values() for s i
 
 
 class _Answer(BaseModel):
+    """instructor's JSON mode prints `model_json_schema()` into the prompt (indented: about 700
+    tokens for the enum-heavy request schema, 40 s on a 2-core CPU). The prompt already lists the
+    allowed values and the server's grammar enforces them (`grammar_schema()`, the full schema),
+    so the printed schema is a compact one: no titles, enums shown as plain strings. Validation
+    still uses the full types."""
+
     model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def model_json_schema(cls, *args, **kwargs):  # type: ignore[override]
+        return _compact(super().model_json_schema(*args, **kwargs))
+
+    @classmethod
+    def grammar_schema(cls) -> dict:
+        return BaseModel.model_json_schema.__func__(cls)  # the full schema, enums included
+
+
+def _compact(node):
+    if isinstance(node, dict):
+        if "enum" in node:
+            return {"type": node.get("type", "string")}
+        return {k: _compact(v) for k, v in node.items() if k not in ("title", "default")}
+    if isinstance(node, list):
+        return [_compact(v) for v in node]
+    return node
 
 
 def _section(info: ValidationInfo, name: str):
@@ -83,7 +107,7 @@ class ReasonsAnswer(_Answer):
     """The reviewer's reasons and what the records did not show, each with its quote."""
 
     conclusion: Literal["not medically necessary", "medically necessary"]
-    reasons: list[Point] = Field(default_factory=list, max_length=5)
+    reasons: list[Point] = Field(min_length=1, max_length=4)
     missing_documentation: list[Point] = Field(default_factory=list, max_length=5)
 
     @model_validator(mode="after")

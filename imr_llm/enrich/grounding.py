@@ -21,7 +21,7 @@ from ..reading import SourceText
 from ..schema import Evidence
 
 FUZZY_MIN = 0.85
-_WORD = re.compile(r"[A-Za-z0-9]+(?:[./%-][A-Za-z0-9%]+)*%?")
+_WORD = re.compile(r"[A-Za-z0-9]+")
 
 
 @dataclass

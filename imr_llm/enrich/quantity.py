@@ -32,6 +32,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("daily", re.compile(r"\bdaily\b", re.I)),
     ("count", re.compile(rf"(?P<n>{_RANGE}|{_NUM})\s*(?:\((?P<n2>\d+)\)\s*)?(?:[a-z/-]+\s+){{0,3}}?{_SESSIONS}\b|(?<![a-z])(?<!\d\s)(?<!\d)(?:x|times)\s*(?P<n3>\d+)\s*{_SESSIONS}?(?!\s*(?:mg|mcg|ml|%|/|weeks?|wks?|x))|#\s*(?P<hash>\d+)|\((?P<paren>\d+)\)|^\s*(?P<lead>(?!single){_NUM})\b(?!\s*(?:-|to|times|x|months?|weeks?|days?|%|mg|mcg|ml|/|\.\d|phase|level|part|view))", re.I)),
     ("duration", re.compile(rf"(?:for\s+)?(?P<d>{_RANGE}|{_NUM})[\s-]*(?P<u>days?|weeks?|wks?|months?)(?:\s+(?:rental|supply|coverage))?|(?P<d2>{_NUM})[\s-]*(?P<u2>day|week|month)\s+rental", re.I)),
+    ("supply", re.compile(r"day\s+supply\s*:?\s*\d+", re.I)),  # "day supply: 30" (a drug's days, not a count)
     ("strength", re.compile(r"\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?\s*(?:mg|mcg|meq|gm|g|ml|%)(?:/\s*ml)?(?:\s*-\s*\d+(?:\.\d+)?\s*%)*", re.I)),
 ]
 
@@ -111,7 +112,7 @@ def _fill(q: Quantity, text: str, drug: bool) -> None:
         m = _PATTERNS[4][1].search(text)
         if m and q.duration_weeks is None:
             q.duration_weeks = _weeks(_num(m.group("d") or m.group("d2")), m.group("u") or m.group("u2"))
-    strength = _PATTERNS[5][1].search(text)
+    strength = _PATTERNS[6][1].search(text)
     if strength and drug:
         q.strength = re.sub(r"\s+", "", strength.group(0))
     lead_only = False

@@ -15,12 +15,36 @@ MANIFEST = "manifest.json"
 
 
 def write_manifest(cassettes_dir: Path) -> None:
+    path = Path(cassettes_dir) / MANIFEST
+    previous = json.loads(path.read_text()) if path.exists() else {}
     data = {
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "prompt_hashes": prompt_hashes(),
         "packages": {name: _version(name) for name in ("openai", "instructor")},
+        "cassettes": previous.get("cassettes", {}),
     }
     (Path(cassettes_dir) / MANIFEST).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def current_hashes(names: list[str]) -> dict[str, str]:
+    from ..prompts import load_prompt
+
+    return {name: load_prompt(name).short_hash for name in names}
+
+
+def cassette_prompts(cassettes_dir: Path, cassette: str) -> dict[str, str]:
+    """The prompt hashes one cassette (`module/test.yaml`) was recorded with."""
+    path = Path(cassettes_dir) / MANIFEST
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text()).get("cassettes", {}).get(cassette, {})
+
+
+def record_cassette_prompts(cassettes_dir: Path, cassette: str, hashes: dict[str, str]) -> None:
+    path = Path(cassettes_dir) / MANIFEST
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.setdefault("cassettes", {})[cassette] = hashes
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def stale_prompts(cassettes_dir: Path) -> list[str]:

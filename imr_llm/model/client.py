@@ -66,7 +66,8 @@ class StructuredClient:
         `salvage`, an answer that still fails validation after the re-asks is returned parsed
         without the context (flagged) instead of raising — only when it parses at all."""
         messages = prompt.render(**variables)
-        schema = response_model.model_json_schema()
+        # the schema the server's grammar enforces (a response model may print a shorter one)
+        schema = getattr(response_model, "grammar_schema", response_model.model_json_schema)()
         params = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
         key = cache_key(model=self.config.model, endpoint_kind=self.config.endpoint_kind,
                         prompt_hash=prompt.sha256, schema_hash=schema_fingerprint(schema),

@@ -1,0 +1,69 @@
+"""Score the model step on a subset of the dev letters, with the same harness and pipeline users
+run (`run_eval(task=pipeline.extract)`), and print per-field figures plus cost.
+
+    python benchmarks/model_eval.py --every 5 [--requests-per-call item|letter] [--judge] [--json OUT]
+
+`--every 5` takes every 5th dev letter by name (13 letters). Prints scores only, never letter text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from imr_llm.api import Pipeline
+from imr_llm.evaluation.gold import load_suite
+from imr_llm.evaluation.runner import run_eval
+from imr_llm.model import ModelConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT.parent / "shared" / "data" / "dwc-imr" / "dev"
+FIELDS = ["items.decision", "items.alignment", "items.category", "items.subcategory", "items.service",
+          "items.body_regions", "items.laterality", "items.quantity.raw", "items.quantity.count",
+          "items.quantity.frequency_per_week", "items.quantity.duration_weeks", "items.quantity.total_sessions",
+          "items.quantity.strength", "items.quantity.dispense_qty", "items.reasons", "items.missing_documentation"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--every", type=int, default=5)
+    ap.add_argument("--requests-per-call", choices=["item", "letter"], default="item")
+    ap.add_argument("--model", default="qwen2.5-coder-1.5b")
+    ap.add_argument("--base-url", default="http://127.0.0.1:8011/v1")
+    ap.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "imr-llm-bench"))
+    ap.add_argument("--judge", action="store_true")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    suite = load_suite("dev", DEV, ROOT / "evals" / "gold" / "dev")
+    suite.pairs = [p for i, p in enumerate(sorted(suite.pairs)) if i % args.every == 0]
+    config = ModelConfig(model=args.model, endpoint_kind="llamacpp", base_url=args.base_url, max_tokens=400)
+    judge = None
+    with Pipeline(config, cache_dir=args.cache_dir, requests_per_call=args.requests_per_call) as pipeline:
+        if args.judge:
+            from imr_llm.evaluation.judge import FreeTextJudge
+
+            judge = FreeTextJudge(pipeline.enricher.client)
+        started = time.perf_counter()
+        run = run_eval([suite], pipeline.extract, judge=judge, usage=pipeline.usage, model_config=config,
+                       on_letter=lambda s, stem: print(f"  {stem} {time.perf_counter() - started:.0f}s", flush=True))
+        wall = time.perf_counter() - started
+    report = run.report["suites"]["dev"]
+    metrics = report["metrics"]
+    figures = {"letters": len(suite.pairs), "requests_per_call": args.requests_per_call, "wall_s": round(wall, 1),
+               "cost": run.report["cost"], "metrics": {f: metrics.get(f) for f in FIELDS}, "errors": len(report["errors"])}
+    for f in FIELDS:
+        m = metrics.get(f) or {}
+        extra = f" f1={m['f1']:.3f}" if "f1" in m else ""
+        extra += f" judge={m['judge_mean']:.3f}" if "judge_mean" in m else ""
+        extra += f" token_f1={m['mean_score']:.3f}" if "mean_score" in m else ""
+        print(f"{f:40s} n={m.get('n', 0):3d} acc={m.get('accuracy', 0):.3f}{extra}")
+    print(json.dumps(run.report["cost"]))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
