@@ -62,5 +62,11 @@ class ModelError(ImrError):
     code = "model_error"
 
 
+class EndpointError(ModelError):
+    """The endpoint could not be reached or kept failing (after the transport retries)."""
+
+    code = "model_endpoint_error"
+
+
 class ConfigError(ImrError):
     code = "config_error"

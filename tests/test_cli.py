@@ -107,3 +107,47 @@ def test_progress_bar_on_a_terminal_never_swallows_the_json(capsys, monkeypatch)
     assert code == 0
     assert len(out.splitlines()) == len(paths) and all(line.startswith('{"source"') for line in out.splitlines())
     assert "letters" in terminal.getvalue()  # the bar went to stderr
+
+
+# -- the model options and the cache command ---------------------------------------------------
+
+def test_without_a_model_the_output_says_model_fields_were_not_requested(capsys, monkeypatch):
+    monkeypatch.delenv("IMR_LLM_MODEL", raising=False)
+    code, out, err = run(capsys, "extract", "--json", str(SEED))
+    row = json.loads(out)
+    assert code == 0 and row["model_step"]["status"] == "not_requested"
+    code, out, err = run(capsys, "extract", str(SEED))
+    assert "not requested" in " ".join(out.split())
+
+
+def test_a_bad_model_configuration_is_a_usage_error(capsys):
+    code, out, err = run(capsys, "extract", "--model", "m", "--endpoint-kind", "nonsense", str(SEED))
+    assert code == 2 and "unknown endpoint kind 'nonsense'" in err and out == ""
+
+
+def test_extract_with_a_model_prints_usage_totals_and_failures_do_not_stop_the_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("tenacity.nap.time.sleep", lambda s: None)  # the transport retries' backoff
+    # nothing listens on this port (and tests are offline): every model call fails, the letters
+    # still come out parsed, the failure is a warning per item, and the totals are printed
+    code, out, err = run(capsys, "extract", "--json", "--model", "m", "--endpoint-kind", "llamacpp",
+                         "--base-url", "http://127.0.0.1:9/v1", "--cache-dir", str(tmp_path / "c"), str(SEED))
+    row = json.loads(out)
+    assert code == 0 and row["items"][0]["decision"] == "upheld"
+    assert row["model_step"]["status"] == "failed" and row["provenance"]["model"] == "m"
+    assert any("model step failed" in w for w in row["warnings"])
+    assert "imr-llm: model m: 0 calls" in err
+
+
+def test_cache_stats_and_clear(capsys, tmp_path):
+    from imr_llm.cache import ResponseCache
+
+    cache = ResponseCache(tmp_path / "c")
+    cache.set("k1", {"value": 1})
+    cache.set("k2", {"value": 2})
+    cache.close()
+    code, out, _ = run(capsys, "cache", "stats", "--cache-dir", str(tmp_path / "c"))
+    assert code == 0 and "2 cached responses" in out
+    code, out, _ = run(capsys, "cache", "clear", "--cache-dir", str(tmp_path / "c"))
+    assert code == 0 and "cleared 2" in out
+    code, out, _ = run(capsys, "cache", "stats", "--cache-dir", str(tmp_path / "c"))
+    assert "0 cached responses" in out

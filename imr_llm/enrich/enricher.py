@@ -11,7 +11,7 @@ parser's verbatim facts are never changed: a model reading that contradicts one 
 
 from __future__ import annotations
 
-from ..errors import ModelError
+from ..errors import EndpointError, ModelError
 from ..prompts import load_prompt
 from ..reading import SourceText
 from ..schema import Conflict, Determination, DisputedItem, Evidence, ModelUsage
@@ -52,12 +52,21 @@ class Enricher:
                 det.warnings.append(f"items[{item.index}]: model step failed for the request ({answer})")
             elif heading is not None and answer is not None:
                 self._apply_request(det, item, heading, answer)
+        endpoint_down = any(isinstance(a, EndpointError) for a in answers)
         for item in det.items:
             rationale = _section(source, item.evidence.get("rationale"), f"items[{item.index}].rationale")
             if rationale is None:
                 continue
+            if endpoint_down:  # do not wait out the retries again for every item of this letter
+                failures += 1
+                det.warnings.append(f"items[{item.index}]: model step skipped for the rationale (endpoint unavailable)")
+                continue
             try:
                 self._read_reasons(det, item, rationale)
+            except EndpointError as exc:
+                endpoint_down = True
+                failures += 1
+                det.warnings.append(f"items[{item.index}]: model step failed for the rationale ({exc})")
             except ModelError as exc:
                 failures += 1
                 det.warnings.append(f"items[{item.index}]: model step failed for the rationale ({exc})")
@@ -82,8 +91,8 @@ class Enricher:
             return (items + [None] * len(headings))[:len(headings)]
         out: list = []
         for heading in headings:
-            if heading is None:
-                out.append(None)
+            if heading is None or any(isinstance(a, EndpointError) for a in out):
+                out.append(None if heading is None else EndpointError("endpoint unavailable; skipped"))
                 continue
             try:
                 done = self.client.run("item_request", self.prompts["item_request"],

@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..cache import ResponseCache, cache_key, schema_fingerprint
-from ..errors import ModelError
+from ..errors import EndpointError, ModelError
 from ..prompts import Prompt
 from .config import ModelConfig
 from .usage import UsageLog, UsageRecord
@@ -163,9 +163,9 @@ class StructuredClient:
                 ) from None
             salvaged, problem = True, _last_problem(exc)
         except openai.AuthenticationError:
-            raise ModelError(f"{task}: the endpoint rejected the API key ({self.config.endpoint_host})") from None
+            raise EndpointError(f"{task}: the endpoint rejected the API key ({self.config.endpoint_host})") from None
         except (openai.APIError, OSError) as exc:
-            raise ModelError(f"{task}: the model endpoint failed ({type(exc).__name__}, {self.config.endpoint_host})") from None
+            raise EndpointError(f"{task}: the model endpoint failed ({type(exc).__name__}, {self.config.endpoint_host})") from None
         finally:
             record = UsageRecord(task=task, model=self.config.model, prompt_tokens=counts["prompt"],
                                  completion_tokens=counts["completion"], attempts=counts["responses"],
