@@ -159,6 +159,8 @@ def figures(runs: list[LetterRun], preds: list[dict | None], letters, usage_summ
     results = [score_letter(stem, pred, gold, error=run.error)
                for (stem, _, gold), pred, run in zip(letters, preds, runs)]
     n = len(runs)
+    steps = [((p or {}).get("model_step") or {}).get("status") for p in preds if p is not None]
+    steps = [s for s in steps if s is not None]
     live = [r for r in runs if not r.cached and r.error is None]
     # per-letter cost of computing the answer: measured now, or recorded when this run was served from the cache
     costs = [(r.seconds, r.prompt_tokens, r.completion_tokens) for r in live]
@@ -168,9 +170,11 @@ def figures(runs: list[LetterRun], preds: list[dict | None], letters, usage_summ
     return {
         "letters": n,
         "failures": sum(1 for r in runs if r.error),
+        # ours only: letters whose model step dropped values or failed without raising
+        "model_step_incomplete": (sum(1 for p in steps if p not in ("complete", "not_requested")) if steps else None),
         "cache_hits": sum(1 for r in runs if r.cached),
         "seconds_per_letter": mean([r.seconds for r in runs]),
-        "seconds_per_uncached_letter": mean([r.seconds for r in live]),
+        "seconds_per_uncached_letter": mean([r.seconds for r in runs if not r.cached]),  # failed letters too
         "prompt_tokens_per_letter": round(usage_summary["prompt_tokens"] / n, 1) if n else None,
         "completion_tokens_per_letter": round(usage_summary["completion_tokens"] / n, 1) if n else None,
         "cost_per_computed_letter": {
@@ -198,6 +202,7 @@ def table(report: dict[str, dict]) -> str:
     rows: list[tuple[str, list[str]]] = []
     rows.append(("letters", [_fmt(report[a]["letters"]) for a in names]))
     rows.append(("failures", [_fmt(report[a]["failures"]) for a in names]))
+    rows.append(("model step partial/failed (letters)", [_fmt(report[a]["model_step_incomplete"]) for a in names]))
     rows.append(("cache hits (letters)", [_fmt(report[a]["cache_hits"]) for a in names]))
     rows.append(("s / letter (wall, this run)", [_fmt(report[a]["seconds_per_letter"], 1) for a in names]))
     rows.append(("s / uncached letter", [_fmt(report[a]["seconds_per_uncached_letter"], 1) for a in names]))
