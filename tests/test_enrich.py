@@ -258,3 +258,22 @@ def test_per_letter_request_reading(tmp_path):
     assert [i.service for i in det.items] == ["oxycodone", "physical therapy", "cold therapy unit", "front wheeled walker"]
     assert det.model_step.usage.calls == 5  # one for the headings, one per rationale
     assert det.provenance.prompt_hashes.keys() == {"item_requests_letter", "item_reasons"}
+
+
+def test_an_answer_cut_off_at_max_tokens_is_a_per_item_warning_not_a_crash(tmp_path):
+    class CutOff(FakeModel):
+        def __call__(self, request):
+            response = super().__call__(request)
+            body = json.loads(response.content)
+            if "conclusion" in body["choices"][0]["message"]["content"]:
+                body["choices"][0]["finish_reason"] = "length"
+                body["choices"][0]["message"]["content"] = body["choices"][0]["message"]["content"][:30]
+            return httpx.Response(200, json=body)
+
+    fake = CutOff()
+    with fake.pipeline(tmp_path) as pipeline:
+        det = pipeline.extract(MULTI)
+    assert [i.decision for i in det.items] == ["overturned", "upheld", "upheld", "overturned"]
+    assert det.items[0].service == "oxycodone" and det.items[0].reasons == []
+    assert sum("cut off at max_tokens" in w for w in det.warnings) == 4
+    assert det.model_step.status == "partial"

@@ -109,7 +109,7 @@ class StructuredClient:
     def _call(self, task, messages, schema, params, response_model, context, salvage) -> Completion:
         import instructor
         import openai
-        from instructor.core.exceptions import InstructorRetryException
+        from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
         # A fresh instructor wrapper per call: its hooks count this call's responses only.
@@ -162,6 +162,8 @@ class StructuredClient:
                     f"{task}: the model's output failed validation after {self.config.max_validation_retries + 1} tries"
                 ) from None
             salvaged, problem = True, _last_problem(exc)
+        except IncompleteOutputException:
+            raise ModelError(f"{task}: the model's answer was cut off at max_tokens={self.config.max_tokens}") from None
         except openai.AuthenticationError:
             raise EndpointError(f"{task}: the endpoint rejected the API key ({self.config.endpoint_host})") from None
         except (openai.APIError, OSError) as exc:
