@@ -61,6 +61,11 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
         if suite["decision_confusion"]:
             console.print("decisions (labelled → extracted): " + "; ".join(
                 f"{g}→{p}: {n}" for g, row in suite["decision_confusion"].items() for p, n in row.items()))
+        grounding = suite.get("grounding") or {}
+        if grounding.get("model_values"):
+            console.print(f"model values {grounding['model_values']} · ungrounded {len(grounding['ungrounded'])} · "
+                          f"dropped {grounding['dropped']} · vocabulary corrections {grounding['corrected']}",
+                          markup=False, highlight=False)
         if suite["errors"]:
             console.print(f"[red]{len(suite['errors'])} letter(s) failed to extract[/red]: "
                           + escape(", ".join(suite["errors"])))

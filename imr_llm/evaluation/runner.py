@@ -65,12 +65,16 @@ def run_eval(
     for suite in suites:
         results: list[LetterResult] = []
         errors: dict[str, str] = {}
+        grounding = {"model_values": 0, "ungrounded": [], "dropped": 0, "corrected": 0}
         for stem, path, gold in suite.pairs:
             pred, error = None, None
             if keep_text:
                 _keep_text(run, suite.name, stem, path)
             try:
-                pred = task(path).model_dump(mode="json")
+                det = task(path)
+                pred = det.model_dump(mode="json")
+                if det.model_step.status != "not_requested":
+                    _check_grounding(grounding, stem, det, path)
             except ImrError as exc:
                 error = f"[{exc.code}] {exc}"
                 errors[stem] = error
@@ -92,6 +96,7 @@ def run_eval(
             "errors": errors,
             "metrics": aggregate(results),
             "decision_confusion": decision_confusion(results),
+            "grounding": grounding,
             "per_letter": {r.stem: _letter_json(r) for r in results},
         }
     elapsed = time.perf_counter() - started
@@ -106,6 +111,25 @@ def run_eval(
         "suites": suite_reports,
     }
     return run
+
+
+MODEL_FIELDS = ("service", "category", "quantity", "laterality")
+MODEL_LISTS = ("body_regions", "reasons", "missing_documentation")
+
+
+def _check_grounding(tally: dict, stem: str, det, path: Path) -> None:
+    """Every model-filled value must carry evidence whose quote is the letter's text at its span."""
+    raw = load(path).raw
+    tally["dropped"] += len(det.model_step.dropped)
+    tally["corrected"] += len(det.model_step.corrected)
+    for item in det.items:
+        names = [f for f in MODEL_FIELDS if getattr(item, f) is not None]
+        names += [f"{f}[{k}]" for f in MODEL_LISTS for k in range(len(getattr(item, f)))]
+        for name in names:
+            tally["model_values"] += 1
+            ev = item.evidence.get(name)
+            if ev is None or raw[ev.start:ev.end] != ev.quote or ev.origin == "parser":
+                tally["ungrounded"].append(f"{stem}: items[{item.index}].{name}")
 
 
 def _keep_text(run: EvalRun, suite: str, stem: str, path: Path) -> None:
