@@ -63,9 +63,10 @@ class LetterRun:
 # -- running ------------------------------------------------------------------------------------
 
 
-def pick_letters(n: int, letters_dir: Path = DEV_LETTERS, gold_dir: Path = DEV_GOLD) -> list[tuple[str, Path, dict]]:
+def pick_letters(n: int, letters_dir: Path = DEV_LETTERS, gold_dir: Path = DEV_GOLD, every: int = 1) -> list[tuple[str, Path, dict]]:
     golds = {p.stem: p for p in gold_dir.glob("*.json")}
     letters = sorted(p for p in letters_dir.iterdir() if p.suffix.lower() in (".pdf", ".txt") and p.stem in golds)
+    letters = letters[::every]  # --every 5: every 5th letter by name, the subset benchmarks/model_eval.py scores
     return [(p.stem, p, load_gold_file(golds[p.stem])) for p in letters[:n]]
 
 
@@ -243,6 +244,7 @@ def table(report: dict[str, dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--letters", type=int, default=2, help="first N dev letters with gold labels (sorted by name)")
+    ap.add_argument("--every", type=int, default=1, help="take every K-th letter by name (then the first N of those)")
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--endpoint-kind", default="llamacpp")
     ap.add_argument("--base-url", default=DEFAULT_BASE_URL)
@@ -255,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gold-dir", type=Path, default=DEV_GOLD)
     args = ap.parse_args(argv)
 
-    letters = pick_letters(args.letters, args.letters_dir, args.gold_dir)
+    letters = pick_letters(args.letters, args.letters_dir, args.gold_dir, args.every)
     if not letters:
         print(f"compare_with_peer: no letters with gold labels in {args.letters_dir}", file=sys.stderr)
         return 2

@@ -39,7 +39,7 @@ def main() -> None:
 
     suite = load_suite("dev", DEV, ROOT / "evals" / "gold" / "dev")
     suite.pairs = [p for i, p in enumerate(sorted(suite.pairs)) if i % args.every == 0]
-    config = ModelConfig(model=args.model, endpoint_kind="llamacpp", base_url=args.base_url, max_tokens=400)
+    config = ModelConfig(model=args.model, endpoint_kind="llamacpp", base_url=args.base_url)
     judge = None
     with Pipeline(config, cache_dir=args.cache_dir, requests_per_call=args.requests_per_call) as pipeline:
         if args.judge:

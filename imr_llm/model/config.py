@@ -56,7 +56,7 @@ class ModelConfig(BaseModel):
     base_url: str | None = Field(None, description="OpenAI-compatible base URL; the profile's default if unset")
     api_key_env: str = Field("IMR_LLM_API_KEY", description="environment variable that holds the key")
     temperature: float = 0.0
-    max_tokens: int = 512
+    max_tokens: int = 400  # an answer of 4 reasons with quotes is ~250 tokens; a runaway one stops here
     timeout_s: float = 300.0
     max_validation_retries: int = Field(2, description="re-asks when the output fails the schema")
     max_transport_retries: int = Field(4, description="retries on 429/5xx/connection errors")
