@@ -1,0 +1,83 @@
+"""Patient explanations: what an IMR letter means for the injured worker, in plain words.
+
+    from imr_llm.explain import explain, explain_letter
+    expl = explain_letter("letter.pdf", language="es")          # read, parse, explain (offline)
+    expl = explain(det, source, language="en", writer=None)      # from a parse you already have
+
+`explain` runs a writer (the offline templates when `writer` is None), then the guards
+(`guards.py`). An explanation that fails a guard is not shown as written: a non-template writer
+gets `reasks` more tries with the failed guards' details as `feedback`; still failing, the
+template explanation replaces it and `fallback` says why. A writer is any callable
+`writer(det, source, language, *, feedback=None) -> PatientExplanation`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from ..reading import SourceText
+from ..schema import Determination
+from .facts import FACTS_VERSION
+from .guards import run_guards
+from .model import Fallback, GuardResult, Language, PatientExplanation
+from .templates import write_template
+
+Writer = Callable[..., PatientExplanation]
+
+__all__ = ["FACTS_VERSION", "PatientExplanation", "explain", "explain_letter", "run_guards", "write_template"]
+
+
+def _failed(guards: list[GuardResult]) -> list[GuardResult]:
+    return [g for g in guards if not g.passed]
+
+
+def _summary(guards: list[GuardResult]) -> str:
+    return "; ".join(f"{g.name}: {g.detail}" for g in _failed(guards))
+
+
+def explain(det: Determination, source: SourceText | str, language: Language = "en", writer: Writer | None = None,
+            *, reasks: int = 1) -> PatientExplanation:
+    """Explain one parsed letter. `source` is the letter as read (`SourceText`, or its raw text)."""
+    if writer is not None and writer is not write_template:
+        expl = writer(det, source, language)
+        run_guards(expl, det, source)
+        for _ in range(max(0, reasks)):
+            if expl.passed:
+                break
+            expl = writer(det, source, language, feedback=[f"{g.name}: {g.detail}" for g in _failed(expl.guards)])
+            run_guards(expl, det, source)
+        if expl.passed:
+            return expl
+        reason = f"the {expl.written_by.kind} explanation failed: {_summary(expl.guards)}"
+    else:
+        reason = None
+
+    expl = write_template(det, source, language)
+    run_guards(expl, det, source)
+    if not expl.passed:
+        # the model-filled reasons (or missing documentation) made the template fail: vetted points only
+        first = _summary(expl.guards)
+        expl = write_template(det, source, language, use_reasons=False)
+        run_guards(expl, det, source)
+        reason = f"{reason + '; ' if reason else ''}the template with the letter's reasons failed: {first}"
+        if not expl.passed:
+            reason += f"; the vetted-points template failed too: {_summary(expl.guards)}"
+    if reason:
+        expl.fallback = Fallback(used=True, reason=reason)
+    return expl
+
+
+def explain_letter(path_or_text: str | os.PathLike[str] | bytes, language: Language = "en", *, pipeline=None,
+                   writer: Writer | None = None) -> tuple[PatientExplanation, Determination]:
+    """Read and parse a letter (through `pipeline` when given, e.g. one with a model), then explain it.
+    Raises the same `ImrError`s as `extract`."""
+    from ..api import Pipeline, load
+
+    source = load(path_or_text)
+    if pipeline is None:
+        with Pipeline() as offline:
+            det = offline.extract_source(source)
+    else:
+        det = pipeline.extract_source(source)
+    return explain(det, source, language, writer), det

@@ -1,0 +1,367 @@
+"""The guards: checks every explanation must pass before it is shown as written, whoever wrote it.
+
+1. `decision`: every item's decision and status equal the parser's decision and the vetted status
+   wording, and a rules read-back recovers the same decision from each item's text alone (its
+   status sentence, with nothing in its other points claiming the opposite); the headline agrees
+   with the case outcome.
+2. `numbers`: every number and date in the text is one the letter or the vetted facts state.
+3. `readability`: Flesch-Kincaid grade (English) or Fernández-Huerta (Spanish) of the written
+   parts and of everything shown, glossary terms and the request's own words left out; target
+   grade 6 / FH 70, hard limit grade 8 / FH 60.
+4. `injection`: nothing looks like an instruction (ignore…, system prompt, links, markup), and no
+   run of words copied from the letter comes from outside the item's own sections.
+5. `vetted_text`: next steps, disclaimer and glossary are exactly the vetted facts for this
+   outcome and language (no appeal step when nothing was upheld).
+
+Each guard returns a `GuardResult(name, passed, detail)`; the detail is specific enough to be
+given back to a model as feedback.
+"""
+
+from __future__ import annotations
+
+import re
+from statistics import median
+
+from ..reading import SourceText
+from ..schema import Determination, DisputedItem
+from . import facts
+from .model import GuardResult, Language, PatientExplanation, Readability
+from .text import allowed_dates, allowed_numbers, find_dates, find_numbers, fmt_number, ngrams
+
+FK_TARGET, FK_LIMIT = 6.0, 8.0
+FH_TARGET, FH_LIMIT = 70.0, 60.0  # Fernández-Huerta: 70-80 "bastante fácil" (~6th grade), 60-70 "normal" (~7th-8th)
+COPY_NGRAM = 6  # a run of this many words from the letter must come from the item's own sections
+
+
+def _raw(source: SourceText | str) -> str:
+    return source.raw if isinstance(source, SourceText) else source
+
+
+# -- 1. decisions --------------------------------------------------------------------------------
+
+_STATUS_READ = {
+    "en": [(re.compile(r"^\W*not\s+approved\b", re.I), "upheld"), (re.compile(r"^\W*approved\b", re.I), "overturned")],
+    "es": [(re.compile(r"^\W*no\s+aprobad[oa]s?\b", re.I), "upheld"), (re.compile(r"^\W*aprobad[oa]s?\b", re.I), "overturned")],
+}
+# Claims of a decision inside the other points of an item.
+_CLAIMS = {
+    "en": {
+        "upheld": re.compile(r"\bnot\s+(?:been\s+)?approved\b|\bdenial\s+(?:stands|was\s+upheld)\b|\bupheld\b|"
+                             r"\bagreed\s+with\s+the\s+(?:earlier|previous|first)\s+denial\b", re.I),
+        "overturned": re.compile(r"(?<!not\s)(?<!never\s)\b(?:is|was|are|were|now|been)\s+(?:approved|authorized)\b|"
+                                 r"\breversed\b|\boverturned\b", re.I),
+    },
+    "es": {
+        "upheld": re.compile(r"\bno\s+(?:fue\s+|está\s+|es\s+)?aprobad[oa]s?\b|\bsin\s+aprobarse\b|\bupheld\b", re.I),
+        "overturned": re.compile(r"(?<!no\s)\b(?:fue|está|es|son|están|fueron|ahora)\s+aprobad[oa]s?\b|\brevocad[oa]\b|"
+                                 r"\boverturned\b", re.I),
+    },
+}
+_HEADLINE = {
+    "en": {"neg": re.compile(r"\bnot\s+approved\b|\bnone\s+of\b|\bsome\s+are\s+not\b|\bnot\s+all\b|\bdenied\b", re.I),
+           "pos": re.compile(r"(?<!not\s)\bapproved\b|\bgood\s+news\b", re.I),
+           "good": re.compile(r"\bgood\s+news\b", re.I)},
+    "es": {"neg": re.compile(r"\bsin\s+aprobarse\b|\bninguno\b|\bninguna\b|\bno\s+(?:fue|fueron|está|están)\s+aprobad|"
+                             r"\botros\s+no\b|\botras\s+no\b|\bnegad", re.I),
+           "pos": re.compile(r"aprobad[oa]s?\b|\bbuenas\s+noticias\b", re.I),
+           "good": re.compile(r"\bbuenas\s+noticias\b", re.I)},
+}
+
+
+def readback_status(status: str, language: Language) -> str | None:
+    """The decision an item's status sentence states, read from the words alone."""
+    for regex, decision in _STATUS_READ[language]:
+        if regex.search(status):
+            return decision
+    return None
+
+
+def readback_headline(headline: str, language: Language) -> str | None:
+    rules = _HEADLINE[language]
+    neg, pos, good = (bool(rules[k].search(headline)) for k in ("neg", "pos", "good"))
+    if neg and pos and not good:
+        # "None of ... were approved" / "ninguno ... fue aprobado" are all-upheld; "some ... some are not" mixed
+        if re.search(r"\bnone\s+of\b|\bninguno\b|\bninguna\b|\bstill\s+not\b|\bsin\s+aprobarse\b", headline, re.I):
+            return "all_upheld"
+        return "mixed"
+    if neg and not pos:
+        return "all_upheld"
+    if pos and not neg:
+        return "all_overturned"
+    if pos and neg and good:
+        return "mixed"
+    return None
+
+
+def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult:
+    problems: list[str] = []
+    lang = expl.language
+    if len(expl.items) != len(det.items):
+        problems.append(f"{len(expl.items)} items explained, the letter has {len(det.items)}")
+    for item, parsed in zip(expl.items, det.items):
+        n = parsed.index + 1
+        if item.index != parsed.index or item.request != parsed.request:
+            problems.append(f"item {n}: not the letter's item {n} (index or request differs)")
+        if item.decision != parsed.decision:
+            problems.append(f"item {n}: decision {item.decision!r}, the letter says {parsed.decision!r}")
+        expected = facts.status(parsed.decision, parsed.modified_by_ur, lang)
+        if item.status != expected:
+            problems.append(f"item {n}: status is not the vetted wording for {parsed.decision!r}: use {expected!r}")
+        read = readback_status(item.status, lang)
+        if read != parsed.decision:
+            problems.append(f"item {n}: its status reads back as {read or 'no decision'!r}, the letter says {parsed.decision!r}")
+        opposite = "overturned" if parsed.decision == "upheld" else "upheld"
+        for text in [item.plain_request, *(p.text for p in item.why), *item.what_could_help]:
+            m = _CLAIMS[lang][opposite].search(text)
+            if m:
+                problems.append(f"item {n}: {m.group(0)!r} reads as {opposite!r}, the letter says {parsed.decision!r}")
+    read = readback_headline(expl.headline, lang)
+    if det.outcome is not None and read != det.outcome:
+        problems.append(f"headline reads back as {read or 'no outcome'!r}, the letter's outcome is {det.outcome!r}")
+    if problems:
+        return GuardResult(name="decision", passed=False, detail="; ".join(problems))
+    return GuardResult(name="decision", passed=True,
+                       detail=f"{len(det.items)} item(s): decision and status equal the parser's; read-back agrees")
+
+
+# -- 2. numbers and dates --------------------------------------------------------------------------
+
+def shown_strings(expl: PatientExplanation) -> list[str]:
+    """Every string the worker reads."""
+    out = [expl.headline]
+    for item in expl.items:
+        out += [item.plain_request, item.status]
+        if item.already_approved:
+            out.append(item.already_approved)
+        out += [p.text for p in item.why] + list(item.what_could_help)
+    out += [s.text for s in expl.next_steps]
+    out += [f"{g.term} {g.definition}" for g in expl.glossary]
+    out.append(expl.disclaimer)
+    return out
+
+
+def check_numbers(expl: PatientExplanation, source: SourceText | str) -> GuardResult:
+    letter = _raw(source)
+    numbers_ok = allowed_numbers(letter, facts.all_fact_text())
+    dates_ok = allowed_dates(letter)
+    bad_numbers: list[str] = []
+    bad_dates: list[str] = []
+    checked = 0
+    for text in shown_strings(expl):
+        for d, start, end in find_dates(text):
+            checked += 1
+            if d not in dates_ok:
+                bad_dates.append(text[start:end])
+        for value, written in find_numbers(text):
+            checked += 1
+            if value not in numbers_ok:
+                bad_numbers.append(written)
+    if bad_numbers or bad_dates:
+        parts = []
+        if bad_numbers:
+            parts.append("numbers not in the letter or the vetted facts: " + ", ".join(dict.fromkeys(bad_numbers)))
+        if bad_dates:
+            parts.append("dates not in the letter: " + ", ".join(dict.fromkeys(bad_dates)))
+        return GuardResult(name="numbers", passed=False, detail="; ".join(parts))
+    return GuardResult(name="numbers", passed=True,
+                       detail=f"{checked} number(s) and date(s), each in the letter or the vetted facts")
+
+
+# -- 3. readability ------------------------------------------------------------------------------
+
+_SCORERS: dict[str, object] = {}
+
+
+def _scorer(language: Language):
+    if language not in _SCORERS:
+        from textstat.textstat import textstatistics
+
+        scorer = textstatistics()
+        scorer.set_lang("en_US" if language == "en" else "es")
+        _SCORERS[language] = scorer
+    return _SCORERS[language]
+
+
+def _terms_regex(language: Language, extra: list[str]) -> re.Pattern:
+    terms = sorted({*facts.GLOSSARY_TERMS[language], *(e for e in extra if e)}, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + r")(?!\w)", re.I)
+
+
+def _for_scoring(texts: list[str], language: Language, extra_terms: list[str]) -> str:
+    """Sentences ready to score: glossary terms, the request's own words, numbers and brackets out."""
+    out = []
+    regex = _terms_regex(language, extra_terms)
+    for text in texts:
+        t = regex.sub(" ", text)
+        t = re.sub(r"\([^)]*\)|«[^»]*»", " ", t)
+        t = re.sub(r"\d+(?:[.,/:-]\d+)*\s*(?:mg|ml|gm|%)?", " 8 ", t)
+        t = t.replace("—", ",").replace("&", " and ")
+        t = re.sub(r"\s+([,.;:])", r"\1", re.sub(r"\s+", " ", t)).strip(" ,;:")
+        if not re.search(r"[A-Za-zÁÉÍÓÚáéíóúñ]", t):
+            continue
+        if t[-1] not in ".!?":
+            t += "."
+        out.append(t)
+    return " ".join(out)
+
+
+def score(texts: list[str], language: Language, extra_terms: list[str] | None = None) -> float | None:
+    text = _for_scoring(texts, language, extra_terms or [])
+    if not text:
+        return None
+    scorer = _scorer(language)
+    value = scorer.flesch_kincaid_grade(text) if language == "en" else scorer.fernandez_huerta(text)
+    return round(float(value), 2)
+
+
+def readability(expl: PatientExplanation) -> Readability:
+    lang = expl.language
+    extra = [s for i in expl.items for s in (i.request, i.plain_request, i.already_approved or "")]
+    why = [p.text for i in expl.items for p in i.why]
+    helps = [h for i in expl.items for h in i.what_could_help]
+    status = list(dict.fromkeys(i.status for i in expl.items))
+    steps = [s.text for s in expl.next_steps]
+    written = [expl.headline, *why, *helps]
+    parts = {
+        "headline": score([expl.headline], lang, extra),
+        "why": score(why, lang, extra),
+        "what_could_help": score(helps, lang, extra),
+        "status": score(status, lang, extra),
+        "next_steps": score(steps, lang, extra),
+    }
+    en = lang == "en"
+    return Readability(
+        metric="flesch_kincaid_grade" if en else "fernandez_huerta",
+        parts=parts,
+        written=score(written, lang, extra),
+        overall=score([*written, *status, *steps], lang, extra),
+        target=FK_TARGET if en else FH_TARGET,
+        limit=FK_LIMIT if en else FH_LIMIT,
+    )
+
+
+def within(value: float | None, limit: float, language: Language) -> bool:
+    if value is None:
+        return True
+    return value <= limit if language == "en" else value >= limit
+
+
+def check_readability(expl: PatientExplanation) -> GuardResult:
+    r = readability(expl)
+    expl.readability = r
+    lang = expl.language
+    name = "Flesch-Kincaid grade" if lang == "en" else "Fernández-Huerta"
+    figures = f"{name}: written parts {_fmt(r.written)}, everything shown {_fmt(r.overall)}"
+    bad = [label for label, v in (("written parts", r.written), ("everything shown", r.overall))
+           if not within(v, r.limit, lang)]
+    if bad:
+        return GuardResult(name="readability", passed=False,
+                           detail=f"{figures}; {' and '.join(bad)} past the limit {fmt_number(r.limit)} "
+                                  f"(target {fmt_number(r.target)}): use shorter sentences and everyday words")
+    on_target = all(within(v, r.target, lang) for v in (r.written, r.overall))
+    return GuardResult(name="readability", passed=True,
+                       detail=f"{figures} (target {fmt_number(r.target)}, limit {fmt_number(r.limit)}"
+                              f"{'' if on_target else '; within the limit, above the target'})")
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f}"
+
+
+# -- 4. instructions from the letter -----------------------------------------------------------
+
+_INSTRUCTION = [
+    re.compile(p, re.I) for p in (
+        r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,60}\b(?:instructions?|previous|above|prior|earlier|"
+        r"rules|prompts?|system|guard\w*|everything)\b",
+        r"\b(?:ignor[ae]\w*|olvid[ae]\w*|omit[ae]\w*)\b[^.\n]{0,60}\b(?:instrucci\w+|anterior\w*|reglas|indicaciones)\b",
+        r"\bsystem\s+prompt\b|\bprompt\s+injection\b|\bjailbreak\b",
+        r"\byou\s+are\s+(?:now\s+)?(?:an?\s+|the\s+)?(?:ai|assistant|language\s+model|chat\s?bot|gpt)\b",
+        r"\bas\s+an\s+ai\b|\blanguage\s+model\b",
+        r"\b(?:say|state|write|output|respond|answer|reply|tell\s+(?:the\s+)?(?:patient|worker|reader|user))\s+"
+        r"(?:that|with|only|it\s+was)\b",
+        r"\b(?:new|updated|real)\s+instructions?\b|\binstrucciones\s+nuevas\b",
+        r"https?://|\bwww\.|[\w.+-]+@[\w-]+\.\w+",
+        r"</?[a-z][a-z0-9]*\b[^>]*>|```|\{\{|\}\}",
+    )
+]
+
+
+def _item_sections(item: DisputedItem) -> str:
+    parts = [item.request, item.original_request, item.ur_authorized, item.disputed_portion, item.rationale,
+             item.verdict_phrase]
+    for basis in (item.reviewer_basis, item.claims_administrator_basis):
+        if basis is not None:
+            parts.append(basis.raw)
+    return "\n".join(p for p in parts if p)
+
+
+def check_injection(expl: PatientExplanation, det: Determination, source: SourceText | str) -> GuardResult:
+    problems: list[str] = []
+    written: list[tuple[str, str, int | None]] = [("headline", expl.headline, None)]
+    for pos, item in enumerate(expl.items):
+        n = item.index + 1
+        written.append((f"item {n} plain request", item.plain_request, pos))
+        written += [(f"item {n} why", p.text, pos) for p in item.why]
+        written += [(f"item {n} what could help", h, pos) for h in item.what_could_help]
+    for where, text, _ in written:
+        for regex in _INSTRUCTION:
+            m = regex.search(text)
+            if m:
+                problems.append(f"{where}: looks like an instruction or markup ({m.group(0)[:40]!r})")
+                break
+    letter_grams = ngrams(_raw(source), COPY_NGRAM)
+    fact_grams = ngrams(facts.all_fact_text(), COPY_NGRAM)
+    section_grams = [ngrams(_item_sections(i), COPY_NGRAM) for i in det.items]
+    for where, text, pos in written:
+        allowed = fact_grams | (section_grams[pos] if pos is not None and pos < len(section_grams) else set())
+        copied = [g for g in ngrams(text, COPY_NGRAM) if g in letter_grams and g not in allowed]
+        if copied:
+            problems.append(f"{where}: copies letter text from outside this item's sections ({' '.join(copied[0])!r})")
+    if problems:
+        return GuardResult(name="injection", passed=False, detail="; ".join(problems))
+    return GuardResult(name="injection", passed=True,
+                       detail="no instruction-like text; letter words only from each item's own sections")
+
+
+# -- 5. vetted text ------------------------------------------------------------------------------
+
+def check_vetted(expl: PatientExplanation, det: Determination) -> GuardResult:
+    lang = expl.language
+    problems: list[str] = []
+    expected = facts.next_steps([i.decision for i in det.items], lang)
+    if [s.model_dump() for s in expl.next_steps] != [s.model_dump() for s in expected]:
+        problems.append("next steps are not the vetted steps for this outcome: "
+                        f"expected {[s.key for s in expected]}, got {[s.key for s in expl.next_steps]}")
+    if expl.disclaimer != facts.DISCLAIMER[lang]:
+        problems.append("disclaimer is not the vetted wording")
+    vetted = {(t[lang], d[lang]) for t, _, d in facts.GLOSSARY}
+    for entry in expl.glossary:
+        if (entry.term, entry.definition) not in vetted:
+            problems.append(f"glossary entry {entry.term!r} is not vetted")
+    if expl.facts_version != facts.FACTS_VERSION:
+        problems.append(f"facts version {expl.facts_version!r}, current {facts.FACTS_VERSION!r}")
+    if problems:
+        return GuardResult(name="vetted_text", passed=False, detail="; ".join(problems))
+    return GuardResult(name="vetted_text", passed=True,
+                       detail=f"next steps, glossary and disclaimer are the vetted facts (version {facts.FACTS_VERSION})")
+
+
+# -- all -----------------------------------------------------------------------------------------
+
+def run_guards(expl: PatientExplanation, det: Determination, source: SourceText | str) -> list[GuardResult]:
+    """Run every guard; sets `expl.readability` and returns the results (also stored on `expl.guards`)."""
+    results = [
+        check_decisions(expl, det),
+        check_numbers(expl, source),
+        check_readability(expl),
+        check_injection(expl, det, source),
+        check_vetted(expl, det),
+    ]
+    expl.guards = results
+    return results
+
+
+def median_or_none(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return median(vals) if vals else None

@@ -1,0 +1,126 @@
+"""`PatientExplanation`: what one IMR letter means for the injured worker, in plain words.
+
+The same model holds an explanation whoever wrote it (the offline templates, or a model later):
+the guards (`guards.py`) and the renderers (`render.py`) take any `PatientExplanation`.
+
+What comes from where:
+* `decision` and `status` per item: the parser's decision and the vetted status wording
+  (`facts.py`) — never written freely;
+* `next_steps`, `glossary`, `disclaimer`: the vetted, versioned facts (`facts.py`), each with
+  its citation — never from a model;
+* `headline`, `plain_request`, `why`, `what_could_help`: written (by the templates, or a model),
+  then checked by the guards.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..schema import Decision, Evidence, Outcome
+
+Language = Literal["en", "es"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Citation(_Strict):
+    """Where a vetted fact comes from."""
+
+    label: str = Field(description='the law or page, e.g. "8 CCR 9792.10.7(a)"')
+    url: str | None = Field(None, description="where to read it")
+
+
+class WhyPoint(_Strict):
+    """One short reason for the decision, with the letter's words it rests on."""
+
+    text: str = Field(description="one or two short sentences")
+    evidence: Evidence | None = Field(None, description="the span of the letter this point rests on")
+    ref: str | None = Field(None, description='the parsed field it comes from, e.g. "reasons[0]", "reviewer_basis"')
+
+
+class ExplainedItem(_Strict):
+    """One disputed treatment, explained."""
+
+    index: int = Field(description="0-based position in the letter (the parser's index)")
+    request: str = Field(description="the heading as parsed")
+    plain_request: str = Field(description='the request in everyday words, e.g. "8 physical therapy visits for your lower back"')
+    decision: Decision = Field(description="the parser's decision")
+    status: str = Field(description="the vetted status wording for this decision")
+    already_approved: str | None = Field(
+        None, description="UR-modified items: what the claims administrator had already approved (the letter's words)")
+    why: list[WhyPoint] = Field(default_factory=list, description="2-4 short points from the reviewer's reasons")
+    what_could_help: list[str] = Field(
+        default_factory=list, description="what the worker's doctor could send with a new request (upheld items)")
+
+
+class NextStep(_Strict):
+    """One vetted next step, with its citation."""
+
+    key: str = Field(description="the fact's key in facts.py")
+    applies_to: Literal["overturned", "upheld", "all"] = Field(description="which items this step is about")
+    text: str = Field(description="the vetted wording in the explanation's language")
+    citation: Citation = Field(description="where the fact comes from")
+
+
+class GlossaryEntry(_Strict):
+    term: str = Field(description="the term as it appears in the explanation or the letter")
+    definition: str = Field(description="a plain definition")
+
+
+class WrittenBy(_Strict):
+    """Who wrote the written parts."""
+
+    kind: Literal["template", "model"] = Field("template", description="the offline templates, or a model")
+    model: str | None = Field(None, description="the model name, when a model wrote it")
+    prompt_hashes: dict[str, str] = Field(default_factory=dict, description="prompt name → hash, when a model wrote it")
+
+
+class Readability(_Strict):
+    """Reading-level figures (textstat). English: Flesch-Kincaid grade (lower is easier);
+    Spanish: Fernández-Huerta (0-100, higher is easier). Glossary terms and the request's own
+    words are left out before scoring."""
+
+    metric: Literal["flesch_kincaid_grade", "fernandez_huerta"] = Field(description="the formula used")
+    parts: dict[str, float | None] = Field(
+        default_factory=dict, description="headline, why, what_could_help, status, next_steps → score (None: no text)")
+    written: float | None = Field(None, description="the written parts together (headline, why, what could help)")
+    overall: float | None = Field(None, description="everything the worker reads: written parts, status, next steps")
+    target: float = Field(description="the aim: FK grade 6 / Fernández-Huerta 70")
+    limit: float = Field(description="the hard limit: FK grade 8 / Fernández-Huerta 60")
+
+
+class GuardResult(_Strict):
+    name: str = Field(description="decision, numbers, readability, injection, vetted_text")
+    passed: bool
+    detail: str = Field(description="what was checked, and what failed")
+
+
+class Fallback(_Strict):
+    used: bool = Field(False, description="the explanation shown is not the one first written")
+    reason: str | None = Field(None, description="which guards the first explanation failed")
+
+
+class PatientExplanation(_Strict):
+    """One letter explained to the injured worker."""
+
+    headline: str = Field(description="one sentence with the overall outcome in everyday words")
+    outcome: Outcome | None = Field(None, description="the parser's case outcome")
+    case_number: str | None = Field(None, description="the IMR case number, when the letter has one")
+    items: list[ExplainedItem] = Field(default_factory=list, description="disputed items in letter order")
+    next_steps: list[NextStep] = Field(default_factory=list, description="vetted steps for this outcome")
+    glossary: list[GlossaryEntry] = Field(default_factory=list, description="terms that must stay, explained")
+    disclaimer: str = Field(description="not legal advice")
+    language: Language = Field("en", description="en or es")
+    facts_version: str = Field(description="version of the vetted facts used")
+    written_by: WrittenBy = Field(default_factory=WrittenBy, description="template, or a model and its prompt hashes")
+    readability: Readability | None = Field(None, description="reading-level figures (set by the guards)")
+    guards: list[GuardResult] = Field(default_factory=list, description="each check and its result")
+    fallback: Fallback = Field(default_factory=Fallback, description="whether the template replaced a failed explanation")
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.guards) and all(g.passed for g in self.guards)

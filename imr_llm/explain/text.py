@@ -1,0 +1,113 @@
+"""Text helpers shared by the writers and the guards: numbers and dates, word n-grams."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import lru_cache
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "sixty": 60, "ninety": 90, "hundred": 100, "single": 1, "once": 1, "twice": 2,
+    # Spanish
+    "uno": 1, "una": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7, "ocho": 8,
+    "nueve": 9, "diez": 10, "once_es": 11, "doce": 12, "quince": 15, "veinte": 20, "treinta": 30,
+}
+_MONTHS = {m: i for i, m in enumerate(
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+     "november", "december"], start=1)}
+_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
+_MONTHS_ES = {m: i for i, m in enumerate(
+    ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+     "noviembre", "diciembre"], start=1)}
+
+_NUMERIC_DATE = re.compile(r"(?<![\d/.-])(\d{1,2})[/-](\d{1,2})[/-](\d{2}|\d{4})(?![\d/-])")
+_WORDY_DATE = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b")
+_WORDY_DATE_ES = re.compile(r"\b(\d{1,2})\s+de\s+([a-záéíóú]+)\s+de\s+(\d{4})\b", re.I)
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?|(?<=[A-Za-z#$(/-])\d+(?:\.\d+)?")
+_WORD = re.compile(r"[a-záéíóúñü]+(?:'[a-z]+)?", re.I)
+
+
+def _year(y: str) -> int:
+    n = int(y)
+    return n + (2000 if n < 70 else 1900) if len(y) == 2 else n
+
+
+def find_dates(text: str) -> list[tuple[date, int, int]]:
+    """Dates written as 12/07/2016, 12-7-16, December 7, 2016 or 7 de diciembre de 2016."""
+    found: list[tuple[date, int, int]] = []
+    for m in _NUMERIC_DATE.finditer(text):
+        try:
+            found.append((date(_year(m.group(3)), int(m.group(1)), int(m.group(2))), m.start(), m.end()))
+        except ValueError:
+            continue
+    for m in _WORDY_DATE.finditer(text):
+        month = _MONTHS.get(m.group(1).lower())
+        if month:
+            try:
+                found.append((date(int(m.group(3)), month, int(m.group(2))), m.start(), m.end()))
+            except ValueError:
+                continue
+    for m in _WORDY_DATE_ES.finditer(text):
+        month = _MONTHS_ES.get(m.group(2).lower())
+        if month:
+            try:
+                found.append((date(int(m.group(3)), month, int(m.group(1))), m.start(), m.end()))
+            except ValueError:
+                continue
+    return found
+
+
+def _without_dates(text: str) -> str:
+    spans = sorted((s, e) for _, s, e in find_dates(text))
+    out, last = [], 0
+    for s, e in spans:
+        if s >= last:
+            out.append(text[last:s])
+            out.append(" ")
+            last = e
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _value(token: str) -> float:
+    return float(token.replace(",", ""))
+
+
+def find_numbers(text: str, *, words: bool = False) -> list[tuple[float, str]]:
+    """Numbers written with digits (value, as written), dates left out. With `words`, number words
+    ("Twelve", "seis") count too — used for the letter, whose headings spell numbers out."""
+    text = _without_dates(text)
+    found = [(_value(m.group(0)), m.group(0)) for m in _NUMBER.finditer(text)]
+    if words:
+        for m in _WORD.finditer(text):
+            w = m.group(0).lower()
+            if w in _NUMBER_WORDS:
+                found.append((float(_NUMBER_WORDS[w]), m.group(0)))
+    return found
+
+
+@lru_cache(maxsize=64)
+def allowed_numbers(letter: str, facts: str) -> frozenset[float]:
+    """Every number the letter (digits or words) or the vetted facts state."""
+    return frozenset(v for v, _ in find_numbers(letter, words=True)) | frozenset(v for v, _ in find_numbers(facts))
+
+
+@lru_cache(maxsize=64)
+def allowed_dates(letter: str) -> frozenset[date]:
+    return frozenset(d for d, _, _ in find_dates(letter))
+
+
+def fmt_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    ws = words(text)
+    return {tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)}
