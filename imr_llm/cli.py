@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(ex, "fill the model fields (category, service, quantity, reasons) with this model")
     ex.set_defaults(func=_extract_command)
 
+    exp = sub.add_parser("explain", help="explain letters to the injured worker in plain words (offline by default)")
+    exp.add_argument("paths", nargs="+", metavar="LETTER", help="letter files, or folders of .pdf/.txt letters")
+    exp.add_argument("--language", choices=["en", "es"], default="en", help="English (default) or Spanish")
+    exp.add_argument("--format", choices=["text", "markdown", "json", "html"], default="text",
+                     help="text (default), markdown, json (one object per letter, plus \"source\") or html (one page)")
+    exp.add_argument("--out", type=Path, metavar="DIR", help="write one file per letter into DIR instead of stdout")
+    add_model_arguments(exp, "fill the model fields the explanation uses (service, reasons, missing documentation)")
+    exp.set_defaults(func=_explain_command)
+
     cache = sub.add_parser("cache", help="inspect or clear the model response cache")
     cache.add_argument("action", choices=["stats", "clear"])
     cache.add_argument("--cache-dir", type=Path, help="cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")
@@ -175,6 +184,77 @@ def _extract_one(path: Path, mode: str = "dict", pipeline=None) -> tuple[Path, d
     if mode == "json-no-evidence":
         _drop_evidence(payload)
     return path, json.dumps({"source": str(path), **payload}, ensure_ascii=False) + "\n", None
+
+
+def _explain_command(args: argparse.Namespace) -> int:
+    """`imr-llm explain`: read, parse (with the model fields when --model), explain, render."""
+    files, problems = expand_paths(args.paths)
+    for problem in problems:
+        print(f"imr-llm: error: {problem}", file=sys.stderr)
+    if problems and not files:
+        return EXIT_USAGE
+    if args.format == "html" and len(files) > 1 and args.out is None:
+        print("imr-llm: error: --format html writes one page per letter: give --out DIR for several letters",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = model_config_from_args(args)
+    except ImrError as exc:
+        print(f"imr-llm: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from .api import Pipeline, load
+    from .explain import explain
+    from .explain.render import EXTENSIONS, render
+
+    try:
+        pipeline = Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    except ImrError as exc:
+        print(f"imr-llm: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    failed = len(problems)
+    used_names: set[str] = set()
+    try:
+        for n, path in enumerate(files):
+            try:
+                source = load(path)
+                det = pipeline.extract_source(source)
+                expl = explain(det, source, args.language)
+            except ImrError as exc:
+                failed += 1
+                print(f"imr-llm: [{exc.code}] {exc}", file=sys.stderr)
+                continue
+            except Exception as exc:  # a bug must not lose the rest of the batch
+                failed += 1
+                print(f"imr-llm: [internal_error] {path}: {type(exc).__name__} while explaining; please report it",
+                      file=sys.stderr)
+                continue
+            page = render(expl, args.format, source=source, source_name=str(path))
+            if args.out is not None:
+                name = f"{path.stem}.{args.language}.{EXTENSIONS[args.format]}"
+                k = 2
+                while name in used_names:
+                    name = f"{path.stem}-{k}.{args.language}.{EXTENSIONS[args.format]}"
+                    k += 1
+                used_names.add(name)
+                (args.out / name).write_text(page, encoding="utf-8")
+                print(f"{path} -> {args.out / name}", file=sys.stderr)
+            elif args.format == "json":
+                sys.stdout.write(page + "\n")
+            else:
+                if len(files) > 1 and args.format == "text":
+                    sys.stdout.write(f"{'=' * 8} {path} {'=' * 8}\n")
+                elif n > 0 and args.format == "markdown":
+                    sys.stdout.write("\n---\n\n")
+                sys.stdout.write(page)
+            if expl.fallback.used:
+                print(f"imr-llm: {path}: the first explanation failed the checks; the template one is shown",
+                      file=sys.stderr)
+        sys.stdout.flush()
+    finally:
+        pipeline.close()
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _cache_command(args: argparse.Namespace) -> int:

@@ -214,7 +214,7 @@ LABELS: dict[str, dict[str, str]] = {
         "letter": "Your letter", "letter_note": "The highlighted words are the ones each point above rests on.",
         "see_letter": "see the letter", "written_by": "Written by", "template": "fixed templates (no AI)",
         "fallback": "A first summary failed our checks, so this one was made from fixed templates instead.",
-        "reading": "Reading level", "checks": "Checks",
+        "reading": "Reading level", "checks": "Checks", "facts": "vetted facts",
     },
     "es": {
         "title": "Qué significa su carta de IMR", "case": "Caso de IMR", "requests": "Lo que pidió su médico",
@@ -226,7 +226,7 @@ LABELS: dict[str, dict[str, str]] = {
         "letter": "Su carta", "letter_note": "Las palabras resaltadas son las que apoyan cada punto de arriba.",
         "see_letter": "ver la carta", "written_by": "Escrito por", "template": "plantillas fijas (sin IA)",
         "fallback": "Un primer resumen no pasó nuestras revisiones; este se hizo con plantillas fijas.",
-        "reading": "Nivel de lectura", "checks": "Revisiones",
+        "reading": "Nivel de lectura", "checks": "Revisiones", "facts": "datos verificados",
     },
 }
 

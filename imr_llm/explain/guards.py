@@ -107,6 +107,9 @@ def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult
         expected = facts.status(parsed.decision, parsed.modified_by_ur, lang)
         if item.status != expected:
             problems.append(f"item {n}: status is not the vetted wording for {parsed.decision!r}: use {expected!r}")
+        ev = item.decision_evidence
+        if ev is not None and ev.quote.strip().lower() != parsed.decision:
+            problems.append(f"item {n}: its decision evidence quotes {ev.quote!r}, not {parsed.decision!r}")
         read = readback_status(item.status, lang)
         if read != parsed.decision:
             problems.append(f"item {n}: its status reads back as {read or 'no decision'!r}, the letter says {parsed.decision!r}")

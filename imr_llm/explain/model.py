@@ -50,6 +50,7 @@ class ExplainedItem(_Strict):
     plain_request: str = Field(description='the request in everyday words, e.g. "8 physical therapy visits for your lower back"')
     decision: Decision = Field(description="the parser's decision")
     status: str = Field(description="the vetted status wording for this decision")
+    decision_evidence: Evidence | None = Field(None, description="the decision word in the letter (Upheld/Overturned)")
     already_approved: str | None = Field(
         None, description="UR-modified items: what the claims administrator had already approved (the letter's words)")
     why: list[WhyPoint] = Field(default_factory=list, description="2-4 short points from the reviewer's reasons")

@@ -383,6 +383,7 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
             plain_request=plain_request(item, raw, language),
             decision=item.decision,
             status=facts.status(item.decision, item.modified_by_ur, language),
+            decision_evidence=item.evidence.get("decision"),
             already_approved=item.ur_authorized if item.modified_by_ur else None,
             why=why_points(item, language, use_reasons=use_reasons),
             what_could_help=what_could_help(item, language, use_reasons=use_reasons),

@@ -1,0 +1,321 @@
+"""Outputs for a `PatientExplanation`: plain text, Markdown, JSON, and one self-contained HTML page.
+
+The HTML page is for the worker: semantic headings, large type, strong contrast, a print
+stylesheet, `lang` set (the letter itself is marked English); below the explanation, the
+letter's text with the evidence of each point highlighted: every "why" point links to its
+highlighted span (`#ev-<item>-<point>`) and each span links back to its point.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from ..reading import SourceText
+from .facts import LABELS
+from .model import PatientExplanation
+
+FORMATS = ("text", "markdown", "json", "html")
+EXTENSIONS = {"text": "txt", "markdown": "md", "json": "json", "html": "html"}
+
+
+def render(expl: PatientExplanation, fmt: str, *, source: SourceText | str | None = None,
+           source_name: str | None = None) -> str:
+    if fmt == "text":
+        return to_text(expl)
+    if fmt == "markdown":
+        return to_markdown(expl)
+    if fmt == "json":
+        return to_json(expl, source_name)
+    if fmt == "html":
+        return to_html(expl, source, source_name)
+    raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def _groups(expl: PatientExplanation) -> list[tuple[str, list]]:
+    labels = LABELS[expl.language]
+    order = [("overturned", labels["for_overturned"]), ("upheld", labels["for_upheld"]), ("all", labels["for_all"])]
+    return [(title, [s for s in expl.next_steps if s.applies_to == key]) for key, title in order
+            if any(s.applies_to == key for s in expl.next_steps)]
+
+
+def _about(expl: PatientExplanation) -> list[str]:
+    labels = LABELS[expl.language]
+    by = labels["template"] if expl.written_by.kind == "template" else f"{expl.written_by.model or 'model'}"
+    lines = [f"{labels['written_by']}: {by} · {labels['facts']} {expl.facts_version}"]
+    r = expl.readability
+    if r is not None and r.overall is not None:
+        name = "Flesch-Kincaid grade" if r.metric == "flesch_kincaid_grade" else "Fernández-Huerta"
+        lines.append(f"{labels['reading']}: {name} {r.overall:.1f}")
+    if expl.guards:
+        passed = sum(g.passed for g in expl.guards)
+        lines.append(f"{labels['checks']}: {passed}/{len(expl.guards)} " + ", ".join(
+            f"{g.name} {'ok' if g.passed else 'FAILED'}" for g in expl.guards))
+    return lines
+
+
+def _warning(expl: PatientExplanation) -> str | None:
+    labels = LABELS[expl.language]
+    if expl.guards and not expl.passed:
+        failed = ", ".join(g.name for g in expl.guards if not g.passed)
+        return ("Some checks failed (" + failed + "). Read the letter itself before you act."
+                if expl.language == "en" else
+                "Algunas revisiones fallaron (" + failed + "). Lea la carta antes de actuar.")
+    if expl.fallback.used:
+        return labels["fallback"]
+    return None
+
+
+# -- text and Markdown -------------------------------------------------------------------------
+
+def to_text(expl: PatientExplanation) -> str:
+    labels = LABELS[expl.language]
+    out = [labels["title"] + (f" ({labels['case']} {expl.case_number})" if expl.case_number else ""), "",
+           expl.headline, ""]
+    warning = _warning(expl)
+    if warning:
+        out += [f"! {warning}", ""]
+    out.append(labels["requests"].upper())
+    for n, item in enumerate(expl.items, 1):
+        out.append(f"{n}. {item.plain_request}")
+        out.append(f"   {labels['decision']}: {item.status}")
+        out.append(f"   {labels['letter_words']}: \"{item.request}\"")
+        if item.already_approved:
+            out.append(f"   {labels['already_approved']}: \"{item.already_approved}\"")
+        if item.why:
+            out.append(f"   {labels['why']}:")
+            out += [f"   - {p.text}" for p in item.why]
+        if item.what_could_help:
+            out.append(f"   {labels['what_could_help']}:")
+            out += [f"   - {h}" for h in item.what_could_help]
+        out.append("")
+    out.append(labels["next_steps"].upper())
+    for title, steps in _groups(expl):
+        out.append(f"{title}:")
+        out += [f"- {s.text} ({s.citation.label})" for s in steps]
+    out.append("")
+    if expl.glossary:
+        out.append(labels["glossary"].upper())
+        out += [f"- {g.term}: {g.definition}" for g in expl.glossary]
+        out.append("")
+    out.append(labels["about"].upper())
+    out.append(expl.disclaimer)
+    out += _about(expl)
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_").replace("#", "\\#") \
+        .replace("<", "&lt;").replace("[", "\\[").replace("]", "\\]")
+
+
+def to_markdown(expl: PatientExplanation) -> str:
+    labels = LABELS[expl.language]
+    out = [f"# {labels['title']}", ""]
+    if expl.case_number:
+        out += [f"{labels['case']} {_md(expl.case_number)}", ""]
+    out += [f"**{_md(expl.headline)}**", ""]
+    warning = _warning(expl)
+    if warning:
+        out += [f"> {_md(warning)}", ""]
+    out += [f"## {labels['requests']}", ""]
+    for n, item in enumerate(expl.items, 1):
+        out += [f"### {n}. {_md(item.plain_request)}", "", f"**{labels['decision']}: {_md(item.status)}**", "",
+                f"{labels['letter_words']}: “{_md(item.request)}”", ""]
+        if item.already_approved:
+            out += [f"{labels['already_approved']}: “{_md(item.already_approved)}”", ""]
+        if item.why:
+            out += [f"**{labels['why']}**", ""] + [f"- {_md(p.text)}" for p in item.why] + [""]
+        if item.what_could_help:
+            out += [f"**{labels['what_could_help']}**", ""] + [f"- {_md(h)}" for h in item.what_could_help] + [""]
+    out += [f"## {labels['next_steps']}", ""]
+    for title, steps in _groups(expl):
+        out += [f"### {title}", ""]
+        for s in steps:
+            cite = f"[{_md(s.citation.label)}]({s.citation.url})" if s.citation.url else _md(s.citation.label)
+            out.append(f"- {_md(s.text)} ({cite})")
+        out.append("")
+    if expl.glossary:
+        out += [f"## {labels['glossary']}", ""] + [f"- **{_md(g.term)}**: {_md(g.definition)}" for g in expl.glossary]
+        out.append("")
+    out += [f"## {labels['about']}", "", _md(expl.disclaimer), ""] + [f"{_md(line)}  " for line in _about(expl)]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def to_json(expl: PatientExplanation, source_name: str | None = None) -> str:
+    return json.dumps({"source": source_name, **expl.model_dump(mode="json")}, ensure_ascii=False)
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+_CSS = """
+:root { color-scheme: light; --ink: #161616; --muted: #3d3d3d; --paper: #ffffff; --line: #8a8a8a;
+  --yes: #0a5c26; --yes-bg: #e6f4ea; --no: #8f1414; --no-bg: #fdeaea; --mark: #fff0a0; --focus: #1a4fd6; }
+* { box-sizing: border-box; }
+html { font-size: 125%; }
+body { margin: 0; background: var(--paper); color: var(--ink); line-height: 1.6;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
+main { max-width: 44rem; margin: 0 auto; padding: 1rem 1.25rem 4rem; }
+h1 { font-size: 1.8rem; line-height: 1.25; margin: 1rem 0 .5rem; }
+h2 { font-size: 1.4rem; margin: 2.2rem 0 .6rem; border-bottom: 2px solid var(--line); padding-bottom: .2rem; }
+h3 { font-size: 1.15rem; margin: 1.2rem 0 .4rem; }
+h4 { font-size: 1rem; margin: .8rem 0 .2rem; }
+p, li, dd { max-width: 40rem; }
+a { color: #0b3fa8; text-underline-offset: .15em; }
+a:focus-visible, mark:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+.skip { position: absolute; left: -999px; } .skip:focus { left: 1rem; top: 1rem; background: #fff; padding: .5rem; }
+.headline { font-size: 1.3rem; font-weight: 700; }
+.case { color: var(--muted); margin: 0; }
+.note { border-left: 6px solid #b35c00; background: #fff4e5; padding: .6rem .9rem; }
+.item { border: 2px solid var(--line); border-radius: 10px; padding: .4rem 1rem 1rem; margin: 1rem 0; }
+.item.overturned { border-color: var(--yes); }
+.item.upheld { border-color: var(--no); }
+.status { font-weight: 700; padding: .5rem .8rem; border-radius: 6px; }
+.overturned .status { color: var(--yes); background: var(--yes-bg); }
+.upheld .status { color: var(--no); background: var(--no-bg); }
+.status .icon { font-size: 1.2em; margin-right: .3rem; }
+.letter-words { color: var(--muted); }
+.see { font-size: .9rem; white-space: nowrap; }
+cite { font-style: normal; font-size: .9rem; color: var(--muted); }
+dt { font-weight: 700; margin-top: .6rem; }
+dd { margin-left: 1rem; }
+.about { color: var(--muted); font-size: .95rem; }
+.letter { white-space: pre-wrap; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
+  font-size: .8rem; line-height: 1.45; border: 1px solid var(--line); padding: 1rem; overflow-wrap: anywhere; }
+mark { background: var(--mark); color: #000; padding: 0 .1em; border-bottom: 2px solid #8a6d00; }
+.anchor:target + mark, mark:target { outline: 3px solid var(--focus); background: #ffe14d; }
+.backref { font-family: system-ui, sans-serif; font-size: .75rem; vertical-align: super; text-decoration: none; }
+@media print {
+  html { font-size: 100%; } body { font-size: 12pt; } main { max-width: none; padding: 0; }
+  .skip, .see, .backref { display: none; }
+  .item, .status { break-inside: avoid; background: none !important; }
+  .status::before { content: ""; }
+  a[href^="http"]::after { content: " (" attr(href) ")"; font-size: 9pt; overflow-wrap: anywhere; }
+  .letter-section { break-before: page; }
+  .letter { font-size: 8.5pt; border: none; padding: 0; }
+  mark { background: none; border-bottom: 1.5pt solid #000; }
+}
+"""
+
+
+def _ev_id(item_no: int, key: str) -> str:
+    return f"ev-{item_no}-{key}"
+
+
+def _evidence_spans(expl: PatientExplanation) -> list[tuple[int, int, str, str, str]]:
+    """(start, end, anchor id, point id to link back to, label) for every evidence span."""
+    spans = []
+    for n, item in enumerate(expl.items, 1):
+        if item.decision_evidence is not None:
+            ev = item.decision_evidence
+            spans.append((ev.start, ev.end, _ev_id(n, "decision"), f"item-{n}-status", f"{n}"))
+        for j, point in enumerate(item.why, 1):
+            if point.evidence is not None:
+                spans.append((point.evidence.start, point.evidence.end, _ev_id(n, str(j)), f"pt-{n}-{j}", f"{n}.{j}"))
+    return spans
+
+
+def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]]) -> str:
+    spans = [s for s in spans if 0 <= s[0] < s[1] <= len(raw)]
+    cuts = sorted({0, len(raw), *(s for s, *_ in spans), *(e for _, e, *_ in spans)})
+    starts: dict[int, list] = {}
+    ends: dict[int, list] = {}
+    for span in spans:
+        starts.setdefault(span[0], []).append(span)
+        ends.setdefault(span[1], []).append(span)
+    out: list[str] = []
+    for a, b in zip(cuts, cuts[1:]):
+        for span in ends.get(a, []):
+            out.append(f'<a class="backref" href="#{span[3]}" aria-label="back to point {span[4]}">↑{span[4]}</a>')
+        for span in starts.get(a, []):
+            out.append(f'<span class="anchor" id="{span[2]}"></span>')
+        covering = [s for s in spans if s[0] <= a and b <= s[1]]
+        chunk = escape(raw[a:b])
+        if covering:
+            out.append(f'<mark data-points="{" ".join(s[4] for s in covering)}">{chunk}</mark>')
+        else:
+            out.append(chunk)
+    for span in ends.get(len(raw), []):
+        out.append(f'<a class="backref" href="#{span[3]}" aria-label="back to point {span[4]}">↑{span[4]}</a>')
+    return "".join(out)
+
+
+def to_html(expl: PatientExplanation, source: SourceText | str | None = None, source_name: str | None = None) -> str:
+    lang = expl.language
+    labels = LABELS[lang]
+    raw = source.raw if isinstance(source, SourceText) else source
+    spans = _evidence_spans(expl) if raw is not None else []
+    e = escape
+    title = labels["title"] + (f" — {expl.case_number}" if expl.case_number else "")
+    parts = [
+        "<!DOCTYPE html>", f'<html lang="{lang}">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{e(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
+        f'<a class="skip" href="#main">{"Skip to the explanation" if lang == "en" else "Ir a la explicación"}</a>',
+        '<main id="main">', "<header>", f"<h1>{e(labels['title'])}</h1>",
+    ]
+    if expl.case_number:
+        parts.append(f'<p class="case">{e(labels["case"])} {e(expl.case_number)}</p>')
+    parts.append(f'<p class="headline" id="headline">{e(expl.headline)}</p>')
+    parts.append("</header>")
+    warning = _warning(expl)
+    if warning:
+        parts.append(f'<p class="note" role="note">{e(warning)}</p>')
+
+    parts.append(f'<section aria-labelledby="requests"><h2 id="requests">{e(labels["requests"])}</h2>')
+    for n, item in enumerate(expl.items, 1):
+        icon = "✓" if item.decision == "overturned" else "✗"
+        parts.append(f'<article class="item {item.decision}" id="item-{n}" aria-labelledby="item-{n}-title">')
+        parts.append(f'<h3 id="item-{n}-title">{n}. {e(item.plain_request)}</h3>')
+        see = ""
+        if item.decision_evidence is not None and raw is not None:
+            see = f' <a class="see" href="#{_ev_id(n, "decision")}">({e(labels["see_letter"])})</a>'
+        parts.append(f'<p class="status" id="item-{n}-status" data-decision="{item.decision}">'
+                     f'<span class="icon" aria-hidden="true">{icon}</span>'
+                     f'<span class="label">{e(labels["decision"])}:</span> {e(item.status)}{see}</p>')
+        parts.append(f'<p class="letter-words">{e(labels["letter_words"])}: <q>{e(item.request)}</q></p>')
+        if item.already_approved:
+            parts.append(f'<p class="letter-words">{e(labels["already_approved"])}: <q>{e(item.already_approved)}</q></p>')
+        if item.why:
+            parts.append(f'<h4>{e(labels["why"])}</h4><ul class="why">')
+            for j, point in enumerate(item.why, 1):
+                link = ""
+                if point.evidence is not None and raw is not None:
+                    link = (f' <a class="see" href="#{_ev_id(n, str(j))}">({e(labels["see_letter"])})</a>')
+                parts.append(f'<li id="pt-{n}-{j}">{e(point.text)}{link}</li>')
+            parts.append("</ul>")
+        if item.what_could_help:
+            parts.append(f'<h4>{e(labels["what_could_help"])}</h4><ul>')
+            parts += [f"<li>{e(h)}</li>" for h in item.what_could_help]
+            parts.append("</ul>")
+        parts.append("</article>")
+    parts.append("</section>")
+
+    parts.append(f'<section aria-labelledby="next"><h2 id="next">{e(labels["next_steps"])}</h2>')
+    for title_, steps in _groups(expl):
+        parts.append(f"<h3>{e(title_)}</h3><ul>")
+        for s in steps:
+            cite = (f'<a href="{e(s.citation.url)}">{e(s.citation.label)}</a>' if s.citation.url
+                    else e(s.citation.label))
+            parts.append(f"<li>{e(s.text)} <cite>({cite})</cite></li>")
+        parts.append("</ul>")
+    parts.append("</section>")
+
+    if expl.glossary:
+        parts.append(f'<section aria-labelledby="glossary"><h2 id="glossary">{e(labels["glossary"])}</h2><dl>')
+        for g in expl.glossary:
+            parts.append(f"<dt>{e(g.term)}</dt><dd>{e(g.definition)}</dd>")
+        parts.append("</dl></section>")
+
+    parts.append(f'<section aria-labelledby="about"><h2 id="about">{e(labels["about"])}</h2>')
+    parts.append(f"<p>{e(expl.disclaimer)}</p>")
+    parts += [f'<p class="about">{e(line)}</p>' for line in _about(expl)]
+    parts.append("</section>")
+
+    if raw is not None:
+        name = f" ({e(source_name)})" if source_name else ""
+        parts.append(f'<section class="letter-section" aria-labelledby="letter"><h2 id="letter">{e(labels["letter"])}{name}</h2>')
+        parts.append(f"<p>{e(labels['letter_note'])}</p>")
+        parts.append(f'<pre class="letter" lang="en">{_letter_html(raw, spans)}</pre></section>')
+    parts += ["</main>", "</body>", "</html>"]
+    return "\n".join(parts) + "\n"
