@@ -1,4 +1,5 @@
-"""The five seed letters: every contract field equals the hand labels in evals/gold/seeds."""
+"""The five seed letters and the letter we wrote (synthetic_2016_multi): every contract field
+equals the hand labels in evals/gold/seeds."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ HEADER = ["case_number", "date_assigned", "decision_date", "date_of_injury", "ur
 ITEM_FIELDS = ["request", "decision", "modified_by_ur", "original_request", "ur_authorized", "disputed_portion"]
 
 
-def test_all_five_seeds_have_labels():
-    assert len(SEED_STEMS) == 5
+def test_all_five_seeds_and_the_written_letter_have_labels():
+    assert [s for s in SEED_STEMS if s[0].isdigit()] == [f"00{i}" + s[3:] for i, s in enumerate(SEED_STEMS[:5])]
+    assert len(SEED_STEMS) == 6 and "synthetic_2016_multi" in SEED_STEMS
 
 
 @pytest.fixture(scope="module", params=SEED_STEMS)
