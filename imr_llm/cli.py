@@ -211,6 +211,11 @@ def _explain_command(args: argparse.Namespace) -> int:
     except ImrError as exc:
         print(f"imr-llm: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    writer = None
+    if pipeline.enricher is not None:
+        from .explain.writer import ModelWriter
+
+        writer = ModelWriter(pipeline.enricher.client)  # with a model, the model writes; the guards decide
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     failed = len(problems)
@@ -220,7 +225,7 @@ def _explain_command(args: argparse.Namespace) -> int:
             try:
                 source = load(path)
                 det = pipeline.extract_source(source)
-                expl = explain(det, source, args.language)
+                expl = explain(det, source, args.language, writer)
             except ImrError as exc:
                 failed += 1
                 print(f"imr-llm: [{exc.code}] {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from ..errors import ImrError
 from ..reading import SourceText
 from ..schema import Determination
 from .facts import FACTS_VERSION
@@ -39,19 +40,21 @@ def _summary(guards: list[GuardResult]) -> str:
 def explain(det: Determination, source: SourceText | str, language: Language = "en", writer: Writer | None = None,
             *, reasks: int = 1) -> PatientExplanation:
     """Explain one parsed letter. `source` is the letter as read (`SourceText`, or its raw text)."""
+    reason = None
     if writer is not None and writer is not write_template:
-        expl = writer(det, source, language)
-        run_guards(expl, det, source)
-        for _ in range(max(0, reasks)):
+        try:
+            expl = writer(det, source, language)
+            _check(expl, det, source, writer)
+            for _ in range(max(0, reasks)):
+                if expl.passed:
+                    break
+                expl = writer(det, source, language, feedback=[f"{g.name}: {g.detail}" for g in _failed(expl.guards)])
+                _check(expl, det, source, writer)
             if expl.passed:
-                break
-            expl = writer(det, source, language, feedback=[f"{g.name}: {g.detail}" for g in _failed(expl.guards)])
-            run_guards(expl, det, source)
-        if expl.passed:
-            return expl
-        reason = f"the {expl.written_by.kind} explanation failed: {_summary(expl.guards)}"
-    else:
-        reason = None
+                return expl
+            reason = f"the {expl.written_by.kind} explanation failed: {_summary(expl.guards)}"
+        except (ImrError, ValueError) as exc:  # the model failed or answered the wrong shape
+            reason = f"the model explanation could not be written ({type(exc).__name__}: {str(exc)[:200]})"
 
     expl = write_template(det, source, language)
     run_guards(expl, det, source)
@@ -68,6 +71,14 @@ def explain(det: Determination, source: SourceText | str, language: Language = "
     return expl
 
 
+def _check(expl: PatientExplanation, det: Determination, source, writer) -> None:
+    """The guards, plus the writer's own read-back (a model reading the text back) when it has one."""
+    run_guards(expl, det, source)
+    readback = getattr(writer, "readback", None)
+    if readback is not None and expl.guards[0].passed:
+        expl.guards.append(readback(expl, det))
+
+
 def explain_letter(path_or_text: str | os.PathLike[str] | bytes, language: Language = "en", *, pipeline=None,
                    writer: Writer | None = None) -> tuple[PatientExplanation, Determination]:
     """Read and parse a letter (through `pipeline` when given, e.g. one with a model), then explain it.
@@ -80,4 +91,8 @@ def explain_letter(path_or_text: str | os.PathLike[str] | bytes, language: Langu
             det = offline.extract_source(source)
     else:
         det = pipeline.extract_source(source)
+        if writer is None and pipeline.enricher is not None:
+            from .writer import ModelWriter
+
+            writer = ModelWriter(pipeline.enricher.client)  # with a model, the model writes (guarded)
     return explain(det, source, language, writer), det
