@@ -102,3 +102,19 @@ def test_a_failing_endpoint_falls_back_to_the_template(tmp_path):
     expl = explain(_det(), load(SEED), "es", ModelWriter(client))
     assert expl.fallback.used and "could not be written" in expl.fallback.reason
     assert expl.language == "es" and expl.passed
+
+
+def test_the_eval_reports_explanation_checks_per_language():
+    from imr_llm.evaluation.gold import load_suite
+    from imr_llm.evaluation.runner import run_eval
+
+    suite = load_suite("seeds", LETTERS, LETTERS.parent.parent.parent / "evals" / "gold" / "seeds")
+    with Pipeline() as pipeline:
+        report = run_eval([suite], pipeline.extract, explain_languages=("en", "es")).report
+    ex = report["suites"]["seeds"]["explanations"]
+    assert set(ex) == {"en", "es"}
+    assert ex["en"]["letters"] == len(suite.pairs) and ex["en"]["decision_consistency"] == 1.0
+    assert ex["en"]["fallbacks"] == 0 and ex["en"]["numbers_not_in_source"] == 0
+    assert ex["en"]["grade_metric"] == "flesch_kincaid_grade" and ex["en"]["grade_median"] <= 6 and ex["en"]["grade_worst"] <= 8
+    assert ex["es"]["grade_metric"] == "fernandez_huerta" and ex["es"]["grade_worst"] >= 60
+    assert "text" not in json.dumps(ex)  # figures only, no explanation text in the report

@@ -35,6 +35,9 @@ def add_eval_parser(sub) -> None:
     ev.add_argument("--cache-dir", type=Path, help="response cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")
     ev.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     ev.add_argument("--no-judge", action="store_true", help="with a model: skip the LLM judge of free-text fields")
+    ev.add_argument("--explain", action="append", choices=["en", "es"], metavar="LANG",
+                    help="also explain each letter (en, es; repeatable) and report the explanation checks: decision "
+                         "consistency, read-back, reading grade, numbers not in the letter, fallbacks")
     ev.add_argument("--compare", type=Path, nargs="?", const=True, metavar="BASELINE",
                     help="compare with a blessed baseline (default: the suites file's, evals/baseline.json) "
                          "and exit 1 on regression")
@@ -165,8 +168,14 @@ def _run(args: argparse.Namespace, suites, config):
         judge = None
         if pipeline.enricher is not None and not args.no_judge:
             judge = FreeTextJudge(pipeline.enricher.client)
+        writer = None
+        if pipeline.enricher is not None and args.explain:
+            from ..explain.writer import ModelWriter
+
+            writer = ModelWriter(pipeline.enricher.client)
         options = dict(judge=judge, usage=pipeline.usage, model_config=config,
-                       keep_text=bool(args.html) and not args.html_no_text)
+                       keep_text=bool(args.html) and not args.html_no_text,
+                       explain_languages=tuple(args.explain or ()), explain_writer=writer)
         return _with_progress(suites, pipeline.extract, **options)
 
 

@@ -27,6 +27,10 @@ def write_json(run: EvalRun, path: Path, comparison: Comparison | None = None) -
     path.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
 
 
+def _fmt_ratio(value) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
 def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None = None) -> None:
     """One table per suite, readable at 80 columns and when piped: no box lines, one-space gaps,
     the metric names never shortened, the judge column only when something was judged, and the
@@ -66,6 +70,12 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
             console.print(f"model values {grounding['model_values']} · ungrounded {len(grounding['ungrounded'])} · "
                           f"dropped {grounding['dropped']} · vocabulary corrections {grounding['corrected']}",
                           markup=False, highlight=False)
+        for language, ex in (suite.get("explanations") or {}).items():
+            grade = "FK grade" if ex["grade_metric"] == "flesch_kincaid_grade" else "Fernández-Huerta"
+            console.print(f"explanations ({language}): {ex['letters']} letters · decisions consistent "
+                          f"{ex['decision_consistency']:.0%} · read-back {_fmt_ratio(ex['readback_agreement'])} · "
+                          f"{grade} median {ex['grade_median']}, worst {ex['grade_worst']} · numbers not in letter "
+                          f"{ex['numbers_not_in_source']} · fallbacks {ex['fallbacks']}", markup=False, highlight=False)
         if suite["errors"]:
             console.print(f"[red]{len(suite['errors'])} letter(s) failed to extract[/red]: "
                           + escape(", ".join(suite["errors"])))

@@ -46,6 +46,8 @@ def run_eval(
     model_config=None,
     keep_text: bool = False,
     on_letter: Callable[[str, str], None] | None = None,
+    explain_languages: tuple[str, ...] = (),
+    explain_writer=None,
 ) -> EvalRun:
     """Score `task(path)` on every labelled letter of `suites`.
 
@@ -66,6 +68,7 @@ def run_eval(
         results: list[LetterResult] = []
         errors: dict[str, str] = {}
         grounding = {"model_values": 0, "ungrounded": [], "dropped": 0, "corrected": 0}
+        explained: list[dict] = []
         for stem, path, gold in suite.pairs:
             pred, error = None, None
             if keep_text:
@@ -75,6 +78,8 @@ def run_eval(
                 pred = det.model_dump(mode="json")
                 if det.model_step.status != "not_requested":
                     _check_grounding(grounding, stem, det, path)
+                for language in explain_languages:
+                    explained.append(_explanation_figures(stem, det, path, language, explain_writer))
             except ImrError as exc:
                 error = f"[{exc.code}] {exc}"
                 errors[stem] = error
@@ -97,6 +102,7 @@ def run_eval(
             "metrics": aggregate(results),
             "decision_confusion": decision_confusion(results),
             "grounding": grounding,
+            **({"explanations": _explanation_summary(explained)} if explain_languages else {}),
             "per_letter": {r.stem: _letter_json(r) for r in results},
         }
     elapsed = time.perf_counter() - started
@@ -130,6 +136,45 @@ def _check_grounding(tally: dict, stem: str, det, path: Path) -> None:
             ev = item.evidence.get(name)
             if ev is None or raw[ev.start:ev.end] != ev.quote or ev.origin == "parser":
                 tally["ungrounded"].append(f"{stem}: items[{item.index}].{name}")
+
+
+def _explanation_figures(stem: str, det, path: Path, language: str, writer) -> dict:
+    """One letter's explanation, checked: what the guards found (no text kept)."""
+    from ..explain import explain
+
+    expl = explain(det, load(path), language, writer)  # type: ignore[arg-type]
+    guards = {g.name: g.passed for g in expl.guards}
+    return {"letter": stem, "language": language, "written_by": expl.written_by.kind,
+            "decisions_consistent": guards.get("decision", False), "readback_model": guards.get("readback_model"),
+            "numbers_ok": guards.get("numbers", False), "all_guards": expl.passed,
+            "grade": expl.readability.overall if expl.readability else None,
+            "written_grade": expl.readability.written if expl.readability else None,
+            "metric": expl.readability.metric if expl.readability else None, "fallback": expl.fallback.used}
+
+
+def _explanation_summary(rows: list[dict]) -> dict:
+    from statistics import median
+
+    out: dict = {}
+    for language in sorted({r["language"] for r in rows}):
+        mine = [r for r in rows if r["language"] == language]
+        grades = [r["grade"] for r in mine if r["grade"] is not None]
+        readback = [r["readback_model"] for r in mine if r["readback_model"] is not None]
+        out[language] = {
+            "letters": len(mine),
+            "decision_consistency": round(sum(r["decisions_consistent"] for r in mine) / len(mine), 4),
+            "readback_agreement": round(sum(readback) / len(readback), 4) if readback else None,
+            "numbers_not_in_source": sum(not r["numbers_ok"] for r in mine),
+            "guards_passed": sum(r["all_guards"] for r in mine),
+            "fallbacks": sum(r["fallback"] for r in mine),
+            "written_by_model": sum(r["written_by"] == "model" for r in mine),
+            "grade_metric": mine[0]["metric"],
+            "grade_median": round(median(grades), 2) if grades else None,
+            "grade_worst": (round(max(grades), 2) if mine[0]["metric"] == "flesch_kincaid_grade" else round(min(grades), 2))
+            if grades else None,
+            "per_letter": mine,
+        }
+    return out
 
 
 def _keep_text(run: EvalRun, suite: str, stem: str, path: Path) -> None:
