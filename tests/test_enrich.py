@@ -277,3 +277,22 @@ def test_an_answer_cut_off_at_max_tokens_is_a_per_item_warning_not_a_crash(tmp_p
     assert det.items[0].service == "oxycodone" and det.items[0].reasons == []
     assert sum("cut off at max_tokens" in w for w in det.warnings) == 4
     assert det.model_step.status == "partial"
+
+
+def test_when_the_request_reading_fails_the_rules_fields_still_stand(tmp_path):
+    class NoRequests(FakeModel):
+        def __call__(self, request):
+            body = json.loads(request.content)
+            if not any("Rationale:" in m["content"] for m in body["messages"] if m["role"] == "user"):
+                return httpx.Response(200, json=_chat("this is not json"))
+            return super().__call__(request)
+
+    fake = NoRequests()
+    with fake.pipeline(tmp_path) as pipeline:
+        det = pipeline.extract(MULTI)
+    item = det.items[0]
+    assert item.service is None  # only the model gives the service
+    assert (item.category, item.subcategory) == ("Pharmaceuticals", "Opioids")  # the vocabulary's, with its evidence
+    assert item.evidence["category"].origin == "rules" and item.quantity.dispense_qty == 60
+    assert det.items[1].body_regions == ["knee"] and det.items[1].laterality == "right"
+    assert sum("model step failed for the request" in w for w in det.warnings) == 4

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imr_llm.enrich.quantity import find_quantity, parse_quantity
+from imr_llm.enrich.quantity import find_quantity, parse_quantity, trim_service
 from imr_llm.enrich.vocabulary import classify, regions, sides
 from imr_llm.taxonomy import SUBCATEGORIES
 
@@ -149,3 +149,27 @@ def test_rules_on_every_labelled_item():
         right["quantity"] += all(got.get(k) == v for k, v in item["quantity"].items() if k not in ("raw",))
     for field, n in right.items():
         assert n / len(items) >= 0.97, f"{field}: {n}/{len(items)}"
+
+
+@pytest.mark.parametrize("heading,service,drug,expected", [
+    ("Salonpas pad #60", "salonpas pad", True, "salonpas"),
+    ("Nortriptyline HCL 25mg, #30", "nortriptyline hcl", True, "nortriptyline"),
+    ("Diclofenac ER 100mg #60", "diclofenac er", True, "diclofenac er"),  # the release form is the drug
+    ("Twelve infrared acupuncture visits, 2 times weekly", "twelve infrared acupuncture visits", False, "infrared acupuncture"),
+    ("MRI (magnetic resonance imaging) of the cervical spine", "magnetic resonance imaging", False, "MRI"),
+    ("Three phase bone scan to the left foot", "three phase bone scan", False, "three phase bone scan"),
+    ("Acupuncture visits with Capsaicin patch", "acupuncture visits with capsaicin patch", False,
+     "acupuncture visits with capsaicin patch"),
+])
+def test_service_words_are_trimmed_to_the_convention(heading, service, drug, expected):
+    assert trim_service(heading, service, drug=drug) == expected
+    assert expected.lower() in heading.lower()  # still words of the heading: grounded like the answer
+
+
+def test_trimming_leaves_every_gold_service_alone():
+    for path in sorted(GOLD.rglob("*.json")):
+        for item in json.loads(path.read_text())["items"]:
+            heading = item.get("disputed_portion") or item["request"]
+            match = classify(heading)
+            drug = bool(match and match.category == "Pharmaceuticals")
+            assert trim_service(heading, item["service"], drug=drug).lower() == item["service"].lower(), path.name

@@ -70,7 +70,9 @@ class RequestAnswer(_Answer):
         return value.strip() if value else value
 
     @model_validator(mode="after")
-    def _taxonomy(self) -> "RequestAnswer":
+    def _taxonomy(self, info: ValidationInfo) -> "RequestAnswer":
+        if info.context is None:
+            return self  # a salvaged or cached answer: the enricher drops a subcategory that does not fit
         problem = subcategory_problem(self.category, self.subcategory)
         if problem:
             allowed = ", ".join(SUBCATEGORIES[self.category]) or "null"

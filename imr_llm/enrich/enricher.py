@@ -15,10 +15,10 @@ from ..errors import EndpointError, ModelError
 from ..prompts import load_prompt
 from ..reading import SourceText
 from ..schema import Conflict, Determination, DisputedItem, Evidence, ModelUsage
-from ..taxonomy import SUBCATEGORIES
+from ..taxonomy import SUBCATEGORIES, subcategory_problem
 from .answers import LetterRequestsAnswer, ReasonsAnswer, RequestAnswer
 from .grounding import Section, ground
-from .quantity import find_quantity, parse_quantity
+from .quantity import find_quantity, parse_quantity, trim_service
 from .vocabulary import classify, regions, sides
 
 MAX_RATIONALE_CHARS = 6000  # bounds the cost of one call; longer rationales are cut (and say so)
@@ -50,8 +50,9 @@ class Enricher:
             if isinstance(answer, ModelError):
                 failures += 1
                 det.warnings.append(f"items[{item.index}]: model step failed for the request ({answer})")
-            elif heading is not None and answer is not None:
-                self._apply_request(det, item, heading, answer)
+                answer = None
+            if heading is not None:
+                self._apply_request(det, item, heading, answer)  # the rules' fields stand without an answer
         endpoint_down = any(isinstance(a, EndpointError) for a in answers)
         for item in det.items:
             rationale = _section(source, item.evidence.get("rationale"), f"items[{item.index}].rationale")
@@ -105,26 +106,35 @@ class Enricher:
             out.append(done.value)
         return out
 
-    def _apply_request(self, det: Determination, item: DisputedItem, heading: Section, answer: RequestAnswer) -> None:
+    def _apply_request(self, det: Determination, item: DisputedItem, heading: Section,
+                       answer: RequestAnswer | None) -> None:
         where, step = f"items[{item.index}]", det.model_step
-        service_ev = ground(heading, answer.service)
+        answer = answer or RequestAnswer.model_construct(service="", category=None, subcategory=None, body_regions=[],
+                                                         laterality=None, quantity=None)
+        match = classify(heading.text)
+        drug = match is not None and match.category == "Pharmaceuticals"
+        service = trim_service(heading.text, answer.service, drug=drug) if answer.service else None
+        service_ev = ground(heading, service)
         if service_ev is not None:
-            item.service = " ".join(answer.service.lower().split())
+            item.service = " ".join(service.lower().split())
             item.evidence["service"] = service_ev
-        else:
+        elif answer.service:
             step.dropped.append(f"{where}.service")
         # category: the vocabulary decides where it knows the word; else the model, on its service quote
-        match = classify(heading.text)
         if match is not None:
             item.category, item.subcategory = match.category, match.subcategory  # type: ignore[assignment]
             item.evidence["category"] = heading.evidence(match.start, match.end, origin="rules")
             if (answer.category, answer.subcategory) != (match.category, match.subcategory):
                 step.corrected.append(f"{where}.category: model {answer.category}/{answer.subcategory}, "
                                       f"vocabulary {match.category}/{match.subcategory}")
-        elif service_ev is not None:
-            item.category, item.subcategory = answer.category, answer.subcategory
+        elif service_ev is not None and answer.category is not None:
+            item.category = answer.category
+            fits = subcategory_problem(answer.category, answer.subcategory) is None
+            item.subcategory = answer.subcategory if fits else None
             item.evidence["category"] = service_ev
-        else:
+            if not fits:
+                step.dropped.append(f"{where}.subcategory: {answer.subcategory} is not a {answer.category} subcategory")
+        elif answer.category is not None:
             step.dropped.append(f"{where}.category")
         # body regions and side: only those the heading's words state
         found = regions(heading.text)

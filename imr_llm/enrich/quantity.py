@@ -140,3 +140,33 @@ def _fill(q: Quantity, text: str, drug: bool) -> None:
         q.total_sessions = q.frequency_per_week * q.duration_weeks
     elif q.count is not None and not drug and not lead_only:
         q.total_sessions = q.count  # "One bone scan" is a count, not sessions
+
+
+# -- the service words, trimmed to the label convention -------------------------------------------
+_LEAD_WORDS = re.compile(
+    rf"^(?:(?:(?:{_NUM}|#?\d+)(?!\s+(?:phase|level|part|view))|x|additional|continued|continuation of|retrospective|"
+    rf"post-?op(?:erative)?|pre-?op(?:erative)?|purchase of|rental of|of|for|the|a|an)\s+)+", re.I)
+_TRAIL_WORDS = re.compile(r"(?:\s+(?:visits?|sessions?|rental|purchase|unit rental))+$", re.I)
+_DOSE_FORMS = re.compile(r"(?:\s+(?:pads?|patch(?:es)?|cream|ointment|gel|lotion|tablets?|capsules?|oral suspension|"
+                         r"suspension|hcl|er|xr))+$", re.I)
+_PAREN = re.compile(r"([A-Za-z/]+)\s*\(([^)]*)\)")
+
+
+def trim_service(heading: str, service: str, *, drug: bool = False) -> str:
+    """The model's service words, trimmed to the convention (evals/README.md): no quantity or
+    count words at the start, no visits/sessions or dose-form words at the end, and an
+    abbreviation rather than its bracketed expansion ("MRI (magnetic resonance imaging)" → "MRI").
+    The result is still words of the heading, so it is grounded like the model's answer."""
+    text = " ".join(service.split())
+    for m in _PAREN.finditer(heading):
+        if text.lower() == " ".join(m.group(2).split()).lower():
+            return m.group(1)
+    trimmed = _TRAIL_WORDS.sub("", _LEAD_WORDS.sub("", text)).strip(" ,;:-")
+    if drug:
+        trimmed = _DOSE_FORMS.sub("", trimmed).strip(" ,;:-")
+    if trimmed.lower() in ("er", "xr"):
+        return text
+    # "diclofenac er" keeps its release form: only trim er/xr when the heading does not follow the drug with it
+    if re.search(rf"{re.escape(trimmed)}\s+(?:er|xr)\b", heading, re.I) and re.search(r"\s(?:er|xr)$", text, re.I):
+        trimmed = text
+    return trimmed or text
