@@ -20,9 +20,12 @@ def test_python_api_example_is_a_passing_doctest(monkeypatch):
 def test_the_first_command_runs_the_main_job_offline():
     readme = (ROOT / "README.md").read_text()
     first = re.search(r"```bash\n(.+?)\n", readme).group(1)
-    letter = re.search(r"imr-llm extract (\S+)", first).group(1)
+    letter = re.search(r"imr-llm explain (\S+)", first).group(1)
     assert (ROOT / letter).is_file()
-    proc = subprocess.run([sys.executable, "-m", "imr_llm.cli", "extract", letter], cwd=ROOT, capture_output=True,
-                          text=True, env={**os.environ, "COLUMNS": "160"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMR_LLM_")}  # offline: no model configured
+    proc = subprocess.run([sys.executable, "-m", "imr_llm.cli", "explain", letter], cwd=ROOT, capture_output=True,
+                          text=True, env={**env, "COLUMNS": "160"})
     assert proc.returncode == 0, proc.stderr
-    assert "Acupuncture 2xwk x 4 wks lumbar spine" in proc.stdout and "upheld" in proc.stdout
+    out = proc.stdout
+    assert "Acupuncture 2xwk x 4 wks lumbar spine" in out and "Not approved" in out
+    assert "30 days" in out and "new request" in out  # the appeal window and the new-request route
