@@ -69,6 +69,7 @@ class FakeModel:
         return httpx.Response(200, json=_chat(answer))
 
     def pipeline(self, tmp_path, **options) -> Pipeline:
+        options.setdefault("requests_per_call", "item")  # these fakes answer the per-item prompt
         return Pipeline(CONFIG, cache_dir=tmp_path / "cache",
                         http_client=httpx.Client(transport=httpx.MockTransport(self)), **options)
 
@@ -257,7 +258,16 @@ def test_per_letter_request_reading(tmp_path):
         det = pipeline.extract(MULTI)
     assert [i.service for i in det.items] == ["oxycodone", "physical therapy", "cold therapy unit", "front wheeled walker"]
     assert det.model_step.usage.calls == 5  # one for the headings, one per rationale
-    assert det.provenance.prompt_hashes.keys() == {"item_requests_letter", "item_reasons"}
+    assert det.provenance.prompt_hashes.keys() == {"item_requests_letter", "item_request", "item_reasons"}
+
+
+def test_a_failed_letter_level_reading_falls_back_to_one_call_per_item(tmp_path):
+    fake = FakeModel()  # does not understand the letter-level prompt: its answer fails validation
+    with Pipeline(CONFIG, cache_dir=tmp_path / "cache",
+                  http_client=httpx.Client(transport=httpx.MockTransport(fake))) as pipeline:
+        det = pipeline.extract(MULTI)
+    assert any("read per item instead" in w for w in det.warnings)
+    assert det.items[0].service == "oxycodone" and det.items[0].category == "Pharmaceuticals"
 
 
 def test_an_answer_cut_off_at_max_tokens_is_a_per_item_warning_not_a_crash(tmp_path):

@@ -25,18 +25,19 @@ MAX_RATIONALE_CHARS = 6000  # bounds the cost of one call; longer rationales are
 
 
 class Enricher:
-    """Fills the model fields of a `Determination` in place. `requests_per_call`: "item" (one
-    call per heading) or "letter" (all headings of a letter in one call)."""
+    """Fills the model fields of a `Determination` in place. `requests_per_call`: "letter" (all
+    headings of a letter in one call; the default, measured in BENCHMARKS.md) or "item" (one call
+    per heading). A letter with one item, or whose letter-level answer fails, is read per item."""
 
-    def __init__(self, client, requests_per_call: str = "item") -> None:
+    def __init__(self, client, requests_per_call: str = "letter") -> None:
         self.client = client
         self.config = client.config
         self.requests_per_call = requests_per_call
         self.prompts = {name: load_prompt(name) for name in ("item_request", "item_requests_letter", "item_reasons")}
 
     def prompt_hashes(self) -> dict[str, str]:
-        used = ["item_requests_letter" if self.requests_per_call == "letter" else "item_request", "item_reasons"]
-        return {name: self.prompts[name].short_hash for name in used}
+        used = ["item_request", "item_reasons"] + (["item_requests_letter"] if self.requests_per_call == "letter" else [])
+        return {name: self.prompts[name].short_hash for name in sorted(used)}
 
     # -- the step ---------------------------------------------------------------------------
 
@@ -80,16 +81,20 @@ class Enricher:
 
     def _read_requests(self, det: Determination, headings: list[Section | None]) -> list:
         taxonomy = {k: list(v) for k, v in SUBCATEGORIES.items()}
-        if self.requests_per_call == "letter" and all(h is not None for h in headings):
+        if self.requests_per_call == "letter" and len(headings) > 1 and all(h is not None for h in headings):
             try:
                 done = self.client.run("item_requests_letter", self.prompts["item_requests_letter"],
                                        {"requests": [h.text for h in headings], "taxonomy": taxonomy},
                                        LetterRequestsAnswer, context={"headings": headings}, salvage=True)
-            except ModelError as exc:
+                _count(det.model_step.usage, done)
+                if len(done.value.items) == len(headings):
+                    return list(done.value.items)
+                det.warnings.append("model: the letter-level request reading gave the wrong number of items; "
+                                    "read per item instead")
+            except EndpointError as exc:
                 return [exc] * len(headings)
-            _count(det.model_step.usage, done)
-            items = list(done.value.items)
-            return (items + [None] * len(headings))[:len(headings)]
+            except ModelError:
+                det.warnings.append("model: the letter-level request reading failed; read per item instead")
         out: list = []
         for heading in headings:
             if heading is None or any(isinstance(a, EndpointError) for a in out):

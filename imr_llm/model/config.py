@@ -58,7 +58,7 @@ class ModelConfig(BaseModel):
     temperature: float = 0.0
     max_tokens: int = 400  # an answer of 4 reasons with quotes is ~250 tokens; a runaway one stops here
     timeout_s: float = 300.0
-    max_validation_retries: int = Field(2, description="re-asks when the output fails the schema")
+    max_validation_retries: int = Field(1, description="re-asks when the output fails validation (each costs a full prompt)")
     max_transport_retries: int = Field(4, description="retries on 429/5xx/connection errors")
 
     @property
