@@ -46,8 +46,14 @@ def main() -> None:
             from imr_llm.evaluation.judge import FreeTextJudge
 
             judge = FreeTextJudge(pipeline.enricher.client)
+        dets = {}
+
+        def task(path):
+            dets[path.stem] = det = pipeline.extract(path)
+            return det
+
         started = time.perf_counter()
-        run = run_eval([suite], pipeline.extract, judge=judge, usage=pipeline.usage, model_config=config,
+        run = run_eval([suite], task, judge=judge, usage=pipeline.usage, model_config=config,
                        on_letter=lambda s, stem: print(f"  {stem} {time.perf_counter() - started:.0f}s", flush=True))
         wall = time.perf_counter() - started
     report = run.report["suites"]["dev"]
@@ -61,8 +67,34 @@ def main() -> None:
         extra += f" token_f1={m['mean_score']:.3f}" if "mean_score" in m else ""
         print(f"{f:40s} n={m.get('n', 0):3d} acc={m.get('accuracy', 0):.3f}{extra}")
     print(json.dumps(run.report["cost"]))
+    alone = model_alone_category(dets, suite)
+    figures["model_alone"] = alone
+    print(f"model alone (before the vocabulary check): category {alone['category']}/{alone['n']}, "
+          f"category+subcategory {alone['category_and_subcategory']}/{alone['n']}")
+    print("grounding:", json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in report["grounding"].items()}))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
+
+
+def model_alone_category(dets: dict, suite) -> dict:
+    """The model's own category answers, recovered from `model_step.corrected` (where the
+    vocabulary overruled it) — what the category score would be without the vocabulary check."""
+    import re
+
+    n = cat = both = 0
+    golds = {stem: gold for stem, _, gold in suite.pairs}
+    for stem, det in dets.items():
+        overruled = {}
+        for note in det.model_step.corrected:
+            m = re.match(r"items\[(\d+)\]\.category: model (.*?)/(.*?), vocabulary", note)
+            if m:
+                overruled[int(m.group(1))] = (m.group(2), None if m.group(3) == "None" else m.group(3))
+        for item, gold in zip(det.items, golds[stem]["items"]):
+            model = overruled.get(item.index, (item.category, item.subcategory))
+            n += 1
+            cat += model[0] == gold.get("category")
+            both += model == (gold.get("category"), gold.get("subcategory"))
+    return {"n": n, "category": cat, "category_and_subcategory": both}
 
 
 if __name__ == "__main__":
