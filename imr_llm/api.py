@@ -24,7 +24,7 @@ class Pipeline:
     so a batch opens the cache once. Use it as a context manager (or call `close()`)."""
 
     def __init__(self, model=None, *, cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
-                 http_client=None, requests_per_call: str = "letter") -> None:
+                 http_client=None, requests_per_call: str = "item") -> None:
         self.model = model
         self.enricher = None
         self.cache = None

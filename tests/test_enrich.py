@@ -263,7 +263,7 @@ def test_per_letter_request_reading(tmp_path):
 
 def test_a_failed_letter_level_reading_falls_back_to_one_call_per_item(tmp_path):
     fake = FakeModel()  # does not understand the letter-level prompt: its answer fails validation
-    with Pipeline(CONFIG, cache_dir=tmp_path / "cache",
+    with Pipeline(CONFIG, cache_dir=tmp_path / "cache", requests_per_call="letter",
                   http_client=httpx.Client(transport=httpx.MockTransport(fake))) as pipeline:
         det = pipeline.extract(MULTI)
     assert any("read per item instead" in w for w in det.warnings)
