@@ -35,10 +35,12 @@ def main() -> None:
     ap.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "imr-llm-bench"))
     ap.add_argument("--judge", action="store_true")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--explain", action="append", choices=["en", "es"], help="also explain with the model (guarded)")
+    ap.add_argument("--letters", type=int, help="only the first N letters of the subset")
     args = ap.parse_args()
 
     suite = load_suite("dev", DEV, ROOT / "evals" / "gold" / "dev")
-    suite.pairs = [p for i, p in enumerate(sorted(suite.pairs)) if i % args.every == 0]
+    suite.pairs = [p for i, p in enumerate(sorted(suite.pairs)) if i % args.every == 0][:args.letters]
     config = ModelConfig(model=args.model, endpoint_kind="llamacpp", base_url=args.base_url)
     judge = None
     with Pipeline(config, cache_dir=args.cache_dir, requests_per_call=args.requests_per_call) as pipeline:
@@ -52,8 +54,13 @@ def main() -> None:
             dets[path.stem] = det = pipeline.extract(path)
             return det
 
+        writer = None
+        if args.explain:
+            from imr_llm.explain.writer import ModelWriter
+
+            writer = ModelWriter(pipeline.enricher.client)
         started = time.perf_counter()
-        run = run_eval([suite], task, judge=judge, usage=pipeline.usage, model_config=config,
+        run = run_eval([suite], task, judge=judge, explain_languages=tuple(args.explain or ()), explain_writer=writer, usage=pipeline.usage, model_config=config,
                        on_letter=lambda s, stem: print(f"  {stem} {time.perf_counter() - started:.0f}s", flush=True))
         wall = time.perf_counter() - started
     report = run.report["suites"]["dev"]
@@ -71,6 +78,9 @@ def main() -> None:
     figures["model_alone"] = alone
     print(f"model alone (before the vocabulary check): category {alone['category']}/{alone['n']}, "
           f"category+subcategory {alone['category_and_subcategory']}/{alone['n']}")
+    for language, ex in (report.get("explanations") or {}).items():
+        figures.setdefault("explanations", {})[language] = {k: v for k, v in ex.items() if k != "per_letter"}
+        print(f"explanations {language}:", json.dumps(figures["explanations"][language]))
     print("grounding:", json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in report["grounding"].items()}))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
