@@ -118,3 +118,33 @@ def test_the_eval_reports_explanation_checks_per_language():
     assert ex["en"]["grade_metric"] == "flesch_kincaid_grade" and ex["en"]["grade_median"] <= 6 and ex["en"]["grade_worst"] <= 8
     assert ex["es"]["grade_metric"] == "fernandez_huerta" and ex["es"]["grade_worst"] >= 60
     assert "text" not in json.dumps(ex)  # figures only, no explanation text in the report
+
+
+# -- the real local model, replayed ---------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+LOCAL = ModelConfig(model="qwen2.5-coder-1.5b", endpoint_kind="llamacpp", base_url="http://127.0.0.1:8011/v1")
+
+
+@pytest.mark.prompts("item_request", "item_reasons", "explain_letter", "explain_readback")
+def test_model_written_explanations_in_both_languages_replayed(cassette, tmp_path):
+    """Seed 003 (one overturned item) through the model step and the model writer, English and
+    Spanish, replayed from the local model: whatever the model wrote, the decision shown is the
+    letter's, every guard passed (or the template replaced it and says why), and the second
+    language reuses the cached model step."""
+    letter = LETTERS / "003_bd44697b6f0a7cef.txt"
+    with Pipeline(LOCAL, cache_dir=tmp_path / "cache") as pipeline:
+        source = load(letter)
+        det = pipeline.extract_source(source)
+        writer = ModelWriter(pipeline.enricher.client)
+        for language in ("en", "es"):
+            expl = explain(det, source, language, writer)
+            assert [i.decision for i in expl.items] == [i.decision for i in det.items] == ["overturned"]
+            assert expl.items[0].status.startswith("Approved" if language == "en" else "Aprobado")
+            assert expl.passed, [g for g in expl.guards if not g.passed]
+            assert expl.fallback.used or expl.written_by.kind == "model"
+            if expl.fallback.used:
+                assert expl.fallback.reason
+            assert not any(s.applies_to == "upheld" for s in expl.next_steps)  # no appeal call to action
+        assert pipeline.usage.summary()["model_calls"] >= 4
