@@ -138,18 +138,16 @@ def _blank_admin(text: str) -> str:
 
 
 def classify(text: str) -> Match | None:
-    """The DWC category of a request heading, decided by the first vocabulary entry it contains."""
+    """The DWC category of a request heading, decided by the first vocabulary entry it contains.
+    Programs, acupuncture, chiropractic and injections are checked before drug names ("Toradol
+    injection" is an injection, "acupuncture with capsaicin patch" acupuncture); the rest after."""
     text = _blank_admin(text)
+    return _first_rule(text, before_drugs=True) or classify_drug(text) or _first_rule(text, before_drugs=False)
+
+
+def _first_rule(text: str, *, before_drugs: bool) -> Match | None:
     for cat, sub, regex in _RULE_RE:
-        if cat in _BEFORE_DRUGS or f"{cat}:{sub}" in _BEFORE_DRUGS:
-            m = regex.search(text)
-            if m:
-                return Match(cat, sub, m.start(), m.end(), regex.pattern[:40])
-    drug = classify_drug(text)
-    if drug is not None:
-        return drug
-    for cat, sub, regex in _RULE_RE:
-        if cat in _BEFORE_DRUGS or f"{cat}:{sub}" in _BEFORE_DRUGS:
+        if (cat in _BEFORE_DRUGS or f"{cat}:{sub}" in _BEFORE_DRUGS) != before_drugs:
             continue
         m = regex.search(text)
         if m:
