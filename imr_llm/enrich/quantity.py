@@ -25,7 +25,7 @@ _NUM = r"(?:\d+(?:\.\d+)?|" + "|".join(sorted((w for w in _NUMBER_WORDS if w not
 _RANGE = rf"{_NUM}\s*(?:-|to)\s*{_NUM}"
 _SESSIONS = r"(?:sessions?|visits?|treatments?|appointments?)"
 
-_PATTERNS: list[tuple[str, re.Pattern]] = [
+_PATTERN_LIST: list[tuple[str, re.Pattern]] = [
     # "2 times a week for 6 weeks", "2xwk x 4 wks", "three times per week for four weeks", "2 times 4", "2 X 4"
     ("freq_dur", re.compile(rf"(?<![\w.])(?P<f>{_RANGE}|{_NUM})\s*(?:x|times?)\s*(?:(?:(?:a|per|/)?\s*(?:wk|week|weekly)s?\b)?\s*(?:,\s*)?(?:for|x|times|over)\s*)?(?P<d>{_RANGE}|{_NUM})\s*(?P<u>wks?|weeks?|visits?|sessions?)?(?:\s*\((?P<t>\d+)\s*(?:sessions?|visits?)?\))?", re.I)),
     ("freq", re.compile(rf"(?P<f>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times?)?\s*(?:a|per|/)\s*(?:wk|week)\b|(?P<f2>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times)?\s*weekly", re.I)),
@@ -35,6 +35,9 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("supply", re.compile(r"day\s+supply\s*:?\s*\d+", re.I)),  # "day supply: 30" (a drug's days, not a count)
     ("strength", re.compile(r"\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?\s*(?:mg|mcg|meq|gm|g|ml|%)(?:/\s*ml)?(?:\s*-\s*\d+(?:\.\d+)?\s*%)*", re.I)),
 ]
+
+
+_PATTERNS = dict(_PATTERN_LIST)
 
 
 def _num(text: str | None) -> float | None:
@@ -72,7 +75,7 @@ def parse_quantity(words: str, *, drug: bool = False) -> Quantity:
 def find_quantity(heading: str, *, drug: bool = False) -> tuple[Quantity, int, int] | None:
     """The quantity words of a heading: numbers, and the span of the shortest stretch holding them."""
     heading = _blank_admin(heading)
-    spans = [m.span() for _, regex in _PATTERNS for m in regex.finditer(heading) if m.group(0).strip()]
+    spans = [m.span() for regex in _PATTERNS.values() for m in regex.finditer(heading) if m.group(0).strip()]
     spans = [(s, e) for s, e in spans if not _is_date(heading, s, e)]
     if not spans:
         return None
@@ -89,7 +92,7 @@ def _is_date(text: str, start: int, end: int) -> bool:
 
 
 def _fill(q: Quantity, text: str, drug: bool) -> None:
-    m = _PATTERNS[0][1].search(text)
+    m = _PATTERNS["freq_dur"].search(text)
     if m:
         q.frequency_per_week = _num(m.group("f"))
         unit = m.group("u")
@@ -104,19 +107,19 @@ def _fill(q: Quantity, text: str, drug: bool) -> None:
         if m.group("t"):
             q.count = _num(m.group("t"))
     else:
-        m = _PATTERNS[1][1].search(text)
+        m = _PATTERNS["freq"].search(text)
         if m:
             q.frequency_per_week = _num(m.group("f") or m.group("f2"))
-        elif _PATTERNS[2][1].search(text):
+        elif _PATTERNS["daily"].search(text):
             q.frequency_per_week = 7.0
-        m = _PATTERNS[4][1].search(text)
+        m = _PATTERNS["duration"].search(text)
         if m and q.duration_weeks is None:
             q.duration_weeks = _weeks(_num(m.group("d") or m.group("d2")), m.group("u") or m.group("u2"))
-    strength = _PATTERNS[6][1].search(text)
+    strength = _PATTERNS["strength"].search(text)
     if strength and drug:
         q.strength = re.sub(r"\s+", "", strength.group(0))
     lead_only = False
-    for m in _PATTERNS[3][1].finditer(text):
+    for m in _PATTERNS["count"].finditer(text):
         if m.group("hash"):
             if drug:
                 if q.dispense_qty is None and not re.search(r"refill", text[max(0, m.start() - 20):m.start()], re.I):

@@ -75,7 +75,7 @@ _DRUGS: dict[str, tuple[str, ...]] = {
         "theramine", "sentra", "trepadone", "gabadone", "acetaminophen", "tylenol", "prednisone", "medrol",
         "methylprednisolone", "keflex", "cephalexin", "lovenox", "xarelto", "aspirin", "provigil", "modafinil",
         "fioricet", "butalbital", "narcan", "naloxone", "vitamin", "laxative", "stool softener", "imitrex",
-        "sumatriptan", "hydroxyzine", "vistaril", "cyclo-", "lunesta",
+        "sumatriptan", "hydroxyzine", "vistaril",
     ),
 }
 _TOPICAL_FORMS = re.compile(r"\b(?:cream|gel|patch(?:es)?|ointment|lotion|topical|transdermal|compound(?:ed)?|rub|spray|roll[- ]on)\b", re.I)

@@ -76,10 +76,12 @@ def run_eval(
             try:
                 det = task(path)
                 pred = det.model_dump(mode="json")
-                if det.model_step.status != "not_requested":
-                    _check_grounding(grounding, stem, det, path)
+                checked = det.model_step.status != "not_requested"
+                source = load(path) if checked or explain_languages else None  # read once for both checks
+                if checked:
+                    _check_grounding(grounding, stem, det, source.raw)
                 for language in explain_languages:
-                    explained.append(_explanation_figures(stem, det, path, language, explain_writer))
+                    explained.append(_explanation_figures(stem, det, source, language, explain_writer))
             except ImrError as exc:
                 error = f"[{exc.code}] {exc}"
                 errors[stem] = error
@@ -123,9 +125,8 @@ MODEL_FIELDS = ("service", "category", "quantity", "laterality")
 MODEL_LISTS = ("body_regions", "reasons", "missing_documentation")
 
 
-def _check_grounding(tally: dict, stem: str, det, path: Path) -> None:
+def _check_grounding(tally: dict, stem: str, det, raw: str) -> None:
     """Every model-filled value must carry evidence whose quote is the letter's text at its span."""
-    raw = load(path).raw
     tally["dropped"] += len(det.model_step.dropped)
     tally["corrected"] += len(det.model_step.corrected)
     for item in det.items:
@@ -138,11 +139,11 @@ def _check_grounding(tally: dict, stem: str, det, path: Path) -> None:
                 tally["ungrounded"].append(f"{stem}: items[{item.index}].{name}")
 
 
-def _explanation_figures(stem: str, det, path: Path, language: str, writer) -> dict:
+def _explanation_figures(stem: str, det, source, language: str, writer) -> dict:
     """One letter's explanation, checked: what the guards found (no text kept)."""
     from ..explain import explain
 
-    expl = explain(det, load(path), language, writer)  # type: ignore[arg-type]
+    expl = explain(det, source, language, writer)  # type: ignore[arg-type]
     guards = {g.name: g.passed for g in expl.guards}
     return {"letter": stem, "language": language, "written_by": expl.written_by.kind,
             "decisions_consistent": guards.get("decision", False), "readback_model": guards.get("readback_model"),
