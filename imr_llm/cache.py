@@ -68,7 +68,24 @@ class ResponseCache:
         return {"entries": len(self._cache), "bytes": int(self._cache.volume())}
 
     def clear(self) -> int:
-        return int(self._cache.clear())
+        """Remove every cached response, and the files that held them: diskcache's `clear()`
+        alone leaves freed pages of the old answers inside cache.db. Only diskcache's own files
+        are deleted (cache.db*, and its two-hex-digit value folders), never anything else a
+        user keeps in the folder."""
+        import re
+        import shutil
+
+        import diskcache
+
+        removed = len(self._cache)
+        self._cache.close()
+        for child in self.directory.iterdir():
+            if child.is_file() and child.name.startswith("cache.db"):
+                child.unlink()
+            elif child.is_dir() and re.fullmatch(r"[0-9a-f]{2}", child.name):
+                shutil.rmtree(child)
+        self._cache = diskcache.Cache(str(self.directory))
+        return int(removed)
 
     def close(self) -> None:
         self._cache.close()

@@ -1,7 +1,8 @@
 """The `imr-llm` command: argument parsing and printing over the public API, nothing more.
 
-Exit status: 0 all inputs succeeded, 1 some input failed (each failure is one line on stderr
-and the run goes on), 2 usage error.
+Exit status: 0 all inputs succeeded, 1 some input failed (each failure is one line on stderr —
+and, in JSON output, a record with its "error" — and the run goes on), 2 usage error. A run of
+several letters ends with a summary line on stderr.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ImrError
+from .output import stream_is_utf8
 from .reading import SUPPORTED_SUFFIXES
+
+STDIN = "-"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -32,20 +36,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     ex = sub.add_parser("extract", help="parse letters (PDF or text) and print what they state")
-    ex.add_argument("paths", nargs="+", metavar="PATH", help="letter files, or folders of .pdf/.txt letters")
-    ex.add_argument("--json", action="store_true", help="print JSON Lines, one object per letter")
+    ex.add_argument("paths", nargs="+", metavar="PATH", help="letter files, folders of .pdf/.txt letters, or - for stdin")
+    ex.add_argument("--json", action="store_true",
+                    help="print JSON Lines, one object per letter (a letter that fails is a line with its \"error\")")
+    ex.add_argument("--out", type=Path, metavar="FILE",
+                    help="append the JSON Lines to FILE (created user-only; safe to share between runs)")
     ex.add_argument("--no-evidence", action="store_true", help="leave evidence spans out of the JSON")
+    ex.add_argument("--redact", action="store_true",
+                    help="drop free text (headings, quotes, reasons), ages and dates of injury; keep decisions and categories")
     ex.add_argument("-j", "--jobs", type=int, default=0,
                     help="worker processes; 0 (default) = one per CPU core for 32+ letters, else 1 (always 1 with --model)")
     add_model_arguments(ex, "fill the model fields (category, service, quantity, reasons) with this model")
     ex.set_defaults(func=_extract_command)
 
     exp = sub.add_parser("explain", help="explain letters to the injured worker in plain words (offline by default)")
-    exp.add_argument("paths", nargs="+", metavar="LETTER", help="letter files, or folders of .pdf/.txt letters")
+    exp.add_argument("paths", nargs="+", metavar="LETTER", help="letter files, folders of .pdf/.txt letters, or - for stdin")
     exp.add_argument("--language", choices=["en", "es"], default="en", help="English (default) or Spanish")
     exp.add_argument("--format", choices=["text", "markdown", "json", "html"], default="text",
                      help="text (default), markdown, json (one object per letter, plus \"source\") or html (one page)")
-    exp.add_argument("--out", type=Path, metavar="DIR", help="write one file per letter into DIR instead of stdout")
+    exp.add_argument("--out", type=Path, metavar="DIR",
+                     help="write one file per letter into DIR (created user-only) instead of stdout")
+    exp.add_argument("--redact", action="store_true",
+                     help="leave out the letter's text and every detail taken from it; keep decisions and next steps")
     add_model_arguments(exp, "fill the model fields the explanation uses (service, reasons, missing documentation)")
     exp.set_defaults(func=_explain_command)
 
@@ -79,10 +91,16 @@ def model_config_from_args(args: argparse.Namespace):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _safe_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    problem = _flag_problem(args)
+    if problem:
+        parser.print_usage(sys.stderr)
+        print(f"imr-llm {args.command}: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
         return int(args.func(args))
@@ -94,11 +112,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+def _safe_streams() -> None:
+    """Never crash on a console that cannot show a character (cp1252, LANG=C): text output
+    replaces it; JSON output escapes it instead (see `output.json_line`), so JSON stays exact."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and not stream_is_utf8(stream):
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError):
+                pass
+
+
+def _flag_problem(args: argparse.Namespace) -> str | None:
+    """Flags that make no sense together, said once instead of silently ignored."""
+    paths = getattr(args, "paths", None) or []
+    if STDIN in paths and len(paths) > 1:
+        return "'-' (read the letter from stdin) cannot be combined with other paths"
+    if args.command in ("extract", "explain"):
+        has_model = bool(args.model or os.environ.get("IMR_LLM_MODEL"))
+        model_only = [flag for flag, given in (("--endpoint-kind", args.endpoint_kind), ("--base-url", args.base_url),
+                                               ("--cache-dir", args.cache_dir), ("--no-cache", args.no_cache)) if given]
+        if model_only and not has_model:
+            return f"{', '.join(model_only)} only apply with a model: add --model (or set IMR_LLM_MODEL)"
+        if args.no_cache and args.cache_dir:
+            return "--no-cache and --cache-dir contradict each other: give one"
+    if args.command == "extract":
+        if args.no_evidence and not (args.json or args.out):
+            return "--no-evidence applies to JSON output: add --json or --out FILE"
+        if args.jobs > 1 and (args.model or os.environ.get("IMR_LLM_MODEL")):
+            return "--jobs runs the offline parser in parallel; with --model, letters are sent one at a time"
+        if args.jobs < 0:
+            return "--jobs must be 0 (automatic) or more"
+    if args.command == "explain" and args.out is not None and args.out.exists() and not args.out.is_dir():
+        return f"--out {args.out}: is a file; give a folder (one file per letter is written into it)"
+    return None
+
+
 def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Files to process, and usage problems (missing paths, empty folders)."""
+    """Files to process, and usage problems (missing paths, empty folders). '-' is stdin."""
     files: list[Path] = []
     problems: list[str] = []
     for raw in paths:
+        if raw == STDIN:
+            files.append(Path(STDIN))
+            continue
         p = Path(raw)
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
@@ -112,23 +169,40 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
+def load_input(path: Path):
+    """The letter at `path`, or on stdin for '-' (read once, as bytes: PDF or text)."""
+    from .api import load
+    from .reading import read_bytes
+
+    if str(path) == STDIN:
+        if _STDIN_DATA.get("data") is None:
+            _STDIN_DATA["data"] = sys.stdin.buffer.read()
+        return read_bytes(_STDIN_DATA["data"], name="<stdin>")
+    return load(path)
+
+
+_STDIN_DATA: dict[str, bytes | None] = {}
+
+
+def _display_name(path: Path) -> str:
+    return "<stdin>" if str(path) == STDIN else str(path)
+
+
 def _extract_command(args: argparse.Namespace) -> int:
     files, problems = expand_paths(args.paths)
     if problems and not files:
         for problem in problems:
             print(f"imr-llm: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    for problem in problems:
-        print(f"imr-llm: error: {problem}", file=sys.stderr)
-    failed = len(problems)
-
     try:
         config = model_config_from_args(args)
     except ImrError as exc:
         print(f"imr-llm: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     jobs = args.jobs if args.jobs > 0 else ((os.cpu_count() or 1) if len(files) >= 32 else 1)
-    mode = ("json-no-evidence" if args.no_evidence else "json") if args.json else "dict"
+    as_json = bool(args.json or args.out)
+    options = {"json": as_json, "evidence": not args.no_evidence, "redact": args.redact,
+               "ascii": False if args.out else not stream_is_utf8(sys.stdout)}
     pipeline = None
     if config is not None:
         from .api import Pipeline
@@ -138,52 +212,111 @@ def _extract_command(args: argparse.Namespace) -> int:
         except ImrError as exc:
             print(f"imr-llm: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        results = (_extract_one(f, mode, pipeline) for f in files)
+        results = (_extract_one(f, options, pipeline) for f in files)
     else:
-        results = _run(files, jobs=jobs, mode=mode)
+        results = _run(files, jobs=jobs, options=options)
+    out = None
+    if args.out is not None:
+        from .output import JsonlAppender
+
+        out = JsonlAppender(args.out)
+    summary = RunSummary(len(files) + len(problems))
+    for problem in problems:
+        summary.fail("no_such_input", f"imr-llm: error: {problem}")
     console = None
-    if not args.json:
+    if not as_json:
         from rich.console import Console
 
         console = Console()
-    for path, payload, error in _with_progress(results, len(files), quiet=len(files) < 20):  # bar on stderr
-        if error is not None:
-            failed += 1
-            print(f"imr-llm: {error}", file=sys.stderr)
-            continue
-        if args.json:
-            sys.stdout.write(payload)
-        else:
-            from .render import print_determination
+    try:
+        with Progress(len(files), quiet=len(files) < 20) as progress:  # the bar is on stderr, cleared at the end
+            for path, payload, error in progress.track(results):
+                if error is not None:
+                    code, message = error
+                    summary.fail(code, f"imr-llm: [{code}] {message}")
+                    progress.say(summary.lines[-1])
+                    if as_json:
+                        record = {"source": _display_name(path), "error": {"code": code, "message": message}}
+                        _emit(out, json.dumps(record, ensure_ascii=options["ascii"]) + "\n")
+                    continue
+                summary.ok(payload if isinstance(payload, dict) else None)
+                if as_json:
+                    _emit(out, payload)
+                else:
+                    from .render import print_determination
 
-            print_determination(console, str(path), payload)
-    sys.stdout.flush()
+                    # rendered first, then written through sys.stdout: while the bar shows, that
+                    # is rich's proxy, which prints above the bar instead of across it
+                    with console.capture() as captured:
+                        print_determination(console, _display_name(path), payload)
+                    sys.stdout.write(captured.get())
+        sys.stdout.flush()
+    finally:
+        if out is not None:
+            out.close()
     if pipeline is not None:
         pipeline.close()
         totals = pipeline.usage.summary()
         print(f"imr-llm: model {config.model}: {totals['model_calls']} calls ({totals['retries']} retries), "
               f"{totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion tokens, "
               f"{totals['cache_hits']} cache hits, {totals['model_seconds']} s waiting for the model", file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
+    if summary.total > 1 or summary.failed or out is not None:
+        print(summary.final_line(args.out), file=sys.stderr)
+    return EXIT_FAILED if summary.failed else EXIT_OK
 
 
-def _extract_one(path: Path, mode: str = "dict", pipeline=None) -> tuple[Path, dict | str | None, str | None]:
+def _emit(out, line: str) -> None:
+    if out is not None:
+        out.write_line(line)
+    else:
+        sys.stdout.write(line)
+
+
+class RunSummary:
+    """What a run did, for the last line on stderr: letters, read, failed (by reason)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.read, self.failed = total, 0, 0
+        self.reasons: dict[str, int] = {}
+        self.lines: list[str] = []
+
+    def ok(self, payload=None) -> None:
+        self.read += 1
+
+    def fail(self, code: str, line: str) -> None:
+        self.failed += 1
+        self.reasons[code] = self.reasons.get(code, 0) + 1
+        self.lines.append(line)
+
+    def final_line(self, out: Path | None = None) -> str:
+        reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.reasons.items()))
+        line = f"imr-llm: {self.total} letter(s): {self.read} done, {self.failed} failed" + (f" ({reasons})" if reasons else "")
+        return line + (f"; written to {out}" if out is not None else "")
+
+
+def _extract_one(path: Path, options: dict, pipeline=None) -> tuple[Path, dict | str | None, tuple[str, str] | None]:
     """Parse one file; never raises for bad input (the batch must go on). In the JSON modes the
     worker returns the finished JSON line, which is far cheaper to send back than the object."""
-    from .api import extract_file
+    from .api import Pipeline
 
+    name = _display_name(path)
     try:
-        det = pipeline.extract(path) if pipeline is not None else extract_file(path)
+        source = load_input(path)
+        det = (pipeline or Pipeline()).extract_source(source)
     except ImrError as exc:
-        return path, None, f"[{exc.code}] {exc}"
+        return path, None, (exc.code, str(exc))
     except Exception as exc:  # a parser bug must not lose the rest of the batch
-        return path, None, f"[internal_error] {path}: {type(exc).__name__} while parsing; please report it"
+        return path, None, ("internal_error", f"{name}: {type(exc).__name__} while parsing; please report it")
     payload = det.model_dump(mode="json")
-    if mode == "dict":
-        return path, payload, None
-    if mode == "json-no-evidence":
+    if not options.get("evidence", True):
         _drop_evidence(payload)
-    return path, json.dumps({"source": str(path), **payload}, ensure_ascii=False) + "\n", None
+    if options.get("redact"):
+        from .output import redact
+
+        payload = {**redact(payload), "redacted": True}
+    if not options.get("json"):
+        return path, payload, None
+    return path, json.dumps({"source": name, **payload}, ensure_ascii=options.get("ascii", False)) + "\n", None
 
 
 def _explain_command(args: argparse.Namespace) -> int:
@@ -202,9 +335,10 @@ def _explain_command(args: argparse.Namespace) -> int:
     except ImrError as exc:
         print(f"imr-llm: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from .api import Pipeline, load
+    from .api import Pipeline
     from .explain import explain
     from .explain.render import EXTENSIONS, render
+    from .output import private_dir, redact_explanation, write_private
 
     try:
         pipeline = Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache)
@@ -217,49 +351,67 @@ def _explain_command(args: argparse.Namespace) -> int:
 
         writer = ModelWriter(pipeline.enricher.client)  # with a model, the model writes; the guards decide
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-    failed = len(problems)
+        private_dir(args.out)
+    summary = RunSummary(len(files) + len(problems))
+    for problem in problems:
+        summary.fail("no_such_input", problem)
+    ascii_json = not stream_is_utf8(sys.stdout)
     used_names: set[str] = set()
     try:
         for n, path in enumerate(files):
+            name = _display_name(path)
             try:
-                source = load(path)
+                source = load_input(path)
                 det = pipeline.extract_source(source)
                 expl = explain(det, source, args.language, writer)
             except ImrError as exc:
-                failed += 1
-                print(f"imr-llm: [{exc.code}] {exc}", file=sys.stderr)
+                summary.fail(exc.code, f"imr-llm: [{exc.code}] {exc}")
+                print(summary.lines[-1], file=sys.stderr)
+                if args.format == "json" and args.out is None:
+                    sys.stdout.write(json.dumps({"source": name, "error": {"code": exc.code, "message": str(exc)}},
+                                                ensure_ascii=ascii_json) + "\n")
                 continue
             except Exception as exc:  # a bug must not lose the rest of the batch
-                failed += 1
-                print(f"imr-llm: [internal_error] {path}: {type(exc).__name__} while explaining; please report it",
-                      file=sys.stderr)
+                summary.fail("internal_error", f"imr-llm: [internal_error] {name}: {type(exc).__name__} while explaining; "
+                                               "please report it")
+                print(summary.lines[-1], file=sys.stderr)
                 continue
-            page = render(expl, args.format, source=source, source_name=str(path))
+            summary.ok()
+            if args.redact:
+                expl = redact_explanation(expl)
+            page = render(expl, args.format, source=None if args.redact else source, source_name=name)
+            if args.format == "json":
+                record = json.loads(page)
+                if args.redact:
+                    record["redacted"] = True
+                page = json.dumps(record, ensure_ascii=ascii_json and args.out is None)
             if args.out is not None:
-                name = f"{path.stem}.{args.language}.{EXTENSIONS[args.format]}"
+                stem = "stdin" if str(path) == STDIN else path.stem
+                file_name = f"{stem}.{args.language}.{EXTENSIONS[args.format]}"
                 k = 2
-                while name in used_names:
-                    name = f"{path.stem}-{k}.{args.language}.{EXTENSIONS[args.format]}"
+                while file_name in used_names:
+                    file_name = f"{stem}-{k}.{args.language}.{EXTENSIONS[args.format]}"
                     k += 1
-                used_names.add(name)
-                (args.out / name).write_text(page, encoding="utf-8")
-                print(f"{path} -> {args.out / name}", file=sys.stderr)
+                used_names.add(file_name)
+                write_private(args.out / file_name, page + ("\n" if args.format == "json" else ""))
+                print(f"{name} -> {args.out / file_name}", file=sys.stderr)
             elif args.format == "json":
                 sys.stdout.write(page + "\n")
             else:
                 if len(files) > 1 and args.format == "text":
-                    sys.stdout.write(f"{'=' * 8} {path} {'=' * 8}\n")
+                    sys.stdout.write(f"{'=' * 8} {name} {'=' * 8}\n")
                 elif n > 0 and args.format == "markdown":
                     sys.stdout.write("\n---\n\n")
                 sys.stdout.write(page)
             if expl.fallback.used:
-                print(f"imr-llm: {path}: the first explanation failed the checks; the template one is shown",
+                print(f"imr-llm: {name}: the first explanation failed the checks; the template one is shown",
                       file=sys.stderr)
         sys.stdout.flush()
     finally:
         pipeline.close()
-    return EXIT_FAILED if failed else EXIT_OK
+    if summary.total > 1 or summary.failed:
+        print(summary.final_line(args.out), file=sys.stderr)
+    return EXIT_FAILED if summary.failed else EXIT_OK
 
 
 def _cache_command(args: argparse.Namespace) -> int:
@@ -279,30 +431,57 @@ def _cache_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run(files: list[Path], jobs: int, mode: str = "dict") -> Iterator[tuple[Path, dict | str | None, str | None]]:
+def _run(files: list[Path], jobs: int, options: dict) -> Iterator[tuple[Path, dict | str | None, tuple[str, str] | None]]:
     if jobs <= 1 or len(files) < 2 * jobs:
         for f in files:
-            yield _extract_one(f, mode)
+            yield _extract_one(f, options)
         return
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        yield from pool.map(partial(_extract_one, mode=mode), files,
+        yield from pool.map(partial(_extract_one, options=options), files,
                             chunksize=max(1, min(64, len(files) // (jobs * 4))))
 
 
-def _with_progress(results, total: int, quiet: bool):
-    if quiet or not sys.stderr.isatty() or os.environ.get("IMR_LLM_NO_PROGRESS"):
-        yield from results
-        return
-    from rich.progress import Progress
+class Progress:
+    """A progress bar on stderr when it is a terminal. While it shows, lines for stderr go
+    through `say` (and stdout through rich's redirect when stdout is the same terminal), so the
+    bar is redrawn below them instead of garbling them; it is cleared before the summary."""
 
-    with Progress(transient=True, console=_stderr_console(), redirect_stdout=False, redirect_stderr=False) as progress:
-        task = progress.add_task("letters", total=total)
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        self.total = total
+        self.enabled = not quiet and sys.stderr.isatty() and not os.environ.get("IMR_LLM_NO_PROGRESS")
+        self._progress = None
+
+    def __enter__(self) -> "Progress":
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            self._progress = RichProgress(TextColumn("letters"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                          transient=True, console=_stderr_console(),
+                                          redirect_stdout=sys.stdout.isatty(), redirect_stderr=True)
+            self._progress.__enter__()
+            self._task = self._progress.add_task("letters", total=self.total)
+        return self
+
+    def track(self, results):
         for result in results:
             yield result
-            progress.advance(task)
+            if self._progress is not None:
+                self._progress.advance(self._task)
+
+    def say(self, line: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(line, file=sys.stderr)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+            self._progress = None
 
 
 def _stderr_console():

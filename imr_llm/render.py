@@ -63,6 +63,8 @@ def print_determination(console: Console, source: str, det: dict[str, Any]) -> N
             Text(f"conflict: {conflict['field']}: kept {conflict['kept']}, letter also says {conflict['other']} "
                  f"({conflict['note']})", style="yellow")
         )
+    for warning in det.get("warnings", []):
+        console.print(Text(f"warning: {warning}", style="yellow"))
 
 
 def _print_model_fields(console: Console, det: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ def run(capsys, *argv):
 
 def test_json_lines_one_object_per_input_with_source(capsys):
     code, out, err = run(capsys, "extract", "--json", str(SEED), str(LETTERS / "synthetic_2016_multi.pdf"))
-    assert code == 0 and err == ""
+    assert code == 0 and err == "imr-llm: 2 letter(s): 2 done, 0 failed\n"
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["source"] for r in rows] == [str(SEED), str(LETTERS / "synthetic_2016_multi.pdf")]
     first = rows[0]
@@ -47,18 +47,23 @@ def test_directory_means_every_pdf_and_txt(capsys, tmp_path):
 def test_failures_are_one_line_each_and_the_run_continues(capsys):
     code, out, err = run(capsys, "extract", "--json", str(BAD / "empty.txt"), str(SEED), str(BAD / "truncated.pdf"))
     assert code == 1
-    assert len(out.splitlines()) == 1 and json.loads(out)["source"] == str(SEED)
+    rows = [json.loads(line) for line in out.splitlines()]  # a failed letter is a record too, in order
+    assert [r["source"] for r in rows] == [str(BAD / "empty.txt"), str(SEED), str(BAD / "truncated.pdf")]
+    assert rows[0]["error"]["code"] == "empty_input" and rows[2]["error"]["code"] == "unreadable_pdf"
+    assert "error" not in rows[1] and rows[1]["items"]
     lines = err.strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert "empty.txt" in lines[0] and "empty" in lines[0]
     assert "truncated.pdf" in lines[1] and "Traceback" not in err
+    assert lines[2] == "imr-llm: 3 letter(s): 1 done, 2 failed (empty_input 1, unreadable_pdf 1)"
 
 
 def test_every_bad_fixture_fails_cleanly(capsys):
     code, out, err = run(capsys, "extract", "--json", str(BAD))
-    assert code == 1 and out == ""
     letters = [p for p in BAD.iterdir() if p.suffix in {".pdf", ".txt"}]  # .png/.docx are not picked from folders
-    assert len(err.strip().splitlines()) == len(letters) == 7
+    assert code == 1 and all("error" in json.loads(line) for line in out.splitlines())
+    assert len(out.splitlines()) == len(letters) == 7
+    assert len(err.strip().splitlines()) == len(letters) + 1  # one line each, then the summary
     assert "Traceback" not in err
 
 

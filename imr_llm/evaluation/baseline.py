@@ -110,8 +110,8 @@ def compare(report: dict, baseline: dict, tolerance: float = 0.0) -> Comparison:
 
 
 def load_baseline(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def write_baseline(report: dict, path: Path) -> None:
-    Path(path).write_text(json.dumps(to_baseline(report), indent=1, sort_keys=True) + "\n")
+    Path(path).write_text(json.dumps(to_baseline(report), indent=1, sort_keys=True) + "\n", encoding="utf-8")

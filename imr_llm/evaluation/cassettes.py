@@ -16,14 +16,14 @@ MANIFEST = "manifest.json"
 
 def write_manifest(cassettes_dir: Path) -> None:
     path = Path(cassettes_dir) / MANIFEST
-    previous = json.loads(path.read_text()) if path.exists() else {}
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     data = {
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "prompt_hashes": prompt_hashes(),
         "packages": {name: _version(name) for name in ("openai", "instructor")},
         "cassettes": previous.get("cassettes", {}),
     }
-    (Path(cassettes_dir) / MANIFEST).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    (Path(cassettes_dir) / MANIFEST).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def current_hashes(names: list[str]) -> dict[str, str]:
@@ -37,14 +37,14 @@ def cassette_prompts(cassettes_dir: Path, cassette: str) -> dict[str, str]:
     path = Path(cassettes_dir) / MANIFEST
     if not path.exists():
         return {}
-    return json.loads(path.read_text()).get("cassettes", {}).get(cassette, {})
+    return json.loads(path.read_text(encoding="utf-8")).get("cassettes", {}).get(cassette, {})
 
 
 def record_cassette_prompts(cassettes_dir: Path, cassette: str, hashes: dict[str, str]) -> None:
     path = Path(cassettes_dir) / MANIFEST
-    data = json.loads(path.read_text()) if path.exists() else {}
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     data.setdefault("cassettes", {})[cassette] = hashes
-    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def stale_prompts(cassettes_dir: Path) -> list[str]:
@@ -52,7 +52,7 @@ def stale_prompts(cassettes_dir: Path) -> list[str]:
     path = Path(cassettes_dir) / MANIFEST
     if not path.exists():
         return []
-    recorded = json.loads(path.read_text()).get("prompt_hashes", {})
+    recorded = json.loads(path.read_text(encoding="utf-8")).get("prompt_hashes", {})
     current = prompt_hashes()
     return sorted(name for name, digest in recorded.items() if current.get(name) != digest)
 

@@ -24,7 +24,9 @@ def write_json(run: EvalRun, path: Path, comparison: Comparison | None = None) -
     if comparison is not None:
         report["comparison"] = comparison.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
+    from ..output import write_private
+
+    write_private(path, json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
 
 
 def _fmt_ratio(value) -> str:
@@ -135,7 +137,9 @@ def write_html(run: EvalRun, path: Path, comparison: Comparison | None = None) -
         comparison=comparison.to_json() if comparison is not None else None, has_text=bool(run.texts),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    from ..output import write_private
+
+    write_private(path, page)  # may hold letter text: user-only
 
 
 def _cid(check: dict) -> str:
