@@ -80,8 +80,9 @@ def cassette(request, monkeypatch):
     name = f"{module}/{request.node.name}.yaml"
     marker = request.node.get_closest_marker("prompts")
     prompts = list(marker.args) if marker else []
-    if RECORDING:  # let the recorder reach the live endpoint
-        monkeypatch.setattr(socket.socket, "connect", _REAL_CONNECT)
+    if RECORDING:  # let the recorder reach the live endpoint; a re-recording starts from empty
+        monkeypatch.setattr(socket.socket, "connect", _REAL_CONNECT)  # (vcrpy's "all" mode appends)
+        (CASSETTES / name).unlink(missing_ok=True)
     elif prompts:
         recorded, current = cassette_prompts(CASSETTES, name), current_hashes(prompts)
         changed = sorted(p for p in prompts if recorded.get(p) != current[p])

@@ -14,6 +14,7 @@ import httpx2 as httpx
 from imr_llm.api import Pipeline, load
 from imr_llm.cache import ResponseCache
 from imr_llm.explain import explain
+from imr_llm.explain.templates import write_template
 from imr_llm.explain.writer import ModelWriter
 from imr_llm.model import ModelConfig, StructuredClient
 
@@ -70,6 +71,8 @@ def test_a_faithful_model_explanation_is_used_with_its_evidence(tmp_path):
     assert not expl.fallback.used, expl.fallback.reason
     assert expl.written_by.kind == "model" and set(expl.written_by.prompt_hashes) == {"explain_letter", "explain_readback"}
     assert expl.items[0].why[0].evidence == det.items[0].evidence["reasons[0]"]
+    # the headline is never the model's: it stays the vetted template sentence
+    assert expl.headline == write_template(det, load(SEED), "en").headline
     assert [i.decision for i in expl.items] == ["upheld", "upheld"]
     assert any(g.name == "readback_model" and g.passed for g in expl.guards)
     # the prompt carries parsed fields, never the letter's text (the rationale is not in it)

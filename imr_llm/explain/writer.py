@@ -1,9 +1,10 @@
-"""The model-written explanation: the model rewrites the written parts (headline, plain request,
-why, what could help) of the template explanation in plain words, from the parsed and
-model-filled fields only — never from the letter's text, so nothing the letter says to a model
-can reach it. Everything vetted (decisions, status wording, next steps, glossary, disclaimer)
-stays the template's. Each "why" point names the reason it restates, so it keeps that reason's
-evidence span. The guards then check the result like any other (`explain()`), with one re-ask
+"""The model-written explanation: the model rewrites the written parts (plain request, why,
+what could help) of the template explanation in plain words, from the parsed and model-filled
+fields only — never from the letter's text, so nothing the letter says to a model can reach it.
+Everything vetted (headline, decisions, status wording, next steps, glossary, disclaimer) stays
+the template's: a model-written headline once added a health claim the letter never made ("your
+neck pain is better now"), and the headline is the sentence most read. Each "why" point names
+the reason it restates, so it keeps that reason's evidence span. The guards then check the result like any other (`explain()`), with one re-ask
 carrying their feedback, and the model also reads the text back: which items does it say were
 approved?
 """
@@ -39,7 +40,6 @@ class WrittenItem(_Answer):
 
 
 class WrittenExplanation(_Answer):
-    headline: str
     items: list[WrittenItem]
 
 
@@ -66,12 +66,11 @@ class ModelWriter:
                  for i, e in zip(det.items, base.items)]
         written = self.client.complete(
             "explain_letter", self.prompt,
-            {"language": LANGUAGE_NAMES[language], "headline": base.headline, "items": items, "feedback": feedback or []},
+            {"language": LANGUAGE_NAMES[language], "items": items, "feedback": feedback or []},
             WrittenExplanation)
         if len(written.items) != len(base.items):
             raise ValueError(f"the model explained {len(written.items)} items, the letter has {len(base.items)}")
         expl = base.model_copy(deep=True)
-        expl.headline = written.headline.strip()
         for item, parsed, out in zip(expl.items, det.items, written.items):
             item.plain_request = out.plain_request.strip()
             item.why = [WhyPoint(text=p.text.strip(),
