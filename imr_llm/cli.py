@@ -201,8 +201,11 @@ def _extract_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     jobs = args.jobs if args.jobs > 0 else ((os.cpu_count() or 1) if len(files) >= 32 else 1)
     as_json = bool(args.json or args.out)
+    notes: list[str] = []  # filled by _extract_one in this process (model runs are never in workers)
     options = {"json": as_json, "evidence": not args.no_evidence, "redact": args.redact,
                "ascii": False if args.out else not stream_is_utf8(sys.stdout)}
+    if config is not None:
+        options["notes"] = notes
     pipeline = None
     if config is not None:
         from .api import Pipeline
@@ -240,6 +243,8 @@ def _extract_command(args: argparse.Namespace) -> int:
                         _emit(out, json.dumps(record, ensure_ascii=options["ascii"]) + "\n")
                     continue
                 summary.ok(payload if isinstance(payload, dict) else None)
+                while notes:
+                    progress.say(notes.pop(0))
                 if as_json:
                     _emit(out, payload)
                 else:
@@ -307,6 +312,10 @@ def _extract_one(path: Path, options: dict, pipeline=None) -> tuple[Path, dict |
         return path, None, (exc.code, str(exc))
     except Exception as exc:  # a parser bug must not lose the rest of the batch
         return path, None, ("internal_error", f"{name}: {type(exc).__name__} while parsing; please report it")
+    if det.model_step.status in ("failed", "partial"):
+        # the letter is done (its parse is whole), but say so where a person watching will see it
+        options.get("notes", []).append(f"imr-llm: {name}: model step {det.model_step.status} "
+                                        f"({len([w for w in det.warnings if 'model' in w])} warning(s) in its output)")
     payload = det.model_dump(mode="json")
     if not options.get("evidence", True):
         _drop_evidence(payload)

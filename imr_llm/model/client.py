@@ -1,13 +1,32 @@
 """StructuredClient: prompt file + variables → a validated pydantic object, through instructor
 over the openai client, with a cache in front and two separate retry layers:
 
-* transport errors (429, 5xx, timeouts, dropped connections) — retried by tenacity with backoff;
-* outputs that fail validation (schema, or a grounding validator given `context`) — re-asked by
-  instructor with the validation error.
+* transport errors (429, 5xx, timeouts, dropped or reset connections, bodies cut short) — retried
+  by tenacity, `max_transport_retries` times, with exponential backoff (`retry_wait_min_s` doubling
+  up to `retry_wait_max_s`). On 429 and 503 a `Retry-After` header (seconds or an HTTP-date;
+  OpenAI's `retry-after-ms` too) is honoured: the wait is max(backoff, Retry-After), Retry-After
+  capped at `max_retry_after_s`. Other 4xx are not retried. The sleep is injectable
+  (`StructuredClient(..., sleep=f)` or the `sleep` attribute) so tests record waits instead of waiting.
+* outputs that fail validation (not JSON, JSON cut short, the wrong schema, or a grounding
+  validator given `context`) — re-asked by instructor with the validation error,
+  `max_validation_retries` times.
+
+Two answers are never re-asked, because asking again does not change them and costs a full prompt:
+a response with no `choices`, and a refusal (`message.refusal` set, content null). Each is one
+`ModelError` at once ("returned no choices" / "refused to answer"), never an IndexError or
+AttributeError from inside instructor.
+
+Failures are one line that names the task and the endpoint's host (never letter text, the model's
+output, or the key): `EndpointError` when the transport retries are used up or the key is
+rejected, `ModelError` for unusable output. A failed call writes nothing to the cache.
 
 Usage is counted per call: each call wraps the shared openai client in its own instructor
 instance with its own hooks, and returns its `UsageRecord`, so concurrent calls never mix their
-counts. The run's `UsageLog` gets every record too. Messages are never logged.
+counts. The record is made for failed calls too. `attempts` counts the chat completions received
+(failed validations included, each with its tokens); `retries` counts every request after the
+first (re-asks and transport retries — a timeout or reset that returned nothing shows up here,
+with no tokens); tokens an error response reports in a `usage` field are counted too. The run's
+`UsageLog` gets every record. Messages are never logged.
 """
 
 from __future__ import annotations
@@ -16,7 +35,9 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Callable, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -47,10 +68,11 @@ class Completion(Generic[T]):
 
 class StructuredClient:
     def __init__(self, config: ModelConfig, cache: ResponseCache | None = None, usage: UsageLog | None = None,
-                 http_client=None) -> None:
+                 http_client=None, sleep: Callable[[float], None] | None = None) -> None:
         self.config = config
         self.cache = cache
         self.usage = usage if usage is not None else UsageLog()
+        self.sleep = sleep  # how transport-retry waits are slept (None: time.sleep); tests record them
         self._http_client = http_client
         self._openai = None
 
@@ -109,72 +131,205 @@ class StructuredClient:
     def _call(self, task, messages, schema, params, response_model, context, salvage) -> Completion:
         import instructor
         import openai
-        from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
+        from instructor.core.exceptions import (IncompleteOutputException, InstructorRetryException,
+                                                ResponseParsingError)
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-        # A fresh instructor wrapper per call: its hooks count this call's responses only.
-        client = instructor.from_openai(self._openai_client(), mode=getattr(instructor.Mode, self.config.profile.mode))
-        counts = {"prompt": 0, "completion": 0, "responses": 0, "transport_attempts": 0}
+        config, host = self.config, self.config.endpoint_host
+        # A fresh instructor wrapper per call: its hooks count this call's requests and responses only.
+        client = instructor.from_openai(self._openai_client(), mode=getattr(instructor.Mode, config.profile.mode))
+        counts = {"prompt": 0, "completion": 0, "responses": 0, "requests": 0, "transport_attempts": 0}
+        state: dict = {"unanswerable": None}  # why the last response cannot be answered by re-asking
+
+        def on_request(*args, **kwargs) -> None:
+            counts["requests"] += 1
 
         def on_response(response) -> None:
             counts["responses"] += 1
-            usage = getattr(response, "usage", None)
-            if usage is not None:
-                counts["prompt"] += usage.prompt_tokens or 0
-                counts["completion"] += usage.completion_tokens or 0
+            _add_usage(counts, getattr(response, "usage", None))
+            state["unanswerable"] = _unanswerable(response)
 
         def transient(exc: BaseException) -> bool:
             if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError)):
                 return True
             return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
+        def reask(exc: BaseException) -> bool:
+            # output that failed parsing or validation is re-asked, unless the response was one
+            # that asking again cannot fix (no choices, a refusal)
+            parse_error = isinstance(exc, (ValidationError, json.JSONDecodeError, ResponseParsingError))
+            return parse_error and state["unanswerable"] is None
+
+        backoff = wait_exponential(multiplier=config.retry_wait_min_s, min=config.retry_wait_min_s,
+                                   max=config.retry_wait_max_s)
+
+        def wait(retry_state) -> float:
+            delay = backoff(retry_state)
+            exc = retry_state.outcome.exception() if retry_state.outcome is not None else None
+            after = _retry_after(exc)
+            if after is not None:
+                delay = max(delay, min(after, config.max_retry_after_s))
+            return delay
+
+        client.on("completion:kwargs", on_request)
         client.on("completion:response", on_response)
         started = time.perf_counter()
         salvaged, problem = False, None
         try:
             for attempt in Retrying(
                 retry=retry_if_exception(transient),
-                stop=stop_after_attempt(self.config.max_transport_retries + 1),
-                wait=wait_exponential(multiplier=1, min=1, max=30),
+                stop=stop_after_attempt(config.max_transport_retries + 1),
+                wait=wait,
+                sleep=self.sleep or _sleep,
                 reraise=True,
             ):
                 with attempt:
                     counts["transport_attempts"] += 1
+                    state["unanswerable"] = None
                     try:
                         value = client.chat.completions.create(
-                            model=self.config.model,
+                            model=config.model,
                             messages=messages,
                             response_model=response_model,
-                            max_retries=self.config.max_validation_retries,
+                            max_retries=Retrying(stop=stop_after_attempt(config.max_validation_retries + 1),
+                                                 retry=retry_if_exception(reask), reraise=True),
                             context=context,
-                            extra_body=self.config.profile.structured(schema) or None,
+                            extra_body=config.profile.structured(schema) or None,
                             **params,
                         )
                     except InstructorRetryException as exc:
                         # instructor wraps HTTP failures too; hand those to the transport layer
-                        if isinstance(exc.__cause__, openai.APIError):
-                            raise exc.__cause__ from None
+                        cause = exc.__cause__
+                        if isinstance(cause, openai.APIError):
+                            if isinstance(cause, openai.APIStatusError):
+                                _add_usage(counts, _error_usage(cause))
+                            raise cause from cause.__cause__  # keep what broke the connection
+                        raise
+                    except openai.APIStatusError as exc:
+                        _add_usage(counts, _error_usage(exc))
                         raise
         except InstructorRetryException as exc:
+            if state["unanswerable"] is not None:
+                raise ModelError(f"{task}: the model {state['unanswerable']} ({host})") from None
             value = _salvage(exc, response_model) if salvage else None
             if value is None:
-                raise ModelError(
-                    f"{task}: the model's output failed validation after {self.config.max_validation_retries + 1} tries"
-                ) from None
+                tries = max(1, len(getattr(exc, "failed_attempts", None) or []))
+                raise ModelError(f"{task}: the model's output failed validation ({_problem_kind(exc)}) after {tries} "
+                                 f"{'try' if tries == 1 else 'tries'} ({host})") from None
             salvaged, problem = True, _last_problem(exc)
         except IncompleteOutputException:
-            raise ModelError(f"{task}: the model's answer was cut off at max_tokens={self.config.max_tokens}") from None
+            raise ModelError(f"{task}: the model's answer was cut off at max_tokens={config.max_tokens} "
+                             f"({host})") from None
         except openai.AuthenticationError:
-            raise EndpointError(f"{task}: the endpoint rejected the API key ({self.config.endpoint_host})") from None
+            raise EndpointError(f"{task}: the endpoint rejected the API key ({host})") from None
         except (openai.APIError, OSError) as exc:
-            raise EndpointError(f"{task}: the model endpoint failed ({type(exc).__name__}, {self.config.endpoint_host})") from None
+            raise EndpointError(_endpoint_failure(task, exc, counts["transport_attempts"], config)) from None
         finally:
-            record = UsageRecord(task=task, model=self.config.model, prompt_tokens=counts["prompt"],
+            record = UsageRecord(task=task, model=config.model, prompt_tokens=counts["prompt"],
                                  completion_tokens=counts["completion"], attempts=counts["responses"],
-                                 retries=max(0, counts["responses"] - 1) + max(0, counts["transport_attempts"] - 1),
+                                 retries=max(0, max(counts["requests"], counts["transport_attempts"]) - 1),
                                  seconds=round(time.perf_counter() - started, 3))
             self.usage.add(record)
         return Completion(value, record, salvaged, problem)
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up at call time, so a patched time.sleep is honoured
+
+
+def _add_usage(counts: dict, usage) -> None:
+    if usage is None:
+        return
+    get = usage.get if isinstance(usage, dict) else (lambda name: getattr(usage, name, None))
+    for key, name in (("prompt", "prompt_tokens"), ("completion", "completion_tokens")):
+        value = get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            counts[key] += value
+
+
+def _error_usage(exc) -> dict | None:
+    """Token counts an error response reports (rare, but when a server bills a failed request)."""
+    try:
+        body = exc.response.json()
+    except Exception:
+        return None
+    usage = body.get("usage") if isinstance(body, dict) else None
+    return usage if isinstance(usage, dict) else None
+
+
+def _unanswerable(response) -> str | None:
+    """Why this response cannot be fixed by re-asking: no choices, or a refusal."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        return "returned no choices"
+    message = getattr(choices[0], "message", None)
+    if getattr(message, "refusal", None):
+        return "refused to answer"
+    return None
+
+
+def _retry_after(exc) -> float | None:
+    """Seconds a 429 or 503 response asks the client to wait (Retry-After: seconds or an
+    HTTP-date; retry-after-ms), or None."""
+    response = getattr(exc, "response", None)
+    if response is None or getattr(exc, "status_code", None) not in (429, 503):
+        return None
+    headers = response.headers
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return max(0.0, float(ms) / 1000)
+    except ValueError:
+        pass
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _endpoint_failure(task: str, exc: BaseException, tries: int, config: ModelConfig) -> str:
+    """One line: what failed, after how many tries, at which host (never a body, a URL's query or a key)."""
+    import openai
+
+    after = f"after {tries} {'try' if tries == 1 else 'tries'}"
+    if isinstance(exc, openai.APITimeoutError):
+        what = f"the model endpoint timed out (no answer within {config.timeout_s:g} s)"
+    elif isinstance(exc, openai.RateLimitError):
+        what = "the model endpoint kept rate-limiting (HTTP 429)"
+    elif isinstance(exc, openai.APIStatusError):
+        what = f"the model endpoint failed (HTTP {exc.status_code})"
+    elif isinstance(exc, openai.APIConnectionError):
+        cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "no response"
+        what = f"the connection to the model endpoint failed ({cause})"
+    else:
+        what = f"the model endpoint failed ({type(exc).__name__})"
+    return f"{task}: {what} {after} ({config.endpoint_host})"
+
+
+def _problem_kind(exc) -> str:
+    """The last validation failure, by kind and field only (its message can quote the letter)."""
+    attempts = getattr(exc, "failed_attempts", None) or []
+    last = attempts[-1].exception if attempts else getattr(exc, "__cause__", None)
+    if isinstance(last, ValidationError):
+        errors = last.errors(include_url=False, include_input=False, include_context=False)
+        if errors:
+            first = errors[0]
+            where = ".".join(str(part) for part in first.get("loc", ()))
+            kind = "not JSON" if first.get("type") == "json_invalid" else first.get("type", "invalid")
+            return f"{where}: {kind}" if where else kind
+    if isinstance(last, json.JSONDecodeError):
+        return "not JSON"
+    return type(last).__name__ if last is not None else "invalid"
 
 
 def _salvage(exc, response_model: type[T]) -> T | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError
 
@@ -58,8 +58,12 @@ class ModelConfig(BaseModel):
     temperature: float = 0.0
     max_tokens: int = 400  # an answer of 4 reasons with quotes is ~250 tokens; a runaway one stops here
     timeout_s: float = 300.0
-    max_validation_retries: int = Field(1, description="re-asks when the output fails validation (each costs a full prompt)")
-    max_transport_retries: int = Field(4, description="retries on 429/5xx/connection errors")
+    max_validation_retries: int = Field(1, ge=0,
+                                        description="re-asks when the output fails validation (each costs a full prompt)")
+    max_transport_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts/connection errors")
+    retry_wait_min_s: float = Field(1.0, ge=0, description="first transport-retry wait; doubles each retry")
+    retry_wait_max_s: float = Field(30.0, ge=0, description="longest backoff wait between transport retries")
+    max_retry_after_s: float = Field(60.0, ge=0, description="cap on a 429/503 Retry-After wait")
 
     @property
     def profile(self) -> Profile:
@@ -95,15 +99,25 @@ class ModelConfig(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "ModelConfig":
-        values = {
-            "model": os.environ.get("IMR_LLM_MODEL"),
-            "endpoint_kind": os.environ.get("IMR_LLM_ENDPOINT_KIND"),
-            "base_url": os.environ.get("IMR_LLM_BASE_URL"),
-        }
+        """Arguments first, then IMR_LLM_MODEL / _ENDPOINT_KIND / _BASE_URL, and the reliability
+        settings IMR_LLM_TIMEOUT_S, _MAX_TRANSPORT_RETRIES, _MAX_VALIDATION_RETRIES,
+        _RETRY_WAIT_MIN_S, _RETRY_WAIT_MAX_S, _MAX_RETRY_AFTER_S."""
+        values = {name: os.environ.get(f"IMR_LLM_{name.upper()}") for name in ("model", "endpoint_kind", "base_url")}
+        values.update({name: os.environ.get(f"IMR_LLM_{name.upper()}") for name in ENV_SETTINGS})
         values.update({k: v for k, v in overrides.items() if v is not None})
         values = {k: v for k, v in values.items() if v is not None}
         if not values.get("model"):
             raise ConfigError("no model configured: pass --model or set IMR_LLM_MODEL")
-        config = cls(**values)
+        try:
+            config = cls(**values)
+        except ValidationError as exc:
+            bad = sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})
+            names = ", ".join(f"IMR_LLM_{name.upper()}" if name in ENV_SETTINGS else name for name in bad)
+            raise ConfigError(f"invalid model setting: {names or 'see the model options'}") from None
         config.profile  # validate the kind early
         return config
+
+
+# numeric settings that IMR_LLM_<NAME> environment variables can set (timeouts and retries)
+ENV_SETTINGS = ("timeout_s", "max_transport_retries", "max_validation_retries", "retry_wait_min_s",
+                "retry_wait_max_s", "max_retry_after_s")
