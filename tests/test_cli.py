@@ -131,7 +131,8 @@ def test_a_bad_model_configuration_is_a_usage_error(capsys):
 
 
 def test_extract_with_a_model_prints_usage_totals_and_failures_do_not_stop_the_run(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr("tenacity.nap.time.sleep", lambda s: None)  # the transport retries' backoff
+    monkeypatch.setenv("IMR_LLM_RETRY_WAIT_MIN_S", "0")  # the transport retries' backoff
+    monkeypatch.setenv("IMR_LLM_RETRY_WAIT_MAX_S", "0")
     # nothing listens on this port (and tests are offline): every model call fails, the letters
     # still come out parsed, the failure is a warning per item, and the totals are printed
     code, out, err = run(capsys, "extract", "--json", "--model", "m", "--endpoint-kind", "llamacpp",

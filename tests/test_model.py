@@ -90,12 +90,13 @@ def _client_with(responses, tmp_path, **config):
 
 
 def test_transport_errors_are_retried_and_counted(tmp_path, monkeypatch):
-    monkeypatch.setattr("tenacity.nap.time.sleep", lambda s: None)
     client, usage, calls = _client_with(
         [(503, {"error": {"message": "busy"}}), (200, _chat_response('{"covered": [true, false]}'))], tmp_path)
+    waits: list[float] = []
+    client.sleep = waits.append  # the backoff is asked for, not slept
     judge = FreeTextJudge(client)
     assert judge.score("reasons", ["a", "b"], ["a"]) == 0.5
-    assert len(calls) == 2
+    assert len(calls) == 2 and waits == [1.0]
     assert usage.summary()["prompt_tokens"] == 50 and usage.summary()["model_calls"] == 1
     # the request carried the llama.cpp grammar constraint and no other vendor specifics
     assert calls[-1]["response_format"]["type"] == "json_object" and "schema" in calls[-1]["response_format"]
@@ -162,3 +163,38 @@ def test_judge_replayed_from_cassette_then_cached(cassette, tmp_path):
 
     text = open(cassette._path).read().lower()
     assert "authorization" not in text and "bearer" not in text
+
+
+def test_tool_calling_endpoints_get_the_full_schema_and_answers_parse(tmp_path, monkeypatch):
+    """endpoint_kind openai uses tool calling, which needs the schema's title (the JSON modes
+    print a compact schema without it)."""
+    from imr_llm.enrich.answers import RequestAnswer
+    from imr_llm.prompts import load_prompt
+
+    monkeypatch.setenv("IMR_LLM_API_KEY", "sk-test-not-a-real-key-000000")
+    sent: list[dict] = []
+    answer = {"service": "physical therapy", "category": "Rehabilitation", "subcategory": None,
+              "body_regions": [], "laterality": None, "quantity": None}
+
+    def handler(request):
+        body = json.loads(request.content)
+        sent.append(body)
+        name = body["tools"][0]["function"]["name"]
+        return httpx.Response(200, json={
+            "id": "x", "object": "chat.completion", "created": 0, "model": "gpt-test",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": None,
+                "tool_calls": [{"id": "c1", "type": "function",
+                                "function": {"name": name, "arguments": json.dumps(answer)}}]}}],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28}})
+
+    config = ModelConfig(model="gpt-test", endpoint_kind="openai", base_url="http://127.0.0.1:9/v1")
+    client = StructuredClient(config, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    from imr_llm.taxonomy import SUBCATEGORIES
+
+    value = client.complete("item_request", load_prompt("item_request"),
+                            {"request": "Physical therapy x 6", "taxonomy": SUBCATEGORIES},
+                            RequestAnswer)
+    assert value.service == "physical therapy" and isinstance(value, RequestAnswer)
+    tool = sent[0]["tools"][0]["function"]
+    assert tool["name"] == "RequestAnswer" and "service" in tool["parameters"]["properties"]

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -72,9 +73,9 @@ class StructuredClient:
         self.config = config
         self.cache = cache
         self.usage = usage if usage is not None else UsageLog()
-        self.sleep = sleep  # how transport-retry waits are slept (None: time.sleep); tests record them
-        self._http_client = http_client
-        self._openai = None
+        self.sleep = sleep  # how transport-retry waits are slept (None: asyncio.sleep); tests record them
+        self._http_client = http_client  # an httpx client whose transport to use (tests: a mock one)
+        self._openai: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # -- public ---------------------------------------------------------------------------
 
@@ -86,7 +87,17 @@ class StructuredClient:
             context: dict | None = None, salvage: bool = False) -> Completion[T]:
         """Ask once (cache first). With `context`, validators can ground values in it; with
         `salvage`, an answer that still fails validation after the re-asks is returned parsed
-        without the context (flagged) instead of raising — only when it parses at all."""
+        without the context (flagged) instead of raising — only when it parses at all.
+        The sync face of `arun` (same code, run on imr-llm's background loop)."""
+        from ..runtime import run_sync
+
+        return run_sync(self.arun(task, prompt, variables, response_model, context=context, salvage=salvage))
+
+    async def acomplete(self, task: str, prompt: Prompt, variables: dict, response_model: type[T]) -> T:
+        return (await self.arun(task, prompt, variables, response_model)).value
+
+    async def arun(self, task: str, prompt: Prompt, variables: dict, response_model: type[T], *,
+                   context: dict | None = None, salvage: bool = False) -> Completion[T]:
         messages = prompt.render(**variables)
         # the schema the server's grammar enforces (a response model may print a shorter one)
         schema = getattr(response_model, "grammar_schema", response_model.model_json_schema)()
@@ -94,18 +105,12 @@ class StructuredClient:
         key = cache_key(model=self.config.model, endpoint_kind=self.config.endpoint_kind,
                         prompt_hash=prompt.sha256, schema_hash=schema_fingerprint(schema),
                         messages=messages, params=params)
-        if self.cache is not None:
-            cached = self.cache.get(key)
-            if isinstance(cached, dict) and "value" in cached:
-                try:
-                    value = response_model.model_validate(cached["value"])
-                except ValidationError:
-                    value = None  # written by an older schema: ask again
-                if value is not None:
-                    record = UsageRecord(task=task, model=self.config.model, cached=True, attempts=0)
-                    self.usage.add(record)
-                    return Completion(value, record, bool(cached.get("salvaged")), cached.get("problem"))
-        completion = self._call(task, messages, schema, params, response_model, context, salvage)
+        cached = self._cached(task, key, response_model)
+        if cached is not None:
+            return cached
+        if self.config.profile.mode == "TOOLS":
+            response_model = _with_full_schema(response_model)  # tool calling needs the schema's title
+        completion = await self._acall(task, messages, schema, params, response_model, context, salvage)
         if self.cache is not None:
             # Only answers that parse into the response model are stored; errors never are. A
             # salvaged answer is stored with its flag so a rerun drops exactly the same values.
@@ -113,27 +118,59 @@ class StructuredClient:
                                  "salvaged": completion.salvaged, "problem": completion.problem})
         return completion
 
+    def _cached(self, task: str, key: str, response_model: type[T]) -> Completion[T] | None:
+        if self.cache is None:
+            return None
+        cached = self.cache.get(key)
+        if not (isinstance(cached, dict) and "value" in cached):
+            return None
+        try:
+            value = response_model.model_validate(cached["value"])
+        except ValidationError:
+            return None  # written by an older schema: ask again
+        record = UsageRecord(task=task, model=self.config.model, cached=True, attempts=0)
+        self.usage.add(record)
+        return Completion(value, record, bool(cached.get("salvaged")), cached.get("problem"))
+
     # -- internals ------------------------------------------------------------------------
 
-    def _openai_client(self):
-        if self._openai is None:
-            import openai
+    async def _sleep(self, seconds: float) -> None:
+        import asyncio
+        import inspect
 
-            self._openai = openai.OpenAI(
+        if self.sleep is None:
+            await asyncio.sleep(seconds)
+            return
+        result = self.sleep(seconds)  # a test's recorder, sync or async
+        if inspect.isawaitable(result):
+            await result
+
+    def _openai_client(self):
+        """The AsyncOpenAI client of the running loop (HTTP connection pools belong to a loop)."""
+        import asyncio
+
+        import openai
+
+        loop = asyncio.get_running_loop()
+        client = self._openai.get(loop)
+        if client is None:
+            from .limits import LimitedTransport
+
+            client = self._openai[loop] = openai.AsyncOpenAI(
                 base_url=self.config.resolved_base_url,
                 api_key=self.config.api_key(),
                 timeout=self.config.timeout_s,
                 max_retries=0,  # tenacity owns transport retries
-                http_client=self._http_client,
+                http_client=LimitedTransport.client(self._http_client, self.config),
             )
-        return self._openai
+        return client
 
-    def _call(self, task, messages, schema, params, response_model, context, salvage) -> Completion:
+    async def _acall(self, task, messages, schema, params, response_model, context, salvage) -> Completion:
         import instructor
         import openai
         from instructor.core.exceptions import (IncompleteOutputException, InstructorRetryException,
                                                 ResponseParsingError)
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
         config, host = self.config, self.config.endpoint_host
         # A fresh instructor wrapper per call: its hooks count this call's requests and responses only.
@@ -176,23 +213,23 @@ class StructuredClient:
         started = time.perf_counter()
         salvaged, problem = False, None
         try:
-            for attempt in Retrying(
+            async for attempt in AsyncRetrying(
                 retry=retry_if_exception(transient),
                 stop=stop_after_attempt(config.max_transport_retries + 1),
                 wait=wait,
-                sleep=self.sleep or _sleep,
+                sleep=self._sleep,
                 reraise=True,
             ):
                 with attempt:
                     counts["transport_attempts"] += 1
                     state["unanswerable"] = None
                     try:
-                        value = client.chat.completions.create(
+                        value = await client.chat.completions.create(
                             model=config.model,
                             messages=messages,
                             response_model=response_model,
-                            max_retries=Retrying(stop=stop_after_attempt(config.max_validation_retries + 1),
-                                                 retry=retry_if_exception(reask), reraise=True),
+                            max_retries=AsyncRetrying(stop=stop_after_attempt(config.max_validation_retries + 1),
+                                                      retry=retry_if_exception(reask), reraise=True),
                             context=context,
                             extra_body=config.profile.structured(schema) or None,
                             **params,
@@ -233,8 +270,18 @@ class StructuredClient:
         return Completion(value, record, salvaged, problem)
 
 
-def _sleep(seconds: float) -> None:
-    time.sleep(seconds)  # looked up at call time, so a patched time.sleep is honoured
+def _with_full_schema(response_model):
+    """The response model as tool calling needs it: its full schema (title included), while the
+    JSON modes print the compact one. Validators are inherited; values dump the same."""
+    if not hasattr(response_model, "grammar_schema"):
+        return response_model
+    full = response_model.grammar_schema()
+
+    def model_json_schema(cls, *args, **kwargs):
+        return full
+
+    return type(response_model.__name__, (response_model,), {"model_json_schema": classmethod(model_json_schema),
+                                                             "__module__": response_model.__module__})
 
 
 def _add_usage(counts: dict, usage) -> None:

@@ -64,6 +64,9 @@ class ModelConfig(BaseModel):
     retry_wait_min_s: float = Field(1.0, ge=0, description="first transport-retry wait; doubles each retry")
     retry_wait_max_s: float = Field(30.0, ge=0, description="longest backoff wait between transport retries")
     max_retry_after_s: float = Field(60.0, ge=0, description="cap on a 429/503 Retry-After wait")
+    max_in_flight: int = Field(8, ge=1, description="HTTP requests in flight at once to this endpoint")
+    requests_per_minute: float | None = Field(None, gt=0, description="rate limit on requests (None: none)")
+    tokens_per_minute: float | None = Field(None, gt=0, description="rate limit on prompt + completion tokens")
 
     @property
     def profile(self) -> Profile:
@@ -101,7 +104,8 @@ class ModelConfig(BaseModel):
     def from_env(cls, **overrides: Any) -> "ModelConfig":
         """Arguments first, then IMR_LLM_MODEL / _ENDPOINT_KIND / _BASE_URL, and the reliability
         settings IMR_LLM_TIMEOUT_S, _MAX_TRANSPORT_RETRIES, _MAX_VALIDATION_RETRIES,
-        _RETRY_WAIT_MIN_S, _RETRY_WAIT_MAX_S, _MAX_RETRY_AFTER_S."""
+        _RETRY_WAIT_MIN_S, _RETRY_WAIT_MAX_S, _MAX_RETRY_AFTER_S, and the endpoint's limits
+        _MAX_IN_FLIGHT, _REQUESTS_PER_MINUTE, _TOKENS_PER_MINUTE."""
         values = {name: os.environ.get(f"IMR_LLM_{name.upper()}") for name in ("model", "endpoint_kind", "base_url")}
         values.update({name: os.environ.get(f"IMR_LLM_{name.upper()}") for name in ENV_SETTINGS})
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -120,4 +124,4 @@ class ModelConfig(BaseModel):
 
 # numeric settings that IMR_LLM_<NAME> environment variables can set (timeouts and retries)
 ENV_SETTINGS = ("timeout_s", "max_transport_retries", "max_validation_retries", "retry_wait_min_s",
-                "retry_wait_max_s", "max_retry_after_s")
+                "retry_wait_max_s", "max_retry_after_s", "max_in_flight", "requests_per_minute", "tokens_per_minute")

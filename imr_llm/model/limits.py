@@ -1,0 +1,151 @@
+"""Per-endpoint limits: requests in flight, requests per minute, tokens per minute.
+
+Every HTTP attempt (first tries, re-asks and transport retries alike) takes a slot before it is
+sent, so a batch at concurrency 64 never sends more than the endpoint allows. One `Limiter` per
+(endpoint, event loop): asyncio primitives belong to the loop they were made in.
+
+The token budget is charged with an estimate before the request (prompt characters / 4 plus
+`max_tokens`) and corrected with the usage the endpoint reports afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Window:
+    """What was spent in the last 60 seconds."""
+
+    per_minute: float | None
+    spent: deque = field(default_factory=deque)  # (time, amount)
+    total: float = 0.0
+
+    def _trim(self, now: float) -> None:
+        while self.spent and now - self.spent[0][0] >= 60.0:
+            self.total -= self.spent.popleft()[1]
+
+    def wait_for(self, amount: float, now: float) -> float:
+        """Seconds until `amount` fits (0 if it fits now). A single request larger than the
+        whole budget waits for an empty window and then goes (it could never fit otherwise)."""
+        if self.per_minute is None:
+            return 0.0
+        self._trim(now)
+        if self.total + amount <= self.per_minute or not self.spent:
+            return 0.0
+        excess = self.total + amount - self.per_minute
+        freed = 0.0
+        for t, spent in self.spent:
+            freed += spent
+            if freed >= excess:
+                return max(0.0, t + 60.0 - now)
+        return max(0.0, self.spent[-1][0] + 60.0 - now)
+
+    def charge(self, amount: float, now: float) -> None:
+        if self.per_minute is not None:
+            self.spent.append((now, amount))
+            self.total += amount
+
+
+class Limiter:
+    def __init__(self, max_in_flight: int | None = None, requests_per_minute: float | None = None,
+                 tokens_per_minute: float | None = None, clock=time.monotonic, sleep=asyncio.sleep) -> None:
+        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        self._requests = _Window(requests_per_minute)
+        self._tokens = _Window(tokens_per_minute)
+        self._lock = asyncio.Lock()
+        self._clock, self._sleep = clock, sleep
+        self.waited_s = 0.0  # time spent waiting for the rate limits (reported by benchmarks)
+
+    async def acquire(self, tokens: float) -> None:
+        if self._slots is not None:
+            await self._slots.acquire()
+        try:
+            async with self._lock:  # one waiter at a time: first come, first served
+                while True:
+                    now = self._clock()
+                    delay = max(self._requests.wait_for(1, now), self._tokens.wait_for(tokens, now))
+                    if delay <= 0:
+                        break
+                    self.waited_s += delay
+                    await self._sleep(delay)
+                now = self._clock()
+                self._requests.charge(1, now)
+                self._tokens.charge(tokens, now)
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
+
+    def release(self, estimated: float = 0.0, actual: float | None = None) -> None:
+        if actual is not None and self._tokens.per_minute is not None and actual != estimated:
+            self._tokens.charge(actual - estimated, self._clock())  # correct the estimate
+        if self._slots is not None:
+            self._slots.release()
+
+
+_limiters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Limiter]]" = weakref.WeakKeyDictionary()
+
+
+def limiter_for(key: tuple, max_in_flight: int | None, requests_per_minute: float | None,
+                tokens_per_minute: float | None) -> Limiter:
+    """The limiter shared by every client of one endpoint in the running loop."""
+    per_loop = _limiters.setdefault(asyncio.get_running_loop(), {})
+    full = (*key, max_in_flight, requests_per_minute, tokens_per_minute)
+    if full not in per_loop:
+        per_loop[full] = Limiter(max_in_flight, requests_per_minute, tokens_per_minute)
+    return per_loop[full]
+
+
+def _httpx():
+    import httpx2
+
+    return httpx2
+
+
+class LimitedTransport:
+    """An async httpx transport that takes a limiter slot for every request it sends — first
+    tries, re-asks and retries alike — and corrects the token budget with the reported usage."""
+
+    def __init__(self, inner, config) -> None:
+        self.inner = inner
+        self.config = config
+
+    @classmethod
+    def client(cls, given, config):
+        """An AsyncClient over this transport. `given`: an httpx client whose transport to reuse
+        when it can serve async requests (a MockTransport in tests); otherwise a fresh one."""
+        httpx = _httpx()
+        inner = getattr(given, "_transport", None) if given is not None else None
+        if not isinstance(inner, httpx.AsyncBaseTransport):
+            inner = httpx.AsyncHTTPTransport()
+        transport = type("LimitedAsyncTransport", (cls, httpx.AsyncBaseTransport), {})(inner, config)
+        return httpx.AsyncClient(transport=transport, timeout=config.timeout_s)
+
+    async def handle_async_request(self, request):
+        config = self.config
+        limiter = limiter_for((config.endpoint_host,), config.max_in_flight, config.requests_per_minute,
+                              config.tokens_per_minute)
+        estimate = len(request.content or b"") / 4 + config.max_tokens
+        await limiter.acquire(estimate)
+        actual = None
+        try:
+            response = await self.inner.handle_async_request(request)
+            await response.aread()  # small JSON bodies: read here, so the slot covers the whole answer
+            try:
+                import json
+
+                usage = json.loads(response.content).get("usage") or {}
+                actual = float((usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0)) or None
+            except (ValueError, AttributeError, TypeError):
+                pass
+            return response
+        finally:
+            limiter.release(estimate, actual)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

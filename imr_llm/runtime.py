@@ -1,0 +1,54 @@
+"""One implementation, two faces: every model call is a coroutine; the sync API runs it on one
+private event loop in a background thread.
+
+Why a long-lived loop rather than `asyncio.run` per call: the async HTTP client keeps a
+connection pool bound to the loop that opened it, so one loop for the process's sync calls keeps
+connections (and the rate limiter's state) alive across calls. Async callers (`aextract`,
+`extract_many`) use their own loop; per-loop state is keyed by the loop.
+
+The loop is re-created after a fork (the worker processes of `extract --jobs`), and a sync call
+made from inside the loop itself is refused instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"loop": None, "pid": None}
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The process's loop for sync calls (started on first use, a daemon thread)."""
+    with _lock:
+        loop = _state["loop"]
+        if loop is None or loop.is_closed() or _state["pid"] != os.getpid():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="imr-llm-loop", daemon=True)
+            thread.start()
+            _state.update(loop=loop, pid=os.getpid())
+        return loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code and return its result (or raise its error)."""
+    loop = background_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        coro.close()
+        raise RuntimeError("a sync imr-llm call was made from inside imr-llm's own event loop; await the a* API")
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()  # e.g. Ctrl-C in the caller: stop the work, do not leave it running
+        raise
