@@ -33,6 +33,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +53,8 @@ class Recorded:
     headers: dict[str, str]
     behaviour: tuple
     task: str
+    started: float = 0.0  # time.monotonic() when the request arrived
+    finished: float = 0.0  # ... and when its answer was sent
 
     @property
     def text(self) -> str:
@@ -136,6 +139,7 @@ class FakeOpenAIServer:
     def __init__(self) -> None:
         self.script: deque[tuple] = deque()
         self.responder: Callable[[dict], tuple] = default_responder
+        self.latency_s = 0.0  # every answer waits this long first (the concurrency tests and benchmarks)
         self.requests: list[Recorded] = []
         self.prompt_tokens_served = 0
         self.completion_tokens_served = 0
@@ -191,9 +195,11 @@ class FakeOpenAIServer:
                 return self.script.popleft()
         return self.responder(body)
 
-    def _record(self, path: str, body: dict, headers: dict, behaviour: tuple) -> None:
+    def _record(self, path: str, body: dict, headers: dict, behaviour: tuple, started: float = 0.0) -> Recorded:
+        record = Recorded(path, body, headers, behaviour, task_of(body), started)
         with self._lock:
-            self.requests.append(Recorded(path, body, headers, behaviour, task_of(body)))
+            self.requests.append(record)
+        return record
 
     def _served(self, payload: dict) -> None:
         usage = payload.get("usage") or {}
@@ -224,6 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def do_POST(self) -> None:
+        started = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         try:
@@ -236,12 +243,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
             return
         behaviour = self.fake._next(body)
-        self.fake._record(path, body, {k.lower(): v for k, v in self.headers.items()}, behaviour)
+        record = self.fake._record(path, body, {k.lower(): v for k, v in self.headers.items()}, behaviour, started)
         kind, args = behaviour[0], behaviour[1:]
+        if self.fake.latency_s:
+            self.fake._stop.wait(self.fake.latency_s)
         try:
             getattr(self, f"_do_{kind}")(body, *args)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        record.finished = time.monotonic()
 
     # -- behaviours ---------------------------------------------------------------------------
 
