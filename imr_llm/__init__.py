@@ -12,7 +12,7 @@ evidence span. No model, no key, no network.
 from __future__ import annotations
 
 from .version import __version__  # noqa: E402
-from .api import Pipeline, extract, extract_file, extract_text  # noqa: E402
+from .api import Pipeline, aextract, extract, extract_file, extract_many, extract_text  # noqa: E402
 from .errors import (  # noqa: E402
     EmptyInput,
     ImrError,
@@ -29,7 +29,9 @@ from .schema import Determination, DisputedItem, Evidence, GuidelineBasis  # noq
 __all__ = [
     "__version__",
     "Pipeline",
+    "aextract",
     "extract",
+    "extract_many",
     "extract_file",
     "extract_text",
     "Determination",

@@ -52,6 +52,18 @@ class Pipeline:
         det.provenance = provenance(source, self.enricher)
         return det
 
+    async def aextract(self, path_or_text: PathOrText) -> Determination:
+        return await self.aextract_source(load(path_or_text))
+
+    async def aextract_source(self, source: SourceText) -> Determination:
+        """The same steps as `extract_source`; the model calls are awaited, so many letters can
+        wait on the endpoint at once (`extract_many`, `imr-llm batch`)."""
+        det = parse(source)
+        if self.enricher is not None:
+            await self.enricher.aenrich(source, det)
+        det.provenance = provenance(source, self.enricher)
+        return det
+
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
@@ -68,6 +80,22 @@ def extract(path_or_text: PathOrText, model=None, *, cache_dir=None, use_cache: 
     `ModelConfig`, also fill the interpretive fields (grounded, cached)."""
     with Pipeline(model, cache_dir=cache_dir, use_cache=use_cache) as pipeline:
         return pipeline.extract(path_or_text)
+
+
+async def aextract(path_or_text: PathOrText, model=None, *, cache_dir=None, use_cache: bool = True) -> Determination:
+    """`extract`, awaitable: for async applications and many letters at once."""
+    with Pipeline(model, cache_dir=cache_dir, use_cache=use_cache) as pipeline:
+        return await pipeline.aextract(path_or_text)
+
+
+def extract_many(paths, model=None, *, concurrency: int = 4, cache_dir=None, use_cache: bool = True):
+    """Extract many letters, `concurrency` at a time; yields a `LetterResult` per letter as it
+    finishes (not in input order), so memory stays flat however many there are. A letter that
+    fails is a result with its `error` (an `ImrError`), never an exception that ends the run."""
+    from .batch import iterate_results
+
+    with Pipeline(model, cache_dir=cache_dir, use_cache=use_cache) as pipeline:
+        yield from iterate_results(paths, pipeline, concurrency=concurrency)
 
 
 def extract_file(path: str | os.PathLike[str], model=None, **options) -> Determination:

@@ -61,6 +61,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(exp, "fill the model fields the explanation uses (service, reasons, missing documentation)")
     exp.set_defaults(func=_explain_command)
 
+    bt = sub.add_parser("batch", help="process many letters: resumable JSONL output, CSV, progress, summary")
+    bt.add_argument("paths", nargs="+", metavar="PATH", help="letter files or folders (searched recursively)")
+    bt.add_argument("--out", type=Path, required=True, metavar="FILE",
+                    help="JSON Lines output; a re-run skips letters already in it (by the file's sha256)")
+    bt.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per item (rebuilt from --out)")
+    bt.add_argument("--explain", type=Path, metavar="DIR", help="also write a patient explanation per letter into DIR")
+    bt.add_argument("--language", choices=["en", "es"], default="en", help="language of --explain (default en)")
+    bt.add_argument("--explain-format", choices=["html", "json", "markdown", "text"], default="html",
+                    help="format of --explain pages (default html)")
+    bt.add_argument("--concurrency", type=int, default=4, metavar="N", help="letters in progress at once (default 4)")
+    bt.add_argument("--redact", action="store_true", help="as for extract: no free text, ages or dates of injury")
+    bt.add_argument("--price-in", type=float, metavar="USD", help="price per million prompt tokens, for the cost estimate")
+    bt.add_argument("--price-out", type=float, metavar="USD", help="price per million completion tokens")
+    add_model_arguments(bt, "fill the model fields with this model")
+    bt.set_defaults(func=_batch_command)
+
     cache = sub.add_parser("cache", help="inspect or clear the model response cache")
     cache.add_argument("action", choices=["stats", "clear"])
     cache.add_argument("--cache-dir", type=Path, help="cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")
@@ -128,7 +144,16 @@ def _flag_problem(args: argparse.Namespace) -> str | None:
     paths = getattr(args, "paths", None) or []
     if STDIN in paths and len(paths) > 1:
         return "'-' (read the letter from stdin) cannot be combined with other paths"
-    if args.command in ("extract", "explain"):
+    if args.command == "batch":
+        if args.concurrency < 1:
+            return "--concurrency must be 1 or more"
+        if args.out.exists() and args.out.is_dir():
+            return f"--out {args.out}: is a folder; give a file (JSON Lines)"
+        if args.csv is not None and args.csv.resolve() == args.out.resolve():
+            return "--csv and --out must be different files"
+        if args.language != "en" and args.explain is None:
+            return "--language applies to --explain: add --explain DIR"
+    if args.command in ("extract", "explain", "batch"):
         has_model = bool(args.model or os.environ.get("IMR_LLM_MODEL"))
         model_only = [flag for flag, given in (("--endpoint-kind", args.endpoint_kind), ("--base-url", args.base_url),
                                                ("--cache-dir", args.cache_dir), ("--no-cache", args.no_cache)) if given]
@@ -423,6 +448,54 @@ def _explain_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
+def _batch_command(args: argparse.Namespace) -> int:
+    """`imr-llm batch`: the streaming, resumable run (imr_llm/batch.py) with a progress bar."""
+    import asyncio
+
+    from .api import Pipeline
+    from .batch import BatchOptions, iter_inputs, run_batch, summary_text
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    for p in missing:
+        print(f"imr-llm: error: {p}: no such file or folder", file=sys.stderr)
+    paths = [p for p in args.paths if Path(p).exists()]
+    if not paths:
+        return EXIT_USAGE
+    try:
+        config = model_config_from_args(args)
+        pipeline = Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    except ImrError as exc:
+        print(f"imr-llm: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    writer = None
+    if args.explain is not None and pipeline.enricher is not None:
+        from .explain.writer import ModelWriter
+
+        writer = ModelWriter(pipeline.enricher.client)
+    options = BatchOptions(out=args.out, csv=args.csv, explain_dir=args.explain, language=args.language,
+                           explain_format=args.explain_format, concurrency=args.concurrency, redact=args.redact,
+                           price_in=args.price_in, price_out=args.price_out)
+    total = sum(1 for _ in iter_inputs(paths))
+    with Progress(total, quiet=False, label="letters") as progress:
+        def advance(result) -> None:
+            if result.error is not None:
+                progress.say(f"imr-llm: [{result.error.code}] {result.error}")
+            progress.advance()
+
+        try:
+            summary = asyncio.run(run_batch(paths, pipeline, options, progress=advance, writer=writer))
+        except KeyboardInterrupt:
+            print("imr-llm: interrupted; finished letters are in the output, a re-run goes on from there",
+                  file=sys.stderr)
+            return 130
+        finally:
+            pipeline.close()
+    sys.stderr.write(summary_text(summary))
+    if missing or summary.failed:
+        return EXIT_FAILED
+    return 130 if summary.interrupted else EXIT_OK
+
+
 def _cache_command(args: argparse.Namespace) -> int:
     from .cache import ResponseCache
 
@@ -458,17 +531,18 @@ class Progress:
     through `say` (and stdout through rich's redirect when stdout is the same terminal), so the
     bar is redrawn below them instead of garbling them; it is cleared before the summary."""
 
-    def __init__(self, total: int, quiet: bool = False) -> None:
-        self.total = total
+    def __init__(self, total: int, quiet: bool = False, label: str = "letters") -> None:
+        self.total, self.label = total, label
         self.enabled = not quiet and sys.stderr.isatty() and not os.environ.get("IMR_LLM_NO_PROGRESS")
         self._progress = None
 
     def __enter__(self) -> "Progress":
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
             from rich.progress import Progress as RichProgress
 
-            self._progress = RichProgress(TextColumn("letters"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            self._progress = RichProgress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                                          _RateColumn(), TimeRemainingColumn(),
                                           transient=True, console=_stderr_console(),
                                           redirect_stdout=sys.stdout.isatty(), redirect_stderr=True)
             self._progress.__enter__()
@@ -481,6 +555,10 @@ class Progress:
             if self._progress is not None:
                 self._progress.advance(self._task)
 
+    def advance(self) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
     def say(self, line: str) -> None:
         if self._progress is not None:
             self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -491,6 +569,20 @@ class Progress:
         if self._progress is not None:
             self._progress.__exit__(*exc)
             self._progress = None
+
+
+def _RateColumn():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Letters per second, as measured so far."""
+
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.2f}/s" if speed else "-/s", style="progress.data.speed")
+
+    return RateColumn()
 
 
 def _stderr_console():

@@ -43,11 +43,17 @@ class Enricher:
     # -- the step ---------------------------------------------------------------------------
 
     def enrich(self, source: SourceText, det: Determination) -> None:
+        """The sync face of `aenrich` (the same code, on imr-llm's background loop)."""
+        from ..runtime import run_sync
+
+        run_sync(self.aenrich(source, det))
+
+    async def aenrich(self, source: SourceText, det: Determination) -> None:
         step = det.model_step
         step.status, step.model, step.endpoint_kind = "complete", self.config.model, self.config.endpoint_kind
         failures = 0
         headings = [_section(source, _heading_evidence(item), f"items[{item.index}].request") for item in det.items]
-        answers = self._read_requests(det, headings)
+        answers = await self._read_requests(det, headings)
         for item, heading, answer in zip(det.items, headings, answers):
             if isinstance(answer, ModelError):
                 failures += 1
@@ -65,7 +71,7 @@ class Enricher:
                 det.warnings.append(f"items[{item.index}]: model step skipped for the rationale (endpoint unavailable)")
                 continue
             try:
-                self._read_reasons(det, item, rationale)
+                await self._read_reasons(det, item, rationale)
             except EndpointError as exc:
                 endpoint_down = True
                 failures += 1
@@ -80,11 +86,11 @@ class Enricher:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def _read_requests(self, det: Determination, headings: list[Section | None]) -> list:
+    async def _read_requests(self, det: Determination, headings: list[Section | None]) -> list:
         taxonomy = {k: list(v) for k, v in SUBCATEGORIES.items()}
         if self.requests_per_call == "letter" and len(headings) > 1 and all(h is not None for h in headings):
             try:
-                done = self.client.run("item_requests_letter", self.prompts["item_requests_letter"],
+                done = await self.client.arun("item_requests_letter", self.prompts["item_requests_letter"],
                                        {"requests": [h.text for h in headings], "taxonomy": taxonomy},
                                        LetterRequestsAnswer, context={"headings": headings}, salvage=True)
                 _count(det.model_step.usage, done)
@@ -102,7 +108,7 @@ class Enricher:
                 out.append(None if heading is None else EndpointError("endpoint unavailable; skipped"))
                 continue
             try:
-                done = self.client.run("item_request", self.prompts["item_request"],
+                done = await self.client.arun("item_request", self.prompts["item_request"],
                                        {"request": heading.text, "taxonomy": taxonomy},
                                        RequestAnswer, context={"heading": heading}, salvage=True)
             except ModelError as exc:
@@ -173,13 +179,13 @@ class Enricher:
 
     # -- rationale ------------------------------------------------------------------------------
 
-    def _read_reasons(self, det: Determination, item: DisputedItem, rationale: Section) -> None:
+    async def _read_reasons(self, det: Determination, item: DisputedItem, rationale: Section) -> None:
         where, step = f"items[{item.index}]", det.model_step
         text = rationale.text
         if len(text) > MAX_RATIONALE_CHARS:
             text = text[:MAX_RATIONALE_CHARS]
             det.warnings.append(f"{where}: rationale cut to {MAX_RATIONALE_CHARS} characters for the model")
-        done = self.client.run("item_reasons", self.prompts["item_reasons"],
+        done = await self.client.arun("item_reasons", self.prompts["item_reasons"],
                                {"request": item.disputed_portion or item.request, "rationale": text},
                                ReasonsAnswer, context={"rationale": rationale}, salvage=True)
         _count(step.usage, done)

@@ -132,6 +132,14 @@ class StructuredClient:
         self.usage.add(record)
         return Completion(value, record, bool(cached.get("salvaged")), cached.get("problem"))
 
+    async def aclose(self) -> None:
+        """Close the running loop's HTTP client (a batch's own loop ends with it)."""
+        import asyncio
+
+        client = self._openai.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+
     # -- internals ------------------------------------------------------------------------
 
     async def _sleep(self, seconds: float) -> None:

@@ -1,0 +1,411 @@
+"""Many letters at once: the streaming core of `extract_many` and `imr-llm batch`.
+
+* **Bounded concurrency.** At most `concurrency` letters are in progress; each is read, hashed,
+  parsed and (with a model) enriched on one event loop, so letters wait on the endpoint together
+  while the endpoint's own limits (`model/limits.py`) cap what is sent.
+* **Streaming.** Results are handed out as they finish and written at once; nothing about a
+  finished letter is kept but its hash, so memory does not grow with the batch.
+* **Resumable.** Every output line starts with the letter's hash (sha256 of the file's bytes) and
+  its status; a re-run reads only those prefixes and skips letters already in the output. A line
+  cut short by a kill is removed before appending. Lines are appended whole under a lock
+  (`output.JsonlAppender`), so two runs may share one output file.
+* **Nothing lost.** A letter that fails is a line with its error; the run goes on.
+* **The CSV is derived** from the JSONL at the end of every run (one row per item), so it always
+  matches the JSONL exactly, however often the run was interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ImrError, InputError
+from .reading import SUPPORTED_SUFFIXES, read_bytes
+
+# prices per million tokens (input, output), for the estimate in the summary; others: --price-*
+PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+}
+_PREFIX = re.compile(r'^\{"letter_sha256": "([0-9a-f]{64})", "status": "(ok|error)"')
+
+
+@dataclass
+class LetterResult:
+    """One letter's outcome: a determination (and explanation), or an error; or skipped."""
+
+    source: str
+    letter_sha256: str | None
+    determination: Any = None
+    explanation: Any = None
+    error: ImrError | None = None
+    skipped: bool = False
+    seconds: float = 0.0
+
+    def record(self, redact: bool = False) -> dict[str, Any]:
+        """The output line: hash and status first (what a resume reads), then the source."""
+        head = {"letter_sha256": self.letter_sha256 or "", "status": "error" if self.error else "ok",
+                "source": self.source}
+        if self.error is not None:
+            return {**head, "error": {"code": self.error.code, "message": str(self.error)}}
+        payload = self.determination.model_dump(mode="json")
+        if redact:
+            from .output import redact as drop_text
+
+            payload = {**drop_text(payload), "redacted": True}
+        return {**head, **payload}
+
+
+def iter_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Letter files under `paths` (folders: recursively, .pdf/.txt, sorted), lazily."""
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
+                        yield Path(root) / name
+        else:
+            yield p
+
+
+def letter_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def aiter_results(paths: Iterable[str | os.PathLike[str]], pipeline, *, concurrency: int = 4,
+                        skip: set[str] | None = None, explain_language: str | None = None,
+                        writer=None) -> AsyncIterator[LetterResult]:
+    """Letters as they finish, at most `concurrency` in progress. `skip`: letter hashes to pass
+    over (a resumed run); they come out as `skipped` results without being parsed."""
+    concurrency = max(1, concurrency)
+    pending: set[asyncio.Task] = set()
+    try:
+        for path in iter_inputs(paths):
+            while len(pending) >= concurrency:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    yield task.result()
+            try:
+                data = path.read_bytes() if path.is_file() else None
+                if data is None:
+                    raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a letter file")
+            except OSError as exc:
+                yield LetterResult(str(path), None, error=InputError(f"{path}: cannot be read ({type(exc).__name__})"))
+                continue
+            except ImrError as exc:
+                yield LetterResult(str(path), None, error=exc)
+                continue
+            key = letter_hash(data)
+            if skip is not None and key in skip:
+                yield LetterResult(str(path), key, skipped=True)
+                continue
+            pending.add(asyncio.create_task(_one(path, data, key, pipeline, explain_language, writer)))
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                yield task.result()
+    finally:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _one(path: Path, data: bytes, key: str, pipeline, explain_language, writer) -> LetterResult:
+    started = time.perf_counter()
+    result = LetterResult(str(path), key)
+    try:
+        source = read_bytes(data, name=str(path))
+        result.determination = await pipeline.aextract_source(source)
+        if explain_language:
+            from .explain import explain
+
+            # the explanation's model calls (if any) run on imr-llm's background loop
+            expl = await asyncio.to_thread(explain, result.determination, source, explain_language, writer)
+            result.explanation = (expl, source)
+    except ImrError as exc:
+        result.error = exc
+    except Exception as exc:  # a bug must not end the batch: the letter is a failed line
+        result.error = ImrError(f"{path}: {type(exc).__name__} while processing; please report it")
+        result.error.code = "internal_error"
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def iterate_results(paths, pipeline, *, concurrency: int = 4, skip: set[str] | None = None) -> Iterator[LetterResult]:
+    """The sync face of `aiter_results`: its own event loop, driven one result at a time."""
+    loop = asyncio.new_event_loop()
+    agen = aiter_results(paths, pipeline, concurrency=concurrency, skip=skip)
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                break
+    finally:
+        loop.run_until_complete(agen.aclose())
+        if pipeline.enricher is not None:
+            loop.run_until_complete(pipeline.enricher.client.aclose())
+        loop.close()
+
+
+# -- the batch command -------------------------------------------------------------------------
+
+@dataclass
+class BatchOptions:
+    out: Path
+    csv: Path | None = None
+    explain_dir: Path | None = None
+    language: str = "en"
+    explain_format: str = "html"
+    concurrency: int = 4
+    redact: bool = False
+    price_in: float | None = None  # per million tokens
+    price_out: float | None = None
+
+
+@dataclass
+class BatchSummary:
+    letters: int = 0  # seen in this run
+    skipped: int = 0  # already in the output
+    done: int = 0
+    failed: Counter = field(default_factory=Counter)
+    items: int = 0
+    decisions: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_s: float = 0.0
+    interrupted: bool = False
+    output_letters: int = 0  # in the whole output file afterwards
+    cost: float | None = None
+
+    def add(self, result: LetterResult) -> None:
+        self.letters += 1
+        if result.skipped:
+            self.skipped += 1
+            return
+        if result.error is not None:
+            self.failed[result.error.code] += 1
+            return
+        det = result.determination
+        self.done += 1
+        self.items += len(det.items)
+        self.decisions.update(i.decision for i in det.items)
+        if det.outcome:
+            self.outcomes[det.outcome] += 1
+        usage = det.model_step.usage
+        self.calls += usage.calls
+        self.cache_hits += usage.cache_hits
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+
+    def lines(self) -> list[str]:
+        failed = sum(self.failed.values())
+        reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.failed.items()))
+        rate = self.done / self.wall_s if self.wall_s else 0.0
+        out = [
+            f"letters: {self.letters} ({self.done} done, {self.skipped} already in the output, {failed} failed"
+            + (f": {reasons}" if reasons else "") + ")" + ("; interrupted" if self.interrupted else ""),
+            f"items: {self.items} ({', '.join(f'{k} {v}' for k, v in sorted(self.decisions.items())) or 'none'}); "
+            f"outcomes: {', '.join(f'{k} {v}' for k, v in sorted(self.outcomes.items())) or 'none'}",
+            f"model: {self.calls} calls, {self.cache_hits} cache hits, {self.prompt_tokens} prompt + "
+            f"{self.completion_tokens} completion tokens; estimated cost: "
+            + (f"${self.cost:.4f}" if self.cost is not None else "n/a (no prices for this endpoint: --price-in/--price-out)"),
+            f"wall time: {self.wall_s:.1f} s ({rate:.2f} letters/s); output holds {self.output_letters} letter(s)",
+        ]
+        return out
+
+
+def done_keys(out: Path) -> set[str]:
+    """Hashes of the letters already in `out` (reading each line's prefix only). A last line
+    without its newline (a run killed mid-write) is cut off first."""
+    keys: set[str] = set()
+    if not out.exists():
+        return keys
+    _drop_torn_tail(out)
+    with out.open("rb") as handle:
+        for line in handle:
+            match = _PREFIX.match(line[:120].decode("utf-8", "replace"))
+            if match:
+                keys.add(match.group(1))
+    return keys
+
+
+def _drop_torn_tail(out: Path) -> None:
+    import fcntl
+
+    with out.open("r+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return
+            # walk back to the last newline
+            pos, chunk = size, 65536
+            while pos > 0:
+                start = max(0, pos - chunk)
+                handle.seek(start)
+                block = handle.read(pos - start)
+                cut = block.rfind(b"\n")
+                if cut >= 0:
+                    handle.truncate(start + cut + 1)
+                    return
+                pos = start
+            handle.truncate(0)
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+CSV_COLUMNS = ["letter_sha256", "source", "case_number", "decision_date", "outcome", "item", "request", "decision",
+               "modified_by_ur", "category", "subcategory", "service", "body_regions", "laterality", "quantity",
+               "claims_administrator_sources", "reviewer_sources", "model_status", "error"]
+
+
+def csv_rows(record: dict[str, Any]) -> Iterator[list[Any]]:
+    """One row per item (a failed letter: one row with its error)."""
+    base = [record.get("letter_sha256"), record.get("source")]
+    if record.get("status") == "error":
+        yield base + [None] * (len(CSV_COLUMNS) - 3) + [f"{record['error']['code']}: {record['error']['message']}"]
+        return
+    for item in record.get("items", []):
+        quantity = item.get("quantity") or {}
+        yield base + [
+            record.get("case_number"), record.get("decision_date"), record.get("outcome"), item["index"] + 1,
+            item.get("request"), item.get("decision"), item.get("modified_by_ur"), item.get("category"),
+            item.get("subcategory"), item.get("service"), "; ".join(item.get("body_regions") or []),
+            item.get("laterality"), quantity.get("raw"),
+            "; ".join((item.get("claims_administrator_basis") or {}).get("sources") or []),
+            "; ".join((item.get("reviewer_basis") or {}).get("sources") or []),
+            (record.get("model_step") or {}).get("status"), None,
+        ]
+
+
+def rebuild_csv(out: Path, target: Path) -> int:
+    """Write `target` (atomically, user-only) from the JSONL at `out`, streaming; returns the
+    number of letters in `out` (each counted once, the last line winning)."""
+    from .output import FILE_MODE
+
+    seen: set[str] = set()
+    tmp = target.with_name(f".{target.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        if out.exists():
+            with out.open(encoding="utf-8") as lines:
+                for line in lines:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    key = record.get("letter_sha256")
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    writer.writerows(csv_rows(record))
+    os.replace(tmp, target)
+    return len(seen)
+
+
+def count_letters(out: Path) -> int:
+    return len(done_keys(out))
+
+
+async def run_batch(paths: list[str], pipeline, options: BatchOptions, *, progress=None,
+                    writer=None) -> BatchSummary:
+    """Process every letter under `paths` not already in `options.out`; append one line per
+    letter; then rebuild the CSV. `progress(result)` is called after each letter."""
+    from .output import JsonlAppender, private_dir, write_private
+
+    summary = BatchSummary()
+    started = time.perf_counter()
+    for target in (options.out, options.csv):
+        if target is not None:
+            private_dir(target.parent)
+    skip = done_keys(options.out)
+    if options.explain_dir is not None:
+        private_dir(options.explain_dir)
+    out = JsonlAppender(options.out)
+    try:
+        results = aiter_results(paths, pipeline, concurrency=options.concurrency, skip=skip,
+                                explain_language=options.language if options.explain_dir else None, writer=writer)
+        try:
+            async for result in results:
+                if not result.skipped:
+                    out.write_line(json.dumps(result.record(options.redact), ensure_ascii=False) + "\n")
+                    if result.explanation is not None and options.explain_dir is not None:
+                        _write_explanation(result, options, write_private)
+                    skip.add(result.letter_sha256) if result.letter_sha256 else None
+                summary.add(result)
+                if progress is not None:
+                    progress(result)
+        finally:
+            await results.aclose()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        summary.interrupted = True
+    finally:
+        out.close()
+        if pipeline.enricher is not None:
+            await pipeline.enricher.client.aclose()
+    summary.wall_s = time.perf_counter() - started
+    if options.csv is not None:
+        summary.output_letters = rebuild_csv(options.out, options.csv)
+    else:
+        summary.output_letters = count_letters(options.out)
+    summary.cost = _cost(pipeline, summary, options)
+    return summary
+
+
+def _write_explanation(result: LetterResult, options: BatchOptions, write_private) -> None:
+    from .explain.render import EXTENSIONS, render
+
+    expl, source = result.explanation
+    if options.redact:
+        from .output import redact_explanation
+
+        expl, source = redact_explanation(expl), None
+    page = render(expl, options.explain_format, source=source, source_name=result.source)
+    name = f"{Path(result.source).stem}-{result.letter_sha256[:8]}.{options.language}.{EXTENSIONS[options.explain_format]}"
+    write_private(options.explain_dir / name, page)
+
+
+def _cost(pipeline, summary: BatchSummary, options: BatchOptions) -> float | None:
+    if options.price_in is not None or options.price_out is not None:
+        price_in, price_out = options.price_in or 0.0, options.price_out or 0.0
+    else:
+        config = pipeline.enricher.config if pipeline.enricher is not None else None
+        if config is None:
+            return 0.0  # offline: no model, no cost
+        if config.endpoint_kind != "openai" or config.model not in PRICES_PER_MTOK:
+            return None
+        price_in, price_out = PRICES_PER_MTOK[config.model]
+    return (summary.prompt_tokens * price_in + summary.completion_tokens * price_out) / 1e6
+
+
+def summary_text(summary: BatchSummary) -> str:
+    buffer = io.StringIO()
+    for line in summary.lines():
+        buffer.write(f"imr-llm batch: {line}\n")
+    return buffer.getvalue()

@@ -1,0 +1,159 @@
+"""Batch runs: `imr-llm batch` (resumable JSONL, CSV derived from it, failures as lines, a
+summary), `extract_many` and `aextract`; against the loopback fake server for the model path,
+including a run killed halfway and resumed."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import imr_llm
+from imr_llm.cli import main
+from conftest import LETTERS, ROOT
+from fake_openai_server import fake_openai  # noqa: F401  (fixture)
+
+BAD = ROOT / "tests" / "fixtures" / "bad"
+SEEDS = sorted(LETTERS.glob("0*.txt"))
+
+
+def make_letters(folder: Path, n: int) -> list[Path]:
+    """n distinct letter files (by hash) from the seeds: trailing blank lines differ, the parse does not."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for k in range(n):
+        seed = SEEDS[k % len(SEEDS)]
+        path = folder / f"{seed.stem}-{k:04d}.txt"
+        path.write_text(seed.read_text(encoding="utf-8") + "\n" * (k // len(SEEDS) + 1), encoding="utf-8")
+        out.append(path)
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_batch_writes_each_letter_once_with_failures_as_lines_and_a_derived_csv(tmp_path, capsys):
+    letters = make_letters(tmp_path / "in", 7)
+    out, items = tmp_path / "out" / "results.jsonl", tmp_path / "out" / "items.csv"
+    code = main(["batch", str(tmp_path / "in"), str(BAD / "truncated.pdf"), str(BAD / "empty.txt"),
+                 "--out", str(out), "--csv", str(items), "--concurrency", "3"])
+    err = capsys.readouterr().err
+    assert code == 1  # two letters failed
+    rows = read_jsonl(out)
+    assert len(rows) == 9 and len({r["letter_sha256"] for r in rows}) == 9
+    assert Counter(r["status"] for r in rows) == {"ok": 7, "error": 2}
+    assert {r["error"]["code"] for r in rows if r["status"] == "error"} == {"unreadable_pdf", "empty_input"}
+    assert all(list(r)[:3] == ["letter_sha256", "status", "source"] for r in rows)  # what a resume reads
+    for row in rows:
+        if row["status"] == "ok":
+            single = imr_llm.extract(Path(row["source"])).model_dump(mode="json")
+            assert [i["decision"] for i in row["items"]] == [i["decision"] for i in single["items"]]
+    with items.open(encoding="utf-8", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    ok_items = sum(len(r["items"]) for r in rows if r["status"] == "ok")
+    assert len(table) == ok_items + 2
+    assert Counter(t["decision"] for t in table if t["decision"]) == Counter(
+        i["decision"] for r in rows if r["status"] == "ok" for i in r["items"])
+    assert "letters: 9 (7 done, 0 already in the output, 2 failed" in err
+    assert "estimated cost: $0.0000" in err and "output holds 9 letter(s)" in err
+    assert os.stat(out).st_mode & 0o777 == 0o600 and os.stat(items).st_mode & 0o777 == 0o600
+    assert len(letters) == 7
+
+
+def test_a_rerun_skips_what_is_done_and_repairs_a_torn_last_line(tmp_path, capsys):
+    make_letters(tmp_path / "in", 6)
+    out = tmp_path / "results.jsonl"
+    assert main(["batch", str(tmp_path / "in"), "--out", str(out)]) == 0
+    first = out.read_bytes()
+    assert main(["batch", str(tmp_path / "in"), "--out", str(out)]) == 0
+    assert out.read_bytes() == first and "0 done, 6 already in the output" in capsys.readouterr().err
+    # a run killed mid-write leaves half a line: the next run cuts it and redoes that letter only
+    lines = first.splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:4]) + lines[4][: len(lines[4]) // 2])
+    assert main(["batch", str(tmp_path / "in"), "--out", str(out)]) == 0
+    rows = read_jsonl(out)
+    assert len(rows) == 6 and len({r["letter_sha256"] for r in rows}) == 6
+    assert "2 done, 4 already in the output" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["--concurrency", "0"], "--concurrency"),
+    (["--language", "es"], "--language applies to --explain"),
+])
+def test_batch_flag_problems_are_usage_errors(tmp_path, capsys, argv, says):
+    code = main(["batch", str(SEEDS[0]), "--out", str(tmp_path / "o.jsonl"), *argv])
+    assert code == 2 and says in capsys.readouterr().err
+
+
+def test_batch_with_a_model_runs_letters_concurrently_within_the_endpoint_limit(fake_openai, tmp_path,  # noqa: F811
+                                                                                 monkeypatch, capsys):
+    fake_openai.latency_s = 0.2
+    monkeypatch.setenv("IMR_LLM_MAX_IN_FLIGHT", "4")
+    make_letters(tmp_path / "in", 8)
+    out = tmp_path / "results.jsonl"
+    code = main(["batch", str(tmp_path / "in"), "--out", str(out), "--concurrency", "8", "--model", "fake",
+                 "--endpoint-kind", "llamacpp", "--base-url", fake_openai.url, "--cache-dir", str(tmp_path / "c"),
+                 "--price-in", "1", "--price-out", "2"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    rows = read_jsonl(out)
+    assert all(r["model_step"]["status"] == "complete" for r in rows) and len(rows) == 8
+    # in flight at once: never more than the endpoint's limit, and more than one (it is concurrent)
+    events = sorted([(r.started, 1) for r in fake_openai.requests] + [(r.finished, -1) for r in fake_openai.requests])
+    peak = now = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    assert 1 < peak <= 4
+    calls = len(fake_openai.requests)
+    assert f"model: {calls} calls" in err and "estimated cost: $" in err and "n/a" not in err
+
+
+def test_a_batch_killed_halfway_resumes_without_redoing_finished_letters(fake_openai, tmp_path):  # noqa: F811
+    fake_openai.latency_s = 0.15
+    make_letters(tmp_path / "in", 10)
+    out = tmp_path / "results.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMR_LLM_")}
+    env.update(IMR_LLM_NO_PROGRESS="1", NO_PROXY="127.0.0.1")
+    argv = [sys.executable, "-m", "imr_llm", "batch", str(tmp_path / "in"), "--out", str(out), "--concurrency", "2",
+            "--model", "fake", "--endpoint-kind", "llamacpp", "--base-url", fake_openai.url,
+            "--cache-dir", str(tmp_path / "c")]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 4):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    whole = out.read_bytes().split(b"\n")[:-1]  # lines with their newline; a torn tail is dropped
+    finished = {json.loads(line)["letter_sha256"] for line in whole}
+    assert 4 <= len(finished) < 10
+    asked_before = len(fake_openai.requests)
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = read_jsonl(out)
+    assert len(rows) == 10 and len({r["letter_sha256"] for r in rows}) == 10  # each letter exactly once
+    # the finished letters were not asked again: at most the unfinished letters' calls were made
+    # (two per item: its heading and its rationale; fewer where the cache already had them)
+    items_left = sum(len(r["items"]) for r in rows if r["letter_sha256"] not in finished)
+    assert len(fake_openai.requests) - asked_before <= 2 * items_left
+    assert f"{len(finished)} already in the output" in done.stderr
+
+
+def test_extract_many_and_aextract(tmp_path):
+    letters = make_letters(tmp_path / "in", 5) + [BAD / "empty.txt"]
+    results = list(imr_llm.extract_many(letters, concurrency=3))
+    assert sorted(r.source for r in results) == sorted(str(p) for p in letters)
+    failed = [r for r in results if r.error is not None]
+    assert len(failed) == 1 and failed[0].error.code == "empty_input"
+    det = asyncio.run(imr_llm.aextract(SEEDS[2]))
+    assert det.model_dump() == imr_llm.extract(SEEDS[2]).model_dump()
