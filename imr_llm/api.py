@@ -24,16 +24,18 @@ class Pipeline:
     so a batch opens the cache once. Use it as a context manager (or call `close()`)."""
 
     def __init__(self, model=None, *, cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
-                 http_client=None, requests_per_call: str = "item") -> None:
+                 http_client=None, requests_per_call: str = "item", cache=None) -> None:
+        """`cache`: any `CacheBackend` (a shared store); else `IMR_LLM_CACHE_BACKEND`, else diskcache
+        in `cache_dir`. `use_cache=False`: no store at all."""
         self.model = model
         self.enricher = None
         self.cache = None
         if model is not None:
-            from .cache import ResponseCache
+            from .cache import open_cache
             from .enrich import Enricher
             from .model import StructuredClient, UsageLog
 
-            self.cache = ResponseCache(cache_dir) if use_cache else None
+            self.cache = (cache if cache is not None else open_cache(cache_dir)) if use_cache else None
             self.usage = UsageLog()
             self.enricher = Enricher(StructuredClient(model, cache=self.cache, usage=self.usage,
                                                       http_client=http_client), requests_per_call=requests_per_call)

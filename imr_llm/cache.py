@@ -6,6 +6,12 @@ stored changes). The endpoint's host is deliberately not in the key, so a cache 
 made against one server is valid against another serving the same model.
 
 Cached values are model outputs about medical letters: the folder is created private (0700).
+
+The store is an interface (`CacheBackend`: get, set, stats, clear, close). `ResponseCache`
+(diskcache, process-safe, one folder) is the default; `MemoryCache` keeps answers for one process;
+a shared store for many machines (Redis, a database table) is a class with the same five methods,
+given to `Pipeline(cache=...)` or named by `IMR_LLM_CACHE_BACKEND=package.module:Class` (called
+with the cache folder argument, which it may ignore). Values are small JSON-able dicts.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 CACHE_FORMAT = 1
 
@@ -40,8 +46,69 @@ def schema_fingerprint(schema: dict) -> str:
     return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
 
 
+@runtime_checkable
+class CacheBackend(Protocol):
+    """What the model client needs from a response store."""
+
+    def get(self, key: str) -> Any | None: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def clear(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryCache:
+    """Answers kept for this process only (tests, notebooks, one-off runs)."""
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        self._data: dict[str, Any] = {}
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> Any | None:
+        value = self._data.get(key)
+        self.hits, self.misses = self.hits + (value is not None), self.misses + (value is None)
+        return value
+
+    def set(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def stats(self) -> dict[str, int]:
+        return {"entries": len(self._data), "bytes": len(json.dumps(self._data, default=str))}
+
+    def clear(self) -> int:
+        removed = len(self._data)
+        self._data.clear()
+        return removed
+
+    def close(self) -> None:
+        pass
+
+
+def open_cache(directory: str | Path | None = None) -> CacheBackend:
+    """The configured store: IMR_LLM_CACHE_BACKEND (package.module:Class) if set, else diskcache."""
+    spec = os.environ.get("IMR_LLM_CACHE_BACKEND")
+    if not spec:
+        return ResponseCache(directory)
+    import importlib
+
+    from .errors import ConfigError
+
+    module_name, _, class_name = spec.partition(":")
+    try:
+        backend = getattr(importlib.import_module(module_name), class_name or "Cache")(directory)
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise ConfigError(f"IMR_LLM_CACHE_BACKEND={spec}: cannot be loaded ({type(exc).__name__})") from None
+    if not isinstance(backend, CacheBackend):
+        raise ConfigError(f"IMR_LLM_CACHE_BACKEND={spec}: needs get, set, stats, clear and close")
+    return backend
+
+
 class ResponseCache:
-    """diskcache behind a two-method interface, with hit/miss counts."""
+    """diskcache behind the `CacheBackend` interface, with hit/miss counts (the default)."""
 
     def __init__(self, directory: str | Path | None = None) -> None:
         import diskcache

@@ -497,16 +497,20 @@ def _batch_command(args: argparse.Namespace) -> int:
 
 
 def _cache_command(args: argparse.Namespace) -> int:
-    from .cache import ResponseCache
+    from .cache import open_cache
 
-    cache = ResponseCache(args.cache_dir)
+    try:
+        cache = open_cache(args.cache_dir)
+    except ImrError as exc:
+        print(f"imr-llm: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.action == "clear":
             removed = cache.clear()
-            print(f"cleared {removed} cached responses from {cache.directory}")
+            print(f"cleared {removed} cached responses from {getattr(cache, 'directory', type(cache).__name__)}")
         else:
             stats = cache.stats()
-            print(f"{cache.directory}: {stats['entries']} cached responses, {stats['bytes'] / 1e6:.1f} MB "
+            print(f"{getattr(cache, 'directory', type(cache).__name__)}: {stats['entries']} cached responses, {stats['bytes'] / 1e6:.1f} MB "
                   "(model outputs about medical letters: keep this folder private)")
     finally:
         cache.close()

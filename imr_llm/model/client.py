@@ -42,7 +42,7 @@ from typing import Callable, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..cache import ResponseCache, cache_key, schema_fingerprint
+from ..cache import CacheBackend, cache_key, schema_fingerprint
 from ..errors import EndpointError, ModelError
 from ..prompts import Prompt
 from .config import ModelConfig
@@ -68,7 +68,7 @@ class Completion(Generic[T]):
 
 
 class StructuredClient:
-    def __init__(self, config: ModelConfig, cache: ResponseCache | None = None, usage: UsageLog | None = None,
+    def __init__(self, config: ModelConfig, cache: CacheBackend | None = None, usage: UsageLog | None = None,
                  http_client=None, sleep: Callable[[float], None] | None = None) -> None:
         self.config = config
         self.cache = cache
