@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluation.cli import add_eval_parser  # the eval command lives with the harness
 
     add_eval_parser(sub)
+    from .openai_batch import add_openai_batch_parser  # the OpenAI Batch API path (prepare / collect)
+
+    add_openai_batch_parser(sub)
     return parser
 
 

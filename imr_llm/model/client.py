@@ -27,6 +27,12 @@ counts. The record is made for failed calls too. `attempts` counts the chat comp
 first (re-asks and transport retries — a timeout or reset that returned nothing shows up here,
 with no tokens); tokens an error response reports in a `usage` field are counted too. The run's
 `UsageLog` gets every record. Messages are never logged.
+
+`deferred` (the OpenAI Batch API passes, imr_llm/openai_batch.py): on a cache miss the call is
+handed to it with the cache key and a way to run this same call against an in-process httpx
+transport (no network, no retries, no re-ask). Its prepare pass records the request instructor
+builds; its collect pass answers with the batch's completion, which is then validated, salvaged,
+counted and cached exactly as an endpoint's answer would be.
 """
 
 from __future__ import annotations
@@ -69,8 +75,9 @@ class Completion(Generic[T]):
 
 class StructuredClient:
     def __init__(self, config: ModelConfig, cache: CacheBackend | None = None, usage: UsageLog | None = None,
-                 http_client=None, sleep: Callable[[float], None] | None = None) -> None:
+                 http_client=None, sleep: Callable[[float], None] | None = None, deferred=None) -> None:
         self.config = config
+        self.deferred = deferred  # an OpenAI Batch API pass (imr_llm/openai_batch.py); None: call the endpoint
         self.cache = cache
         self.usage = usage if usage is not None else UsageLog()
         self.sleep = sleep  # how transport-retry waits are slept (None: asyncio.sleep); tests record them
@@ -110,7 +117,11 @@ class StructuredClient:
             return cached
         if self.config.profile.mode == "TOOLS":
             response_model = _with_full_schema(response_model)  # tool calling needs the schema's title
-        completion = await self._acall(task, messages, schema, params, response_model, context, salvage)
+        if self.deferred is not None:  # a Batch API pass: it records the request, or answers from the results
+            completion = await self.deferred.acall(task, key, lambda transport: self._acall_through(
+                transport, task, messages, schema, params, response_model, context, salvage))
+        else:
+            completion = await self._acall(task, messages, schema, params, response_model, context, salvage)
         if self.cache is not None:
             # Only answers that parse into the response model are stored; errors never are. A
             # salvaged answer is stored with its flag so a rerun drops exactly the same values.
@@ -173,16 +184,34 @@ class StructuredClient:
             )
         return client
 
-    async def _acall(self, task, messages, schema, params, response_model, context, salvage) -> Completion:
+    async def _acall_through(self, transport, *args) -> Completion:
+        """`_acall` with one request to `transport` (an in-process httpx transport: a Batch API
+        pass), never retried or re-asked, no key read or sent, no endpoint limits."""
+        import openai
+
+        from .limits import _httpx
+
+        config = self.config.model_copy(update={"max_transport_retries": 0, "max_validation_retries": 0})
+        client = openai.AsyncOpenAI(base_url=config.resolved_base_url, api_key="not-sent", max_retries=0,
+                                    timeout=config.timeout_s, http_client=_httpx().AsyncClient(transport=transport))
+        try:
+            return await self._acall(*args, openai_client=client, config=config)
+        finally:
+            await client.close()
+
+    async def _acall(self, task, messages, schema, params, response_model, context, salvage, *,
+                     openai_client=None, config: ModelConfig | None = None) -> Completion:
         import instructor
         import openai
         from instructor.core.exceptions import (IncompleteOutputException, InstructorRetryException,
                                                 ResponseParsingError)
         from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-        config, host = self.config, self.config.endpoint_host
+        config = config or self.config
+        host = config.endpoint_host
         # A fresh instructor wrapper per call: its hooks count this call's requests and responses only.
-        client = instructor.from_openai(self._openai_client(), mode=getattr(instructor.Mode, config.profile.mode))
+        client = instructor.from_openai(openai_client or self._openai_client(),
+                                        mode=getattr(instructor.Mode, config.profile.mode))
         counts = {"prompt": 0, "completion": 0, "responses": 0, "requests": 0, "transport_attempts": 0}
         state: dict = {"unanswerable": None}  # why the last response cannot be answered by re-asking
 
@@ -388,10 +417,14 @@ def _problem_kind(exc) -> str:
 
 
 def _salvage(exc, response_model: type[T]) -> T | None:
-    """The last answer, parsed without the validation context (grounding skipped), if it parses."""
+    """The last answer, parsed without the validation context (grounding skipped), if it parses:
+    the message's content (JSON modes) or, when that is empty, its tool call's arguments (TOOLS)."""
     completion = getattr(exc, "last_completion", None)
     try:
-        content = completion.choices[0].message.content
+        message = completion.choices[0].message
+        content = message.content
+        if not content and getattr(message, "tool_calls", None):
+            content = message.tool_calls[0].function.arguments
         return response_model.model_validate(json.loads(content))
     except Exception:
         return None

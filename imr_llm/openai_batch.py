@@ -1,0 +1,443 @@
+"""The OpenAI Batch API path: the model step's requests go out as one JSONL file, the answers come
+back as one JSONL file (half the price, within 24 hours), through the same prompts, validation and
+grounding as a live run.
+
+Two passes of the normal pipeline, with the model client in a batch mode (`StructuredClient.deferred`):
+
+1. **prepare** — every model call that is not already in the response cache becomes one Batch API
+   request line, `{"custom_id": <cache key>, "method": "POST", "url": "/v1/chat/completions",
+   "body": ...}`. The body is the very request a live run sends: instructor builds it (its tool or
+   JSON-schema additions for the endpoint's mode included) and an in-process httpx transport
+   records it instead of sending it. Identical requests (the same heading in two letters) are one
+   line. Nothing is sent, nothing is cached, no API key is read; each letter's parse still comes out.
+2. *between* — upload the file, start the batch, download its output (and error) file:
+
+       from openai import OpenAI
+       client = OpenAI()  # OPENAI_API_KEY
+       f = client.files.create(file=open("requests.jsonl", "rb"), purpose="batch")
+       job = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                   completion_window="24h")
+       job = client.batches.retrieve(job.id)  # until job.status == "completed"
+       open("output.jsonl", "wb").write(client.files.content(job.output_file_id).read())
+       if job.error_file_id:
+           open("errors.jsonl", "wb").write(client.files.content(job.error_file_id).read())
+
+   (or with curl: POST /v1/files with purpose=batch, POST /v1/batches, GET /v1/batches/{id}, GET
+   /v1/files/{output_file_id}/content). A file holds at most 50,000 requests (and 200 MB); a
+   larger one can be split anywhere, its lines are independent.
+3. **collect** — the output lines `{"custom_id", "response": {"status_code", "body": <chat
+   completion>}, "error"}` are indexed by custom_id (`BatchResults`), and the letters are run
+   again (`batch.run_batch`: the same JSONL and CSV as `imr-llm batch`). A call whose key is in the
+   results gets that completion through an in-process transport, so instructor parses it and the
+   response model validates it with the same grounding context as a live answer; one that fails
+   validation cannot be re-asked, so it is salvaged as a live run's last re-ask is (the values
+   that fail grounding are dropped and listed in `model_step.dropped`). Tokens are counted from
+   the completion's usage, and every usable answer is written to the response cache — so a
+   later `imr-llm batch` / `extract` with the same model is all cache hits. A key the results
+   lack, or a request that failed in the batch, is a failed call (a warning on its item, counted
+   in the summary), never an invented answer; it is not cached, so running prepare again writes a
+   requests file with just those.
+
+The commands (`imr-llm openai-batch prepare|collect`) take the same `--model` and `--endpoint-kind`
+(default openai) for both passes: they are part of the cache key that is the custom_id. Other
+kinds work too where a server takes the same batch format (vLLM's `run_batch`: `--endpoint-kind
+vllm`). As in `imr-llm batch`, a letter already in collect's `--out` is skipped: after a second
+round, collect into a new file (or run `imr-llm batch --model M`, which is now all cache hits).
+Requests hold the letters' sections: the requests file is written user-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ImrError, ModelError
+
+BATCH_URL = "/v1/chat/completions"
+MAX_REQUESTS, MAX_BYTES = 50_000, 200 * 1024 * 1024  # OpenAI's limits per batch input file
+BATCH_DISCOUNT = 0.5  # Batch API tokens cost half the live price
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class BatchDeferred(ModelError):
+    """A model call written to the requests file instead of sent (the prepare pass)."""
+
+    code = "model_deferred"
+
+
+class _Recorded(Exception):
+    """Raised by the prepare transport once it has the request: nothing is sent."""
+
+
+# -- the two client modes ------------------------------------------------------------------------
+
+class PreparePass:
+    """`StructuredClient.deferred` for the prepare pass: a cache miss becomes one request line
+    (once per custom_id) and a `BatchDeferred` for the enricher (a failed call: nothing cached)."""
+
+    def __init__(self, requests: Path) -> None:
+        from .output import FILE_MODE
+
+        self.path = Path(requests)
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        self.keys: set[str] = set()
+        self.deferred = 0  # calls deferred (a request shared by two letters counts twice)
+        self.bytes = 0
+
+    async def acall(self, task: str, key: str, call):
+        from .model.limits import _httpx
+
+        httpx = _httpx()
+        recorded: list = []
+
+        def record(request):
+            recorded.append(request)
+            raise _Recorded()
+
+        try:
+            await call(httpx.MockTransport(record))
+        except ModelError:
+            if len(recorded) != 1:
+                raise
+        if len(recorded) != 1:  # instructor answered without a request: cannot happen
+            raise ModelError(f"{task}: no request to defer to the Batch API")
+        request = recorded[0]
+        self.deferred += 1
+        if key not in self.keys:
+            if not request.url.path.endswith("/chat/completions"):
+                raise ModelError(f"{task}: the request is not a chat completion ({request.url.path})")
+            line = {"custom_id": key, "method": "POST", "url": BATCH_URL, "body": json.loads(request.content)}
+            data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            self.keys.add(key)
+            self.bytes += len(data)
+        raise BatchDeferred(f"{task}: deferred to the OpenAI Batch API (request {key[:16]})")
+
+    def finish(self) -> None:
+        """Put the requests file in place (it replaces an older one)."""
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        os.replace(self._tmp, self.path)
+
+    def abandon(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self._tmp.unlink(missing_ok=True)
+
+
+class BatchResults:
+    """The Batch API's output and error files, indexed by custom_id (file and offset only; a line
+    is read again when its key is asked for). A successful answer wins over a failed one for the
+    same custom_id (a request that failed once and was submitted again); else the last line wins."""
+
+    def __init__(self, paths) -> None:
+        self.paths = [Path(p) for p in paths]
+        self._index: dict[str, tuple[int, int, bool]] = {}
+        self.lines = self.bad_lines = 0
+        for n, path in enumerate(self.paths):
+            with path.open("rb") as handle:
+                offset = 0
+                for raw in handle:
+                    where, offset = offset, offset + len(raw)
+                    if not raw.strip():
+                        continue
+                    try:
+                        record = json.loads(raw)
+                        custom_id = record["custom_id"]
+                    except (ValueError, KeyError, TypeError):
+                        self.bad_lines += 1
+                        continue
+                    if not isinstance(custom_id, str):
+                        self.bad_lines += 1
+                        continue
+                    self.lines += 1
+                    ok = _answer(record) is not None
+                    old = self._index.get(custom_id)
+                    if old is None or ok or not old[2]:
+                        self._index[custom_id] = (n, where, ok)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._index
+
+    def get(self, key: str) -> dict | None:
+        found = self._index.get(key)
+        if found is None:
+            return None
+        n, offset, _ = found
+        with self.paths[n].open("rb") as handle:
+            handle.seek(offset)
+            return json.loads(handle.readline())
+
+
+def _answer(record: dict) -> dict | None:
+    """The chat completion of a successful output line, else None."""
+    response = record.get("response")
+    if record.get("error") or not isinstance(response, dict) or response.get("status_code") != 200:
+        return None
+    body = response.get("body")
+    return body if isinstance(body, dict) else None
+
+
+def _failure(record: dict) -> str:
+    """Why a line has no answer: its status and error code only (never a message or a body)."""
+    error = record.get("error") if isinstance(record.get("error"), dict) else {}
+    response = record.get("response") if isinstance(record.get("response"), dict) else {}
+    body = response.get("body") if isinstance(response.get("body"), dict) else {}
+    body_error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    code = error.get("code") or body_error.get("code") or body_error.get("type")
+    code = code if isinstance(code, str) and re.fullmatch(r"[\w.\-]{1,64}", code) else None
+    status = response.get("status_code")
+    parts = [f"HTTP {status}" if isinstance(status, int) else None, code]
+    return ", ".join(p for p in parts if p) or "no response"
+
+
+class CollectPass:
+    """`StructuredClient.deferred` for the collect pass: a cache miss is answered by its line in
+    the results (validated, salvaged, counted and cached as a live answer), or fails."""
+
+    def __init__(self, results: BatchResults) -> None:
+        self.results = results
+        self.answered = 0  # usable answers taken from the results
+        self.missing: set[str] = set()  # keys not in the results
+        self.failed: set[str] = set()  # keys whose request failed in the batch
+        self.unusable: set[str] = set()  # keys whose answer failed (refusal, cut off, not JSON, ...)
+
+    async def acall(self, task: str, key: str, call):
+        from .model.limits import _httpx
+
+        httpx = _httpx()
+        record = self.results.get(key)
+        if record is None:
+            self.missing.add(key)
+            raise ModelError(f"{task}: no answer in the batch results for request {key[:16]} "
+                             "(run prepare again to submit it)")
+        body = _answer(record)
+        if body is None:
+            self.failed.add(key)
+            raise ModelError(f"{task}: request {key[:16]} failed in the batch ({_failure(record)})")
+        try:
+            completion = await call(httpx.MockTransport(lambda request: httpx.Response(200, json=body)))
+        except ModelError:
+            self.unusable.add(key)
+            raise
+        self.answered += 1
+        return completion
+
+    def lines(self) -> list[str]:
+        out = [f"{self.answered} answer(s) taken from the batch results; {len(self.missing)} request(s) missing "
+               f"from them, {len(self.failed)} failed in the batch, {len(self.unusable)} with an unusable answer"]
+        if self.missing or self.failed or self.unusable:
+            out.append("those were not cached: run prepare again for a requests file with just them")
+        if self.missing and not self.answered and len(self.results):
+            out.append("none of this run's requests are in the results: are --model and --endpoint-kind the "
+                       "ones prepare was run with?")
+        if self.results.bad_lines:
+            out.append(f"{self.results.bad_lines} line(s) of the results were not Batch API output lines")
+        return out
+
+
+# -- the passes ------------------------------------------------------------------------------------
+
+@dataclass
+class PrepareSummary:
+    letters: int = 0
+    failed: Counter = field(default_factory=Counter)
+    requests: int = 0  # lines written
+    deferred: int = 0  # calls deferred (letters sharing a request count once each)
+    cache_hits: int = 0  # calls already answered in the cache
+    bytes: int = 0
+
+    def lines(self, requests: Path) -> list[str]:
+        failed = sum(self.failed.values())
+        reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.failed.items()))
+        out = [f"letters: {self.letters} ({failed} failed" + (f": {reasons}" if reasons else "") + ")",
+               f"{self.requests} request(s) written to {requests} ({self.deferred} model call(s) deferred; "
+               f"{self.cache_hits} already answered in the cache)"]
+        if not self.requests:
+            out.append("nothing to submit: run collect (or imr-llm batch) with this model and cache")
+        if self.requests > MAX_REQUESTS or self.bytes > MAX_BYTES:
+            out.append(f"OpenAI takes at most {MAX_REQUESTS:,} requests and {MAX_BYTES // 2**20} MB per batch file: "
+                       "split it (its lines are independent) and submit each part")
+        return out
+
+
+async def aprepare(paths, pipeline, requests: Path, *, concurrency: int = 4, progress=None) -> PrepareSummary:
+    """Run the letters under `paths` with the client in prepare mode; write the requests file."""
+    from .batch import aiter_results
+
+    client = pipeline.enricher.client
+    deferred = client.deferred = PreparePass(requests)
+    summary = PrepareSummary()
+    try:
+        results = aiter_results(paths, pipeline, concurrency=concurrency)
+        try:
+            async for result in results:
+                summary.letters += 1
+                if result.error is not None:
+                    summary.failed[result.error.code] += 1
+                else:
+                    summary.cache_hits += result.determination.model_step.usage.cache_hits
+                if progress is not None:
+                    progress(result)
+        finally:
+            await results.aclose()
+        deferred.finish()
+    except BaseException:
+        deferred.abandon()
+        raise
+    finally:
+        client.deferred = None
+        await client.aclose()
+    summary.requests, summary.deferred, summary.bytes = len(deferred.keys), deferred.deferred, deferred.bytes
+    return summary
+
+
+async def acollect(paths, pipeline, results: BatchResults, options, *, progress=None):
+    """Run the letters under `paths` with the client answering from `results`; write
+    `options.out` (and the CSV) as `imr-llm batch` does. Returns (BatchSummary, CollectPass)."""
+    from .batch import run_batch
+
+    client = pipeline.enricher.client
+    collected = client.deferred = CollectPass(results)
+    try:
+        summary = await run_batch(paths, pipeline, options, progress=progress)
+    finally:
+        client.deferred = None
+    return summary, collected
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+def add_openai_batch_parser(sub) -> None:
+    ob = sub.add_parser("openai-batch", help="the model step through the OpenAI Batch API: prepare requests, "
+                                             "collect the results")
+    actions = ob.add_subparsers(dest="action", required=True, parser_class=type(ob))
+
+    def common(p) -> None:
+        p.add_argument("paths", nargs="+", metavar="PATH", help="letter files or folders (searched recursively)")
+        p.add_argument("--model", help="the model (else IMR_LLM_MODEL); the same for prepare and collect")
+        p.add_argument("--endpoint-kind", default="openai",
+                       help="openai (default) | vllm | ollama | llamacpp; the same for prepare and collect")
+        p.add_argument("--cache-dir", type=Path,
+                       help="response cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")
+        p.add_argument("--concurrency", type=int, default=4, metavar="N", help="letters in progress at once (default 4)")
+
+    pr = actions.add_parser("prepare", help="write the Batch API requests for every model call not in the cache")
+    common(pr)
+    pr.add_argument("--requests", type=Path, required=True, metavar="FILE",
+                    help="the Batch API input JSONL to write (replaced if it exists; user-only)")
+    pr.set_defaults(func=openai_batch_command)
+
+    co = actions.add_parser("collect", help="read the Batch API output; write the same JSONL as imr-llm batch")
+    common(co)
+    co.add_argument("--results", type=Path, action="append", required=True, metavar="FILE",
+                    help="a Batch API output (or error) JSONL file; repeatable")
+    co.add_argument("--out", type=Path, required=True, metavar="FILE",
+                    help="JSON Lines output, as imr-llm batch writes it (letters already in it are skipped)")
+    co.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per item (rebuilt from --out)")
+    co.add_argument("--redact", action="store_true", help="as for extract: no free text, ages or dates of injury")
+    co.add_argument("--price-in", type=float, metavar="USD",
+                    help="price per million prompt tokens (default: half the live price, when known)")
+    co.add_argument("--price-out", type=float, metavar="USD", help="price per million completion tokens")
+    co.set_defaults(func=openai_batch_command)
+
+
+def openai_batch_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .api import Pipeline
+    from .batch import iter_inputs
+    from .cli import Progress
+    from .model import ModelConfig
+
+    name = f"imr-llm openai-batch {args.action}"
+    missing = [p for p in args.paths if not Path(p).exists()]
+    for p in missing:
+        print(f"imr-llm: error: {p}: no such file or folder", file=sys.stderr)
+    paths = [p for p in args.paths if Path(p).exists()]
+    problem = None
+    if not paths:
+        problem = "no letters to read"
+    elif args.concurrency < 1:
+        problem = "--concurrency must be 1 or more"
+    elif args.action == "collect":
+        absent = [str(p) for p in args.results if not p.is_file()]
+        if absent:
+            problem = f"--results {', '.join(absent)}: no such file"
+        elif args.out.is_dir():
+            problem = f"--out {args.out}: is a folder; give a file (JSON Lines)"
+        elif args.csv is not None and args.csv.resolve() == args.out.resolve():
+            problem = "--csv and --out must be different files"
+    elif args.requests.is_dir():
+        problem = f"--requests {args.requests}: is a folder; give a file (JSON Lines)"
+    if problem is None:
+        try:
+            config = ModelConfig.from_env(model=args.model, endpoint_kind=args.endpoint_kind)
+            pipeline = Pipeline(config, cache_dir=args.cache_dir)
+        except ImrError as exc:
+            problem = str(exc)
+    if problem is not None:
+        print(f"{name}: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    total = sum(1 for _ in iter_inputs(paths))
+    with Progress(total, quiet=False, label="letters") as progress:
+        def advance(result) -> None:
+            if result.error is not None:
+                progress.say(f"imr-llm: [{result.error.code}] {result.error}")
+            progress.advance()
+
+        try:
+            if args.action == "prepare":
+                from .output import private_dir
+
+                private_dir(args.requests.parent)
+                summary = asyncio.run(aprepare(paths, pipeline, args.requests, concurrency=args.concurrency,
+                                               progress=advance))
+                lines, status = summary.lines(args.requests), EXIT_FAILED if summary.failed else EXIT_OK
+            else:
+                lines, status = _collect(args, pipeline, paths, config, advance)
+        except KeyboardInterrupt:
+            print(f"{name}: interrupted", file=sys.stderr)
+            return 130
+        except OSError as exc:  # the requests, results or output file
+            print(f"{name}: error: {exc.filename or ''}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+            return EXIT_FAILED
+        finally:
+            pipeline.close()
+    for line in lines:
+        print(f"{name}: {line}", file=sys.stderr)
+    return EXIT_FAILED if missing and status == EXIT_OK else status
+
+
+def _collect(args, pipeline, paths, config, advance) -> tuple[list[str], int]:
+    import asyncio
+
+    from .batch import PRICES_PER_MTOK, BatchOptions, summary_text
+
+    results = BatchResults(args.results)
+    price_in, price_out = args.price_in, args.price_out
+    if price_in is None and price_out is None and config.endpoint_kind == "openai" and config.model in PRICES_PER_MTOK:
+        price_in, price_out = (p * BATCH_DISCOUNT for p in PRICES_PER_MTOK[config.model])
+    options = BatchOptions(out=args.out, csv=args.csv, concurrency=args.concurrency, redact=args.redact,
+                           price_in=price_in, price_out=price_out)
+    summary, collected = asyncio.run(acollect(paths, pipeline, results, options, progress=advance))
+    lines = [line.removeprefix("imr-llm batch: ") for line in summary_text(summary).splitlines()]
+    lines += collected.lines()
+    if summary.interrupted:
+        return lines, 130
+    failed = summary.failed or collected.missing or collected.failed or collected.unusable
+    return lines, EXIT_FAILED if failed else EXIT_OK
