@@ -56,6 +56,10 @@ class LetterResult:
     skipped: bool = False
     seconds: float = 0.0
 
+    def line(self, redact: bool = False) -> str:
+        """The output line, exactly as every engine writes it (local, Ray, OpenAI Batch)."""
+        return json.dumps(self.record(redact), ensure_ascii=False) + "\n"
+
     def record(self, redact: bool = False) -> dict[str, Any]:
         """The output line: hash and status first (what a resume reads), then the source."""
         head = {"letter_sha256": self.letter_sha256 or "", "status": "error" if self.error else "ok",
@@ -354,7 +358,7 @@ async def run_batch(paths: list[str], pipeline, options: BatchOptions, *, progre
         try:
             async for result in results:
                 if not result.skipped:
-                    out.write_line(json.dumps(result.record(options.redact), ensure_ascii=False) + "\n")
+                    out.write_line(result.line(options.redact))
                     if result.explanation is not None and options.explain_dir is not None:
                         _write_explanation(result, options, write_private)
                     skip.add(result.letter_sha256) if result.letter_sha256 else None

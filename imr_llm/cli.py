@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--redact", action="store_true", help="as for extract: no free text, ages or dates of injury")
     bt.add_argument("--price-in", type=float, metavar="USD", help="price per million prompt tokens, for the cost estimate")
     bt.add_argument("--price-out", type=float, metavar="USD", help="price per million completion tokens")
+    bt.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="local (default): this process; ray: Ray Data workers, --concurrency letters each "
+                         "(needs imr-llm[ray]; RAY_ADDRESS names a cluster, else a local one is started)")
+    bt.add_argument("--workers", type=int, metavar="N", help="with --engine ray: worker processes (default: one per CPU)")
     add_model_arguments(bt, "fill the model fields with this model")
     bt.set_defaults(func=_batch_command)
 
@@ -156,6 +160,10 @@ def _flag_problem(args: argparse.Namespace) -> str | None:
             return "--csv and --out must be different files"
         if args.language != "en" and args.explain is None:
             return "--language applies to --explain: add --explain DIR"
+        if args.workers is not None and (args.engine != "ray" or args.workers < 1):
+            return "--workers applies to --engine ray and must be 1 or more"
+        if args.engine == "ray" and args.explain is not None:
+            return "--explain is not available with --engine ray: run the explanations with --engine local"
     if args.command in ("extract", "explain", "batch"):
         has_model = bool(args.model or os.environ.get("IMR_LLM_MODEL"))
         model_only = [flag for flag, given in (("--endpoint-kind", args.endpoint_kind), ("--base-url", args.base_url),
@@ -464,6 +472,8 @@ def _batch_command(args: argparse.Namespace) -> int:
     paths = [p for p in args.paths if Path(p).exists()]
     if not paths:
         return EXIT_USAGE
+    if args.engine == "ray":
+        return _batch_ray_command(args, paths, missing)
     try:
         config = model_config_from_args(args)
         pipeline = Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache)
@@ -493,6 +503,43 @@ def _batch_command(args: argparse.Namespace) -> int:
             return 130
         finally:
             pipeline.close()
+    sys.stderr.write(summary_text(summary))
+    if missing or summary.failed:
+        return EXIT_FAILED
+    return 130 if summary.interrupted else EXIT_OK
+
+
+def _batch_ray_command(args: argparse.Namespace, paths: list[str], missing: list[str]) -> int:
+    """`imr-llm batch --engine ray`: the same lines (imr_llm/ray_batch.py), made by Ray workers,
+    written by this process."""
+    from .batch import iter_inputs, summary_text
+
+    try:
+        from .ray_batch import require_ray, run_ray
+
+        require_ray()
+        config = model_config_from_args(args)
+    except ImrError as exc:
+        print(f"imr-llm: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    import logging
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # the progress bar and the summary say it
+    total = sum(1 for _ in iter_inputs(paths))
+    with Progress(total, quiet=False, label="letters") as progress:
+        def advance(record) -> None:
+            if record is not None and record["status"] == "error":
+                progress.say(f"imr-llm: [{record['error']['code']}] {record['error']['message']}")
+            progress.advance()
+
+        try:
+            summary = run_ray(paths, args.out, model=config, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                              concurrency=args.workers, per_worker=args.concurrency, redact=args.redact,
+                              csv=args.csv, price_in=args.price_in, price_out=args.price_out, progress=advance)
+        except KeyboardInterrupt:
+            print("imr-llm: interrupted; finished letters are in the output, a re-run goes on from there",
+                  file=sys.stderr)
+            return 130
     sys.stderr.write(summary_text(summary))
     if missing or summary.failed:
         return EXIT_FAILED
