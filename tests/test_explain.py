@@ -415,7 +415,8 @@ def test_cli_explain_prints_text_and_fails_cleanly_on_a_bad_letter(capsys):
     assert "Good news: the treatment your doctor asked for is now approved." in out
     assert "Approved — the earlier denial was reversed." in out
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("imr-llm: [not_an_imr_letter]") and "not_a_letter.txt" in lines[0]
+    assert len(lines) == 2 and lines[0].startswith("imr-llm: [not_an_imr_letter]") and "not_a_letter.txt" in lines[0]
+    assert lines[1] == "imr-llm: 2 letter(s): 1 done, 1 failed (not_an_imr_letter 1)"
 
 
 def test_cli_explain_json_lines_in_spanish(capsys):

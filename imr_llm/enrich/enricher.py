@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..errors import EndpointError, ModelError
 from ..prompts import load_prompt
 from ..reading import SourceText
+from ..safety import model_text_problem, overlapping, restated
 from ..schema import Conflict, Determination, DisputedItem, Evidence, ModelUsage
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
 from .answers import LetterRequestsAnswer, ReasonsAnswer, RequestAnswer
@@ -196,6 +197,20 @@ class Enricher:
                 evidence = ground(rationale, point.quote)
                 if evidence is None or not point.point.strip():
                     step.dropped.append(f"{where}.{field}: ungrounded quote")
+                    continue
+                # text planted in the letter (an instruction, a note to the patient, JSON) is never a
+                # reason, and a point that reads like one is not used either (imr_llm/safety.py)
+                planted = overlapping(evidence, det.suspicious)
+                if planted is not None:
+                    step.dropped.append(f"{where}.{field}: its quote is suspicious text in the letter ({planted.kind})")
+                    continue
+                problem = model_text_problem(point.point) or model_text_problem(point.quote)
+                if problem is not None:
+                    step.dropped.append(f"{where}.{field}: reads like an instruction or a claim ({problem})")
+                    continue
+                copied = restated(point.point, rationale.source.raw, det.suspicious)
+                if copied is not None:
+                    step.dropped.append(f"{where}.{field}: restates suspicious text in the letter ({copied.kind})")
                     continue
                 item.evidence[f"{field}[{len(kept)}]"] = evidence
                 kept.append(" ".join(point.point.split()))

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from ..errors import ImrError
 from ..reading import SourceText
+from ..safety import without_planted
 from ..schema import Determination
 from .facts import FACTS_VERSION
 from .guards import run_guards
@@ -39,16 +40,20 @@ def _summary(guards: list[GuardResult]) -> str:
 
 def explain(det: Determination, source: SourceText | str, language: Language = "en", writer: Writer | None = None,
             *, reasks: int = 1) -> PatientExplanation:
-    """Explain one parsed letter. `source` is the letter as read (`SourceText`, or its raw text)."""
+    """Explain one parsed letter. `source` is the letter as read (`SourceText`, or its raw text).
+    The writers get the parse without the model-filled points that rest on suspicious text in the
+    letter (`safety.without_planted`); the guards check against the parse itself."""
     reason = None
+    written_from = without_planted(det, source.raw if isinstance(source, SourceText) else source)
     if writer is not None and writer is not write_template:
         try:
-            expl = writer(det, source, language)
+            expl = writer(written_from, source, language)
             _check(expl, det, source, writer)
             for _ in range(max(0, reasks)):
                 if expl.passed:
                     break
-                expl = writer(det, source, language, feedback=[f"{g.name}: {g.detail}" for g in _failed(expl.guards)])
+                expl = writer(written_from, source, language,
+                              feedback=[f"{g.name}: {g.detail}" for g in _failed(expl.guards)])
                 _check(expl, det, source, writer)
             if expl.passed:
                 return expl
@@ -56,12 +61,12 @@ def explain(det: Determination, source: SourceText | str, language: Language = "
         except (ImrError, ValueError) as exc:  # the model failed or answered the wrong shape
             reason = f"the model explanation could not be written ({type(exc).__name__}: {str(exc)[:200]})"
 
-    expl = write_template(det, source, language)
+    expl = write_template(written_from, source, language)
     run_guards(expl, det, source)
     if not expl.passed:
         # the model-filled reasons (or missing documentation) made the template fail: vetted points only
         first = _summary(expl.guards)
-        expl = write_template(det, source, language, use_reasons=False)
+        expl = write_template(written_from, source, language, use_reasons=False)
         run_guards(expl, det, source)
         reason = f"{reason + '; ' if reason else ''}the template with the letter's reasons failed: {first}"
         if not expl.passed:

@@ -8,8 +8,10 @@
 3. `readability`: Flesch-Kincaid grade (English) or Fernández-Huerta (Spanish) of the written
    parts and of everything shown, glossary terms and the request's own words left out; target
    grade 6 / FH 70, hard limit grade 8 / FH 60.
-4. `injection`: nothing looks like an instruction (ignore…, system prompt, links, markup), and no
-   run of words copied from the letter comes from outside the item's own sections.
+4. `injection`: nothing looks like an instruction (ignore…, system prompt, links, phone numbers,
+   markup, JSON, a note to the patient), no run of words copied from the letter comes from outside
+   the item's own sections, and nothing repeats the letter's suspicious text (`det.suspicious`,
+   imr_llm/safety.py): no run of its words and no number that only it states.
 5. `vetted_text`: next steps, disclaimer and glossary are exactly the vetted facts for this
    outcome and language (no appeal step when nothing was upheld).
 
@@ -285,6 +287,7 @@ _INSTRUCTION = [
         r"(?:that|with|only|it\s+was)\b",
         r"\b(?:new|updated|real)\s+instructions?\b|\binstrucciones\s+nuevas\b",
         r"https?://|\bwww\.|[\w.+-]+@[\w-]+\.\w+",
+        r"(?<![\w/-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\w/-])",  # a phone number
         r"</?[a-z][a-z0-9]*\b[^>]*>|```|\{\{|\}\}",
     )
 ]
@@ -297,6 +300,61 @@ def _item_sections(item: DisputedItem) -> str:
         if basis is not None:
             parts.append(basis.raw)
     return "\n".join(p for p in parts if p)
+
+
+PLANTED_NGRAM = 4  # a run of this many words from the letter's suspicious text must not be shown
+_PLANTED_KINDS = {"instruction", "addressed_to_model", "system_prompt", "role_marker", "structured_data", "markup",
+                  "contact", "note_to_reader"}
+
+
+def _planted_form(text: str) -> str | None:
+    """The scanner's detectors over written text: an instruction, a note, JSON, contact details."""
+    from ..safety import _YOU, findings_in
+
+    for kind, note, _, _ in findings_in(text, section="explanation"):
+        if kind in _PLANTED_KINDS and note != _YOU:
+            return f"{kind.replace('_', ' ')} ({note})"
+    return None
+
+
+def vetted_grams() -> set[tuple[str, ...]]:
+    """Word runs of every vetted or template sentence: planted text may copy them, they stay allowed."""
+    global _VETTED
+    if _VETTED is None:
+        from . import templates as t
+
+        texts = [facts.all_fact_text()]
+        for table in (t.HEADLINES, t.WHY_VERDICT, t.WHY_DECISION, t.WHY_GUIDELINES, t.WHY_OTHER_SOURCES):
+            for value in table.values():
+                texts += list(value.values()) if isinstance(value, dict) else [value]
+        for table in (t.WHY_NO_GUIDELINE, t.HELP_GENERIC, t.HELP_MISSING, t.AND_OTHER):
+            texts += list(table.values())
+        _VETTED = set().union(*(ngrams(x, PLANTED_NGRAM) for x in texts))
+    return _VETTED
+
+
+_VETTED: set[tuple[str, ...]] | None = None
+
+
+def _planted(det: Determination, letter: str) -> tuple[set[tuple[str, ...]], set[float]]:
+    """Word runs and numbers of the letter's suspicious text (numbers the rest of the letter also
+    states stay allowed)."""
+    if not det.suspicious:
+        return set(), set()
+    spans = sorted((f.evidence.start, f.evidence.end) for f in det.suspicious)
+    grams: set[tuple[str, ...]] = set()
+    numbers: set[float] = set()
+    rest, last = [], 0
+    for start, end in spans:
+        quote = letter[start:end]
+        grams |= ngrams(quote, PLANTED_NGRAM)
+        numbers |= {v for v, _ in find_numbers(quote)}
+        if start > last:
+            rest.append(letter[last:start])
+        last = max(last, end)
+    rest.append(letter[last:])
+    elsewhere = {v for v, _ in find_numbers(" ".join(rest), words=True)}
+    return grams - vetted_grams(), numbers - elsewhere
 
 
 def check_injection(expl: PatientExplanation, det: Determination, source: SourceText | str) -> GuardResult:
@@ -313,6 +371,18 @@ def check_injection(expl: PatientExplanation, det: Determination, source: Source
             if m:
                 problems.append(f"{where}: looks like an instruction or markup ({m.group(0)[:40]!r})")
                 break
+        else:
+            hit = _planted_form(text)
+            if hit:
+                problems.append(f"{where}: looks like {hit}")
+    planted_grams, planted_numbers = _planted(det, _raw(source))
+    for where, text, _ in written:
+        grams = ngrams(text, PLANTED_NGRAM) & planted_grams
+        if grams:
+            problems.append(f"{where}: repeats suspicious text from the letter ({' '.join(sorted(grams)[0])!r})")
+        numbers = [w for v, w in find_numbers(text) if v in planted_numbers]
+        if numbers:
+            problems.append(f"{where}: states a number only the letter's suspicious text states ({numbers[0]!r})")
     letter_grams = ngrams(_raw(source), COPY_NGRAM)
     fact_grams = ngrams(facts.all_fact_text(), COPY_NGRAM)
     section_grams = [ngrams(_item_sections(i), COPY_NGRAM) for i in det.items]

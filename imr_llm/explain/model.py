@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..schema import Decision, Evidence, Outcome
+from ..schema import Decision, Evidence, Outcome, SuspiciousKind
 
 Language = Literal["en", "es"]
 
@@ -105,6 +105,17 @@ class Fallback(_Strict):
     reason: str | None = Field(None, description="which guards the first explanation failed")
 
 
+class SuspiciousMark(_Strict):
+    """Where the letter has suspicious text (`Determination.suspicious`): its kind, section and
+    span, without the letter's words, so an explanation (even a redacted one) carries none."""
+
+    kind: SuspiciousKind = Field(description="what it looks like (see Determination.suspicious)")
+    section: str = Field(description="where it is, e.g. items[0].rationale")
+    note: str = Field(description="a short fixed label")
+    start: int = Field(description="offset of its first character in the letter as read")
+    end: int = Field(description="offset one past its last character")
+
+
 class PatientExplanation(_Strict):
     """One letter explained to the injured worker."""
 
@@ -121,6 +132,9 @@ class PatientExplanation(_Strict):
     readability: Readability | None = Field(None, description="reading-level figures (set by the guards)")
     guards: list[GuardResult] = Field(default_factory=list, description="each check and its result")
     fallback: Fallback = Field(default_factory=Fallback, description="whether the template replaced a failed explanation")
+    suspicious: list[SuspiciousMark] = Field(
+        default_factory=list, description="where the letter has suspicious text (instructions, planted lines), as the "
+                                          "parse found it: never shown, listed so a reader knows")
 
     @property
     def passed(self) -> bool:

@@ -15,9 +15,10 @@ import re
 from ..enrich.quantity import find_quantity
 from ..enrich.vocabulary import classify, regions, sides
 from ..reading import SourceText
+from ..safety import overlapping
 from ..schema import Determination, DisputedItem
 from . import facts
-from .model import ExplainedItem, Language, PatientExplanation, WhyPoint, WrittenBy
+from .model import ExplainedItem, Language, PatientExplanation, SuspiciousMark, WhyPoint, WrittenBy
 from .text import allowed_numbers, fmt_number
 
 # -- headline ----------------------------------------------------------------------------------
@@ -230,6 +231,9 @@ def _weeks(n: float, language: Language) -> str:
     return f"{fmt_number(n)} semana{'s' if n != 1 else ''}"
 
 
+PLANTED_REQUEST = {"en": "the treatment in this request", "es": "el tratamiento de esta solicitud"}
+
+
 def plain_request(item: DisputedItem, letter: str, language: Language) -> str:
     """The request in everyday words, by rules; the heading itself where the rules do not know it.
     Every number used is one the letter prints (a total the letter never states is not computed)."""
@@ -380,7 +384,9 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
         ExplainedItem(
             index=item.index,
             request=item.request,
-            plain_request=plain_request(item, raw, language),
+            # a heading with suspicious text in it (an instruction planted in the heading line) is not retold
+            plain_request=(PLANTED_REQUEST[language] if overlapping(item.evidence.get("request"), det.suspicious)
+                           else plain_request(item, raw, language)),
             decision=item.decision,
             status=facts.status(item.decision, item.modified_by_ur, language),
             decision_evidence=item.evidence.get("decision"),
@@ -401,6 +407,8 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
         language=language,
         facts_version=facts.FACTS_VERSION,
         written_by=WrittenBy(kind="template"),
+        suspicious=[SuspiciousMark(kind=f.kind, section=f.section, note=f.note, start=f.evidence.start,
+                                   end=f.evidence.end) for f in det.suspicious],
     )
     explanation.glossary = facts.glossary(shown_text(explanation), language)
     return explanation

@@ -16,10 +16,10 @@ from ..schema import Conflict, Determination
 from .common import evidence
 from .credentials import parse_reviewer
 from .header import parse_header
-from .items import parse_items
+from .items import parse_items, rejected_headings
 from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
 
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 SUMMARY_START = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.IGNORECASE)
 ISSUES_START = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS?\s+AND\s+RATIONALES?|IMR\s+DECISION\(S\)\s+AND\s+RATIONALE\(S\)", re.IGNORECASE)
@@ -70,6 +70,15 @@ def parse(source: SourceText) -> Determination:
 
     _body_dates(source, det, sum_start, sum_end)
     _cross_check(det)
+    rejected = rejected_headings(source, items_start, n)
+    _rejected_headings(source, det, rejected)
+    from ..safety import scan
+
+    det.suspicious = scan(source, det, rejected)
+    if det.suspicious:
+        where = ", ".join(dict.fromkeys(f.section for f in det.suspicious))
+        det.warnings.append(f"suspicious text in {where} (see `suspicious`): it reads like instructions or planted "
+                            "content; nothing in it was taken as a decision or an item")
     for item in det.items:
         if item.modified_by_ur and item.original_request is None:
             det.warnings.append(f"items[{item.index}]: UR-modified wording not recognised; original/authorized parts left empty")
@@ -115,6 +124,21 @@ def _cross_check(det: Determination) -> None:
                     note="the rationale's closing verdict disagrees with the printed decision; the decision is kept",
                 )
             )
+
+
+def _rejected_headings(source: SourceText, det: Determination, rejected) -> None:
+    """A heading-and-decision line inside another item's text is not an item: say so."""
+    from ..safety import section_of
+
+    for r in rejected:
+        where = section_of(source, det, r.start) if r.inside is not None else "the text before the first item"
+        heading = r.heading if len(r.heading) <= 60 else r.heading[:57].rstrip() + "..."
+        det.conflicts.append(Conflict(
+            field="items",
+            kept=f"{len(det.items)} item(s)",
+            other=f"{heading}: {r.decision.capitalize()}",
+            note=f"a heading-and-decision line inside {where} was ignored, not taken as an item: {r.reason}",
+        ))
 
 
 def _name(source: SourceText) -> str:

@@ -4,6 +4,16 @@ A decision marker is the *last* ": Upheld"/": Overturned" before a line end or a
 label, so colons inside names ("day supply: 30: Overturned", "Associated surgical service:
 Cold therapy: Overturned") stay in the heading. A heading may wrap over lines; it starts
 after the previous rationale's closing sentence.
+
+A heading must be *structurally* a heading: it opens an item, so its decision token is followed
+directly by the item's fields ("Claims Administrator guideline:", "MAXIMUS guideline:",
+"Decision rationale:"), with the same fields the letter's first item has, and it comes after the
+previous item's rationale. A heading-and-decision line found anywhere else — inside a rationale
+or a guideline field, planted or quoted — is not an item: it stays part of the text it sits in
+and is returned as a `RejectedHeading` (the parser reports it in `conflicts`). A heading with
+all the fields planted before the previous rationale's verdict, with instruction-like text around
+it or a verdict contradicting its decision, is rejected too (`_planted_item`). Letters whose
+decision lines are never followed by those fields (an unknown layout) keep every decision line.
 """
 
 from __future__ import annotations
@@ -23,6 +33,11 @@ DECISION = re.compile(
 CA_LABEL = re.compile(r"Claims\s+Administrator\s+guideline\s*:", re.IGNORECASE)
 REVIEWER_LABEL = re.compile(r"MAXIMUS\s+guideline\s*:", re.IGNORECASE)
 RATIONALE_LABEL = re.compile(r"Decision\s+rationale\s*:", re.IGNORECASE)
+# The fields that open an item's body, in the order the letters print them.
+BODY_LABEL = re.compile(
+    r"(?P<ca>Claims\s+Administrator\s+guideline\s*:)|(?P<rv>MAXIMUS\s+guideline\s*:)|(?P<rat>Decision\s+rationale\s*:)",
+    re.IGNORECASE,
+)
 ITEMS_LEAD = re.compile(r"set\s+forth\s+below\s*:", re.IGNORECASE)
 SENTENCE_END_LINE = re.compile(r"[.!?][\"'”’)\]]*\s*$")
 # A rationale's closing verdict ends the previous item even when the period is missing.
@@ -71,6 +86,18 @@ class _Marker:
     d_end: int
 
 
+@dataclass
+class RejectedHeading:
+    """A heading-and-decision line that is not structurally an item heading (normalized offsets)."""
+
+    start: int  # where the heading-like text begins
+    d_end: int  # end of its decision token
+    decision: str
+    heading: str  # whitespace collapsed
+    inside: int | None  # index of the item whose text it sits in; None: before the first item
+    reason: str
+
+
 def find_markers(text: str, start: int, end: int) -> list[_Marker]:
     return [
         _Marker(m.start(), m.group("d").lower(), m.start("d"), m.end("d"))
@@ -78,15 +105,104 @@ def find_markers(text: str, start: int, end: int) -> list[_Marker]:
     ]
 
 
-def parse_items(source: SourceText, start: int, end: int) -> list[DisputedItem]:
-    text = source.text
-    markers = find_markers(text, start, end)
-    if not markers:
-        return []
-    lead = ITEMS_LEAD.search(text, start, markers[0].colon)
-    first_lo = lead.end() if lead else start
+def _label_kinds(text: str, start: int, end: int) -> set[str]:
+    return {m.lastgroup for m in BODY_LABEL.finditer(text, start, end)}  # type: ignore[misc]
 
-    items: list[DisputedItem] = []
+
+def _opens_body(text: str, marker: _Marker, end: int) -> bool:
+    """Is the decision token followed directly (after whitespace) by one of an item's fields?"""
+    pos = marker.d_end
+    while pos < end and text[pos] in " \t\n.":
+        pos += 1
+    return BODY_LABEL.match(text, pos, end) is not None
+
+
+def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[list[_Marker], list[tuple[_Marker, int | None, str]]]:
+    """Split decision lines into item headings and heading-like lines inside other text:
+    (accepted, [(rejected marker, index of the accepted item it sits in or None, why)]).
+
+    An item's body runs from its decision to the next decision line that could open an item
+    after it: one followed by the fields, with a "Decision rationale:" between the two (a
+    heading-like line earlier than that sits inside this item's guideline fields). The first
+    item's fields are the letter's reference; every later heading must open a body with them."""
+    opens = [_opens_body(text, m, end) for m in markers]
+    if not any(opens):
+        return list(markers), []  # an unfamiliar layout without the fields: nothing to check against
+
+    def body_end(k: int) -> int:
+        marker = markers[k]
+        for j in range(k + 1, len(markers)):
+            if opens[j] and "rat" in _label_kinds(text, marker.d_end, markers[j].colon):
+                return markers[j].colon
+        return end
+
+    def body_kinds(k: int) -> set[str]:
+        return _label_kinds(text, markers[k].d_end, body_end(k))
+
+    reference = body_kinds(opens.index(True))
+    accepted: list[_Marker] = []
+    rejected: list[tuple[_Marker, int | None, str]] = []
+    for k, (marker, opens_body) in enumerate(zip(markers, opens)):
+        inside = len(accepted) - 1 if accepted else None
+        if not opens_body:
+            rejected.append((marker, inside, "not followed by the item's guideline or rationale fields"))
+            continue
+        if accepted:
+            prev = accepted[-1]
+            if "rat" in reference and "rat" not in _label_kinds(text, prev.d_end, marker.colon):
+                rejected.append((marker, inside, "inside the previous item's guideline fields, before its rationale"))
+                continue
+            if not reference <= body_kinds(k):
+                rejected.append((marker, inside, "without the guideline and rationale fields every item of this letter has"))
+                continue
+            planted = _planted_item(text, prev, marker, body_end(k))
+            if planted:
+                rejected.append((marker, inside, planted))
+                continue
+        accepted.append(marker)
+    return accepted, rejected
+
+
+def _planted_item(text: str, prev: _Marker, marker: _Marker, end: int) -> str | None:
+    """A heading with all an item's fields can still be planted. A real heading follows the
+    previous rationale's closing verdict directly; a planted one either sits inside that rationale
+    (before its verdict) with instruction-like text around it (imr_llm/safety.py) or a rationale
+    whose verdict contradicts its decision, or follows the verdict behind instruction-like text.
+    On the real letters none of these occurs (no verdict-less rationale before a heading, no
+    instruction-like text at all)."""
+    rat = RATIONALE_LABEL.search(text, prev.d_end, marker.colon)
+    if rat is None:
+        return None
+    from ..safety import findings_in
+
+    heading = _heading_start(text, rat.end(), marker.colon)
+    verdict = None
+    for m in VERDICT.finditer(text, rat.end(), heading):
+        verdict = m
+    if verdict is not None:
+        # the previous rationale reached its verdict: what follows it, up to this heading's
+        # decision, must not read as planted (a real heading follows the verdict directly)
+        if findings_in(text[verdict.end():marker.colon]):
+            return "after the previous item's verdict, behind instruction-like text"
+        return None
+    if findings_in(text[rat.end():end]):
+        return "inside the previous item's rationale, before its verdict, with instruction-like text around it"
+    own = RATIONALE_LABEL.search(text, marker.d_end, end)
+    last = None
+    for m in VERDICT.finditer(text, own.end() if own else marker.d_end, end):
+        last = m
+    if last is not None and bool(last.group("neg") or last.group("deny")) != (marker.decision == "upheld"):
+        return "inside the previous item's rationale, before its verdict, and its own rationale contradicts its decision"
+    return None
+
+
+def parse_items(source: SourceText, start: int, end: int) -> list[DisputedItem]:
+    """The disputed items, headings taken only where they are structurally headings."""
+    text = source.text
+    split = _split(text, start, end)
+    if split is None:
+        return []
+    markers, _, first_lo, after_rejected = split
     heading_starts: list[int] = []
     for k, marker in enumerate(markers):
         if k == 0:
@@ -95,13 +211,55 @@ def parse_items(source: SourceText, start: int, end: int) -> list[DisputedItem]:
             prev = markers[k - 1]
             rat = RATIONALE_LABEL.search(text, prev.d_end, marker.colon)
             lo = rat.end() if rat else prev.d_end
-        heading_starts.append(_heading_start(text, lo, marker.colon))
+        heading_starts.append(_heading_start(text, after_rejected(lo, marker.colon), marker.colon))
 
+    items: list[DisputedItem] = []
     for k, marker in enumerate(markers):
         h_start, h_end = trim_span(text, heading_starts[k], marker.colon)
         body_end = heading_starts[k + 1] if k + 1 < len(markers) else end
         items.append(_build_item(source, k, marker, h_start, h_end, marker.d_end, body_end))
     return items
+
+
+def rejected_headings(source: SourceText, start: int, end: int) -> list[RejectedHeading]:
+    """The heading-and-decision lines `parse_items` did not take as items, and why."""
+    text = source.text
+    split = _split(text, start, end)
+    if split is None:
+        return []
+    markers, rejected_markers, first_lo, after_rejected = split
+    out: list[RejectedHeading] = []
+    for marker, inside, why in rejected_markers:
+        if inside is not None:
+            lo = markers[inside].d_end
+        else:  # before the first item: after the "set forth below:" lead when it comes first
+            lo = first_lo if first_lo <= marker.colon else start
+        lo = after_rejected(lo, marker.colon)
+        h_start, h_end = trim_span(text, max(lo, text.rfind("\n", lo, marker.colon) + 1), marker.colon)
+        out.append(RejectedHeading(start=h_start, d_end=marker.d_end, decision=marker.decision,
+                                   heading=collapse(text[h_start:h_end]), inside=inside, reason=why))
+    return out
+
+
+def _split(text: str, start: int, end: int):
+    """(accepted markers, rejected markers, where the first heading may start, and a function
+    moving a heading's lower bound past any rejected decision line before it) — None without markers."""
+    found = find_markers(text, start, end)
+    if not found:
+        return None
+    markers, rejected = structural_markers(text, found, end)
+    rejected_ends = sorted(m.d_end for m, _, _ in rejected)
+
+    def after_rejected(lo: int, colon: int) -> int:
+        # a heading starts after the last rejected decision line before it, never inside one
+        for d_end in rejected_ends:
+            if lo <= d_end < colon:
+                lo = d_end
+        return lo
+
+    leads = list(ITEMS_LEAD.finditer(text, start, markers[0].colon))
+    first_lo = leads[-1].end() if leads else start
+    return markers, rejected, first_lo, after_rejected
 
 
 def _heading_start(text: str, lo: int, colon: int) -> int:
