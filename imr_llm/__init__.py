@@ -48,3 +48,12 @@ __all__ = [
     "UnsupportedFileType",
     "UnsupportedLayout",
 ]
+
+
+def __getattr__(name: str):
+    """`imr_llm.aexplain` loads the explanation package (imr_llm.explain) on first use."""
+    if name == "aexplain":
+        from .explain import aexplain
+
+        return aexplain
+    raise AttributeError(f"module 'imr_llm' has no attribute '{name}'")

@@ -138,11 +138,9 @@ async def _one(path: Path, data: bytes, key: str, pipeline, explain_language, wr
         source = read_bytes(data, name=str(path))
         result.determination = await pipeline.aextract_source(source)
         if explain_language:
-            from .explain import explain
+            from .explain import aexplain
 
-            # the explanation's model calls (if any) run on imr-llm's background loop
-            expl = await asyncio.to_thread(explain, result.determination, source, explain_language, writer)
-            result.explanation = (expl, source)
+            result.explanation = (await aexplain(result.determination, source, explain_language, writer), source)
     except ImrError as exc:
         result.error = exc
     except Exception as exc:  # a bug must not end the batch: the letter is a failed line

@@ -27,7 +27,8 @@ from .templates import write_template
 
 Writer = Callable[..., PatientExplanation]
 
-__all__ = ["FACTS_VERSION", "PatientExplanation", "explain", "explain_letter", "run_guards", "write_template"]
+__all__ = ["FACTS_VERSION", "PatientExplanation", "aexplain", "explain", "explain_letter", "run_guards",
+           "write_template"]
 
 
 def _failed(guards: list[GuardResult]) -> list[GuardResult]:
@@ -42,19 +43,45 @@ def explain(det: Determination, source: SourceText | str, language: Language = "
             *, reasks: int = 1) -> PatientExplanation:
     """Explain one parsed letter. `source` is the letter as read (`SourceText`, or its raw text).
     The writers get the parse without the model-filled points that rest on suspicious text in the
-    letter (`safety.without_planted`); the guards check against the parse itself."""
+    letter (`safety.without_planted`); the guards check against the parse itself.
+    The sync face of `aexplain` (the same code)."""
+    if writer is None or not hasattr(writer, "acall"):
+        return _drive(aexplain(det, source, language, writer, reasks=reasks))  # nothing to wait on
+    from ..runtime import run_sync
+
+    return run_sync(aexplain(det, source, language, writer, reasks=reasks))
+
+
+def _drive(coro):
+    """Run a coroutine that never suspends (no model to wait on) right here, without a loop."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a writer without `acall` suspended; give it an `acall` coroutine method")
+
+
+async def _write(writer, *args, **kwargs) -> PatientExplanation:
+    acall = getattr(writer, "acall", None)
+    return await acall(*args, **kwargs) if acall is not None else writer(*args, **kwargs)
+
+
+async def aexplain(det: Determination, source: SourceText | str, language: Language = "en",
+                   writer: Writer | None = None, *, reasks: int = 1) -> PatientExplanation:
+    """`explain`, awaitable: a model writer's calls are awaited (many letters at once in a batch)."""
     reason = None
     written_from = without_planted(det, source.raw if isinstance(source, SourceText) else source)
     if writer is not None and writer is not write_template:
         try:
-            expl = writer(written_from, source, language)
-            _check(expl, det, source, writer)
+            expl = await _write(writer, written_from, source, language)
+            await _check(expl, det, source, writer)
             for _ in range(max(0, reasks)):
                 if expl.passed:
                     break
-                expl = writer(written_from, source, language,
-                              feedback=[f"{g.name}: {g.detail}" for g in _failed(expl.guards)])
-                _check(expl, det, source, writer)
+                expl = await _write(writer, written_from, source, language,
+                                    feedback=[f"{g.name}: {g.detail}" for g in _failed(expl.guards)])
+                await _check(expl, det, source, writer)
             if expl.passed:
                 return expl
             reason = f"the {expl.written_by.kind} explanation failed: {_summary(expl.guards)}"
@@ -76,12 +103,16 @@ def explain(det: Determination, source: SourceText | str, language: Language = "
     return expl
 
 
-def _check(expl: PatientExplanation, det: Determination, source, writer) -> None:
+async def _check(expl: PatientExplanation, det: Determination, source, writer) -> None:
     """The guards, plus the writer's own read-back (a model reading the text back) when it has one."""
     run_guards(expl, det, source)
-    readback = getattr(writer, "readback", None)
-    if readback is not None and expl.guards[0].passed:
-        expl.guards.append(readback(expl, det))
+    if not expl.guards[0].passed:
+        return
+    areadback = getattr(writer, "areadback", None)
+    if areadback is not None:
+        expl.guards.append(await areadback(expl, det))
+    elif getattr(writer, "readback", None) is not None:
+        expl.guards.append(writer.readback(expl, det))
 
 
 def explain_letter(path_or_text: str | os.PathLike[str] | bytes, language: Language = "en", *, pipeline=None,

@@ -60,11 +60,17 @@ class ModelWriter:
 
     def __call__(self, det: Determination, source: SourceText | str, language: Language = "en", *,
                  feedback: list[str] | None = None) -> PatientExplanation:
+        from ..runtime import run_sync
+
+        return run_sync(self.acall(det, source, language, feedback=feedback))
+
+    async def acall(self, det: Determination, source: SourceText | str, language: Language = "en", *,
+                    feedback: list[str] | None = None) -> PatientExplanation:
         base = write_template(det, source, language)
         items = [{"request": i.request, "decision": e.status, "plain_request": e.plain_request,
                   "reasons": i.reasons, "missing_documentation": i.missing_documentation if i.decision == "upheld" else []}
                  for i, e in zip(det.items, base.items)]
-        written = self.client.complete(
+        written = await self.client.acomplete(
             "explain_letter", self.prompt,
             {"language": LANGUAGE_NAMES[language], "items": items, "feedback": feedback or []},
             WrittenExplanation)
@@ -86,10 +92,15 @@ class ModelWriter:
         return expl
 
     def readback(self, expl: PatientExplanation, det: Determination) -> GuardResult:
+        from ..runtime import run_sync
+
+        return run_sync(self.areadback(expl, det))
+
+    async def areadback(self, expl: PatientExplanation, det: Determination) -> GuardResult:
         """The model reads each item's explanation (plain request and why, not the status line)
         and says whether it was approved; it must agree with the letter for every item."""
         texts = [" ".join([i.plain_request, i.status, *(p.text for p in i.why)]) for i in expl.items]
-        answer = self.client.complete("explain_readback", self.readback_prompt, {"texts": texts}, ReadBack)
+        answer = await self.client.acomplete("explain_readback", self.readback_prompt, {"texts": texts}, ReadBack)
         wanted = ["approved" if i.decision == "overturned" else "not approved" for i in det.items]
         if answer.approved != wanted:
             return GuardResult(name="readback_model", passed=False,
