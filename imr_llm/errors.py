@@ -38,6 +38,13 @@ class PasswordProtectedPdf(InputError):
     code = "password_protected_pdf"
 
 
+class InputTooLarge(InputError):
+    """The file is over one of the documented size limits (`imr_llm.reading.MAX_BYTES`,
+    `MAX_PAGES`, `MAX_TEXT_CHARS`); it is refused before any of it is parsed."""
+
+    code = "input_too_large"
+
+
 class NoTextLayer(InputError):
     """A scanned PDF: pages are images, so there is no text to parse without OCR."""
 

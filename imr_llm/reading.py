@@ -5,6 +5,22 @@ every line removed, words split by a line-end hyphen joined, page breaks turned 
 breaks), but every value must point back at the letter as it was read. `SourceText` keeps
 both and a piecewise map between them, so a span found in `text` becomes a span of `raw`
 whose slice is the exact quote.
+
+Normalization also bounds whitespace: every line is trimmed of all Unicode whitespace, and a run
+of whitespace inside a line is cut to `MAX_SPACE_RUN` characters (the rest stays in `raw`, so
+spans still map back exactly). The dev letters never have more than two spaces in a row; the bound
+keeps the parser's whitespace patterns linear on hostile input (a run of 200,000 spaces).
+
+Size limits. Input over any of these is refused with `InputTooLarge` *before* it is parsed: a
+file's size is checked from `stat` before its bytes are read, a PDF's page count (`len(doc)`)
+before any page is loaded, and the text's length before it is normalized. The 65 DWC dev letters
+are at most 49 KB, 6 pages and 17,000 characters of text (real IMR letters run 2-12 pages), so
+every limit leaves a margin of 15x or more:
+
+* `MAX_BYTES` = 20 MB for a file (PDF or text), and for bytes given directly;
+* `MAX_PAGES` = 100 pages for a PDF;
+* `MAX_TEXT_CHARS` = 2,000,000 characters of letter text (a text file, a string, or all the pages
+  of a PDF together).
 """
 
 from __future__ import annotations
@@ -16,6 +32,7 @@ from pathlib import Path
 
 from .errors import (
     EmptyInput,
+    InputTooLarge,
     NoTextLayer,
     PasswordProtectedPdf,
     UnreadablePdf,
@@ -26,12 +43,19 @@ TEXT_SUFFIXES = {".txt", ".text"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | PDF_SUFFIXES
 
+MAX_BYTES = 20_000_000  # a file (or bytes given directly): 20 MB; the dev letters are at most 49 KB
+MAX_PAGES = 100  # pages of a PDF; real letters have 2-12, the dev letters at most 6
+MAX_TEXT_CHARS = 2_000_000  # characters of letter text; the dev letters have at most 17,000
+MAX_SPACE_RUN = 40  # whitespace characters kept in a row inside a line (the dev letters: at most 2)
+
 # Line separators as the readers produce them; "\f" is a page break in PDF text.
 _LINE_SEP = re.compile(r"\r\n|\r|\n|\f")
 # "left.The" → "left. The": a sentence end glued to the next sentence by text extraction.
 _GLUED_SENTENCE = re.compile(r"(?<=[a-z]{2}\.)(?=[A-Z][a-z])")
 # pdfium writes U+FFFE where a word was hyphenated at a line end.
 _SOFT_HYPHEN = "\ufffe"
+# A whitespace run inside a line longer than MAX_SPACE_RUN: the part past the bound is dropped.
+_LONG_SPACE = re.compile(r"\s{%d,}" % (MAX_SPACE_RUN + 1))
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,7 @@ class SourceText:
     pages: int = 1
     _norm_starts: list[int] = field(default_factory=list, repr=False)
     _pieces: list[_Piece] = field(default_factory=list, repr=False)
+    _raw_starts: list[int] = field(default_factory=list, repr=False)  # built on first use
 
     def raw_offset(self, norm_pos: int) -> int:
         """The raw offset of the character at normalized position `norm_pos`."""
@@ -68,11 +93,21 @@ class SourceText:
         """The normalized position of the raw character at `raw_pos` (the next kept one if it was dropped)."""
         if not self._pieces:
             return raw_pos
-        for piece in self._pieces:  # pieces are in raw order; letters have a few hundred
-            if piece.length and piece.raw_start <= raw_pos < piece.raw_start + piece.length:
+        if len(self._raw_starts) != len(self._pieces):
+            self._raw_starts = [p.raw_start for p in self._pieces]
+        # Pieces are in raw order and copied ones do not overlap: the only one that can hold
+        # `raw_pos` is the last copied piece starting at or before it (a bisection, not a walk
+        # over every piece: a long text has tens of thousands).
+        after = bisect.bisect_right(self._raw_starts, raw_pos)
+        i = after - 1
+        while i >= 0 and self._pieces[i].length == 0:
+            i -= 1
+        if i >= 0:
+            piece = self._pieces[i]
+            if raw_pos < piece.raw_start + piece.length:
                 return piece.norm_start + raw_pos - piece.raw_start
-            if piece.raw_start > raw_pos:
-                return piece.norm_start
+        if after < len(self._pieces):
+            return self._pieces[after].norm_start
         return len(self.text)
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
@@ -127,12 +162,17 @@ def _lines(raw: str) -> list[tuple[int, int, int]]:
     out.append((pos, len(raw), -1))
     trimmed = []
     for start, end, sep in out:
-        while start < end and raw[start] in " \t\u00a0\u200b":
+        while start < end and _is_blank(raw[start]):
             start += 1
-        while end > start and raw[end - 1] in " \t\u00a0\u200b":
+        while end > start and _is_blank(raw[end - 1]):
             end -= 1
         trimmed.append((start, end, sep))
     return trimmed
+
+
+def _is_blank(ch: str) -> bool:
+    """Whitespace as the parser's `\\s` sees it (any Unicode space, "\\v", "\\x1c"...), and U+200B."""
+    return ch.isspace() or ch == "\u200b"
 
 
 def _is_double_spaced(lines: list[tuple[int, int, int]]) -> bool:
@@ -204,7 +244,16 @@ def normalize(raw: str, kind: str = "text", path: str | None = None, pages: int 
 
 
 def _emit_line(b: _Builder, raw: str, start: int, end: int) -> None:
-    """Copy one line's content, fixing glued sentences and pdfium's hyphen marker."""
+    """Copy one line's content, cutting whitespace runs to MAX_SPACE_RUN characters."""
+    cursor = start
+    for m in _LONG_SPACE.finditer(raw, start, end):
+        _emit_span(b, raw, cursor, m.start() + MAX_SPACE_RUN)
+        cursor = m.end()  # the rest of the run stays in `raw` only
+    _emit_span(b, raw, cursor, end)
+
+
+def _emit_span(b: _Builder, raw: str, start: int, end: int) -> None:
+    """Copy part of a line, fixing glued sentences and pdfium's hyphen marker."""
     content = raw[start:end]
     cursor = start
     for m in _GLUED_SENTENCE.finditer(content):
@@ -229,6 +278,7 @@ def _copy_fixing_hyphens(b: _Builder, raw: str, start: int, end: int) -> None:
 
 def read_text(text: str, path: str | None = None) -> SourceText:
     """Normalize letter text given as a string."""
+    _check_text_size(len(text), _name(path))
     if not text or not text.strip():
         raise EmptyInput(f"{_name(path)}: the text is empty")
     return normalize(text, kind="text", path=path)
@@ -241,11 +291,16 @@ def read_path(path: str | Path) -> SourceText:
         raise UnsupportedFileType(f"{p}: no such file")
     if p.is_dir():
         raise UnsupportedFileType(f"{p}: is a directory, not a letter file")
-    data = p.read_bytes()
+    if not p.is_file():
+        raise UnsupportedFileType(f"{p}: not a regular file; give a PDF or a .txt file")
+    _check_file_size(p.stat().st_size, str(p))
+    with p.open("rb") as f:
+        data = f.read(MAX_BYTES + 1)  # never more than the limit, even if the file grew since stat
     return read_bytes(data, name=str(p))
 
 
 def read_bytes(data: bytes, name: str = "<bytes>") -> SourceText:
+    _check_file_size(len(data), name)
     suffix = Path(name).suffix.lower()
     if not data or not data.strip():
         raise EmptyInput(f"{name}: the file is empty")
@@ -261,15 +316,67 @@ def read_bytes(data: bytes, name: str = "<bytes>") -> SourceText:
     return read_text(text, path=name)
 
 
+def _check_file_size(size: int, name: str) -> None:
+    if size > MAX_BYTES:
+        raise InputTooLarge(
+            f"{name}: the file is {size:,} bytes, over the limit of {MAX_BYTES:,} bytes "
+            f"({MAX_BYTES // 1_000_000} MB); an IMR letter is far smaller, so check that this is the right file"
+        )
+
+
+def _check_text_size(chars: int, name: str) -> None:
+    if chars > MAX_TEXT_CHARS:
+        raise InputTooLarge(
+            f"{name}: the letter text is over the limit of {MAX_TEXT_CHARS:,} characters; "
+            "an IMR letter is far shorter, so check that this is the right file"
+        )
+
+
+_BOMS = [  # longest first: the UTF-32-LE mark starts with the UTF-16-LE one
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+]
+
+
 def _decode(data: bytes, name: str) -> str:
+    binary = UnsupportedFileType(f"{name}: binary data, not a text letter; give a PDF or a .txt file")
+    encoding = _unicode_encoding(data)
+    if encoding is not None:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            raise binary from None
+        if "\x00" in text[:4096]:
+            raise binary
+        return text
     if b"\x00" in data[:4096]:
-        raise UnsupportedFileType(f"{name}: binary data, not a text letter; give a PDF or a .txt file")
+        raise binary
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1")
+
+
+def _unicode_encoding(data: bytes) -> str | None:
+    """UTF-32/UTF-16 by their byte-order mark, or UTF-16 without one when the text is mostly ASCII
+    (every other byte zero), as Windows tools write it; None for everything else."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
+    sample = data[:4096]
+    if len(sample) < 16 or len(data) % 2:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    zeros_even, zeros_odd = even.count(0), odd.count(0)
+    if zeros_odd >= 0.9 * len(odd) and zeros_even == 0:
+        return "utf-16-le"
+    if zeros_even >= 0.9 * len(even) and zeros_odd == 0:
+        return "utf-16-be"
+    return None
 
 
 def _read_pdf(data: bytes, name: str) -> SourceText:
@@ -288,7 +395,14 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
     try:
         texts: list[str] = []
         images = 0
-        for index in range(len(doc)):
+        chars = 0
+        page_count = len(doc)  # from the page tree: no page is loaded yet
+        if page_count > MAX_PAGES:
+            raise InputTooLarge(
+                f"{name}: the PDF has {page_count:,} pages, over the limit of {MAX_PAGES} pages; "
+                "an IMR letter has 2-12, so check that this is the right file"
+            )
+        for index in range(page_count):
             page = doc[index]
             try:
                 textpage = page.get_textpage()
@@ -296,6 +410,8 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
                     texts.append(textpage.get_text_range())
                 finally:
                     textpage.close()
+                chars += len(texts[-1]) + 1
+                _check_text_size(chars - 1, name)
                 if not texts[-1].strip():
                     images += sum(1 for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=1))
             finally:

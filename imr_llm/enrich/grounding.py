@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ..reading import SourceText
 from ..schema import Evidence
 
 FUZZY_MIN = 0.85
+FUZZY_WORK = 4_000_000  # word pairs compared in full by one fuzzy search (well under a second)
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -81,21 +83,62 @@ def locate(section: Section, quote: str) -> tuple[int, int, str] | None:
     tokens = [w for _, _, w in words]
     n = len(q_words)
     # normalized: the same words in the same order, ignoring case and punctuation
+    first = q_words[0]
     for k in range(len(tokens) - n + 1):
-        if tokens[k:k + n] == q_words:
+        if tokens[k] == first and tokens[k:k + n] == q_words:
             return words[k][0], words[k + n - 1][1], "normalized"
-    best, best_span = 0.0, None
+    return _fuzzy(words, tokens, q_words)
+
+
+def _fuzzy(words: list[tuple[int, int, str]], tokens: list[str], q_words: list[str]) -> tuple[int, int, str] | None:
+    """The first window of the section's words (n-2 to n+2 words, n the quote's) with the highest
+    difflib ratio to the quote, if that ratio is >= FUZZY_MIN.
+
+    A window's ratio is at most its quick_ratio (2 * the size of the multiset intersection of its
+    words and the quote's / both lengths), which is kept up to date as the window slides. Windows
+    are then compared in full from the highest bound down, stopping as soon as no bound can beat
+    the best ratio found: the same answer as comparing every window, without comparing each of
+    them (quadratic in the quote's length) when the quote is nowhere. A section that holds the
+    quote's words in another order all over could still need every window compared; the full
+    comparisons stop after FUZZY_WORK word pairs, and the best window found by then is used."""
+    n = len(q_words)
+    want = Counter(q_words)
+    candidates: list[tuple[float, int, int, int]] = []  # (-bound, window order, start, size)
+    order = 0
+    for size in {max(1, n - 2), max(1, n - 1), n, n + 1, n + 2}:
+        width = min(size, len(tokens))
+        have: Counter[str] = Counter()
+        common = 0  # size of the multiset intersection of the window and the quote
+        for t in tokens[:width]:
+            common += have[t] < want[t]
+            have[t] += 1
+        for k in range(0, max(1, len(tokens) - size + 1)):
+            if k:  # slide by one: tokens[k - 1] leaves, tokens[k + width - 1] enters
+                out, new = tokens[k - 1], tokens[k + width - 1]
+                have[out] -= 1
+                common -= have[out] < want[out]
+                common += have[new] < want[new]
+                have[new] += 1
+            bound = 2.0 * common / (n + width)  # == SequenceMatcher.quick_ratio() of this window
+            if bound >= FUZZY_MIN:
+                candidates.append((-bound, order, k, size))
+            order += 1
+    candidates.sort()
+    best, best_order, best_span = 0.0, -1, None
     matcher = difflib.SequenceMatcher(autojunk=False)
     matcher.set_seq2(q_words)
-    for size in {max(1, n - 2), max(1, n - 1), n, n + 1, n + 2}:
-        for k in range(0, max(1, len(tokens) - size + 1)):
-            window = tokens[k:k + size]
-            matcher.set_seq1(window)
-            if matcher.real_quick_ratio() < best or matcher.quick_ratio() < best:
-                continue
-            ratio = matcher.ratio()
-            if ratio > best:
-                best, best_span = ratio, (k, min(k + size, len(tokens)) - 1)
+    work = 0
+    for neg_bound, order, k, size in candidates:
+        if -neg_bound < best or work > FUZZY_WORK:
+            break
+        if -neg_bound == best and order > best_order:
+            continue  # at best a tie with an earlier window, which wins
+        window = tokens[k:k + size]
+        matcher.set_seq1(window)
+        ratio = matcher.ratio()
+        work += n * len(window)
+        if ratio > best or (ratio == best and order < best_order):
+            best, best_order, best_span = ratio, order, (k, min(k + size, len(tokens)) - 1)
     if best_span is not None and best >= FUZZY_MIN:
         k, last = best_span
         return words[k][0], words[last][1], "fuzzy"

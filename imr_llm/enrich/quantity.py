@@ -149,10 +149,16 @@ def _fill(q: Quantity, text: str, drug: bool) -> None:
 _LEAD_WORDS = re.compile(
     rf"^(?:(?:(?:{_NUM}|#?\d+)(?!\s+(?:phase|level|part|view))|x|additional|continued|continuation of|retrospective|"
     rf"post-?op(?:erative)?|pre-?op(?:erative)?|purchase of|rental of|of|for|the|a|an)\s+)+", re.I)
-_TRAIL_WORDS = re.compile(r"(?:\s+(?:visits?|sessions?|rental|purchase|unit rental))+$", re.I)
-_DOSE_FORMS = re.compile(r"(?:\s+(?:pads?|patch(?:es)?|cream|ointment|gel|lotion|tablets?|capsules?|oral suspension|"
-                         r"suspension|hcl|er|xr))+$", re.I)
-_PAREN = re.compile(r"([A-Za-z/]+)\s*\(([^)]*)\)")
+# One trailing word each; `_strip_trailing` takes them off one at a time from the end. (As one
+# `(?:\s+(?:...))+$` pattern, a service of n such words cost n^2: the search retried the whole run
+# from every word and failed at `$` each time when something else followed.)
+_TRAIL_WORDS = re.compile(r"\s+(?:visits?|sessions?|rental|purchase|unit rental)$", re.I)
+_DOSE_FORMS = re.compile(r"\s+(?:pads?|patch(?:es)?|cream|ointment|gel|lotion|tablets?|capsules?|oral suspension|"
+                         r"suspension|hcl|er|xr)$", re.I)
+_LONGEST_TRAIL = 40  # longer than any one trailing word with its space (the texts are single-spaced)
+# `(?<![A-Za-z/])`: a word is tried from its start only, not again from each of its letters; the
+# search stops at the last ")" (past it, every "(" read to the end of the text and failed).
+_PAREN = re.compile(r"(?<![A-Za-z/])([A-Za-z/]+)\s*\(([^)]*)\)")
 
 
 def trim_service(heading: str, service: str, *, drug: bool = False) -> str:
@@ -161,15 +167,34 @@ def trim_service(heading: str, service: str, *, drug: bool = False) -> str:
     abbreviation rather than its bracketed expansion ("MRI (magnetic resonance imaging)" → "MRI").
     The result is still words of the heading, so it is grounded like the model's answer."""
     text = " ".join(service.split())
-    for m in _PAREN.finditer(heading):
+    for m in _PAREN.finditer(heading, 0, heading.rfind(")") + 1):
         if text.lower() == " ".join(m.group(2).split()).lower():
             return m.group(1)
-    trimmed = _TRAIL_WORDS.sub("", _LEAD_WORDS.sub("", text)).strip(" ,;:-")
+    trimmed = _strip_trailing(_TRAIL_WORDS, _LEAD_WORDS.sub("", text)).strip(" ,;:-")
     if drug:
-        trimmed = _DOSE_FORMS.sub("", trimmed).strip(" ,;:-")
+        trimmed = _strip_trailing(_DOSE_FORMS, trimmed).strip(" ,;:-")
     if trimmed.lower() in ("er", "xr"):
         return text
     # "diclofenac er" keeps its release form: only trim er/xr when the heading does not follow the drug with it
-    if re.search(rf"{re.escape(trimmed)}\s+(?:er|xr)\b", heading, re.I) and re.search(r"\s(?:er|xr)$", text, re.I):
+    if re.search(r"\s(?:er|xr)$", text, re.I) and _printed_with_release_form(heading, trimmed):
         trimmed = text
     return trimmed or text
+
+
+def _strip_trailing(pattern: re.Pattern[str], text: str) -> str:
+    """`text` without its run of trailing words (each a match of `pattern`, which ends in `$`)."""
+    while True:
+        m = pattern.search(text, max(0, len(text) - _LONGEST_TRAIL))
+        if m is None:
+            return text
+        text = text[: m.start()]
+
+
+def _printed_with_release_form(heading: str, words: str) -> bool:
+    """Does `heading` print `words` followed by "er"/"xr" (ignoring case)?"""
+    if heading.isascii() and words.isascii():
+        # Lower-cased, the words are a case-sensitive literal, which `re` finds in linear time
+        # (ignoring case it tries them at every position: quadratic on a long heading). For ASCII
+        # text the answer is the same.
+        return re.search(rf"{re.escape(words.lower())}\s+(?:er|xr)\b", heading.lower()) is not None
+    return re.search(rf"{re.escape(words)}\s+(?:er|xr)\b", heading, re.I) is not None

@@ -97,10 +97,10 @@ _RULES: list[tuple[str, str | None, str]] = [
     ("Diagnostic Testing", "EMG/NCV/NCS", r"\bemg\b|\bncv\b|\bncs\b|electromyogra|nerve conduction|electrodiagnost|electro-diagnost|\bssep\b|\bnct\b"),
     ("Diagnostic Testing", "Imaging/Radiology", r"\bmri\b|\bmra\b|magnetic resonance|\bct\b|cat scan|computed tomogra|x-?rays?\b|radiograph|bone scan|ultrasound|sonogra|arthrogra|myelogra|discogra|\bdexa\b|\bpet\b|spect|imaging|fluoroscop|\bscan\b"),
     ("Diagnostic Testing", "Lab & Pathology", r"urine drug|drug screen|drug test|toxicology|\blabs?\b|laboratory|blood (?:test|work)|\bcbc\b|\bua\b|urinalysis|chem(?:istry)? panel|metabolic panel|\bcmp\b|\bbmp\b|pt/ptt|\binr\b|hemoglobin|\bhba1c\b|liver function|genetic|\bdna\b|pathology|biopsy|culture|\bpanel\b|vitamin d level"),
-    ("Surgery", "Surgical Consult", r"(?:consult|consultation|evaluation|referral|visit)\b[^.;]*\b(?:surg|orthop|replacement|spine specialist)|(?:surg\w*|orthop\w*)\s+(?:consult|consultation|evaluation|referral)"),
+    ("Surgery", "Surgical Consult", r"(?:consult|consultation|evaluation|referral|visit)\b[^.;]{0,300}\b(?:surg|orthop|replacement|spine specialist)|(?:surg\w*|orthop\w*)\s+(?:consult|consultation|evaluation|referral)"),
     ("Psych Services", "Therapies", r"cognitive behavio|\bcbt\b|psychotherap|counseling|psych(?:ological|iatric)? (?:therapy|treatment|sessions?)|group therapy"),
     ("Psych Services", "E&M", r"psych\w*\s+(?:consult|consultation|evaluation|referral|visit|follow)|(?:consult|consultation|evaluation|referral)\w*\s+(?:with|to|for)\s+(?:a\s+)?psych|psychiatr|psycholog"),
-    ("Surgery", "Spine", r"fusion|laminectomy|laminotomy|discectomy|diskectomy|foraminotomy|\bacdf\b|kyphoplasty|vertebroplasty|disc replacement|disc arthroplasty|spinal cord stimulator|decompression[^.;]*(?:lumbar|cervical|thoracic|spine|l\d|c\d)"),
+    ("Surgery", "Spine", r"fusion|laminectomy|laminotomy|discectomy|diskectomy|foraminotomy|\bacdf\b|kyphoplasty|vertebroplasty|disc replacement|disc arthroplasty|spinal cord stimulator|decompression[^.;]{0,300}(?:lumbar|cervical|thoracic|spine|l\d|c\d)"),
     ("Surgery", "Arthroscopic", r"arthroscop|\bscope\b|menisc|\bslap\b|labral|chondroplasty|\bacl\b reconstruction|subacromial"),
     ("Evaluation & Management", "Dental", r"dental|dentist|\bteeth\b|\btooth\b"),
     ("Evaluation & Management", "Medical Specialties", r"consult|consultation|clearance|evaluation|office visit|follow[- ]up|referral|specialist|\bvisits? with\b"),
@@ -115,6 +115,9 @@ _RULES: list[tuple[str, str | None, str]] = [
     ("DMEPOS", "Supplies", r"electrodes?|batter(?:y|ies)|supplies|\bwraps?\b|\bpads?\b|dressings?|catheters?|compression (?:stockings?|garments?|sleeve)|gloves|kinesio|\btape\b"),
     ("DMEPOS", "DME", r"wheelchair|walker|\bcane\b|crutch|commode|shower chair|bath|hospital bed|\bbed\b|cold therapy|cryotherapy|vascutherm|game ready|polar care|ice (?:unit|machine)|\bcpm\b|continuous passive|sling|traction|mattress|pillow|cushion|scooter|lift chair|\btub\b|grab bar|toilet|reacher|heating pad|pneumatic compression|\bunit\b|rental|purchase|durable medical|\bdme\b|exercise kit|stationary bike|treadmill"),
 ]
+# The two rules that look for a second word later in the clause ("consultation ... surgeon",
+# "decompression ... lumbar") look at most 300 characters ahead (a heading's clause is shorter):
+# unbounded, every "consult" of a long clause without the second word read to the clause end.
 _RULE_RE = [(cat, sub, re.compile(pattern, re.I)) for cat, sub, pattern in _RULES]
 _BEFORE_DRUGS = {"Transportation", "Programs", "Rehabilitation:Acupuncture", "Rehabilitation:Chiropractic", "Injection"}
 

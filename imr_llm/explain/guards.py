@@ -192,13 +192,18 @@ def _terms_regex(language: Language, extra: list[str]) -> re.Pattern:
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + r")(?!\w)", re.I)
 
 
+# At most 500 characters inside: unbounded, every "(" with no ")" after it read to the end of the
+# text (quadratic on a string of many "(").
+_BRACKETED = re.compile(r"\([^)]{0,500}\)|«[^»]{0,500}»")
+
+
 def _for_scoring(texts: list[str], language: Language, extra_terms: list[str]) -> str:
     """Sentences ready to score: glossary terms, the request's own words, numbers and brackets out."""
     out = []
     regex = _terms_regex(language, extra_terms)
     for text in texts:
         t = regex.sub(" ", text)
-        t = re.sub(r"\([^)]*\)|«[^»]*»", " ", t)
+        t = _BRACKETED.sub(" ", t)
         t = re.sub(r"\d+(?:[.,/:-]\d+)*\s*(?:mg|ml|gm|%)?", " 8 ", t)
         t = t.replace("—", ",").replace("&", " and ")
         t = re.sub(r"\s+([,.;:])", r"\1", re.sub(r"\s+", " ", t)).strip(" ,;:")
@@ -286,9 +291,9 @@ _INSTRUCTION = [
         r"\b(?:say|state|write|output|respond|answer|reply|tell\s+(?:the\s+)?(?:patient|worker|reader|user))\s+"
         r"(?:that|with|only|it\s+was)\b",
         r"\b(?:new|updated|real)\s+instructions?\b|\binstrucciones\s+nuevas\b",
-        r"https?://|\bwww\.|[\w.+-]+@[\w-]+\.\w+",
+        r"https?://|\bwww\.|(?<![\w.+-])[\w.+-]+@[\w-]+\.\w+",  # an address is tried from its first character only
         r"(?<![\w/-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\w/-])",  # a phone number
-        r"</?[a-z][a-z0-9]*\b[^>]*>|```|\{\{|\}\}",
+        r"</?[a-z][a-z0-9]*\b[^>]{0,500}>|```|\{\{|\}\}",  # a tag of at most 500 characters: linear time
     )
 ]
 

@@ -38,12 +38,13 @@ OTHER_SOURCE = re.compile(
     r"|Lexicomp|Epocrates|AMA\s+Guides|Health\s+System|Clinical\s+Practice\s+Guideline|Medicare|\bNIH\b|\bCDC\b",
     re.IGNORECASE,
 )
-PAGES = re.compile(r"(?:Page\(s\)|Pages?|pgs?\.?|p\.)\s*:?\s*(?P<p>\d+(?:\s*[-–,]\s*\d+)*(?:\s+of\s+\d+)?)", re.IGNORECASE)
+PAGES = re.compile(r"(?:Page\(s\)|Pages?|pgs?\.?|p\.)\s*(?::\s*)?(?P<p>\d+(?:\s*[-–,]\s*\d+)*(?:\s+of\s+\d+)?)", re.IGNORECASE)
 SECTIONS = re.compile(r"Section\(s\)\s*:\s*(?P<s>.+)$", re.IGNORECASE | re.DOTALL)
 YEAR = re.compile(r"\b(19[89]\d|20[0-4]\d)\b")
-# Second and later MTUS guidelines in one field: ", and Chronic Pain Medical Treatment 2016, ..."
+# Second and later MTUS guidelines in one field: ", and Chronic Pain Medical Treatment 2016, ...".
+# (?<!\s): a match starts where its whitespace run starts, not again at every space inside it.
 MTUS_SPLIT = re.compile(
-    r",?\s+and\s+(?=(?:Chronic\s+Pain|Acupuncture|Postsurgical|Opioid|General\s+Approaches|Drug\s+Formulary"
+    r",?(?<!\s)\s+and\s+(?=(?:Chronic\s+Pain|Acupuncture|Postsurgical|Opioid|General\s+Approaches|Drug\s+Formulary"
     r"|Low\s+Back|Neck\s+and|Shoulder|Elbow|Forearm|Knee|Ankle|Hip|Stress|Eye|ACOEM)\b)",
     re.IGNORECASE,
 )
@@ -150,8 +151,10 @@ def _non_mtus_citations(source: SourceText, start: int, end: int) -> list[Citati
     return out
 
 
+# Chapter words are `&` or `[A-Z][\w&]*` (which, ignoring case, covers "and" too: listing "and" as
+# its own alternative made every "and" matchable two ways, 2^n paths on "Chapter 1 and and ...").
 MTUS_TITLE = re.compile(
-    r"ACOEM\s+(?:Practice\s+Guidelines,?\s*)?(?:Chapter|Ch\.?)\s*\d+(?:\s+[A-Z][\w&]*(?:\s+(?:and|&|[A-Z][\w&]*),?)*?\s+Complaints)?"
+    r"ACOEM\s+(?:Practice\s+Guidelines,?\s*)?(?:Chapter|Ch\.?)\s*\d+(?:\s+[A-Z][\w&]*(?:\s+(?:&|[A-Z][\w&]*),?)*?\s+Complaints)?"
     r"|Chronic\s+Pain\s+(?:Medical\s+)?Treatment(?:\s+Guidelines)?"
     r"|Acupuncture\s+(?:Medical\s+)?Treatment(?:\s+Guidelines)?"
     r"|Post-?surgical\s+Treatment(?:\s+Guidelines)?"

@@ -9,6 +9,7 @@ label that accepts its kind (a date, a case number, a priority word).
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -61,9 +62,10 @@ def parse_header(source: SourceText) -> dict[str, HeaderField]:
     tokens: list[tuple[int, int, str, str]] = []  # (start, end, "label"|"value", name-or-kind)
     for m in _LABEL_RE.finditer(text, start, end):
         tokens.append((m.start(), m.end(), "label", m.lastgroup or ""))
-    label_spans = [(s, e) for s, e, _, _ in tokens]
+    label_starts = [s for s, _, _, _ in tokens]  # labels do not overlap and are in text order
     for m in _VALUE_RE.finditer(text, start, end):
-        if any(s <= m.start() < e for s, e in label_spans):
+        i = bisect.bisect_right(label_starts, m.start()) - 1
+        if i >= 0 and m.start() < tokens[i][1]:  # inside a label
             continue
         tokens.append((m.start(), m.end(), "value", m.lastgroup or ""))
     tokens.sort()

@@ -6,6 +6,7 @@ Only what the summary states is taken: no age → None, never a guess.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -15,8 +16,9 @@ from ..schema import Patient
 from .common import collapse, evidence
 from .dates import find_dates
 
+# `\s*(?:-\s*)?`, not `\s*-?\s*`: the same text, without trying every split of a space run in two.
 AGE_SEX = re.compile(
-    r"\b(?P<age>\d{1,3})\s*-?\s*(?:year|yr)s?\s*-?\s*old\b,?\s*(?:(?P<sex>male|female|man|woman|gentleman|lady|boy|girl)\b)?",
+    r"\b(?P<age>\d{1,3})\s*(?:-\s*)?(?:year|yr)s?\s*(?:-\s*)?old\b,?\s*(?:(?P<sex>male|female|man|woman|gentleman|lady|boy|girl)\b)?",
     re.IGNORECASE,
 )
 _SEX = {"male": "male", "man": "male", "gentleman": "male", "boy": "male",
@@ -34,6 +36,13 @@ UR_WORDS = re.compile(
     re.IGNORECASE,
 )
 SENTENCE_END = re.compile(r"(?<=[a-z0-9)\]])\.\s+(?=[A-Z])")
+# Where a numbered diagnosis list ends: a blank line, or a sentence that starts something else.
+NUMBERED_LIST_END = re.compile(r"\n\s*\n|(?<=\.)\s+(?=(?:The|He|She|There|According|Request|On|Per)\b|Dr\.)")
+# Bounds on the diagnosis lists read, so a summary repeating "Diagnosis: 1. ..." or "diagnosed
+# with a, ..." thousands of times costs linear time (before, every lead read to the end of the
+# text). The dev letters have at most 3 leads and lists of at most 801 characters.
+MAX_DIAGNOSIS_LIST = 4000  # characters of one list
+MAX_DIAGNOSIS_LEADS = 50  # leads read per letter; later ones are ignored
 
 DIAGNOSIS_LEADS = re.compile(
     r"(?:\bDiagnos[ie]s\s*:"
@@ -78,27 +87,45 @@ def find_injury_date(source: SourceText, start: int, end: int) -> DatedFact | No
 def find_ur_date(source: SourceText, start: int, end: int) -> DatedFact | None:
     """The date of the UR decision: a date in the same sentence as UR words, nearest to them."""
     text = source.text
-    best: tuple[int, DatedFact] | None = None
+    # Sentence ends and UR words are found once for the whole summary, not again for every date.
+    ends = _Ends(SENTENCE_END, text, start, end)
+    region = text[start:end]  # as a string of its own, like each sentence was searched before
+    words = [start + w.start() for w in UR_WORDS.finditer(region)]
     for d in find_dates(text, start, end):
-        s_start, s_end = _sentence_bounds(text, d.start, start, end)
-        sentence = text[s_start:s_end]
-        for w in UR_WORDS.finditer(sentence):
-            if re.search(r"\b(?:injury|injured)\b", text[max(s_start, d.start - 30) : d.start], re.I):
-                continue
-            distance = abs((s_start + w.start()) - d.start)
-            if distance <= 80 and (best is None or distance < best[0]):
-                best = (distance, DatedFact(d.value, d.start, d.end))
-        if best is not None:
-            return best[1]  # the first sentence that has one is the UR decision itself
+        s_start, s_end = _sentence_bounds(ends, d.start, start, end)
+        if re.search(r"\b(?:injury|injured)\b", text[max(s_start, d.start - 30) : d.start], re.I):
+            continue
+        # UR words in the date's sentence, within 80 characters of it (the first sentence that has
+        # one is the UR decision itself)
+        i = bisect.bisect_left(words, max(s_start, d.start - 80))
+        if i < len(words) and words[i] < s_end and words[i] <= d.start + 80:
+            return DatedFact(d.value, d.start, d.end)
     return None
 
 
-def _sentence_bounds(text: str, pos: int, lo: int, hi: int) -> tuple[int, int]:
-    s = lo
-    for m in SENTENCE_END.finditer(text, lo, pos):
-        s = m.end()
-    m = SENTENCE_END.search(text, pos, hi)
-    return s, (m.start() + 1 if m else hi)
+class _Ends:
+    """The matches of a separator pattern in text[start:end], found once, then looked up by position."""
+
+    def __init__(self, pattern: re.Pattern[str], text: str, start: int, end: int) -> None:
+        self.spans = [(m.start(), m.end()) for m in pattern.finditer(text, start, end)]
+        self.starts = [s for s, _ in self.spans]
+        self.ends = [e for _, e in self.spans]
+
+    def last_before(self, pos: int) -> int | None:
+        """End of the last match lying before `pos` (with its lookahead before `pos` too)."""
+        i = bisect.bisect_left(self.ends, pos) - 1
+        return self.ends[i] if i >= 0 else None
+
+    def first_from(self, pos: int) -> int | None:
+        """Start of the first match starting at or after `pos`."""
+        i = bisect.bisect_left(self.starts, pos)
+        return self.starts[i] if i < len(self.starts) else None
+
+
+def _sentence_bounds(ends: _Ends, pos: int, lo: int, hi: int) -> tuple[int, int]:
+    before = ends.last_before(pos)
+    after = ends.first_from(pos)
+    return (lo if before is None else before), (after + 1 if after is not None else hi)
 
 
 def find_diagnoses(source: SourceText, start: int, end: int) -> list[tuple[str, int, int]]:
@@ -106,9 +133,12 @@ def find_diagnoses(source: SourceText, start: int, end: int) -> list[tuple[str, 
     text = source.text
     out: list[tuple[str, int, int]] = []
     seen: set[str] = set()
-    for lead in DIAGNOSIS_LEADS.finditer(text, start, end):
+    ends: dict[str, _Ends] = {}  # list ends, found once for the whole range when first needed
+    for count, lead in enumerate(DIAGNOSIS_LEADS.finditer(text, start, end)):
+        if count >= MAX_DIAGNOSIS_LEADS:
+            break
         list_start = lead.end()
-        list_end = _diagnosis_list_end(text, list_start, end)
+        list_end = _diagnosis_list_end(text, list_start, start, end, ends)
         for value, s, e in _split_diagnoses(text, list_start, list_end):
             key = value.lower()
             if key not in seen:
@@ -117,13 +147,19 @@ def find_diagnoses(source: SourceText, start: int, end: int) -> list[tuple[str, 
     return out
 
 
-def _diagnosis_list_end(text: str, start: int, end: int) -> int:
+def _diagnosis_list_end(text: str, start: int, lo: int, end: int, ends: dict[str, _Ends]) -> int:
     # A numbered list runs on across sentences; a prose list ends at its sentence end.
     if re.match(r"\s*1\s*[.)]", text[start : start + 8]):
-        m = re.search(r"\n\s*\n|(?<=\.)\s+(?=(?:The|He|She|There|According|Request|On|Per)\b|Dr\.)", text[start:end])
-        return start + m.start() if m else min(end, start + 1200)
-    m = SENTENCE_END.search(text, start, end)
-    return m.start() if m else min(end, start + 400)
+        if "numbered" not in ends:
+            ends["numbered"] = _Ends(NUMBERED_LIST_END, text, lo, end)
+        found = ends["numbered"].first_from(start)
+        list_end = found if found is not None else min(end, start + 1200)
+    else:
+        if "prose" not in ends:
+            ends["prose"] = _Ends(SENTENCE_END, text, lo, end)
+        found = ends["prose"].first_from(start)
+        list_end = found if found is not None else min(end, start + 400)
+    return min(list_end, start + MAX_DIAGNOSIS_LIST)
 
 
 def _numbered_parts(text: str, start: int, end: int) -> list[tuple[int, int]]:
