@@ -471,8 +471,7 @@ PIPELINE = {
         + "The remaining IMR eligible portion of the original request, z is: Upheld"),
 }
 ITEMS_PY = {"decision_lines_inside_an_item": "after_rejected() walks every rejected decision line per item",
-            "heading_of_many_lines": "_heading_start() collapses the whole candidate heading once per line",
-            "long_ur_modified_heading": "MODIFIED_PATTERNS: nested lazy .+? groups"}
+            "heading_of_many_lines": "_heading_start() collapses the whole candidate heading once per line"}
 
 
 @pytest.fixture(scope="module")

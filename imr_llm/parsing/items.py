@@ -27,7 +27,7 @@ from .citations import parse_basis
 from .common import collapse, evidence, trim_span
 
 DECISION = re.compile(
-    r":[ \t]*\n?[ \t]*(?P<d>Upheld|Overturned|UPHELD|OVERTURNED)\b\.?[ \t]*"
+    r":[ \t]*(?:\n[ \t]*)?(?P<d>Upheld|Overturned|UPHELD|OVERTURNED)\b\.?[ \t]*"
     r"(?=\n|\Z|Claims\s+Administrator\s+guideline|MAXIMUS\s+guideline|Decision\s+rationale)",
 )
 CA_LABEL = re.compile(r"Claims\s+Administrator\s+guideline\s*:", re.IGNORECASE)
@@ -52,21 +52,23 @@ UR_TAIL = re.compile(
 UR_HEAD = re.compile(r"was\s+the\s+original\s+request", re.IGNORECASE)
 VERDICT_CUT = re.compile(r"(?:medically\s+necessary|medically\s+appropriate|denial)\s*\.", re.IGNORECASE)
 
+# each part bounded (the dev letters' longest is under 200 characters): nested lazy groups are
+# quadratic in the heading's length otherwise
 MODIFIED_PATTERNS = [
     # (i) "X was the original request. Y was authorized by the Claims Administrator. The remaining
     #     IMR eligible portion of the original request, Z is"
     re.compile(
-        r"(?P<orig>.+?)\s+was\s+the\s+original\s+request\.\s*(?P<auth>.+?)\s+(?:was|were)\s+authorized\s+by\s+the\s+"
+        r"(?P<orig>.{1,600}?)\s+was\s+the\s+original\s+request\.\s*(?P<auth>.{1,600}?)\s+(?:was|were)\s+authorized\s+by\s+the\s+"
         r"Claims\s+Administrator\.\s*The\s+remaining\s+IMR\s+eligible\s+portion\s+of\s+the\s+original\s+request,?\s*"
-        r"(?P<rem>.+?)\s+(?:is|are)$",
+        r"(?P<rem>.{1,600}?)\s+(?:is|are)$",
         re.IGNORECASE | re.DOTALL,
     ),
     # (ii) "X was the original request. The Claims Administrator authorized Y, leaving the original
     #      request IMR eligible. The original request, X is"
     re.compile(
-        r"(?P<orig>.+?)\s+was\s+the\s+original\s+request\.\s*The\s+Claims\s+Administrator\s+(?:authorized|modified\s+the\s+request\s+to)\s+"
-        r"(?P<auth>.+?),?\s+leaving\s+the\s+original\s+request\s+IMR\s+eligible\.\s*The\s+original\s+request,?\s*"
-        r"(?P<rem>.+?)\s+(?:is|are)$",
+        r"(?P<orig>.{1,600}?)\s+was\s+the\s+original\s+request\.\s*The\s+Claims\s+Administrator\s+(?:authorized|modified\s+the\s+request\s+to)\s+"
+        r"(?P<auth>.{1,600}?),?\s+leaving\s+the\s+original\s+request\s+IMR\s+eligible\.\s*The\s+original\s+request,?\s*"
+        r"(?P<rem>.{1,600}?)\s+(?:is|are)$",
         re.IGNORECASE | re.DOTALL,
     ),
 ]
