@@ -212,7 +212,9 @@ def load_input(path: Path):
 
     if str(path) == STDIN:
         if _STDIN_DATA.get("data") is None:
-            _STDIN_DATA["data"] = sys.stdin.buffer.read()
+            from .reading import MAX_BYTES
+
+            _STDIN_DATA["data"] = sys.stdin.buffer.read(MAX_BYTES + 1)  # more is refused: never read it all
         return read_bytes(_STDIN_DATA["data"], name="<stdin>")
     return load(path)
 
