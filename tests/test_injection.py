@@ -492,3 +492,30 @@ def _assert_model_step_real(det, offline):
             for k, text in enumerate(getattr(item, field)):
                 assert model_text_problem(text) is None, (field, text)
                 assert overlapping(item.evidence[f"{field}[{k}]"], det.suspicious) is None
+
+
+def test_template_syntax_in_a_letter_is_sent_verbatim_and_never_evaluated(tmp_path):
+    """instructor renders messages as Jinja templates when given `context=`; the letter's text is
+    in the messages, so the grounding context must reach the validators another way."""
+    import httpx2 as httpx
+
+    from imr_llm.api import Pipeline
+    from imr_llm.model import ModelConfig
+    from fake_openai_server import chat_completion, valid_answer
+
+    seed = (LETTERS / "000_e4938e93dd873a45.txt").read_text(encoding="utf-8")
+    planted = "The note says {{ 6 * 7 }} and {% if x %}maybe{% endif %} and {# hidden #}."
+    text = seed.replace("Decision rationale:", f"Decision rationale: {planted}", 1)
+    bodies: list[dict] = []
+
+    def handler(request):
+        body = json.loads(request.content)
+        bodies.append(body)
+        return httpx.Response(200, json=chat_completion(json.dumps(valid_answer(body))))
+
+    config = ModelConfig(model="m", endpoint_kind="llamacpp", base_url="http://127.0.0.1:9/v1")
+    with Pipeline(config, cache_dir=tmp_path / "c", http_client=httpx.Client(transport=httpx.MockTransport(handler))) as p:
+        det = p.extract(text)
+    sent = "\n".join(m["content"] for b in bodies for m in b["messages"])
+    assert det.model_step.status in ("complete", "partial") and not any("failed" in w for w in det.warnings), det.warnings
+    assert planted in sent and "42" not in sent.replace(planted, "")  # sent as written, never evaluated

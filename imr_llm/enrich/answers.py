@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from ..schema import BodyRegion, Category, Laterality
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
+from ..model.validation import context_of
 from .grounding import locate
 
 Subcategory = Literal[tuple(sorted({s for subs in SUBCATEGORIES.values() for s in subs}))]  # type: ignore[valid-type]
@@ -48,7 +49,7 @@ def _compact(node):
 
 
 def _section(info: ValidationInfo, name: str):
-    return (info.context or {}).get(name)
+    return (context_of(info) or {}).get(name)
 
 
 class RequestAnswer(_Answer):
@@ -71,7 +72,7 @@ class RequestAnswer(_Answer):
 
     @model_validator(mode="after")
     def _taxonomy(self, info: ValidationInfo) -> "RequestAnswer":
-        if info.context is None:
+        if context_of(info) is None:
             return self  # a salvaged or cached answer: the enricher drops a subcategory that does not fit
         problem = subcategory_problem(self.category, self.subcategory)
         if problem:
@@ -87,7 +88,7 @@ class LetterRequestsAnswer(_Answer):
 
     @model_validator(mode="after")
     def _one_per_request(self, info: ValidationInfo) -> "LetterRequestsAnswer":
-        headings = (info.context or {}).get("headings")
+        headings = (context_of(info) or {}).get("headings")
         if headings is None:
             return self
         if len(self.items) != len(headings):

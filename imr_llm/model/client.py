@@ -53,6 +53,7 @@ from ..errors import EndpointError, ModelError
 from ..prompts import Prompt
 from .config import ModelConfig
 from .usage import UsageLog, UsageRecord
+from .validation import current as current_context
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -217,6 +218,14 @@ class StructuredClient:
 
         def on_request(*args, **kwargs) -> None:
             counts["requests"] += 1
+            for message in (kwargs.get("messages") or []) if context is not None else []:
+                # Requests stay byte-identical to those made while instructor rendered messages as
+                # Jinja templates whenever a context was given (which drops one trailing newline),
+                # so recorded cassettes and cache keys hold; the letter's text is no longer
+                # evaluated (validation.py).
+                content = message.get("content") if isinstance(message, dict) else None
+                if isinstance(content, str) and content.endswith("\n"):
+                    message["content"] = content[:-1]
 
         def on_response(response) -> None:
             counts["responses"] += 1
@@ -260,6 +269,7 @@ class StructuredClient:
                 with attempt:
                     counts["transport_attempts"] += 1
                     state["unanswerable"] = None
+                    grounding = current_context.set(context)  # never instructor's context= (see validation.py)
                     try:
                         value = await client.chat.completions.create(
                             model=config.model,
@@ -267,7 +277,6 @@ class StructuredClient:
                             response_model=response_model,
                             max_retries=AsyncRetrying(stop=stop_after_attempt(config.max_validation_retries + 1),
                                                       retry=retry_if_exception(reask), reraise=True),
-                            context=context,
                             extra_body=config.profile.structured(schema) or None,
                             **params,
                         )
@@ -282,6 +291,8 @@ class StructuredClient:
                     except openai.APIStatusError as exc:
                         _add_usage(counts, _error_usage(exc))
                         raise
+                    finally:
+                        current_context.reset(grounding)  # a salvage below parses without it
         except InstructorRetryException as exc:
             if state["unanswerable"] is not None:
                 raise ModelError(f"{task}: the model {state['unanswerable']} ({host})") from None
