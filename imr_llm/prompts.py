@@ -51,7 +51,7 @@ class Prompt:
     def render(self, **variables: object) -> list[dict[str, str]]:
         if self.examples is not None:
             variables = {"examples": self.examples, **variables}
-        text = _env().from_string(self.source).render(**variables)
+        text = _template(self.source).render(**variables)
         parts = _ROLE_LINE.split(text)
         messages = []
         for role, content in zip(parts[1::2], parts[2::2]):
@@ -61,6 +61,12 @@ class Prompt:
         if not messages:
             raise ConfigError(f"prompt {self.name}: no '--- system ---' / '--- user ---' sections")
         return messages
+
+
+@lru_cache(maxsize=64)
+def _template(source: str):
+    """Compiled once per template text (compiling is most of a render's cost)."""
+    return _env().from_string(source)
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,8 @@ grounding checks are skipped here and done again, value by value, by the enriche
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -31,11 +33,20 @@ class _Answer(BaseModel):
 
     @classmethod
     def model_json_schema(cls, *args, **kwargs):  # type: ignore[override]
-        return _compact(super().model_json_schema(*args, **kwargs))
+        if args or kwargs:
+            return _compact(super().model_json_schema(*args, **kwargs))
+        return copy.deepcopy(_schemas(cls)[0])  # built once per class: every call asks for it
 
     @classmethod
     def grammar_schema(cls) -> dict:
-        return BaseModel.model_json_schema.__func__(cls)  # the full schema, enums included
+        return copy.deepcopy(_schemas(cls)[1])  # the full schema, enums included
+
+
+@functools.cache
+def _schemas(cls) -> tuple[dict, dict]:
+    """(the compact schema the prompt prints, the full schema the server's grammar enforces)."""
+    full = BaseModel.model_json_schema.__func__(cls)
+    return _compact(full), full
 
 
 def _compact(node):
