@@ -26,6 +26,9 @@ FUZZY_WORK = 4_000_000  # word pairs compared in full by one fuzzy search (well 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
+_NON_SPACE = re.compile(r"\S+")
+
+
 @dataclass
 class Section:
     """A span [start, end) of `source.text` (normalized offsets), shown to the model as `text`."""
@@ -38,22 +41,18 @@ class Section:
     _map: list[int] = field(init=False, repr=False)  # index in `text` → normalized offset
 
     def __post_init__(self) -> None:
-        chars: list[str] = []
+        # words joined by one space; each character keeps its normalized offset (a joining space
+        # takes the offset of the last whitespace before its word). `\S` is str.isspace's complement.
+        parts: list[str] = []
         positions: list[int] = []
-        body = self.source.text
-        pending_space = False
-        for pos in range(self.start, self.end):
-            ch = body[pos]
-            if ch.isspace():
-                pending_space = bool(chars)
-                continue
-            if pending_space:
-                chars.append(" ")
-                positions.append(pos - 1)
-                pending_space = False
-            chars.append(ch)
-            positions.append(pos)
-        self.text = "".join(chars)
+        for match in _NON_SPACE.finditer(self.source.text, self.start, self.end):
+            begin, finish = match.span()
+            if parts:
+                parts.append(" ")
+                positions.append(begin - 1)
+            parts.append(match.group())
+            positions.extend(range(begin, finish))
+        self.text = "".join(parts)
         self._map = positions
 
     def evidence(self, i: int, j: int, alignment: str = "exact", origin: str = "model") -> Evidence:
