@@ -133,7 +133,7 @@ def test_no_call_when_there_is_nothing_to_judge(tmp_path):
     judge = FreeTextJudge(client)
     assert judge.score("reasons", [], []) == 1.0
     assert judge.score("reasons", ["a"], []) == 0.0
-    assert calls == [] and usage.records == []
+    assert calls == [] and list(usage.records) == []
 
 
 REFERENCE = ["no measured functional gains from the 24 sessions already done",

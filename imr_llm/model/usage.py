@@ -3,6 +3,7 @@ included (as zero-cost records), so reports can say what a run cost. No message 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import asdict, dataclass, field
 
 
@@ -18,25 +19,43 @@ class UsageRecord:
     seconds: float = 0.0
 
 
+KEEP_RECORDS = 10_000  # the latest records stay for inspection; totals cover every call
+
+
 @dataclass
 class UsageLog:
-    records: list[UsageRecord] = field(default_factory=list)
+    """Running totals of every call, plus the latest KEEP_RECORDS records: a batch of a million
+    letters must not hold a record per call."""
+
+    records: deque = field(default_factory=lambda: deque(maxlen=KEEP_RECORDS))
+    _totals: dict = field(default_factory=lambda: {"requests": 0, "model_calls": 0, "retries": 0, "cache_hits": 0,
+                                                   "prompt_tokens": 0, "completion_tokens": 0, "model_seconds": 0.0},
+                          repr=False)
 
     def add(self, record: UsageRecord) -> None:
         self.records.append(record)
+        totals = self._totals
+        totals["requests"] += 1
+        if record.cached:
+            totals["cache_hits"] += 1
+            return
+        totals["model_calls"] += record.attempts
+        totals["retries"] += record.retries
+        totals["prompt_tokens"] += record.prompt_tokens
+        totals["completion_tokens"] += record.completion_tokens
+        totals["model_seconds"] += record.seconds
 
     def summary(self) -> dict:
-        calls = [r for r in self.records if not r.cached]
-        hits = len(self.records) - len(calls)
+        t = self._totals
         return {
-            "requests": len(self.records),
-            "model_calls": sum(r.attempts for r in calls),
-            "retries": sum(r.retries for r in calls),
-            "cache_hits": hits,
-            "cache_hit_rate": round(hits / len(self.records), 4) if self.records else None,
-            "prompt_tokens": sum(r.prompt_tokens for r in calls),
-            "completion_tokens": sum(r.completion_tokens for r in calls),
-            "model_seconds": round(sum(r.seconds for r in calls), 3),
+            "requests": t["requests"],
+            "model_calls": t["model_calls"],
+            "retries": t["retries"],
+            "cache_hits": t["cache_hits"],
+            "cache_hit_rate": round(t["cache_hits"] / t["requests"], 4) if t["requests"] else None,
+            "prompt_tokens": t["prompt_tokens"],
+            "completion_tokens": t["completion_tokens"],
+            "model_seconds": round(t["model_seconds"], 3),
         }
 
     def to_json(self) -> list[dict]:
