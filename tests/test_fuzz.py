@@ -470,8 +470,7 @@ PIPELINE = {
         "x was the original request. y was authorized by the Claims Administrator. ", 24_000)
         + "The remaining IMR eligible portion of the original request, z is: Upheld"),
 }
-ITEMS_PY = {"decision_lines_inside_an_item": "after_rejected() walks every rejected decision line per item",
-            "heading_of_many_lines": "_heading_start() collapses the whole candidate heading once per line"}
+ITEMS_PY = {"heading_of_many_lines": "_heading_start() collapses the whole candidate heading once per line"}
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ decision lines are never followed by those fields (an unknown layout) keep every
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -253,11 +254,10 @@ def _split(text: str, start: int, end: int):
     rejected_ends = sorted(m.d_end for m, _, _ in rejected)
 
     def after_rejected(lo: int, colon: int) -> int:
-        # a heading starts after the last rejected decision line before it, never inside one
-        for d_end in rejected_ends:
-            if lo <= d_end < colon:
-                lo = d_end
-        return lo
+        # a heading starts after the last rejected decision line before it, never inside one:
+        # the largest rejected end in [lo, colon), found by bisection (a loop was quadratic)
+        i = bisect.bisect_left(rejected_ends, colon) - 1
+        return rejected_ends[i] if i >= 0 and rejected_ends[i] >= lo else lo
 
     leads = list(ITEMS_LEAD.finditer(text, start, markers[0].colon))
     first_lo = leads[-1].end() if leads else start
