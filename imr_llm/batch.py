@@ -359,7 +359,8 @@ async def run_batch(paths: list[str], pipeline, options: BatchOptions, *, progre
                     out.write_line(result.line(options.redact))
                     if result.explanation is not None and options.explain_dir is not None:
                         _write_explanation(result, options, write_private)
-                    skip.add(result.letter_sha256) if result.letter_sha256 else None
+                    if result.letter_sha256:
+                        skip.add(result.letter_sha256)
                 summary.add(result)
                 if progress is not None:
                     progress(result)

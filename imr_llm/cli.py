@@ -492,13 +492,8 @@ def _batch_command(args: argparse.Namespace) -> int:
                            price_in=args.price_in, price_out=args.price_out)
     total = sum(1 for _ in iter_inputs(paths))
     with Progress(total, quiet=False, label="letters") as progress:
-        def advance(result) -> None:
-            if result.error is not None:
-                progress.say(f"imr-llm: [{result.error.code}] {result.error}")
-            progress.advance()
-
         try:
-            summary = asyncio.run(run_batch(paths, pipeline, options, progress=advance, writer=writer))
+            summary = asyncio.run(run_batch(paths, pipeline, options, progress=progress.letter_done, writer=writer))
         except KeyboardInterrupt:
             print("imr-llm: interrupted; finished letters are in the output, a re-run goes on from there",
                   file=sys.stderr)
@@ -614,6 +609,12 @@ class Progress:
     def advance(self) -> None:
         if self._progress is not None:
             self._progress.advance(self._task)
+
+    def letter_done(self, result) -> None:
+        """A batch's per-letter callback: a failed letter's line, then one step of the bar."""
+        if result.error is not None:
+            self.say(f"imr-llm: [{result.error.code}] {result.error}")
+        self.advance()
 
     def say(self, line: str) -> None:
         if self._progress is not None:

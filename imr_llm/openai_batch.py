@@ -395,11 +395,7 @@ def openai_batch_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     total = sum(1 for _ in iter_inputs(paths))
     with Progress(total, quiet=False, label="letters") as progress:
-        def advance(result) -> None:
-            if result.error is not None:
-                progress.say(f"imr-llm: [{result.error.code}] {result.error}")
-            progress.advance()
-
+        advance = progress.letter_done
         try:
             if args.action == "prepare":
                 from .output import private_dir
