@@ -91,3 +91,25 @@ def test_evidence_points_into_the_pdf_text():
             assert ev.quote.lower() == item.decision
             req = item.evidence["request"]
             assert _norm(source.raw[req.start:req.end].replace("\ufffe", "-")) == item.request
+
+
+def test_every_section_of_every_dev_letter_maps_each_character_back_to_the_letter():
+    """The grounding sections' lazy word map against the per-character map it replaced."""
+    from imr_llm.enrich.enricher import _heading_evidence, _section
+    from imr_llm.parsing import parse
+    from imr_llm.reading import read_path
+    from test_fuzz import _reference_map
+
+    checked = 0
+    for pdf in sorted(DEV_LETTERS.glob("*.pdf")):
+        source = read_path(pdf)
+        det = parse(source)
+        for item in det.items:
+            for ev in (_heading_evidence(item), item.evidence.get("rationale")):
+                section = _section(source, ev, "s")
+                if section is None:
+                    continue
+                want = _reference_map(section)
+                assert [section.offset(i) for i in range(len(section.text))] == want, pdf.stem
+                checked += 1
+    assert checked > 100

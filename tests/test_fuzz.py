@@ -340,18 +340,47 @@ section_texts = st.lists(st.one_of(noise, st.sampled_from(["the", "records", "do
                          min_size=1, max_size=60).map("".join).filter(lambda t: t.strip() != "")
 
 
+def _draw_section(text: str, data) -> Section:
+    """Any stretch of the text, read."""
+    src = read_text(text)
+    start = data.draw(st.integers(0, len(src.text)))
+    return Section(src, start, data.draw(st.integers(start, len(src.text))))
+
+
 @FUZZ
 @given(section_texts, st.data())
 def test_locate_and_ground_spans_are_inside_the_section(text, data):
-    src = read_text(text)
-    start = data.draw(st.integers(0, len(src.text)))
-    section = Section(src, start, data.draw(st.integers(start, len(src.text))))
+    section = _draw_section(text, data)
     # a quote from anywhere: noise, a piece of the section, a piece with a word changed
     piece = section.text[data.draw(st.integers(0, len(section.text))):]
     piece = piece[:data.draw(st.integers(0, len(piece)))]
     quote = data.draw(st.one_of(st.lists(noise, max_size=10).map("".join), st.just(piece),
                                 st.just(piece.upper()), st.just(re.sub(r"[a-z]+", "x", piece, count=1))))
     assert_located(section, quote)
+
+
+def _reference_map(section: Section) -> list[int]:
+    """The section's map as first written: every character of `text` with its normalized offset."""
+    positions: list[int] = []
+    for match in re.finditer(r"\S+", section.source.text[:section.end]):
+        begin, finish = match.span()
+        if finish <= section.start:
+            continue
+        begin = max(begin, section.start)
+        if positions:
+            positions.append(begin - 1)
+        positions.extend(range(begin, finish))
+    return positions
+
+
+@FUZZ
+@given(section_texts, st.data())
+def test_the_lazy_word_map_gives_every_character_its_offset(text, data):
+    section = _draw_section(text, data)
+    want = _reference_map(section)
+    assert len(want) == len(section.text)
+    assert [section.offset(i) for i in range(len(section.text))] == want
+    assert all(section.text[i] == " " or section.source.text[want[i]] == section.text[i] for i in range(len(want)))
 
 
 def _fuzzy_reference(tokens: list[str], q_words: list[str]):

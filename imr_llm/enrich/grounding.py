@@ -38,26 +38,26 @@ class Section:
     end: int
     name: str = "section"
     text: str = field(init=False)
-    _map: list[int] = field(init=False, repr=False)  # index in `text` → normalized offset
+    _spans: list[tuple[int, int]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # words joined by one space; each character keeps its normalized offset (a joining space
-        # takes the offset of the last whitespace before its word). `\S` is str.isspace's complement.
-        parts: list[str] = []
-        positions: list[int] = []
-        for match in _NON_SPACE.finditer(self.source.text, self.start, self.end):
-            begin, finish = match.span()
-            if parts:
-                parts.append(" ")
-                positions.append(begin - 1)
-            parts.append(match.group())
-            positions.extend(range(begin, finish))
-        self.text = "".join(parts)
-        self._map = positions
+        # words joined by one space (`str.split` and `\S` agree on what whitespace is). Where each
+        # word is in the letter is only worked out when a quote is turned into evidence.
+        self.text = " ".join(self.source.text[self.start:self.end].split())
+
+    def offset(self, i: int) -> int:
+        """The normalized offset of text[i]; a joining space takes the offset of the last
+        whitespace before the next word."""
+        if self._spans is None:
+            self._spans = [m.span() for m in _NON_SPACE.finditer(self.source.text, self.start, self.end)]
+        k = self.text.count(" ", 0, i)  # text[i] is in word k, or the space after it
+        if self.text[i] == " ":
+            return self._spans[k + 1][0] - 1
+        return self._spans[k][0] + i - (self.text.rfind(" ", 0, i) + 1)
 
     def evidence(self, i: int, j: int, alignment: str = "exact", origin: str = "model") -> Evidence:
         """Evidence for text[i:j], mapped to the letter as read."""
-        start, end = self._map[i], self._map[j - 1] + 1
+        start, end = self.offset(i), self.offset(j - 1) + 1
         raw_start, raw_end = self.source.raw_span(start, end)
         return Evidence(start=raw_start, end=raw_end, quote=self.source.raw[raw_start:raw_end],
                         origin=origin, alignment=alignment)  # type: ignore[arg-type]
