@@ -20,9 +20,9 @@ Failures are one line that names the task and the endpoint's host (never letter 
 output, or the key): `EndpointError` when the transport retries are used up or the key is
 rejected, `ModelError` for unusable output. A failed call writes nothing to the cache.
 
-Usage is counted per call: each call wraps the shared openai client in its own instructor
-instance with its own hooks, and returns its `UsageRecord`, so concurrent calls never mix their
-counts. The record is made for failed calls too. `attempts` counts the chat completions received
+Usage is counted per call: each call passes its own instructor hooks (the instructor client over
+the loop's openai client is shared, structured.py) and returns its `UsageRecord`, so concurrent
+calls never mix their counts. The record is made for failed calls too. `attempts` counts the chat completions received
 (failed validations included, each with its tokens); `retries` counts every request after the
 first (re-asks and transport retries — a timeout or reset that returned nothing shows up here,
 with no tokens); tokens an error response reports in a `usage` field are counted too. The run's
@@ -37,6 +37,7 @@ counted and cached exactly as an endpoint's answer would be.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -52,6 +53,7 @@ from ..cache import CacheBackend, cache_key, schema_fingerprint
 from ..errors import EndpointError, ModelError
 from ..prompts import Prompt
 from .config import ModelConfig
+from .structured import instructor_client, prepared
 from .usage import UsageLog, UsageRecord
 from .validation import current as current_context
 
@@ -107,15 +109,14 @@ class StructuredClient:
     async def arun(self, task: str, prompt: Prompt, variables: dict, response_model: type[T], *,
                    context: dict | None = None, salvage: bool = False) -> Completion[T]:
         messages = prompt.render(**variables)
-        # the schema the server's grammar enforces (a response model may print a shorter one)
-        schema = getattr(response_model, "grammar_schema", response_model.model_json_schema)()
+        schema_json, schema_hash = _grammar(response_model)
         params = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
         key = cache_key(model=self.config.model, endpoint_kind=self.config.endpoint_kind,
-                        prompt_hash=prompt.sha256, schema_hash=schema_fingerprint(schema),
-                        messages=messages, params=params)
+                        prompt_hash=prompt.sha256, schema_hash=schema_hash, messages=messages, params=params)
         cached = self._cached(task, key, response_model)
         if cached is not None:
             return cached
+        schema = json.loads(schema_json)  # a call's own copy: the request may be changed on its way
         if self.config.profile.mode == "TOOLS":
             response_model = _with_full_schema(response_model)  # tool calling needs the schema's title
         if self.deferred is not None:  # a Batch API pass: it records the request, or answers from the results
@@ -148,9 +149,9 @@ class StructuredClient:
         """Close the running loop's HTTP client (a batch's own loop ends with it)."""
         import asyncio
 
-        client = self._openai.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+        clients = self._openai.pop(asyncio.get_running_loop(), None)
+        if clients is not None:
+            await clients[0].close()
 
     # -- internals ------------------------------------------------------------------------
 
@@ -166,24 +167,26 @@ class StructuredClient:
             await result
 
     def _openai_client(self):
-        """The AsyncOpenAI client of the running loop (HTTP connection pools belong to a loop)."""
+        """The AsyncOpenAI client of the running loop (HTTP connection pools belong to a loop), with
+        the instructor client over it (structured.py)."""
         import asyncio
 
         import openai
 
         loop = asyncio.get_running_loop()
-        client = self._openai.get(loop)
-        if client is None:
+        clients = self._openai.get(loop)
+        if clients is None:
             from .limits import LimitedTransport
 
-            client = self._openai[loop] = openai.AsyncOpenAI(
+            client = openai.AsyncOpenAI(
                 base_url=self.config.resolved_base_url,
                 api_key=self.config.api_key(),
                 timeout=self.config.timeout_s,
                 max_retries=0,  # tenacity owns transport retries
                 http_client=LimitedTransport.client(self._http_client, self.config),
             )
-        return client
+            clients = self._openai[loop] = (client, instructor_client(client, self.config.profile.mode))
+        return clients
 
     async def _acall_through(self, transport, *args) -> Completion:
         """`_acall` with one request to `transport` (an in-process httpx transport: a Batch API
@@ -196,23 +199,23 @@ class StructuredClient:
         client = openai.AsyncOpenAI(base_url=config.resolved_base_url, api_key="not-sent", max_retries=0,
                                     timeout=config.timeout_s, http_client=_httpx().AsyncClient(transport=transport))
         try:
-            return await self._acall(*args, openai_client=client, config=config)
+            return await self._acall(*args, clients=(client, instructor_client(client, config.profile.mode)),
+                                     config=config)
         finally:
             await client.close()
 
     async def _acall(self, task, messages, schema, params, response_model, context, salvage, *,
-                     openai_client=None, config: ModelConfig | None = None) -> Completion:
-        import instructor
+                     clients=None, config: ModelConfig | None = None) -> Completion:
         import openai
         from instructor.core.exceptions import (IncompleteOutputException, InstructorRetryException,
                                                 ResponseParsingError)
+        from instructor.v2.core.hooks import Hooks
         from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
         config = config or self.config
         host = config.endpoint_host
-        # A fresh instructor wrapper per call: its hooks count this call's requests and responses only.
-        client = instructor.from_openai(openai_client or self._openai_client(),
-                                        mode=getattr(instructor.Mode, config.profile.mode))
+        client = (clients or self._openai_client())[1]
+        hooks = Hooks()  # this call's own: they count this call's requests and responses only
         counts = {"prompt": 0, "completion": 0, "responses": 0, "requests": 0, "transport_attempts": 0}
         state: dict = {"unanswerable": None}  # why the last response cannot be answered by re-asking
 
@@ -254,8 +257,9 @@ class StructuredClient:
                 delay = max(delay, min(after, config.max_retry_after_s))
             return delay
 
-        client.on("completion:kwargs", on_request)
-        client.on("completion:response", on_response)
+        hooks.on("completion:kwargs", on_request)
+        hooks.on("completion:response", on_response)
+        response_model = prepared(response_model)
         started = time.perf_counter()
         salvaged, problem = False, None
         try:
@@ -278,6 +282,7 @@ class StructuredClient:
                             max_retries=AsyncRetrying(stop=stop_after_attempt(config.max_validation_retries + 1),
                                                       retry=retry_if_exception(reask), reraise=True),
                             extra_body=config.profile.structured(schema) or None,
+                            hooks=hooks,
                             **params,
                         )
                     except InstructorRetryException as exc:
@@ -318,6 +323,15 @@ class StructuredClient:
         return Completion(value, record, salvaged, problem)
 
 
+@functools.lru_cache(maxsize=256)
+def _grammar(response_model) -> tuple[str, str]:
+    """(the schema the server's grammar enforces, as JSON; its fingerprint), once per response
+    model: a response model may print a shorter schema into the prompt (enrich/answers.py)."""
+    schema = getattr(response_model, "grammar_schema", response_model.model_json_schema)()
+    return json.dumps(schema), schema_fingerprint(schema)
+
+
+@functools.lru_cache(maxsize=256)
 def _with_full_schema(response_model):
     """The response model as tool calling needs it: its full schema (title included), while the
     JSON modes print the compact one. Validators are inherited; values dump the same."""

@@ -1,0 +1,156 @@
+"""The instructor client's fast path (imr_llm/model/structured.py): requests are byte-identical to
+what openai's `create` sends, anything unusual still goes through `create`, response models are
+wrapped once, and a model with async validators is still refused every time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx2 as httpx
+import openai
+import pytest
+from pydantic import BaseModel
+
+from imr_llm.enrich.answers import ReasonsAnswer, RequestAnswer
+from imr_llm.model import structured
+from imr_llm.model.config import PROFILES
+
+COMPLETION = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+              "choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": "{\"a\": 1}"}}],
+              "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+
+MESSAGES = [{"role": "system", "content": "Read the request.\n"},
+            {"role": "user", "content": "Ibuprofen 800 mg #60 — \"quoted\" ünïcode\n"}]
+REASK = MESSAGES + [
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "t1", "type": "function", "function": {"name": "RequestAnswer", "arguments": "{\"x\": 1}"}}]},
+    {"role": "tool", "tool_call_id": "t1", "content": "Validation Error found: service not in the request"},
+]
+PAYLOADS = {
+    "json mode": dict(model="m", messages=MESSAGES, max_tokens=300, temperature=0.0,
+                      response_format={"type": "json_object"}),
+    "grammar in extra_body": dict(model="m", messages=MESSAGES, max_tokens=300, temperature=0.0,
+                                  extra_body={"json_schema": RequestAnswer.grammar_schema()}),
+    "tools and a re-ask": dict(model="m", messages=REASK, temperature=0.0, max_tokens=10, tool_choice={
+        "type": "function", "function": {"name": "RequestAnswer"}}, tools=[{"type": "function", "function": {
+            "name": "RequestAnswer", "parameters": RequestAnswer.grammar_schema()}}]),
+    "openai json_schema": dict(model="m", messages=MESSAGES, response_format={"type": "json_schema", "json_schema": {
+        "name": "ReasonsAnswer", "schema": ReasonsAnswer.grammar_schema(), "strict": True}}, seed=7, top_p=1),
+}
+
+
+def _client(seen: list) -> openai.AsyncOpenAI:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=COMPLETION)
+
+    return openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="sk-test", max_retries=0,
+                              http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
+def _send(kwargs: dict, lean: bool) -> httpx.Request:
+    seen: list = []
+
+    async def go():
+        client = _client(seen)
+        try:
+            if lean:
+                return await structured.chat_completion(client, **json.loads(json.dumps(kwargs)))
+            return await client.chat.completions.create(**json.loads(json.dumps(kwargs)))
+        finally:
+            await client.close()
+
+    completion = asyncio.run(go())
+    assert completion.choices[0].message.content == "{\"a\": 1}"
+    assert len(seen) == 1
+    return seen[0]
+
+
+@pytest.mark.parametrize("name", sorted(PAYLOADS))
+def test_the_fast_path_sends_the_same_bytes_as_create(name):
+    lean, create = _send(PAYLOADS[name], True), _send(PAYLOADS[name], False)
+    assert lean.method == create.method == "POST"
+    assert str(lean.url) == str(create.url)
+    skip = {"x-stainless-retry-count", "x-stainless-read-timeout"}  # same values, asserted below when present
+    assert {k: v for k, v in lean.headers.items() if k not in skip} == \
+        {k: v for k, v in create.headers.items() if k not in skip}
+    assert lean.headers["authorization"] == "Bearer sk-test"
+    assert lean.content == create.content  # byte for byte: cassettes match on the body
+
+
+def test_params_that_are_not_plain_json_go_through_create(monkeypatch):
+    class Content(BaseModel):  # openai's transform turns a model into a dict; the fast path does not try
+        role: str = "user"
+        content: str = "hello"
+
+    calls = []
+    real = openai.resources.chat.completions.AsyncCompletions.create
+
+    async def spy(self, **kwargs):
+        calls.append(kwargs)
+        return await real(self, **kwargs)
+
+    monkeypatch.setattr(openai.resources.chat.completions.AsyncCompletions, "create", spy)
+    seen: list = []
+
+    async def go(messages):
+        client = _client(seen)
+        try:
+            await structured.chat_completion(client, model="m", messages=messages)
+        finally:
+            await client.close()
+
+    asyncio.run(go([{"role": "user", "content": "hello"}]))
+    assert calls == []  # plain: the fast path
+    asyncio.run(go([{"role": "user", "content": ("a", "tuple")}]))
+    assert len(calls) == 1  # a tuple is not what json writes as it is: openai's create
+    assert not structured._plain({1: "int key"}) and not structured._plain(Content())
+    assert structured._plain({"a": [1, 2.5, True, None, {"b": "c"}]})
+
+
+def test_a_response_model_is_wrapped_once_and_answers_are_still_ours():
+    import instructor
+
+    wrapped = structured.prepared(RequestAnswer)
+    assert structured.prepared(RequestAnswer) is wrapped
+    assert structured.prepared(wrapped) is wrapped
+    assert issubclass(wrapped, RequestAnswer)
+    assert wrapped.model_json_schema() == RequestAnswer.model_json_schema()  # the compact schema it prints
+    assert instructor.response_schema(RequestAnswer) is not wrapped  # what instructor does per call otherwise
+
+
+def test_a_model_with_async_validators_is_refused_every_time():
+    from instructor.v2.core import patch
+    from instructor.v2.validation import async_validators
+    from instructor.v2.validation.async_validators import async_field_validator
+
+    structured.install()
+    structured.install()  # idempotent: one wrapper
+    check = async_validators.reject_async_validators
+    assert check.__wrapped_by_imr_llm__ and patch.reject_async_validators is check
+    assert not getattr(check.__wrapped__, "__wrapped_by_imr_llm__", False)
+
+    class Checked(BaseModel):
+        name: str
+
+        @async_field_validator("name")
+        async def _name(self, value):  # pragma: no cover - never run
+            return value
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="async validators are not supported"):
+            check(Checked)
+    assert Checked not in structured._PASSED
+    check(RequestAnswer)
+    assert RequestAnswer in structured._PASSED
+    check(None)  # neither weak-referenceable nor a model: checked by instructor's own function
+    check(list[RequestAnswer])
+
+
+def test_every_profile_builds_an_instructor_client():
+    seen: list = []
+    for profile in PROFILES.values():
+        client = structured.instructor_client(_client(seen), profile.mode)
+        assert client.mode.name == profile.mode
