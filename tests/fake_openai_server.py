@@ -218,6 +218,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: with Nagle's algorithm on, the second waits for the
+    # client's delayed ACK (about 40 ms on Linux loopback) — real servers set TCP_NODELAY too
+    disable_nagle_algorithm = True
     fake: FakeOpenAIServer
 
     def log_message(self, format: str, *args: Any) -> None:  # never log (bodies are letter text)
