@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from imr_llm.enrich.quantity import find_quantity, parse_quantity, trim_service
 from imr_llm.enrich.vocabulary import classify, regions, sides
@@ -173,3 +175,83 @@ def test_trimming_leaves_every_gold_service_alone():
             match = classify(heading)
             drug = bool(match and match.category == "Pharmaceuticals")
             assert trim_service(heading, item["service"], drug=drug).lower() == item["service"].lower(), path.name
+
+
+# -- folded matching (vocabulary.fold): the same answers as the patterns ignoring case ------------
+
+def test_fold_maps_exactly_what_ignorecase_reads_as_an_ascii_letter():
+    import re
+    import sys
+
+    from imr_llm.enrich.vocabulary import fold
+
+    letter = re.compile("[a-z]", re.I)
+    for c in range(sys.maxunicode + 1):
+        ch = chr(c)
+        if letter.fullmatch(ch):
+            f = fold(ch)
+            assert len(f) == 1 and "a" <= f <= "z" and re.fullmatch(f, ch, re.I), hex(c)
+        else:
+            assert fold(ch) == ch, hex(c)
+
+
+@pytest.fixture()
+def ignorecase_reference(monkeypatch):
+    """The rules as they were: each pattern with re.IGNORECASE on the text as given."""
+    import re
+
+    from imr_llm.enrich import quantity, vocabulary
+
+    def relax(rx):
+        return re.compile(rx.pattern, re.I)
+
+    def run(fn, *args, **kwargs):
+        with monkeypatch.context() as m:
+            m.setattr(vocabulary, "fold", lambda text: text)
+            m.setattr(quantity, "fold", lambda text: text)
+            m.setattr(vocabulary, "_RULE_RE", [(c, s, relax(rx)) for c, s, rx in vocabulary._RULE_RE])
+            m.setattr(vocabulary, "_DRUG_RE", [(c, relax(rx)) for c, rx in vocabulary._DRUG_RE])
+            m.setattr(vocabulary, "_REGION_RE", [(n, relax(rx)) for n, rx in vocabulary._REGION_RE])
+            for name in ("_TOPICAL_FORMS", "_ADMIN", "_SIDE_RE"):
+                m.setattr(vocabulary, name, relax(getattr(vocabulary, name)))
+            m.setattr(quantity, "_PATTERNS", {k: relax(rx) for k, rx in quantity._PATTERNS.items()})
+            return fn(*args, **kwargs)
+
+    return run
+
+
+def _answers(run, heading):
+    from imr_llm.enrich.vocabulary import classify_drug
+
+    return (run(classify, heading), run(classify_drug, heading), run(regions, heading), run(sides, heading),
+            run(find_quantity, heading, drug=False), run(find_quantity, heading, drug=True),
+            run(parse_quantity, heading, drug=True), run(parse_quantity, heading))
+
+
+def _headings() -> list[str]:
+    """Every request heading we have: the gold labels (seeds, and the dev letters' labels where
+    present) and the case tables above."""
+    out = [h for h, *_ in CASES]
+    for path in sorted(GOLD.rglob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for item in data.get("items", []) if isinstance(data, dict) else []:
+            out += [v for v in (item.get("request"), item.get("disputed_portion"), item.get("original_request"))
+                    if isinstance(v, str) and v]
+    return out
+
+
+def test_folded_rules_agree_with_ignorecase_on_every_labelled_heading(ignorecase_reference):
+    headings = _headings()
+    assert len(headings) > 200
+    for heading in headings:
+        for variant in (heading, heading.upper(), heading.swapcase()):
+            assert _answers(lambda f, *a, **k: f(*a, **k), variant) == _answers(ignorecase_reference, variant), variant
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.sampled_from([h for h, *_ in CASES] + ["\u0130", "\u0131", "\u017f", "\u212a",
+                                                                     "LEFT", "Rt", "#60", "2X4", "ſessions"]),
+                          st.text(alphabet="aKkSsIi\u0130\u0131\u017f\u212a0123456789 #()/-xX.", max_size=12)),
+                max_size=6).map(" ".join))
+def test_folded_rules_agree_with_ignorecase_on_generated_text(ignorecase_reference, text):
+    assert _answers(lambda f, *a, **k: f(*a, **k), text) == _answers(ignorecase_reference, text)

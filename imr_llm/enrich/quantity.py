@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ..schema import Quantity
-from .vocabulary import _blank_admin
+from .vocabulary import _blank_admin, fold, folded
 
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -27,13 +27,13 @@ _SESSIONS = r"(?:sessions?|visits?|treatments?|appointments?)"
 
 _PATTERN_LIST: list[tuple[str, re.Pattern]] = [
     # "2 times a week for 6 weeks", "2xwk x 4 wks", "three times per week for four weeks", "2 times 4", "2 X 4"
-    ("freq_dur", re.compile(rf"(?<![\w.])(?P<f>{_RANGE}|{_NUM})\s*(?:x|times?)\s*(?:(?:(?:a|per|/)?\s*(?:wk|week|weekly)s?\b)?\s*(?:,\s*)?(?:for|x|times|over)\s*)?(?P<d>{_RANGE}|{_NUM})\s*(?P<u>wks?|weeks?|visits?|sessions?)?(?:\s*\((?P<t>\d+)\s*(?:sessions?|visits?)?\))?", re.I)),
-    ("freq", re.compile(rf"(?P<f>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times?)?\s*(?:a|per|/)\s*(?:wk|week)\b|(?P<f2>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times)?\s*weekly", re.I)),
-    ("daily", re.compile(r"\bdaily\b", re.I)),
-    ("count", re.compile(rf"(?P<n>{_RANGE}|{_NUM})\s*(?:\((?P<n2>\d+)\)\s*)?(?:[a-z/-]+\s+){{0,3}}?{_SESSIONS}\b|(?<![a-z])(?<!\d\s)(?<!\d)(?:x|times)\s*(?P<n3>\d+)\s*{_SESSIONS}?(?!\s*(?:mg|mcg|ml|%|/|weeks?|wks?|x))|#\s*(?P<hash>\d+)|\((?P<paren>\d+)\)|^\s*(?P<lead>(?!single){_NUM})\b(?!\s*(?:-|to|times|x|months?|weeks?|days?|%|mg|mcg|ml|/|\.\d|phase|level|part|view))", re.I)),
-    ("duration", re.compile(rf"(?:for\s+)?(?P<d>{_RANGE}|{_NUM})[\s-]*(?P<u>days?|weeks?|wks?|months?)(?:\s+(?:rental|supply|coverage))?|(?P<d2>{_NUM})[\s-]*(?P<u2>day|week|month)\s+rental", re.I)),
-    ("supply", re.compile(r"day\s+supply\s*:?\s*\d+", re.I)),  # "day supply: 30" (a drug's days, not a count)
-    ("strength", re.compile(r"\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?\s*(?:mg|mcg|meq|gm|g|ml|%)(?:/\s*ml)?(?:\s*-\s*\d+(?:\.\d+)?\s*%)*", re.I)),
+    ("freq_dur", folded(rf"(?<![\w.])(?P<f>{_RANGE}|{_NUM})\s*(?:x|times?)\s*(?:(?:(?:a|per|/)?\s*(?:wk|week|weekly)s?\b)?\s*(?:,\s*)?(?:for|x|times|over)\s*)?(?P<d>{_RANGE}|{_NUM})\s*(?P<u>wks?|weeks?|visits?|sessions?)?(?:\s*\((?P<t>\d+)\s*(?:sessions?|visits?)?\))?")),
+    ("freq", folded(rf"(?P<f>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times?)?\s*(?:a|per|/)\s*(?:wk|week)\b|(?P<f2>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times)?\s*weekly")),
+    ("daily", folded(r"\bdaily\b")),
+    ("count", folded(rf"(?P<n>{_RANGE}|{_NUM})\s*(?:\((?P<n2>\d+)\)\s*)?(?:[a-z/-]+\s+){{0,3}}?{_SESSIONS}\b|(?<![a-z])(?<!\d\s)(?<!\d)(?:x|times)\s*(?P<n3>\d+)\s*{_SESSIONS}?(?!\s*(?:mg|mcg|ml|%|/|weeks?|wks?|x))|#\s*(?P<hash>\d+)|\((?P<paren>\d+)\)|^\s*(?P<lead>(?!single){_NUM})\b(?!\s*(?:-|to|times|x|months?|weeks?|days?|%|mg|mcg|ml|/|\.\d|phase|level|part|view))")),
+    ("duration", folded(rf"(?:for\s+)?(?P<d>{_RANGE}|{_NUM})[\s-]*(?P<u>days?|weeks?|wks?|months?)(?:\s+(?:rental|supply|coverage))?|(?P<d2>{_NUM})[\s-]*(?P<u2>day|week|month)\s+rental")),
+    ("supply", folded(r"day\s+supply\s*:?\s*\d+")),  # "day supply: 30" (a drug's days, not a count)
+    ("strength", folded(r"\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?\s*(?:mg|mcg|meq|gm|g|ml|%)(?:/\s*ml)?(?:\s*-\s*\d+(?:\.\d+)?\s*%)*")),
 ]
 
 
@@ -75,7 +75,8 @@ def parse_quantity(words: str, *, drug: bool = False) -> Quantity:
 def find_quantity(heading: str, *, drug: bool = False) -> tuple[Quantity, int, int] | None:
     """The quantity words of a heading: numbers, and the span of the shortest stretch holding them."""
     heading = _blank_admin(heading)
-    spans = [m.span() for regex in _PATTERNS.values() for m in regex.finditer(heading) if m.group(0).strip()]
+    text = fold(heading)  # the patterns are lower-case (vocabulary.fold): same length, same spans
+    spans = [m.span() for regex in _PATTERNS.values() for m in regex.finditer(text) if m.group(0).strip()]
     spans = [(s, e) for s, e in spans if not _is_date(heading, s, e)]
     if not spans:
         return None
@@ -92,7 +93,8 @@ def _is_date(text: str, start: int, end: int) -> bool:
 
 
 def _fill(q: Quantity, text: str, drug: bool) -> None:
-    m = _PATTERNS["freq_dur"].search(text)
+    low = fold(text)  # what the patterns read; `text` keeps its case for what is copied out
+    m = _PATTERNS["freq_dur"].search(low)
     if m:
         q.frequency_per_week = _num(m.group("f"))
         unit = m.group("u")
@@ -107,19 +109,19 @@ def _fill(q: Quantity, text: str, drug: bool) -> None:
         if m.group("t"):
             q.count = _num(m.group("t"))
     else:
-        m = _PATTERNS["freq"].search(text)
+        m = _PATTERNS["freq"].search(low)
         if m:
             q.frequency_per_week = _num(m.group("f") or m.group("f2"))
-        elif _PATTERNS["daily"].search(text):
+        elif _PATTERNS["daily"].search(low):
             q.frequency_per_week = 7.0
-        m = _PATTERNS["duration"].search(text)
+        m = _PATTERNS["duration"].search(low)
         if m and q.duration_weeks is None:
             q.duration_weeks = _weeks(_num(m.group("d") or m.group("d2")), m.group("u") or m.group("u2"))
-    strength = _PATTERNS["strength"].search(text)
+    strength = _PATTERNS["strength"].search(low)
     if strength and drug:
-        q.strength = re.sub(r"\s+", "", strength.group(0))
+        q.strength = re.sub(r"\s+", "", text[strength.start():strength.end()])
     lead_only = False
-    for m in _PATTERNS["count"].finditer(text):
+    for m in _PATTERNS["count"].finditer(low):
         if m.group("hash"):
             if drug:
                 if q.dispense_qty is None and not re.search(r"refill", text[max(0, m.start() - 20):m.start()], re.I):

@@ -14,6 +14,31 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# -- case ------------------------------------------------------------------------------------------
+# The tables below are lower-case words matched ignoring case. Python's `re` gives up its fast
+# first-character scan when it ignores case (a table of 40 words costs 160 µs a heading instead of
+# 3), so the text is folded instead and the patterns compiled case-sensitive. `fold` maps exactly
+# the characters that `re.IGNORECASE` equates with an ASCII letter (A–Z, and U+0130, U+0131,
+# U+017F, U+212A; tests/test_vocabulary.py checks every code point), one character to one, so
+# every span is a span of the text as given.
+_FOLD = str.maketrans({**{chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)},
+                       "\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def fold(text: str) -> str:
+    """`text` with every character `re.IGNORECASE` reads as an ASCII letter made that lower-case letter."""
+    return text.translate(_FOLD)
+
+
+def folded(pattern: str) -> re.Pattern[str]:
+    """A lower-case, ASCII pattern compiled to run on `fold`ed text (the same matches as the
+    pattern with re.IGNORECASE on the text itself)."""
+    literal = re.sub(r"\\.|\(\?P[<=]", "", pattern)  # escapes (\S, \W) and named groups keep their case
+    if not literal.isascii() or any("A" <= ch <= "Z" for ch in literal):
+        raise ValueError(f"a folded pattern must be lower-case ASCII: {pattern[:40]!r}")
+    return re.compile(pattern)
+
+
 # -- drugs: name → DWC drug class -------------------------------------------------------------
 
 _DRUGS: dict[str, tuple[str, ...]] = {
@@ -78,8 +103,8 @@ _DRUGS: dict[str, tuple[str, ...]] = {
         "sumatriptan", "hydroxyzine", "vistaril",
     ),
 }
-_TOPICAL_FORMS = re.compile(r"\b(?:cream|gel|patch(?:es)?|ointment|lotion|topical|transdermal|compound(?:ed)?|rub|spray|roll[- ]on)\b", re.I)
-_DRUG_RE = [(cls, re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?![\w])", re.I))
+_TOPICAL_FORMS = folded(r"\b(?:cream|gel|patch(?:es)?|ointment|lotion|topical|transdermal|compound(?:ed)?|rub|spray|roll[- ]on)\b")
+_DRUG_RE = [(cls, folded(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?![\w])"))
             for cls, names in _DRUGS.items()]
 
 # -- procedures: first matching rule wins, so more specific rules come first -------------------
@@ -118,7 +143,7 @@ _RULES: list[tuple[str, str | None, str]] = [
 # The two rules that look for a second word later in the clause ("consultation ... surgeon",
 # "decompression ... lumbar") look at most 300 characters ahead (a heading's clause is shorter):
 # unbounded, every "consult" of a long clause without the second word read to the clause end.
-_RULE_RE = [(cat, sub, re.compile(pattern, re.I)) for cat, sub, pattern in _RULES]
+_RULE_RE = [(cat, sub, folded(pattern)) for cat, sub, pattern in _RULES]
 _BEFORE_DRUGS = {"Transportation", "Programs", "Rehabilitation:Acupuncture", "Rehabilitation:Chiropractic", "Injection"}
 
 
@@ -133,19 +158,23 @@ class Match:
 
 # Administrative words that are not the treatment: "Associated surgical service: Ultrasling" is a
 # sling, not surgery. Blanked with spaces so spans still index the heading.
-_ADMIN = re.compile(r"associated\s+surgical\s+services?\s*:|\bretrospective\b|\bprospective\b", re.I)
+_ADMIN = folded(r"associated\s+surgical\s+services?\s*:|\bretrospective\b|\bprospective\b")
 
 
 def _blank_admin(text: str) -> str:
-    return _ADMIN.sub(lambda m: " " * len(m.group(0)), text)
+    """`text` with its administrative words blanked (the case of the rest kept)."""
+    spans = [m.span() for m in _ADMIN.finditer(fold(text))]
+    for start, end in reversed(spans):
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
 
 
 def classify(text: str) -> Match | None:
     """The DWC category of a request heading, decided by the first vocabulary entry it contains.
     Programs, acupuncture, chiropractic and injections are checked before drug names ("Toradol
     injection" is an injection, "acupuncture with capsaicin patch" acupuncture); the rest after."""
-    text = _blank_admin(text)
-    return _first_rule(text, before_drugs=True) or classify_drug(text) or _first_rule(text, before_drugs=False)
+    text = fold(_blank_admin(text))
+    return _first_rule(text, before_drugs=True) or _classify_drug(text) or _first_rule(text, before_drugs=False)
 
 
 def _first_rule(text: str, *, before_drugs: bool) -> Match | None:
@@ -159,6 +188,11 @@ def _first_rule(text: str, *, before_drugs: bool) -> Match | None:
 
 
 def classify_drug(text: str) -> Match | None:
+    """The drug class of the first drug name in `text`, if it names one."""
+    return _classify_drug(fold(text))
+
+
+def _classify_drug(text: str) -> Match | None:  # `text` folded
     best: Match | None = None
     for cls, regex in _DRUG_RE:
         m = regex.search(text)
@@ -192,15 +226,16 @@ _REGION_WORDS: list[tuple[str, str]] = [
     ("trunk", r"chest|abdomen|abdominal|\bribs?\b|trunk"),
     ("eye", r"\beyes?\b|ocular|ophthalm"),
 ]
-_REGION_RE = [(name, re.compile(pattern, re.I)) for name, pattern in _REGION_WORDS]
+_REGION_RE = [(name, folded(pattern)) for name, pattern in _REGION_WORDS]
 _SPECIFIC_SPINE = {"neck", "upper_back", "low_back"}
 
-_SIDE_RE = re.compile(r"\b(?:(left|lt)|(right|rt)|(bilateral|bilaterally|both))\b|\b(rue|rle)\b|\b(lue|lle)\b|\b(bue|ble)\b", re.I)
+_SIDE_RE = folded(r"\b(?:(left|lt)|(right|rt)|(bilateral|bilaterally|both))\b|\b(rue|rle)\b|\b(lue|lle)\b|\b(bue|ble)\b")
 
 
 def regions(text: str) -> list[tuple[str, int, int]]:
     """Body regions a heading names, in order of first mention, with the span of the word."""
     found: dict[str, tuple[int, int]] = {}
+    text = fold(text)
     for name, regex in _REGION_RE:
         m = regex.search(text)
         if m:
@@ -213,7 +248,7 @@ def regions(text: str) -> list[tuple[str, int, int]]:
 def sides(text: str) -> tuple[str | None, int, int]:
     """The side a heading states: one side word → that side; bilateral, or both sides → bilateral."""
     seen: dict[str, tuple[int, int]] = {}
-    for m in _SIDE_RE.finditer(text):
+    for m in _SIDE_RE.finditer(fold(text)):
         side = ("left" if m.group(1) or m.group(5) else "right" if m.group(2) or m.group(4) else "bilateral")
         seen.setdefault(side, (m.start(), m.end()))
     if not seen:
