@@ -492,14 +492,12 @@ PIPELINE = {
     "glued_sentences": lambda: _plant("summary", _rep("left.The ")),
     "sentence_end_lines": lambda: _plant("items", _rep("a.\n")),
     "dotted_words": lambda: _plant("summary", _rep("a.")),
-    # Still slow, in imr_llm/parsing/items.py (being changed elsewhere; reported, not fixed here):
     "decision_lines_inside_an_item": lambda: _plant("items", _rep("x: Upheld\n")),
     "heading_of_many_lines": lambda: _plant("items", _rep("x\n")),
     "long_ur_modified_heading": lambda: _plant("items", _rep(
         "x was the original request. y was authorized by the Claims Administrator. ", 24_000)
         + "The remaining IMR eligible portion of the original request, z is: Upheld"),
 }
-ITEMS_PY = {"heading_of_many_lines": "_heading_start() collapses the whole candidate heading once per line"}
 
 
 @pytest.fixture(scope="module")
@@ -516,9 +514,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - started
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(run=False, reason=f"imr_llm/parsing/items.py: {ITEMS_PY[name]}"))
-    if name in ITEMS_PY else name for name in PIPELINE])
+@pytest.mark.parametrize("name", list(PIPELINE))
 def test_hostile_letter_is_parsed_in_bounded_time(name, warm):
     text = PIPELINE[name]()
     elapsed = _timed(lambda: imr_llm.extract_text(text))

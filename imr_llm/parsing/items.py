@@ -270,13 +270,18 @@ def _heading_start(text: str, lo: int, colon: int) -> int:
     if line_start <= lo:
         return _cut_fused_verdict(text, lo, colon)
     start = line_start
+    # Where the UR phrases start between lo and the decision line, found once: the candidate
+    # heading text[start:colon] holds one iff one starts at or after `start` (neither phrase can
+    # overlap another match, and `\s+` inside them makes collapsing whitespace first moot), so
+    # walking back over n lines costs n, not n^2.
+    last_tail = max((m.start() for m in UR_TAIL.finditer(text, lo, colon)), default=-1)
+    last_head = max((m.start() for m in UR_HEAD.finditer(text, lo, colon)), default=-1)
     while start > lo:
         prev_end = start - 1  # the "\n" before the current first line
         prev_start = text.rfind("\n", lo, prev_end) + 1
         prev_start = max(prev_start, lo)
         prev_line = text[prev_start:prev_end]
-        candidate = text[start:colon]
-        needs_head = UR_TAIL.search(collapse(candidate)) and not UR_HEAD.search(candidate)
+        needs_head = last_tail >= start and not last_head >= start
         if not prev_line.strip():  # a page break inside the heading: look past it
             start = prev_start
             continue
