@@ -204,6 +204,24 @@ DETECTORS: list[Detector] = [
        gates=_CALL_GATES),
 ]
 
+# Any detector's gate phrase at all, in one pass (the phrases are lower-case, like the gate text):
+# a model's short answer almost never has one, and then no gated detector needs a look.
+def _trie_pattern(words: set[str]) -> str:
+    """One regex for "any of these strings", as a trie (`re` tries alternatives one by one: a
+    flat alternation of 260 phrases costs 170 µs on a sentence, the trie about 5)."""
+    if "" in words and len(words) == 1:
+        return ""
+    heads: dict[str, set[str]] = {}
+    for w in words:
+        if w:
+            heads.setdefault(w[0], set()).add(w[1:])
+    branches = [re.escape(ch) + _trie_pattern(rest) for ch, rest in sorted(heads.items())]
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if "" in words else body
+
+
+_ANY_GATE = re.compile(_trie_pattern({p for d in DETECTORS for p in d.gates or ()}))
+
 # How far a finding's evidence reaches: its sentence (a JSON object whole, a role marker's line).
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s|$)")
 _FIELD_LABEL = re.compile(r"(?:guideline|rationale|below)\s*:[ \t]*", re.I)
@@ -378,10 +396,10 @@ def _anchor_spans(det_: Detector, text: str, low: str):
             pos = low.find(word, pos + 1)
 
 
-def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None):
+def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, any_gate: bool = True):
     """The detector's matches in `text` (`gate_text`: the text lower-cased, whitespace collapsed;
-    `low`: the text lower-cased)."""
-    if det_.gates is not None and not _gate_open(det_.gates, gate_text):
+    `low`: the text lower-cased; `any_gate`: False when no detector's gate phrase is in it)."""
+    if det_.gates is not None and not (any_gate and _gate_open(det_.gates, gate_text)):
         return
     low = text.lower() if low is None else low
     if (det_.anchors is None and det_.anchor_re is None and det_.digit_anchors is None) or len(low) != len(text):
@@ -412,10 +430,11 @@ def findings_in(text: str, *, section: str | None = "letter") -> list[tuple[str,
     as for that part of a letter; None applies them all (a model's answer)."""
     hits = []
     gate_text, low = _gate_text(text), text.lower()
+    any_gate = _ANY_GATE.search(gate_text) is not None
     for det_ in DETECTORS:
         if not _applies(det_, section):
             continue
-        for m in _matches(det_, text, gate_text, low):
+        for m in _matches(det_, text, gate_text, low, any_gate):
             hits.append((det_.kind, det_.note, m.start(), m.end()))
     return sorted(hits, key=lambda h: (h[2], h[0]))
 

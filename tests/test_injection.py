@@ -519,3 +519,29 @@ def test_template_syntax_in_a_letter_is_sent_verbatim_and_never_evaluated(tmp_pa
     sent = "\n".join(m["content"] for b in bodies for m in b["messages"])
     assert det.model_step.status in ("complete", "partial") and not any("failed" in w for w in det.warnings), det.warnings
     assert planted in sent and "42" not in sent.replace(planted, "")  # sent as written, never evaluated
+
+
+_GATE_PHRASES = sorted({p for d in DETECTORS for p in d.gates or ()})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_GATE_PHRASES), st.sampled_from(_GATE_PHRASES).map(lambda p: p[1:]),
+                          st.sampled_from(_GATE_PHRASES).map(lambda p: p[:-1]),
+                          st.text(alphabet="abcdeilmnorstuy :-.@/", max_size=8)), max_size=6).map("".join))
+def test_the_one_pass_gate_finds_a_phrase_exactly_when_one_is_there(text):
+    from imr_llm import safety
+
+    assert (safety._ANY_GATE.search(text) is not None) == any(p in text for p in _GATE_PHRASES)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_GATE_PHRASES), st.sampled_from(
+    ["The records do not show", "improvement.", "You", "Call 555-123-4567", "{\"a\": 1}", "Upheld", "\n"]),
+    st.text(max_size=10)), max_size=8).map(" ".join))
+def test_skipping_closed_gates_finds_the_same_things(text):
+    from imr_llm import safety
+
+    gate_text, low = safety._gate_text(text), text.lower()
+    every = sorted((d.kind, d.note, m.start(), m.end()) for d in safety.DETECTORS
+                   for m in safety._matches(d, text, gate_text, low))  # each gate checked on its own
+    assert sorted(safety.findings_in(text, section=None)) == every
