@@ -60,7 +60,11 @@ class Pipeline:
     async def aextract_source(self, source: SourceText) -> Determination:
         """The same steps as `extract_source`; the model calls are awaited, so many letters can
         wait on the endpoint at once (`extract_many`, `imr-llm batch`)."""
-        det = parse(source)
+        return await self.afinish(source, parse(source))
+
+    async def afinish(self, source: SourceText, det: Determination) -> Determination:
+        """The steps after the parse (a batch may parse in worker processes): the model step and
+        provenance."""
         if self.enricher is not None:
             await self.enricher.aenrich(source, det)
         det.provenance = provenance(source, self.enricher)

@@ -3,6 +3,13 @@
 * **Bounded concurrency.** At most `concurrency` letters are in progress; each is read, hashed,
   parsed and (with a model) enriched on one event loop, so letters wait on the endpoint together
   while the endpoint's own limits (`model/limits.py`) cap what is sent.
+* **The parse off the loop.** With `parse_workers`, reading and the exact parse (pure CPU, about
+  15 ms a letter) run in worker processes, leaving the loop's one core to the model calls; the
+  loop's process is what caps a batch's rate (BENCHMARKS.md). Workers start only once a batch has
+  more letters than run at once (and than PARSE_WORKERS_AFTER); a letter whose worker died is
+  parsed in the loop's process. The
+  workers are spawned, so a script that calls this with workers needs the usual
+  `if __name__ == "__main__":` guard; `imr-llm batch` uses them by default, the API only when asked.
 * **Streaming.** Results are handed out as they finish and written at once; nothing about a
   finished letter is kept but its hash, so memory does not grow with the batch.
 * **Resumable.** Every output line starts with the letter's hash (sha256 of the file's bytes) and
@@ -94,11 +101,13 @@ def letter_hash(data: bytes) -> str:
 
 async def aiter_results(paths: Iterable[str | os.PathLike[str]], pipeline, *, concurrency: int = 4,
                         skip: set[str] | None = None, explain_language: str | None = None,
-                        writer=None) -> AsyncIterator[LetterResult]:
+                        writer=None, parse_workers: int = 0) -> AsyncIterator[LetterResult]:
     """Letters as they finish, at most `concurrency` in progress. `skip`: letter hashes to pass
-    over (a resumed run); they come out as `skipped` results without being parsed."""
+    over (a resumed run); they come out as `skipped` results without being parsed.
+    `parse_workers`: processes that read and parse (0: all in this process)."""
     concurrency = max(1, concurrency)
     pending: set[asyncio.Task] = set()
+    parsers = Parsers(parse_workers, start_after=max(concurrency, PARSE_WORKERS_AFTER))
     try:
         for path in iter_inputs(paths):
             while len(pending) >= concurrency:
@@ -119,7 +128,8 @@ async def aiter_results(paths: Iterable[str | os.PathLike[str]], pipeline, *, co
             if skip is not None and key in skip:
                 yield LetterResult(str(path), key, skipped=True)
                 continue
-            pending.add(asyncio.create_task(_one(path, data, key, pipeline, explain_language, writer)))
+            parsers.note_letter()
+            pending.add(asyncio.create_task(_one(path, data, key, pipeline, explain_language, writer, parsers)))
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -129,14 +139,80 @@ async def aiter_results(paths: Iterable[str | os.PathLike[str]], pipeline, *, co
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        parsers.close()
 
 
-async def _one(path: Path, data: bytes, key: str, pipeline, explain_language, writer) -> LetterResult:
+# A worker takes about half a second to start: a batch this small parses faster without one.
+PARSE_WORKERS_AFTER = 32
+
+
+def read_and_parse(data: bytes, name: str):
+    """(source, determination): a letter's bytes read and parsed (what a parse worker runs)."""
+    from .parsing import parse
+
+    source = read_bytes(data, name=name)
+    return source, parse(source)
+
+
+def _watch_parent(parent: int) -> None:
+    """In a parse worker: exit once the batch's process is gone (killed, say), instead of
+    waiting forever for work that will not come."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="imr-llm-parent-watch", daemon=True).start()
+
+
+class Parsers:
+    """Where letters are read and parsed: worker processes (started lazily, once more than
+    `start_after` letters came in), or this process."""
+
+    def __init__(self, workers: int, start_after: int = 0) -> None:
+        self.workers, self.start_after = max(0, workers), start_after
+        self.letters = 0
+        self.pool = None
+        self.broken = False
+
+    def note_letter(self) -> None:
+        self.letters += 1
+        if self.pool is None and not self.broken and self.workers and self.letters > self.start_after:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: children of this process only (a fork would copy the background loop's
+            # thread and open files; a forkserver outlives a killed batch), each told to leave
+            # when this process is gone
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_watch_parent, initargs=(os.getpid(),))
+
+    async def parse(self, data: bytes, name: str):
+        if self.pool is not None:
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self.pool, read_and_parse, data, name)
+            except BrokenProcessPool:  # a worker died (killed, out of memory): parse here from now on
+                self.broken = True
+                self.close()
+        return read_and_parse(data, name)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+
+async def _one(path: Path, data: bytes, key: str, pipeline, explain_language, writer,
+               parsers: Parsers | None = None) -> LetterResult:
     started = time.perf_counter()
     result = LetterResult(str(path), key)
     try:
-        source = read_bytes(data, name=str(path))
-        result.determination = await pipeline.aextract_source(source)
+        source, det = await (parsers or Parsers(0)).parse(data, str(path))
+        result.determination = await pipeline.afinish(source, det)
         if explain_language:
             from .explain import aexplain
 
@@ -177,6 +253,7 @@ class BatchOptions:
     language: str = "en"
     explain_format: str = "html"
     concurrency: int = 4
+    parse_workers: int = 0  # processes that read and parse (the CLI's default: default_parse_workers())
     redact: bool = False
     price_in: float | None = None  # per million tokens
     price_out: float | None = None
@@ -352,7 +429,8 @@ async def run_batch(paths: list[str], pipeline, options: BatchOptions, *, progre
     out = JsonlAppender(options.out)
     try:
         results = aiter_results(paths, pipeline, concurrency=options.concurrency, skip=skip,
-                                explain_language=options.language if options.explain_dir else None, writer=writer)
+                                explain_language=options.language if options.explain_dir else None, writer=writer,
+                                parse_workers=options.parse_workers)
         try:
             async for result in results:
                 if not result.skipped:
@@ -379,6 +457,12 @@ async def run_batch(paths: list[str], pipeline, options: BatchOptions, *, progre
         summary.output_letters = count_letters(options.out)
     summary.cost = _cost(pipeline, summary, options)
     return summary
+
+
+def default_parse_workers() -> int:
+    """One parse worker per core but the one the event loop runs on, at most 4 (one loop keeps
+    about 4 parsers busy: BENCHMARKS.md); none on a single core."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 def _write_explanation(result: LetterResult, options: BatchOptions, write_private) -> None:

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--explain-format", choices=["html", "json", "markdown", "text"], default="html",
                     help="format of --explain pages (default html)")
     bt.add_argument("--concurrency", type=int, default=4, metavar="N", help="letters in progress at once (default 4)")
+    bt.add_argument("--parse-workers", type=int, metavar="N",
+                    help="processes that read and parse, so the model calls have this one to themselves "
+                         "(default: one per core but one, at most 4; 0: parse here)")
     bt.add_argument("--redact", action="store_true", help="as for extract: no free text, ages or dates of injury")
     bt.add_argument("--price-in", type=float, metavar="USD", help="price per million prompt tokens, for the cost estimate")
     bt.add_argument("--price-out", type=float, metavar="USD", help="price per million completion tokens")
@@ -160,6 +163,8 @@ def _flag_problem(args: argparse.Namespace) -> str | None:
             return "--csv and --out must be different files"
         if args.language != "en" and args.explain is None:
             return "--language applies to --explain: add --explain DIR"
+        if args.parse_workers is not None and (args.parse_workers < 0 or args.engine == "ray"):
+            return "--parse-workers must be 0 or more, and applies to --engine local"
         if args.workers is not None and (args.engine != "ray" or args.workers < 1):
             return "--workers applies to --engine ray and must be 1 or more"
         if args.engine == "ray" and args.explain is not None:
@@ -466,7 +471,7 @@ def _batch_command(args: argparse.Namespace) -> int:
     import asyncio
 
     from .api import Pipeline
-    from .batch import BatchOptions, iter_inputs, run_batch, summary_text
+    from .batch import BatchOptions, default_parse_workers, iter_inputs, run_batch, summary_text
 
     missing = [p for p in args.paths if not Path(p).exists()]
     for p in missing:
@@ -489,7 +494,8 @@ def _batch_command(args: argparse.Namespace) -> int:
         writer = ModelWriter(pipeline.enricher.client)
     options = BatchOptions(out=args.out, csv=args.csv, explain_dir=args.explain, language=args.language,
                            explain_format=args.explain_format, concurrency=args.concurrency, redact=args.redact,
-                           price_in=args.price_in, price_out=args.price_out)
+                           price_in=args.price_in, price_out=args.price_out,
+                           parse_workers=default_parse_workers() if args.parse_workers is None else args.parse_workers)
     total = sum(1 for _ in iter_inputs(paths))
     with Progress(total, quiet=False, label="letters") as progress:
         try:

@@ -157,3 +157,44 @@ def test_extract_many_and_aextract(tmp_path):
     assert len(failed) == 1 and failed[0].error.code == "empty_input"
     det = asyncio.run(imr_llm.aextract(SEEDS[2]))
     assert det.model_dump() == imr_llm.extract(SEEDS[2]).model_dump()
+
+
+def test_parse_workers_write_the_same_lines_as_parsing_in_the_loop_process(tmp_path, capsys, monkeypatch):
+    from imr_llm import batch
+
+    monkeypatch.setattr(batch, "PARSE_WORKERS_AFTER", 0)  # workers from the second letter on
+    make_letters(tmp_path / "in", 9)
+    bad = [str(BAD / "truncated.pdf"), str(BAD / "empty.txt"), str(BAD / "renamed_text.pdf")]
+    outs = {}
+    for workers in ("0", "2"):
+        out = tmp_path / f"out-{workers}.jsonl"
+        code = main(["batch", str(tmp_path / "in"), *bad, "--out", str(out), "--concurrency", "1",
+                     "--parse-workers", workers])
+        assert code == 1, capsys.readouterr().err  # the bad files failed, as lines
+        outs[workers] = sorted(out.read_text(encoding="utf-8").splitlines())
+    assert len(outs["0"]) == 12 and outs["0"] == outs["2"]  # errors crossed the process boundary intact
+    assert sum('"status": "error"' in line for line in outs["2"]) == 3
+
+
+def test_a_parse_worker_that_dies_leaves_its_letter_to_the_loop_process():
+    from imr_llm.batch import Parsers, read_and_parse
+
+    data = SEEDS[0].read_bytes()
+    parsers = Parsers(1, start_after=0)
+    parsers.note_letter()
+    try:
+        source, det = asyncio.run(parsers.parse(data, "a.txt"))  # in the worker
+        assert det.items and not parsers.broken
+        for process in list(parsers.pool._processes.values()):
+            process.kill()
+            process.join()
+        source, det = asyncio.run(parsers.parse(data, "a.txt"))
+        assert parsers.broken and parsers.pool is None  # the pool is given up, not retried per letter
+        assert det.model_dump() == read_and_parse(data, "a.txt")[1].model_dump()
+    finally:
+        parsers.close()
+
+
+def test_parse_worker_flag_problems(tmp_path, capsys):
+    code = main(["batch", str(SEEDS[0]), "--out", str(tmp_path / "o.jsonl"), "--parse-workers", "-1"])
+    assert code == 2 and "--parse-workers" in capsys.readouterr().err
