@@ -3,7 +3,7 @@ server with a fixed latency per answer (benchmarks/latency_server.py: the tests'
 its own process). Target: speedup over concurrency 1 of at least 0.8 x N for N up to 16.
 
     python benchmarks/batch_scaling.py [--latency 0.25] [--letters 320] [--seq-letters 40]
-                                       [--concurrency 1 4 16 64] [--profile 64] [--json OUT]
+                                       [--concurrency 1 4 16 64] [--parse-workers K] [--profile 64] [--json OUT]
 
 Each run is the path `imr-llm batch` runs (`run_batch`: read, hash, parse, model step, JSONL line,
 CSV rebuilt at the end) with a fresh response cache and a fresh output, so every model call goes
@@ -17,8 +17,10 @@ Printed per run: wall time, letters/s, speedup over concurrency 1, efficiency (s
 client process's CPU time per model call and as a share of one core, the peak number of requests
 the server saw in flight, and the schedule bound: the wall time with zero client overhead (each
 letter costs its calls x latency, letters started in order as slots free up), so the gap between
-the bound and the measured time is the client's own overhead. `--profile N` adds a cProfile of
-one untimed run at concurrency N (top functions by own time). No letter text is printed.
+the bound and the measured time is the client's own overhead. Every run uses the same number of
+parse worker processes (`--parse-workers`, default as `imr-llm batch`); the CPU figures are this
+process's, the event loop's. `--profile N` adds a cProfile of one untimed run at concurrency N
+(top functions by own time). No letter text is printed.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def schedule_bound(durations: list[float], concurrency: int) -> float:
 
 
 def run_once(url: str | None, letters: list[Path], concurrency: int, work: Path, max_in_flight: int,
-             cache: bool = False) -> dict:
+             cache: bool = False, parse_workers: int = 0) -> dict:
     """One batch run (url None: offline, parse only)."""
     from imr_llm.api import Pipeline
     from imr_llm.batch import BatchOptions, run_batch
@@ -63,7 +65,8 @@ def run_once(url: str | None, letters: list[Path], concurrency: int, work: Path,
     work.mkdir(parents=True)
     config = None if url is None else ModelConfig(model="fake", endpoint_kind="llamacpp", base_url=url,
                                                   max_in_flight=max_in_flight)
-    options = BatchOptions(out=work / "out.jsonl", csv=work / "items.csv", concurrency=concurrency)
+    options = BatchOptions(out=work / "out.jsonl", csv=work / "items.csv", concurrency=concurrency,
+                           parse_workers=parse_workers)
     with Pipeline(config, cache_dir=work / "cache", use_cache=cache) as pipeline:
         cpu0, t0 = time.process_time(), time.perf_counter()
         summary = asyncio.run(run_batch([str(p) for p in letters], pipeline, options))
@@ -75,14 +78,15 @@ def run_once(url: str | None, letters: list[Path], concurrency: int, work: Path,
             "complete": sum(1 for r in rows if r["model_step"]["status"] == "complete"), "per_letter_attempts": attempts}
 
 
-def profile_once(url: str, letters: list[Path], concurrency: int, work: Path, top: int = 25) -> str:
+def profile_once(url: str, letters: list[Path], concurrency: int, work: Path, top: int = 25,
+                 parse_workers: int = 0) -> str:
     import cProfile
     import io
     import pstats
 
     prof = cProfile.Profile()
     prof.enable()
-    run_once(url, letters, concurrency, work, max(concurrency, 1))
+    run_once(url, letters, concurrency, work, max(concurrency, 1), parse_workers=parse_workers)
     prof.disable()
     buffer = io.StringIO()
     stats = pstats.Stats(prof, stream=buffer)
@@ -116,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a fresh response cache per run (the seed copies then share their model calls: "
                          "after the first 5 letters most calls are cache hits); default: no cache, every call is sent")
     ap.add_argument("--backlog", type=int, help="the server's listen backlog (socketserver default: 5)")
+    ap.add_argument("--parse-workers", type=int, metavar="K",
+                    help="processes that read and parse (default: as `imr-llm batch`, one per core but one, at most 4)")
     ap.add_argument("--profile", type=int, metavar="N", help="also cProfile one untimed run at concurrency N")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
@@ -123,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         args.concurrency = [1, *args.concurrency]
 
     loopback_env()
+    from imr_llm.batch import default_parse_workers
+
+    workers = default_parse_workers() if args.parse_workers is None else args.parse_workers
     tmp = Path(tempfile.mkdtemp(prefix="imr-bench-scaling-"))
     try:
         letters = make_letters(tmp / "letters", max(args.letters, args.seq_letters))
@@ -131,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
             warm_up(server.url, tmp / "warm")
             warm_s = time.perf_counter() - t0
             # the parse alone (offline batch, same path) on the same letters: the loop's share per letter
-            offline = run_once(None, letters[: args.letters], 4, tmp / "offline", 1)
+            offline = run_once(None, letters[: args.letters], 4, tmp / "offline", 1)  # in this process: its CPU
             results = []
             for c in args.concurrency:
                 batch = letters[: args.seq_letters] if c == 1 else letters[: args.letters]
                 server.reset()
-                r = run_once(server.url, batch, c, tmp / f"run-c{c}", max_in_flight=c, cache=args.cache)
+                r = run_once(server.url, batch, c, tmp / f"run-c{c}", max_in_flight=c, cache=args.cache,
+                             parse_workers=workers)
                 r.update(server.stats())
                 r["concurrency"], r["max_in_flight"] = c, c
                 r["bound_s"] = schedule_bound([n * args.latency for n in r.pop("per_letter_attempts")], c)
@@ -144,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(r)
                 print(f"  concurrency {c}: {r['letters']} letters, {r['wall_s']:.2f} s", file=sys.stderr, flush=True)
             write_ms = cache_write_ms(tmp / "cache-write")
-            profile = profile_once(server.url, letters[: args.letters], args.profile, tmp / "profile") \
+            profile = profile_once(server.url, letters[: args.letters], args.profile, tmp / "profile",
+                                   parse_workers=workers) \
                 if args.profile else None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -153,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parse_ms = 1000 * offline["cpu_s"] / offline["letters"]
     print(code_under_test())
     print(f"latency server: {args.latency:g} s per answer, own process; response cache: "
-          f"{'fresh per run' if args.cache else 'off (every call sent)'}; warm-up (imports + 5 letters, untimed) "
+          f"{'fresh per run' if args.cache else 'off (every call sent)'}; parse workers: {workers}; "
+          f"warm-up (imports + 5 letters, untimed) "
           f"{warm_s:.1f} s; cores: {os.cpu_count()}; load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     head = (f"{'N':>3} {'max_in_flight':>13} {'letters':>7} {'requests':>8} {'wall s':>8} {'letters/s':>9} "
             f"{'speedup':>7} {'eff.':>5} {'bound s':>8} {'wall/bound':>10} {'CPU ms/letter':>13} "
@@ -165,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         r["efficiency"] = r["speedup"] / r["concurrency"]
         r["cpu_ms_per_letter"] = 1000 * r["cpu_s"] / r["letters"]
         # the client's CPU per request beyond the parse (instructor, openai, httpx, prompts, validation)
-        r["cpu_ms_per_request"] = (1000 * r["cpu_s"] - parse_ms * r["letters"]) / max(1, r["requests"])
+        # (with parse workers only the first N letters, before the workers start, parse in this process)
+        inline = r["letters"] if not workers else min(r["letters"], r["concurrency"])
+        r["cpu_ms_per_request"] = (1000 * r["cpu_s"] - parse_ms * inline) / max(1, r["requests"])
         print(f"{r['concurrency']:>3} {r['max_in_flight']:>13} {r['letters']:>7} {r['requests']:>8} {r['wall_s']:>8.2f} "
               f"{r['rate']:>9.2f} {r['speedup']:>7.2f} {r['efficiency']:>5.2f} {r['bound_s']:>8.2f} "
               f"{r['wall_s'] / r['bound_s']:>10.3f} {r['cpu_ms_per_letter']:>13.1f} {r['cpu_ms_per_request']:>14.1f} "
@@ -190,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"latency_s": args.latency, "warm_up_s": warm_s, "cache": args.cache,
                                          "parse_cpu_ms_per_letter": parse_ms, "cache_write_ms": write_ms,
                                          "loop_ceiling_letters_per_s": ceiling, "runs": results,
-                                         "target_met": met}, indent=2) + "\n", encoding="utf-8")
+                                         "target_met": met, "parse_workers": workers}, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
