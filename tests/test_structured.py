@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from imr_llm.enrich.answers import ReasonsAnswer, RequestAnswer
 from imr_llm.model import structured
 from imr_llm.model.config import PROFILES
+from conftest import ROOT
+from fake_openai_server import fake_openai  # noqa: F401  (fixture)
 
 COMPLETION = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
               "choices": [{"index": 0, "finish_reason": "stop",
@@ -154,3 +156,21 @@ def test_every_profile_builds_an_instructor_client():
     for profile in PROFILES.values():
         client = structured.instructor_client(_client(seen), profile.mode)
         assert client.mode.name == profile.mode
+
+
+def test_many_calls_leave_no_class_or_schema_behind(fake_openai, tmp_path):  # noqa: F811
+    """instructor made a response-model subclass per call, and the compact-schema cache (keyed by
+    class) kept every one: a leak of a class and two schemas per model call."""
+    from imr_llm.api import Pipeline
+    from imr_llm.enrich import answers
+    from imr_llm.model import ModelConfig
+
+    letters = sorted((ROOT / "tests" / "fixtures" / "letters").glob("0*.txt"))
+    model = ModelConfig(model="fake", endpoint_kind="llamacpp", base_url=fake_openai.url)
+    sizes = []
+    with Pipeline(model, use_cache=False) as pipeline:
+        for letter in letters * 2:
+            pipeline.extract(letter)
+            sizes.append((answers._schemas.cache_info().currsize, structured.prepared.cache_info().currsize))
+    assert len(fake_openai.requests) >= 20
+    assert sizes[-1] == sizes[len(letters) - 1]  # the second pass over the letters added nothing
