@@ -108,6 +108,16 @@ def test_params_that_are_not_plain_json_go_through_create(monkeypatch):
     assert calls == []  # plain: the fast path
     asyncio.run(go([{"role": "user", "content": ("a", "tuple")}]))
     assert len(calls) == 1  # a tuple is not what json writes as it is: openai's create
+
+    async def with_timeout():
+        client = _client(seen)
+        try:
+            await structured.chat_completion(client, model="m", messages=[{"role": "user", "content": "x"}], timeout=5.0)
+        finally:
+            await client.close()
+
+    asyncio.run(with_timeout())
+    assert len(calls) == 2 and b"timeout" not in seen[-1].content  # a request option, not a body field
     assert not structured._plain({1: "int key"}) and not structured._plain(Content())
     assert structured._plain({"a": [1, 2.5, True, None, {"b": "c"}]})
 

@@ -29,6 +29,7 @@ import weakref
 from typing import Any
 
 _FIRST = ("messages", "model")  # openai's body order: these two, then the rest by name
+_REQUEST_OPTIONS = {"extra_headers", "extra_query", "timeout"}  # `create` arguments that are not body fields
 
 
 def instructor_client(openai_client, mode_name: str):
@@ -51,7 +52,8 @@ async def chat_completion(openai_client, **kwargs: Any):
     from openai.types.chat import ChatCompletion
 
     extra_body = kwargs.pop("extra_body", None)
-    if kwargs.get("stream") or not all(_plain(v) for v in kwargs.values()) or not _plain(extra_body):
+    if (kwargs.get("stream") or _REQUEST_OPTIONS.intersection(kwargs) or not all(_plain(v) for v in kwargs.values())
+            or not _plain(extra_body)):
         return await openai_client.chat.completions.create(**kwargs, extra_body=extra_body)
     body = {name: kwargs[name] for name in _FIRST if name in kwargs}
     body.update((name, kwargs[name]) for name in sorted(kwargs) if name not in _FIRST)
