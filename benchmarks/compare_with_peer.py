@@ -77,7 +77,7 @@ def _fingerprint(approach: str, path: Path, config: ModelConfig, extra: str = ""
 
 
 def _run_one(stem: str, path: Path, extract, usage, cache, fingerprint: str) -> tuple[LetterRun, dict | None]:
-    before = len(usage.records)
+    before = usage.summary()["requests"]  # the log keeps only its latest records: count, do not index
     started = time.perf_counter()
     pred, error = None, None
     try:
@@ -85,7 +85,8 @@ def _run_one(stem: str, path: Path, extract, usage, cache, fingerprint: str) -> 
     except Exception as exc:  # one letter's failure is a scored error, not a crash
         error = _describe(exc)
     seconds = time.perf_counter() - started
-    records = usage.records[before:]
+    new = usage.summary()["requests"] - before
+    records = list(usage.records)[-new:] if new else []
     live = [r for r in records if not r.cached]
     run = LetterRun(stem=stem, seconds=round(seconds, 3), cached=bool(records) and not live,
                     prompt_tokens=sum(r.prompt_tokens for r in live),

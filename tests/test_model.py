@@ -17,6 +17,7 @@ from imr_llm.evaluation.judge import FreeTextJudge
 from imr_llm.model import ModelConfig, StructuredClient, UsageLog
 from imr_llm.model.config import PROFILES
 from imr_llm.prompts import load_prompt, prompt_hashes
+from conftest import ROOT
 
 LOCAL = ModelConfig(model="qwen2.5-coder-1.5b", endpoint_kind="llamacpp", base_url="http://127.0.0.1:8011/v1",
                     max_tokens=64)
@@ -198,3 +199,29 @@ def test_tool_calling_endpoints_get_the_full_schema_and_answers_parse(tmp_path, 
     assert value.service == "physical therapy" and isinstance(value, RequestAnswer)
     tool = sent[0]["tools"][0]["function"]
     assert tool["name"] == "RequestAnswer" and "service" in tool["parameters"]["properties"]
+
+
+def test_the_peer_benchmark_counts_each_letters_own_calls_past_the_usage_logs_limit(monkeypatch):
+    """benchmarks/compare_with_peer.py reads a letter's calls from the usage log, which keeps only
+    its latest records (a deque: no slicing, and old records fall off)."""
+    import sys
+
+    from imr_llm.model import usage as usage_module
+    from imr_llm.model.usage import UsageRecord
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import compare_with_peer
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    monkeypatch.setattr(usage_module, "KEEP_RECORDS", 3)
+    log = UsageLog()
+    for _ in range(5):  # an earlier letter's calls, more than the log keeps
+        log.add(UsageRecord(task="t", model="m", prompt_tokens=1000, completion_tokens=1000, attempts=1))
+
+    def extract(path):
+        log.add(UsageRecord(task="t", model="m", prompt_tokens=7, completion_tokens=2, attempts=1))
+        log.add(UsageRecord(task="t", model="m", prompt_tokens=5, completion_tokens=1, attempts=1))
+
+    run, _ = compare_with_peer._run_one("x", ROOT / "README.md", extract, log, None, "f")
+    assert (run.prompt_tokens, run.completion_tokens, run.model_calls) == (12, 3, 2)
