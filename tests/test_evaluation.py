@@ -331,12 +331,13 @@ def test_no_regression_against_the_committed_baseline():
 def _drop_overturned(monkeypatch):
     import imr_llm.parsing as parsing
 
-    real = parsing.parse_items
+    real = parsing.read_items
 
     def broken(source, start, end):
-        return [item for item in real(source, start, end) if item.decision != "overturned"]
+        items, rejected = real(source, start, end)
+        return [item for item in items if item.decision != "overturned"], rejected
 
-    monkeypatch.setattr(parsing, "parse_items", broken)
+    monkeypatch.setattr(parsing, "read_items", broken)
 
 
 def test_a_deliberate_regression_fails_compare_and_names_the_letters(monkeypatch, capsys, tmp_path):

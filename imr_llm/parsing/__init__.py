@@ -16,7 +16,7 @@ from ..schema import Conflict, Determination
 from .common import evidence
 from .credentials import parse_reviewer
 from .header import parse_header
-from .items import parse_items, rejected_headings
+from .items import read_items
 from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
 
 PARSER_VERSION = "3"
@@ -38,7 +38,7 @@ def parse(source: SourceText) -> Determination:
     issues = ISSUES_START.search(text)
 
     items_start = issues.end() if issues else 0
-    items = parse_items(source, items_start, n)
+    items, rejected = read_items(source, items_start, n)
     if not items:
         if len(IMR_MARKERS.findall(text)) >= 2:
             raise UnsupportedLayout(
@@ -70,7 +70,6 @@ def parse(source: SourceText) -> Determination:
 
     _body_dates(source, det, sum_start, sum_end)
     _cross_check(det)
-    rejected = rejected_headings(source, items_start, n)
     _rejected_headings(source, det, rejected)
     from ..safety import scan
 

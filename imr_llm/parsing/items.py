@@ -199,12 +199,18 @@ def _planted_item(text: str, prev: _Marker, marker: _Marker, end: int) -> str | 
     return None
 
 
-def parse_items(source: SourceText, start: int, end: int) -> list[DisputedItem]:
+def read_items(source: SourceText, start: int, end: int) -> tuple[list[DisputedItem], list[RejectedHeading]]:
+    """The disputed items and the heading-and-decision lines not taken as items, from one look
+    at the decision lines (what `parse` needs; finding them is a good part of a parse)."""
+    split = _split(source.text, start, end)
+    if split is None:
+        return [], []
+    return _items(source, end, split), _rejected(source, start, split)
+
+
+def _items(source: SourceText, end: int, split) -> list[DisputedItem]:
     """The disputed items, headings taken only where they are structurally headings."""
     text = source.text
-    split = _split(text, start, end)
-    if split is None:
-        return []
     markers, _, first_lo, after_rejected = split
     heading_starts: list[int] = []
     for k, marker in enumerate(markers):
@@ -224,12 +230,9 @@ def parse_items(source: SourceText, start: int, end: int) -> list[DisputedItem]:
     return items
 
 
-def rejected_headings(source: SourceText, start: int, end: int) -> list[RejectedHeading]:
-    """The heading-and-decision lines `parse_items` did not take as items, and why."""
+def _rejected(source: SourceText, start: int, split) -> list[RejectedHeading]:
+    """The heading-and-decision lines not taken as items, and why."""
     text = source.text
-    split = _split(text, start, end)
-    if split is None:
-        return []
     markers, rejected_markers, first_lo, after_rejected = split
     out: list[RejectedHeading] = []
     for marker, inside, why in rejected_markers:
