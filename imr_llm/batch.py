@@ -7,9 +7,9 @@
   15 ms a letter) run in worker processes, leaving the loop's one core to the model calls; the
   loop's process is what caps a batch's rate (BENCHMARKS.md). Workers start only once a batch has
   more letters than run at once (and than PARSE_WORKERS_AFTER); a letter whose worker died is
-  parsed in the loop's process. The
-  workers are spawned, so a script that calls this with workers needs the usual
-  `if __name__ == "__main__":` guard; `imr-llm batch` uses them by default, the API only when asked.
+  parsed in the loop's process. The workers are spawned, so a script that asks for them needs the
+  usual `if __name__ == "__main__":` guard; `imr-llm batch` uses them by default, the API only
+  when asked.
 * **Streaming.** Results are handed out as they finish and written at once; nothing about a
   finished letter is kept but its hash, so memory does not grow with the batch.
 * **Resumable.** Every output line starts with the letter's hash (sha256 of the file's bytes) and

@@ -22,11 +22,11 @@ rejected, `ModelError` for unusable output. A failed call writes nothing to the 
 
 Usage is counted per call: each call passes its own instructor hooks (the instructor client over
 the loop's openai client is shared, structured.py) and returns its `UsageRecord`, so concurrent
-calls never mix their counts. The record is made for failed calls too. `attempts` counts the chat completions received
-(failed validations included, each with its tokens); `retries` counts every request after the
-first (re-asks and transport retries — a timeout or reset that returned nothing shows up here,
-with no tokens); tokens an error response reports in a `usage` field are counted too. The run's
-`UsageLog` gets every record. Messages are never logged.
+calls never mix their counts. The record is made for failed calls too. `attempts` counts the
+chat completions received (failed validations included, each with its tokens); `retries` counts
+every request after the first (re-asks and transport retries — a timeout or reset that returned
+nothing shows up here, with no tokens); tokens an error response reports in a `usage` field are
+counted too. The run's `UsageLog` gets every record. Messages are never logged.
 
 `deferred` (the OpenAI Batch API passes, imr_llm/openai_batch.py): on a cache miss the call is
 handed to it with the cache key and a way to run this same call against an in-process httpx
@@ -166,7 +166,7 @@ class StructuredClient:
         if inspect.isawaitable(result):
             await result
 
-    def _openai_client(self):
+    def _loop_clients(self):
         """The AsyncOpenAI client of the running loop (HTTP connection pools belong to a loop), with
         the instructor client over it (structured.py)."""
         import asyncio
@@ -214,7 +214,7 @@ class StructuredClient:
 
         config = config or self.config
         host = config.endpoint_host
-        client = (clients or self._openai_client())[1]
+        client = (clients or self._loop_clients())[1]
         hooks = Hooks()  # this call's own: they count this call's requests and responses only
         counts = {"prompt": 0, "completion": 0, "responses": 0, "requests": 0, "transport_attempts": 0}
         state: dict = {"unanswerable": None}  # why the last response cannot be answered by re-asking
