@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import (
     EmptyInput,
+    InputError,
     InputTooLarge,
+    LetterNotFound,
     NoTextLayer,
     PasswordProtectedPdf,
     UnreadablePdf,
@@ -191,7 +194,7 @@ def _joins_without_space(raw: str, line: tuple[int, int, int], nxt: tuple[int, i
     if e - s < 2 or ne <= ns:
         return False
     last, before, first = raw[e - 1], raw[e - 2], raw[ns]
-    if last == _SOFT_HYPHEN:
+    if last in (_SOFT_HYPHEN, "\u00ad"):
         return True
     if last == "-" and before.isalnum() and (first.islower() or first.isdigit()):
         return True
@@ -266,10 +269,44 @@ def _emit_span(b: _Builder, raw: str, start: int, end: int) -> None:
 
 def _copy_fixing_hyphens(b: _Builder, raw: str, start: int, end: int) -> None:
     chunk = raw[start:end]
-    if _SOFT_HYPHEN in chunk:
-        b.copy(raw, start, end, replace=chunk.replace(_SOFT_HYPHEN, "-"))
-    else:
+    if chunk.isascii():
         b.copy(raw, start, end)
+        return
+    table = _fold_table(chunk)
+    cursor = start
+    for m in _DROPPED.finditer(raw, start, end):
+        b.copy(raw, cursor, m.start(), replace=raw[cursor:m.start()].translate(table))
+        cursor = m.end()
+    b.copy(raw, cursor, end, replace=raw[cursor:end].translate(table))
+
+
+# Unicode folding, so that a decision word or label reads the same however it was typed or
+# planted: NFKC where it maps one character to one (a no-break space, a full-width colon),
+# Cyrillic and Greek letters that look like Latin ones, and format characters (zero-width
+# spaces, soft hyphens, direction marks) removed. pdfium's line-end hyphen marker becomes "-".
+_DROPPED = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]+")
+_LOOKALIKES = dict(zip(
+    "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0405\u0406\u0408\u0455\u0456\u0458\u04bb"
+    "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7\u03bf\u03bd",
+    "ABEKMHOPCTXaeopcyxSIJsijhABEZHIKMNOPTYXov",
+))
+_FOLD: dict[str, str] = {_SOFT_HYPHEN: "-"}
+
+
+def fold(ch: str) -> str:
+    """What one character of the letter becomes in the normalized text ("" where it is dropped)."""
+    if _DROPPED.fullmatch(ch):
+        return ""
+    folded = _FOLD.get(ch)
+    if folded is None:
+        folded = _LOOKALIKES.get(ch) or unicodedata.normalize("NFKC", ch)
+        _FOLD[ch] = folded = folded if len(folded) == 1 else ch
+    return folded
+
+
+def _fold_table(chunk: str) -> dict[int, str]:
+    """A one-to-one translation table for the non-ASCII characters of `chunk`."""
+    return {ord(ch): fold(ch) for ch in set(chunk) if not ch.isascii() and not _DROPPED.fullmatch(ch)}
 
 
 # --------------------------------------------------------------------------------------
@@ -286,17 +323,41 @@ def read_text(text: str, path: str | None = None) -> SourceText:
 
 def read_path(path: str | Path) -> SourceText:
     """Read a PDF or text letter from disk, choosing the reader by content, not just name."""
-    p = Path(path)
-    if not p.exists():
-        raise UnsupportedFileType(f"{p}: no such file")
-    if p.is_dir():
-        raise UnsupportedFileType(f"{p}: is a directory, not a letter file")
-    if not p.is_file():
-        raise UnsupportedFileType(f"{p}: not a regular file; give a PDF or a .txt file")
-    _check_file_size(p.stat().st_size, str(p))
-    with p.open("rb") as f:
-        data = f.read(MAX_BYTES + 1)  # never more than the limit, even if the file grew since stat
-    return read_bytes(data, name=str(p))
+    from .output import display_path
+
+    return read_bytes(read_file(path), name=display_path(path))
+
+
+def read_file(path: str | Path) -> bytes:
+    """A letter file's bytes, checked before any is read: it exists, is a regular file and is
+    within MAX_BYTES by its size on disk; never more than MAX_BYTES + 1 bytes are read (a file
+    that grew since, or a sparse one that claims less, is refused by `read_bytes`)."""
+    import os
+    import stat
+
+    from .output import display_path
+
+    name = display_path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise LetterNotFound(f"{name}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UnsupportedFileType(f"{name}: is a directory, not a letter file")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsupportedFileType(f"{name}: not a regular file; give a PDF or a .txt file")
+    _check_file_size(info.st_size, name)
+    try:
+        # non-blocking: if a FIFO took the file's place since the stat, opening it cannot hang
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnsupportedFileType(f"{name}: not a regular file; give a PDF or a .txt file")
+            return handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__})") from None
 
 
 def read_bytes(data: bytes, name: str = "<bytes>") -> SourceText:

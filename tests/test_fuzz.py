@@ -52,7 +52,7 @@ noise = st.one_of(st.text(alphabet=st.characters(codec="utf-8"), max_size=12), s
 
 def assert_valid_map(src: reading.SourceText) -> None:
     """Every normalized offset maps into `raw`, in order; characters copied from `raw` map back to
-    themselves; a span of non-blank ends maps to a raw span holding the same non-blank characters."""
+    themselves (or to what `reading.fold` makes of them); a span of non-blank ends maps to a raw span holding the same non-blank characters."""
     raw, text = src.raw, src.text
     last = -1
     every = max(1, len(text) // 200)  # norm_offset walks the pieces: check a sample of positions
@@ -63,7 +63,7 @@ def assert_valid_map(src: reading.SourceText) -> None:
         last = pos
         if not ch.isspace():
             assert pos < len(raw)
-            assert raw[pos] == ch or (ch == "-" and raw[pos] == "\ufffe"), (i, ch, raw[pos])
+            assert reading.fold(raw[pos]) == ch, (i, ch, raw[pos])  # copied, or folded (reading.fold)
             if i % every == 0:
                 assert src.norm_offset(pos) == i
     prev = -1
@@ -78,7 +78,7 @@ def assert_valid_span(src: reading.SourceText, start: int, end: int) -> None:
     assert 0 <= raw_start <= raw_end <= len(src.raw), (start, end, raw_start, raw_end)
     if end > start and not src.text[start].isspace() and not src.text[end - 1].isspace():
         def solid(s: str) -> str:
-            return re.sub(r"\s", "", s.replace("\ufffe", "-"))
+            return re.sub(r"\s", "", "".join(map(reading.fold, s)))
 
         assert solid(src.raw[raw_start:raw_end]) == solid(src.text[start:end])
 

@@ -37,7 +37,10 @@ def _assert_matches(det, want):
             w["original_request"], w["ur_authorized"], w["disputed_portion"])
         assert g["claims_administrator_basis"]["sources"] == w["ca"]
         assert g["reviewer_basis"]["sources"] == w["rv"]
-    assert not det.conflicts  # generated verdicts always agree with the decisions
+    # generated verdicts always agree with the decisions; a request printed twice is flagged
+    twice = [k for k, w in enumerate(want["items"]) if any(_norm(v["request"]).casefold() == _norm(w["request"]).casefold()
+                                                          for v in want["items"][:k])]
+    assert [c.field for c in det.conflicts] == [f"items[{k}]" for k in twice]
 
 
 @FAST

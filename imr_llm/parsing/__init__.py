@@ -19,7 +19,7 @@ from .header import parse_header
 from .items import read_items
 from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
 
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 
 SUMMARY_START = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.IGNORECASE)
 ISSUES_START = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS?\s+AND\s+RATIONALES?|IMR\s+DECISION\(S\)\s+AND\s+RATIONALE\(S\)", re.IGNORECASE)
@@ -38,7 +38,7 @@ def parse(source: SourceText) -> Determination:
     issues = ISSUES_START.search(text)
 
     items_start = issues.end() if issues else 0
-    items, rejected = read_items(source, items_start, n)
+    items, rejected, suspects = read_items(source, items_start, n)
     if not items:
         if len(IMR_MARKERS.findall(text)) >= 2:
             raise UnsupportedLayout(
@@ -74,6 +74,7 @@ def parse(source: SourceText) -> Determination:
     from ..safety import scan
 
     det.suspicious = scan(source, det, rejected)
+    _suspect_items(source, det, suspects)
     if det.suspicious:
         where = ", ".join(dict.fromkeys(f.section for f in det.suspicious))
         det.warnings.append(f"suspicious text in {where} (see `suspicious`): it reads like instructions or planted "
@@ -131,13 +132,43 @@ def _rejected_headings(source: SourceText, det: Determination, rejected) -> None
 
     for r in rejected:
         where = section_of(source, det, r.start) if r.inside is not None else "the text before the first item"
-        heading = r.heading if len(r.heading) <= 60 else r.heading[:57].rstrip() + "..."
         det.conflicts.append(Conflict(
             field="items",
             kept=f"{len(det.items)} item(s)",
-            other=f"{heading}: {r.decision.capitalize()}",
+            other=f"{_short(r.heading)}: {r.decision.capitalize()}" if r.decision else _short(r.heading),
             note=f"a heading-and-decision line inside {where} was ignored, not taken as an item: {r.reason}",
         ))
+
+
+def _suspect_items(source: SourceText, det: Determination, suspects: dict[int, str]) -> None:
+    """Items kept that cannot be vouched for: each gets one conflict the patient is shown (an
+    item is never dropped for looking planted; see parsing/items.py). Reasons come from the item
+    reader, from a second "IMR ISSUES" heading (items before the last one may be planted in the
+    case summary), and from suspicious text inside the item's own sections."""
+    why = dict(suspects)
+    headers = list(ISSUES_START.finditer(source.text))
+    if len(headers) > 1:
+        last = headers[-1].start()
+        for item in det.items:
+            ev = item.evidence.get("request")
+            if ev is not None and source.norm_offset(ev.start) < last:
+                why.setdefault(item.index, "it comes before the letter's last 'IMR ISSUES, DECISIONS AND RATIONALES' "
+                                           "heading, and the letter prints that heading more than once")
+    for f in det.suspicious:
+        m = re.match(r"items\[(\d+)\]", f.section)
+        if m and f.kind != "heading_in_text":
+            why.setdefault(int(m.group(1)), "its text has a part that reads like instructions or a planted note")
+    for index in sorted(why):
+        item = det.items[index]
+        det.conflicts.append(Conflict(
+            field=f"items[{index}]", kept=f"item {index + 1} kept",
+            other=f"{_short(item.request)}: {item.decision.capitalize()}",
+            note=f"this item was kept, but {why[index]}: check it against the letter",
+        ))
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57].rstrip() + "..."
 
 
 def _name(source: SourceText) -> str:

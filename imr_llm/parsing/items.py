@@ -10,10 +10,13 @@ directly by the item's fields ("Claims Administrator guideline:", "MAXIMUS guide
 "Decision rationale:"), with the same fields the letter's first item has, and it comes after the
 previous item's rationale. A heading-and-decision line found anywhere else — inside a rationale
 or a guideline field, planted or quoted — is not an item: it stays part of the text it sits in
-and is returned as a `RejectedHeading` (the parser reports it in `conflicts`). A heading with
-all the fields planted before the previous rationale's verdict, with instruction-like text around
-it or a verdict contradicting its decision, is rejected too (`_planted_item`). Letters whose
-decision lines are never followed by those fields (an unknown layout) keep every decision line.
+and is returned as a `RejectedHeading` (the parser reports it in `conflicts`). That structural
+test is the only thing that drops a line (fail safe): a heading with every field is an item, and
+what makes it look planted (instruction-like text before it, a second copy of the same request,
+a misspelled decision word) is returned as a suspicion the patient is shown. A line that opens
+an item's fields but has no readable decision is reported, never folded silently into the item
+before it. Letters whose decision lines are never followed by those fields (an unknown layout)
+keep every decision line.
 """
 
 from __future__ import annotations
@@ -26,11 +29,16 @@ from ..reading import SourceText
 from ..schema import DisputedItem
 from .citations import parse_basis
 from .common import collapse, evidence, trim_span
+from .verdicts import read_verdict
 
+# A decision token: any short word after the heading's last colon, read as Upheld/Overturned when it
+# is one of them with at most one character wrong ("Overtumed", "0verturned": OCR and typing errors;
+# look-alike and format characters are already folded by reading.normalize).
 DECISION = re.compile(
-    r":[ \t]*(?:\n[ \t]*)?(?P<d>Upheld|Overturned|UPHELD|OVERTURNED)\b\.?[ \t]*"
+    r":[ \t]*(?:\n[ \t]*)?(?P<d>[A-Za-z0-9]{5,11})\b\.?[ \t]*"
     r"(?=\n|\Z|Claims\s+Administrator\s+guideline|MAXIMUS\s+guideline|Decision\s+rationale)",
 )
+DECISION_WORDS = ("upheld", "overturned")
 CA_LABEL = re.compile(r"Claims\s+Administrator\s+guideline\s*:", re.IGNORECASE)
 REVIEWER_LABEL = re.compile(r"MAXIMUS\s+guideline\s*:", re.IGNORECASE)
 RATIONALE_LABEL = re.compile(r"Decision\s+rationale\s*:", re.IGNORECASE)
@@ -43,15 +51,20 @@ ITEMS_LEAD = re.compile(r"set\s+forth\s+below\s*:", re.IGNORECASE)
 SENTENCE_END_LINE = re.compile(r"[.!?][\"'”’)\]]*\s*$")
 # A rationale's closing verdict ends the previous item even when the period is missing.
 VERDICT_END_LINE = re.compile(
-    r"(?:medically\s+necessary|(?:is|are|was|were)\s+(?:not\s+)?(?:supported|warranted|indicated|appropriate))\W*$",
+    r"(?:medically\s+(?:necessary|appropriate)|(?:is|are|was|were|be|been)\s+(?:not\s+)?(?:supported|warranted|indicated|"
+    r"appropriate|recommended|certified|established)|denial|non-?certification)\W*$",
     re.IGNORECASE,
 )
+# A rationale that ends in a citation rather than a sentence: a link, or a reference with its year.
+CITATION_END_LINE = re.compile(r"(?:https?://|www\.)\S+$|\bet\s+al\b.*$|\((?:19|20)\d\d\)\W*$|(?<![/\-.\d])(?:19|20)\d\d;\S*$",
+                               re.IGNORECASE)
 UR_TAIL = re.compile(
     r"IMR\s+eligible|The\s+original\s+request,",
     re.IGNORECASE,
 )
 UR_HEAD = re.compile(r"was\s+the\s+original\s+request", re.IGNORECASE)
-VERDICT_CUT = re.compile(r"(?:medically\s+necessary|medically\s+appropriate|denial)\s*\.", re.IGNORECASE)
+VERDICT_CUT = re.compile(r"(?:medically\s+necessary|medically\s+appropriate|denial|non-?certification|(?:be|is|are)\s+"
+                         r"(?:not\s+)?(?:recommended|supported|warranted|indicated|established))\s*\.", re.IGNORECASE)
 
 # each part bounded (the dev letters' longest is under 200 characters): nested lazy groups are
 # quadratic in the heading's length otherwise
@@ -61,7 +74,7 @@ MODIFIED_PATTERNS = [
     re.compile(
         r"(?P<orig>.{1,600}?)\s+was\s+the\s+original\s+request\.\s*(?P<auth>.{1,600}?)\s+(?:was|were)\s+authorized\s+by\s+the\s+"
         r"Claims\s+Administrator\.\s*The\s+remaining\s+IMR\s+eligible\s+portion\s+of\s+the\s+original\s+request,?\s*"
-        r"(?P<rem>.{1,600}?)\s+(?:is|are)$",
+        r"(?P<rem>.{1,600}?)(?:\s+(?:is|are|was|were))?$",
         re.IGNORECASE | re.DOTALL,
     ),
     # (ii) "X was the original request. The Claims Administrator authorized Y, leaving the original
@@ -69,17 +82,10 @@ MODIFIED_PATTERNS = [
     re.compile(
         r"(?P<orig>.{1,600}?)\s+was\s+the\s+original\s+request\.\s*The\s+Claims\s+Administrator\s+(?:authorized|modified\s+the\s+request\s+to)\s+"
         r"(?P<auth>.{1,600}?),?\s+leaving\s+the\s+original\s+request\s+IMR\s+eligible\.\s*The\s+original\s+request,?\s*"
-        r"(?P<rem>.{1,600}?)\s+(?:is|are)$",
+        r"(?P<rem>.{1,600}?)(?:\s+(?:is|are|was|were))?$",
         re.IGNORECASE | re.DOTALL,
     ),
 ]
-
-VERDICT = re.compile(
-    r"(?P<phrase>(?:\b(?:is|was|are|were|be|been|IS|WAS)\s+)?(?P<neg>\bnot\s+|\bNOT\s+|n't\s+)?medically\s+necessary"
-    r"|Recommendation\s+is\s+for\s+(?P<deny>denial|non-?certification)|Recommendation\s+is\s+for\s+(?:authorization|certification|approval))",
-    re.IGNORECASE,
-)
-
 
 @dataclass
 class _Marker:
@@ -87,6 +93,30 @@ class _Marker:
     decision: str
     d_start: int
     d_end: int
+    exact: bool = True  # False: read with one character wrong, or backwards
+
+
+def decision_word(token: str) -> tuple[str, bool] | None:
+    """("upheld"|"overturned", exact?) for a decision token within one edit of either word, or
+    stored backwards (a right-to-left override, dropped by reading, made it display forwards)."""
+    low = token.lower()
+    if low in DECISION_WORDS:
+        return low, True
+    for word in DECISION_WORDS:
+        if low[::-1] == word or (abs(len(low) - len(word)) <= 1 and _within_one_edit(low, word)):
+            return word, False
+    return None
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1:] == b[i + 1:]
+    return a[i:] == b[i + 1:]
 
 
 @dataclass
@@ -102,10 +132,12 @@ class RejectedHeading:
 
 
 def find_markers(text: str, start: int, end: int) -> list[_Marker]:
-    return [
-        _Marker(m.start(), m.group("d").lower(), m.start("d"), m.end("d"))
-        for m in DECISION.finditer(text, start, end)
-    ]
+    out = []
+    for m in DECISION.finditer(text, start, end):
+        read = decision_word(m.group("d"))
+        if read is not None:
+            out.append(_Marker(m.start(), read[0], m.start("d"), m.end("d"), exact=read[1]))
+    return out
 
 
 def _label_kinds(text: str, start: int, end: int) -> set[str]:
@@ -114,23 +146,23 @@ def _label_kinds(text: str, start: int, end: int) -> set[str]:
 
 def _opens_body(text: str, marker: _Marker, end: int) -> bool:
     """Is the decision token followed directly (after whitespace) by one of an item's fields?"""
-    pos = marker.d_end
-    while pos < end and text[pos] in " \t\n.":
-        pos += 1
-    return BODY_LABEL.match(text, pos, end) is not None
+    return BODY_LABEL.match(text, _body_start(text, marker), end) is not None
 
 
-def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[list[_Marker], list[tuple[_Marker, int | None, str]]]:
+def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[list[_Marker], list[tuple[_Marker, int | None, str]], dict[int, str]]:
     """Split decision lines into item headings and heading-like lines inside other text:
-    (accepted, [(rejected marker, index of the accepted item it sits in or None, why)]).
+    (accepted, [(rejected marker, index of the accepted item it sits in or None, why)],
+    {index of an accepted item: why it is kept but cannot be vouched for}).
 
-    An item's body runs from its decision to the next decision line that could open an item
-    after it: one followed by the fields, with a "Decision rationale:" between the two (a
-    heading-like line earlier than that sits inside this item's guideline fields). The first
-    item's fields are the letter's reference; every later heading must open a body with them."""
+    Only structural evidence drops a line: an item's body runs from its decision to the next
+    decision line that could open an item after it (one followed by the fields, with a "Decision
+    rationale:" between the two); a heading-like line without the fields, or earlier than that,
+    sits inside this item's text. The first item's fields are the letter's reference; every later
+    heading must open a body with them. A heading that has them all is an item, however odd its
+    place: what looks planted about it is a suspicion the patient is shown, never a silent drop."""
     opens = [_opens_body(text, m, end) for m in markers]
     if not any(opens):
-        return list(markers), []  # an unfamiliar layout without the fields: nothing to check against
+        return list(markers), [], {}  # an unfamiliar layout without the fields: nothing to check against
 
     def body_end(k: int) -> int:
         marker = markers[k]
@@ -145,6 +177,7 @@ def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[lis
     reference = body_kinds(opens.index(True))
     accepted: list[_Marker] = []
     rejected: list[tuple[_Marker, int | None, str]] = []
+    suspects: dict[int, str] = {}
     for k, (marker, opens_body) in enumerate(zip(markers, opens)):
         inside = len(accepted) - 1 if accepted else None
         if not opens_body:
@@ -158,60 +191,92 @@ def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[lis
             if not reference <= body_kinds(k):
                 rejected.append((marker, inside, "without the guideline and rationale fields every item of this letter has"))
                 continue
-            planted = _planted_item(text, prev, marker, body_end(k))
-            if planted:
-                rejected.append((marker, inside, planted))
-                continue
+            odd = _odd_place(text, prev, marker)
+            if odd:
+                suspects[len(accepted)] = odd
+        if not marker.exact:
+            suspects.setdefault(len(accepted), f"its decision word is misspelled or written backwards; read as "
+                                               f"{marker.decision.capitalize()}")
         accepted.append(marker)
-    return accepted, rejected
+    return accepted, rejected, suspects
 
 
-def _planted_item(text: str, prev: _Marker, marker: _Marker, end: int) -> str | None:
-    """A heading with all an item's fields can still be planted. A real heading follows the
-    previous rationale's closing verdict directly; a planted one either sits inside that rationale
-    (before its verdict) with instruction-like text around it (imr_llm/safety.py) or a rationale
-    whose verdict contradicts its decision, or follows the verdict behind instruction-like text.
-    On the real letters none of these occurs (no verdict-less rationale before a heading, no
-    instruction-like text at all)."""
+def _odd_place(text: str, prev: _Marker, marker: _Marker) -> str | None:
+    """Why a heading with all an item's fields may have been planted, or None. A real heading
+    follows the previous rationale's closing text directly; a planted one sits behind
+    instruction-like text (imr_llm/safety.py) in that rationale. Only the previous rationale and
+    this heading are read, with the detectors that apply to a rationale (never the guideline
+    citations after it, whose links are normal)."""
     rat = RATIONALE_LABEL.search(text, prev.d_end, marker.colon)
     if rat is None:
         return None
     from ..safety import findings_in
 
-    heading = _heading_start(text, rat.end(), marker.colon)
-    verdict = None
-    for m in VERDICT.finditer(text, rat.end(), heading):
-        verdict = m
-    if verdict is not None:
-        # the previous rationale reached its verdict: what follows it, up to this heading's
-        # decision, must not read as planted (a real heading follows the verdict directly)
-        if findings_in(text[verdict.end():marker.colon]):
-            return "after the previous item's verdict, behind instruction-like text"
-        return None
-    if findings_in(text[rat.end():end]):
-        return "inside the previous item's rationale, before its verdict, with instruction-like text around it"
-    own = RATIONALE_LABEL.search(text, marker.d_end, end)
-    last = None
-    for m in VERDICT.finditer(text, own.end() if own else marker.d_end, end):
-        last = m
-    if last is not None and bool(last.group("neg") or last.group("deny")) != (marker.decision == "upheld"):
-        return "inside the previous item's rationale, before its verdict, and its own rationale contradicts its decision"
+    if findings_in(text[rat.end():marker.colon], section="items[0].rationale"):
+        return "it follows instruction-like text inside the previous item's rationale"
     return None
 
 
-def read_items(source: SourceText, start: int, end: int) -> tuple[list[DisputedItem], list[RejectedHeading]]:
-    """The disputed items and the heading-and-decision lines not taken as items, from one look
-    at the decision lines (what `parse` needs; finding them is a good part of a parse)."""
+def read_items(source: SourceText, start: int, end: int) -> tuple[list[DisputedItem], list[RejectedHeading], dict[int, str]]:
+    """The disputed items, the heading-and-decision lines not taken as items, and the items kept
+    that cannot be vouched for ({index: why}), from one look at the decision lines (what `parse`
+    needs; finding them is a good part of a parse)."""
     split = _split(source.text, start, end)
     if split is None:
-        return [], []
-    return _items(source, end, split), _rejected(source, start, split)
+        return [], [], {}
+    items = _items(source, end, split)
+    return items, _rejected(source, start, split) + _unreadable(source, split, end), {**split[4], **_duplicates(items)}
+
+
+def _duplicates(items: list[DisputedItem]) -> dict[int, str]:
+    """A request printed twice is one of them planted or a copy error: both stay, the later is flagged."""
+    seen: dict[str, DisputedItem] = {}
+    out: dict[int, str] = {}
+    for item in items:
+        key = item.request.casefold()
+        first = seen.setdefault(key, item)
+        if first is not item:
+            same = first.decision == item.decision
+            out[item.index] = (f"the same request is printed twice (items {first.index + 1} and {item.index + 1})"
+                               + ("" if same else " with different decisions"))
+    return out
+
+
+def _unreadable(source: SourceText, split, end: int) -> list[RejectedHeading]:
+    """Lines that open an item's fields but whose heading has no decision we can read: a real
+    item whose decision word is damaged must be seen, not folded into the item before it."""
+    text = source.text
+    markers, rejected_markers = split[0], split[1]
+    opened = {_body_start(text, m) for m in markers} | {_body_start(text, m) for m, _, _ in rejected_markers}
+    out = []
+    prev_kind = None
+    for label in BODY_LABEL.finditer(text, markers[0].d_end, end):
+        at, opens_item, prev_kind = label.start(), prev_kind == "rat" and label.lastgroup != "rat", label.lastgroup
+        if not opens_item or at in opened or (at and text[at - 1] != "\n"):
+            continue
+        line_end = at - 1
+        line_start = text.rfind("\n", 0, line_end) + 1
+        heading = collapse(text[line_start:line_end])
+        if not heading or SENTENCE_END_LINE.search(heading):
+            continue
+        inside = bisect.bisect_right([m.colon for m in markers], line_start) - 1
+        out.append(RejectedHeading(start=line_start, d_end=line_end, decision="", heading=heading,
+                                   inside=inside if inside >= 0 else None,
+                                   reason="it opens an item's fields, but its decision could not be read"))
+    return out
+
+
+def _body_start(text: str, marker: _Marker) -> int:
+    pos = marker.d_end
+    while pos < len(text) and text[pos] in " \t\n.":
+        pos += 1
+    return pos
 
 
 def _items(source: SourceText, end: int, split) -> list[DisputedItem]:
     """The disputed items, headings taken only where they are structurally headings."""
     text = source.text
-    markers, _, first_lo, after_rejected = split
+    markers, _, first_lo, after_rejected, _ = split
     heading_starts: list[int] = []
     for k, marker in enumerate(markers):
         if k == 0:
@@ -233,7 +298,7 @@ def _items(source: SourceText, end: int, split) -> list[DisputedItem]:
 def _rejected(source: SourceText, start: int, split) -> list[RejectedHeading]:
     """The heading-and-decision lines not taken as items, and why."""
     text = source.text
-    markers, rejected_markers, first_lo, after_rejected = split
+    markers, rejected_markers, first_lo, after_rejected, _ = split
     out: list[RejectedHeading] = []
     for marker, inside, why in rejected_markers:
         if inside is not None:
@@ -253,7 +318,7 @@ def _split(text: str, start: int, end: int):
     found = find_markers(text, start, end)
     if not found:
         return None
-    markers, rejected = structural_markers(text, found, end)
+    markers, rejected, suspects = structural_markers(text, found, end)
     rejected_ends = sorted(m.d_end for m, _, _ in rejected)
 
     def after_rejected(lo: int, colon: int) -> int:
@@ -264,7 +329,7 @@ def _split(text: str, start: int, end: int):
 
     leads = list(ITEMS_LEAD.finditer(text, start, markers[0].colon))
     first_lo = leads[-1].end() if leads else start
-    return markers, rejected, first_lo, after_rejected
+    return markers, rejected, first_lo, after_rejected, suspects
 
 
 def _heading_start(text: str, lo: int, colon: int) -> int:
@@ -288,7 +353,8 @@ def _heading_start(text: str, lo: int, colon: int) -> int:
         if not prev_line.strip():  # a page break inside the heading: look past it
             start = prev_start
             continue
-        if not needs_head and (SENTENCE_END_LINE.search(prev_line) or _verdict_ends_at(text, lo, prev_start, prev_end)):
+        if not needs_head and (SENTENCE_END_LINE.search(prev_line) or CITATION_END_LINE.search(prev_line)
+                               or _verdict_ends_at(text, lo, prev_start, prev_end)):
             break
         if re.search(r"(?:guideline|rationale)\s*:\s*$", prev_line, re.IGNORECASE):
             break
@@ -351,13 +417,9 @@ def _build_item(
 
 
 def _verdict(source: SourceText, item: DisputedItem, start: int, end: int) -> None:
-    last = None
-    for m in VERDICT.finditer(source.text, start, end):
-        last = m
-    if last is None:
+    verdict = read_verdict(source.text, start, end)
+    if verdict is None:
         return
-    phrase = last.group("phrase")
-    negative = bool(last.group("neg") or last.group("deny"))
-    item.rationale_verdict = "not_medically_necessary" if negative else "medically_necessary"
-    item.verdict_phrase = collapse(phrase)
-    item.evidence["verdict_phrase"] = evidence(source, last.start(), last.end())
+    item.rationale_verdict = "not_medically_necessary" if verdict.negative else "medically_necessary"
+    item.verdict_phrase = collapse(source.text[verdict.start:verdict.end])
+    item.evidence["verdict_phrase"] = evidence(source, verdict.start, verdict.end)

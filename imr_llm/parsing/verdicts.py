@@ -1,0 +1,130 @@
+"""The rationale's closing verdict: what the reviewer's own last words say about the request.
+
+The printed decision ("X: Upheld") is the fact; the verdict is only a cross-check, so this reader
+is built to be *sure or silent*: a verdict it cannot read with confidence is None, never a guess,
+because a misread verdict is a false conflict on a correct letter. Reviewers write the same
+verdict many ways ("is not medically necessary", "is determined to not be medically necessary",
+"not-medically necessary", "does not appear medically necessary", "cannot be recommended",
+"is not supported", "Medical necessity has not been established", "Recommendation is for
+denial"), so polarity is read from the clause that carries the verdict word, not from one phrase.
+
+* strong verdicts ("medically necessary/appropriate", "medical necessity", "Recommendation is
+  for ...") count wherever they stand; the last one in the rationale is the verdict;
+* weak ones ("is not supported", "cannot be recommended", "is warranted") count only when the
+  rationale has no strong one and they close its last sentence, since "X is recommended for ..."
+  elsewhere is guideline talk, not a verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_STRONG = re.compile(
+    r"medically\s*-?\s*(?:necessary|appropriate)|(?:a\s+)?medical\s+necessity"
+    r"|Recommendation\s+is\s+for\s+(?P<rec>denial|non-?certification|authorization|certification|approval)",
+    re.IGNORECASE,
+)
+# A weak verdict: the predicate ends its sentence (a short tail such as "at this time" allowed).
+_WEAK = re.compile(
+    r"\b(?:is|are|was|were|be|been|being|appears?|seems?)\s+(?:(?:therefore|thus|also|currently|hence|still|clearly)\s+)?"
+    r"(?P<w>(?:not\s*-?\s*)?(?:supported|warranted|indicated|recommended|certified|approved|authorized|reasonable|"
+    r"necessary|justified)|unsupported|unwarranted|unnecessary|non-?certified)"
+    r"(?:\s+(?:at\s+this\s+time|in\s+this\s+case|for\s+this\s+(?:patient|injured\s+worker|claimant)|by\s+(?:the\s+)?"
+    r"(?:guidelines?|MTUS|ODG|ACOEM|records?|documentation)|as\s+requested|at\s+present))?\s*(?=[.!]|$)",
+    re.IGNORECASE,
+)
+_NEGATOR = re.compile(
+    r"\b(?:not|cannot|never|neither|nor|no\s+longer|lacks?|lacking)\b|n't\b|\bnot(?=-|medically)"
+    r"|\bnon-?certif|\bun(?:necessary|supported|warranted|justified)\b|\bfail(?:s|ed)?\s+to\b",
+    re.IGNORECASE,
+)
+# "Medical necessity has (not) been established", "... of this request is not established".
+_NECESSITY_TAIL = re.compile(
+    r"\s*(?:of\s+[^.;]{0,80}?\s+)?(?:has|have|is|was|were|are)\s+(?P<neg>not\s+)?(?:been\s+)?(?:clearly\s+)?"
+    r"(?:established|demonstrated|shown|met|supported|documented)",
+    re.IGNORECASE,
+)
+_LACKS = re.compile(r"\b(?:lacks?|lacking|no)\s+$", re.IGNORECASE)
+_COPULA = re.compile(
+    r"\b(?:is|are|was|were|be|been|appears?|seems?|deemed|considered|found|remains?|established|certainly)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|;|:\s")
+_CLAUSE_COMMA = re.compile(r",")
+_WINDOW = 120  # characters before the verdict word that can hold its negation
+_GROUP_GAP = 24  # characters between two words of one verb group
+
+
+@dataclass(frozen=True)
+class Verdict:
+    negative: bool  # "not medically necessary" and its kin
+    start: int
+    end: int
+
+
+def read_verdict(text: str, start: int, end: int) -> Verdict | None:
+    """The verdict closing text[start:end] (a rationale), or None when there is none or its
+    polarity cannot be read with confidence."""
+    strong = list(_STRONG.finditer(text, start, end))
+    if not strong:
+        return _closing_weak(text, start, end)
+    for m in reversed(strong):
+        phrase = m.group(0).lower()
+        if m.group("rec"):
+            rec = m.group("rec").lower()
+            return Verdict(negative=rec in ("denial", "noncertification", "non-certification"), start=m.start(), end=m.end())
+        if phrase.endswith("necessity"):
+            # a noun ("This decision addresses the medical necessity of opioids") is no verdict;
+            # "Medical necessity has not been established" and "is not a medical necessity" are
+            tail = _NECESSITY_TAIL.match(text, m.end(), end)
+            if tail is not None and not phrase.startswith("a "):
+                return Verdict(negative=bool(tail.group("neg")), start=m.start(), end=tail.end())
+            if not (phrase.startswith("a ") or _LACKS.search(text, max(start, m.start() - 12), m.start())):
+                continue
+        return _polarity(text, start, m.start(), m.end())
+    return None
+
+
+def _closing_weak(text: str, start: int, end: int) -> Verdict | None:
+    """A weak verdict closing the text's last sentence."""
+    stop = end
+    while stop > start and text[stop - 1] in " \t\n.!\"'”’)":
+        stop -= 1
+    found = None
+    for m in _WEAK.finditer(text, max(start, stop - 200), end):
+        found = m
+    if found is None or found.end() < stop:
+        return None
+    word_start = found.start("w")
+    v = _polarity(text, start, word_start, found.end("w"))
+    if v is None:
+        return None
+    word = found.group("w").lower()
+    negative = v.negative or word.startswith(("un", "non", "not"))
+    return Verdict(negative=negative, start=found.start(), end=found.end("w"))
+
+
+def _polarity(text: str, lo: int, at: int, end: int) -> Verdict | None:
+    """Read the clause before `at` (from its sentence start, or from a comma after which the
+    predicate is complete): a negator makes the verdict negative; none with a copula, positive."""
+    begin = max(lo, at - _WINDOW)
+    for m in _SENTENCE_END.finditer(text, begin, at):
+        begin = m.end()
+    clause_start = begin
+    for m in _CLAUSE_COMMA.finditer(text, begin, at):
+        if _COPULA.search(text, m.end(), at):
+            clause_start = m.end()
+    words = sorted([m.start() for m in _NEGATOR.finditer(text, clause_start, at)]
+                   + [m.start() for m in _COPULA.finditer(text, clause_start, at)])
+    if not words:
+        return None
+    negative = _NEGATOR.search(text, clause_start, at) is not None
+    # the phrase as printed: the verb group before the verdict word ("is determined to not be
+    # medically necessary"), its verbs and negators each within a few words of the next
+    first = words[-1]
+    for pos in reversed(words[:-1]):
+        if first - pos > _GROUP_GAP:
+            break
+        first = pos
+    return Verdict(negative=negative, start=first, end=end)
