@@ -143,6 +143,7 @@ class FakeOpenAIServer:
         self.requests: list[Recorded] = []
         self.prompt_tokens_served = 0
         self.completion_tokens_served = 0
+        self.connections = 0  # accepted and not yet closed (see wait_idle)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -164,6 +165,21 @@ class FakeOpenAIServer:
         """The base URL to configure (…/v1)."""
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Return once every request a client sent before this call is recorded and answered (or
+        its connection gone): a probe connection is accepted after every connection queued
+        before it (the accept queue is first in, first out, and `connections` is counted at
+        accept), then the count of open connections is awaited down to zero. Used after a
+        client was killed, whose last requests may still sit unread in the server's sockets."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as probe:
+            probe.sendall(b"GET /idle HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while probe.recv(65536):
+                pass
+        deadline = time.monotonic() + timeout
+        while self.connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not self.connections, f"{self.connections} connection(s) still open after {timeout} s"
+
     def count(self, task: str | None = None) -> int:
         return sum(1 for r in self.requests if task is None or r.task == task)
 
@@ -174,6 +190,7 @@ class FakeOpenAIServer:
             fake = server
 
         self._httpd = _Server(("127.0.0.1", 0), Handler)
+        self._httpd.fake = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-openai", daemon=True)
         self._thread.start()
@@ -211,6 +228,19 @@ class FakeOpenAIServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    fake: FakeOpenAIServer
+
+    def process_request(self, request, client_address) -> None:  # in the accepting thread, in order
+        with self.fake._lock:
+            self.fake.connections += 1
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:  # the handler thread, once the connection is done
+        try:
+            super().shutdown_request(request)
+        finally:
+            with self.fake._lock:
+                self.fake.connections -= 1
 
     def handle_error(self, request, client_address) -> None:  # no tracebacks on stderr
         pass
