@@ -47,6 +47,7 @@ _CALL_GATES = ("toll-free", "toll free", "hotline") + tuple(
     f"{w} {p}" for w in ("call", "phone", "text", "contact", "email", "e-mail", "write to")
     for p in ("us", "our", "the number", "the hotline", "the office", "toll", "this", "now", "today", "immediately"))
 _YOU = "speaks to the reader as 'you'"
+_CITING = ("claims_administrator_basis", "reviewer_basis", "rationale")  # the fields that cite sources
 _SAME_SENTENCE = r"(?:[^.\n]|\n(?!\n))"  # within one sentence: line breaks allowed, a blank line not
 _DECISION_WORD = r"(?:overturned|overturn|upheld|uphold|approved|approve|reversed|granted|authori[sz]ed)"
 
@@ -190,13 +191,15 @@ DETECTORS: list[Detector] = [
        r"\b1[\s.-]?8(?:00|33|44|55|66|77|88)[\s.-]?[A-Z0-9]{3}[\s.-]?[A-Z0-9]{4}\b",
        digit_anchors=("000-000", "000 000", "000.000", "000) 000", "000)000", "0-000", "0 000", "0.000", "0000"),
        window=(40, 40)),
+    # links and web addresses are how rationales and guideline fields cite their sources (ODG,
+    # UpToDate, journals): only elsewhere (a heading, the case summary) is one out of place
     _d("contact", "a link", r"\bhttps?://\S+|\bwww\.[\w-]+\.\w+\S*",
-       skip_sections=("claims_administrator_basis", "reviewer_basis"),
+       skip_sections=_CITING,
        gates=("http", "www.")),
     _d("contact", "an e-mail address", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",
        gates=("@",)),
     _d("contact", "a web address", r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|info|biz|io|app|online|site)\b(?:/\S*)?",
-       skip_sections=("claims_administrator_basis", "reviewer_basis"),
+       skip_sections=_CITING,
        gates=(".com", ".net", ".info", ".biz", ".io", ".app", ".online", ".site")),
     _d("contact", "asks the reader to call or write",
        r"\b(?:please\s+)?(?:call|phone|text|contact|e-?mail|write\s+to)\s+(?:us|our\s+office|the\s+(?:number|hotline|office)|"
