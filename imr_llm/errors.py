@@ -24,6 +24,12 @@ class UnsupportedFileType(InputError):
     code = "unsupported_file_type"
 
 
+class LetterNotFound(InputError, FileNotFoundError):
+    """No file at the path given (also a `FileNotFoundError`, as `open` would raise)."""
+
+    code = "no_such_file"
+
+
 class EmptyInput(InputError):
     code = "empty_input"
 

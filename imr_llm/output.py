@@ -27,6 +27,19 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as text any output can hold (JSON, CSV, a page, a console): the bytes of a file
+    name that are not UTF-8 (made on another system) are shown as \\xNN escapes instead of
+    failing every write they reach."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # lone surrogates that are not escaped bytes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def private_dir(path: str | Path) -> Path:
     """Create a folder (and parents) user-only; an existing folder is left as the user made it."""
     p = Path(path)

@@ -39,8 +39,12 @@ def test_each_bad_input_has_its_own_clear_error(name, error, hint):
 
 
 def test_missing_file_and_directory(tmp_path):
-    with pytest.raises(errors.UnsupportedFileType, match="no such file"):
-        imr_llm.extract(tmp_path / "nope.pdf")
+    for missing in (tmp_path / "nope.pdf", str(tmp_path / "nope.pdf"), "/nonexistent.pdf"):
+        with pytest.raises(errors.LetterNotFound, match="no such file") as info:
+            imr_llm.extract(missing)
+        # what `open` would raise, and the package's own input error: either `except` catches it
+        assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, imr_llm.InputError)
+        assert not isinstance(info.value, errors.UnsupportedFileType) and info.value.code == "no_such_file"
     with pytest.raises(errors.UnsupportedFileType, match="directory"):
         imr_llm.extract_file(tmp_path)
 
