@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,9 +26,34 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> None:  # usage errors exit 2 without a traceback
+        unknown = self._unknown_options()
+        if unknown:  # the cause, rather than what argparse noticed first ("required: PATH")
+            message = f"unrecognized arguments: {' '.join(unknown)}"
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    def _unknown_options(self) -> list[str]:
+        """The options given to this (sub)command that it does not have (abbreviations count)."""
+        commands = {name for action in self._actions if isinstance(action, argparse._SubParsersAction)
+                    for name in action.choices}
+        known = list(self._option_string_actions)
+        unknown = []
+        for token in getattr(self, "_given", []):
+            if token == "--" or token in commands:  # what follows is positional, or another parser's
+                break
+            if token.startswith("-") and token != "-" and not _NUMBER.fullmatch(token):
+                name = token.split("=", 1)[0]
+                if name not in known and not (name.startswith("--") and any(o.startswith(name) for o in known)):
+                    unknown.append(token)
+        return unknown
+
+
+_NUMBER = re.compile(r"-\d+(\.\d*)?")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write one file per letter into DIR (created user-only) instead of stdout")
     exp.add_argument("--redact", action="store_true",
                      help="leave out the letter's text and every detail taken from it; keep decisions and next steps")
+    exp.add_argument("--verbose", action="store_true", help="print who wrote each explanation and its checks to stderr")
     add_model_arguments(exp, "fill the model fields the explanation uses (service, reasons, missing documentation)")
     exp.set_defaults(func=_explain_command)
 
@@ -123,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    problem = _flag_problem(args)
+    problem = _flag_problem(args) or _output_problem(args)
     if problem:
         parser.print_usage(sys.stderr)
         print(f"imr-llm {args.command}: error: {problem}", file=sys.stderr)
@@ -136,6 +163,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `imr-llm extract --json dir | head`
         sys.stderr.close()
         return EXIT_OK
+    except OSError as exc:  # an output that became unwritable during the run (disk full, removed)
+        from .output import display_path
+
+        where = display_path(exc.filename) + ": " if exc.filename else ""
+        print(f"imr-llm {args.command}: error: {where}{exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+#: every path a command writes, and whether it is a file or a folder (checked by `_output_problem`)
+OUTPUTS = {
+    "extract": {"out": "file"},
+    "explain": {"out": "folder"},
+    "batch": {"out": "file", "csv": "file", "explain": "folder"},
+    "openai-batch": {"requests": "file", "out": "file", "csv": "file"},
+    "eval": {"report": "file", "html": "file", "baseline": "file"},
+}
+
+
+def _output_problem(args: argparse.Namespace) -> str | None:
+    """One rule for every output of every command, checked before any work (output.output_problem)."""
+    from .output import display_path, output_problem
+
+    for name, kind in OUTPUTS.get(args.command, {}).items():
+        path = getattr(args, name, None)
+        if isinstance(path, Path):
+            problem = output_problem(path, kind)
+            if problem:
+                return f"--{name} {display_path(path)}: {problem}"
+    return None
 
 
 def _safe_streams() -> None:
@@ -154,11 +210,11 @@ def _flag_problem(args: argparse.Namespace) -> str | None:
     paths = getattr(args, "paths", None) or []
     if STDIN in paths and len(paths) > 1:
         return "'-' (read the letter from stdin) cannot be combined with other paths"
+    if STDIN in paths and args.command in ("batch", "openai-batch"):
+        return "'-' (stdin) is for extract and explain: give letter files or folders"
     if args.command == "batch":
         if args.concurrency < 1:
             return "--concurrency must be 1 or more"
-        if args.out.exists() and args.out.is_dir():
-            return f"--out {args.out}: is a folder; give a file (JSON Lines)"
         if args.csv is not None and args.csv.resolve() == args.out.resolve():
             return "--csv and --out must be different files"
         if args.language != "en" and args.explain is None:
@@ -184,13 +240,15 @@ def _flag_problem(args: argparse.Namespace) -> str | None:
             return "--jobs runs the offline parser in parallel; with --model, letters are sent one at a time"
         if args.jobs < 0:
             return "--jobs must be 0 (automatic) or more"
-    if args.command == "explain" and args.out is not None and args.out.exists() and not args.out.is_dir():
-        return f"--out {args.out}: is a file; give a folder (one file per letter is written into it)"
     return None
 
 
 def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Files to process, and usage problems (missing paths, empty folders). '-' is stdin."""
+    """Letter files to process, and problems (missing paths, folders without letters): the one
+    input rule of every command. Folders are searched recursively for .pdf/.txt; '-' is stdin."""
+    from .batch import iter_inputs
+    from .output import display_path
+
     files: list[Path] = []
     problems: list[str] = []
     for raw in paths:
@@ -199,14 +257,14 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
             continue
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
+            found = list(iter_inputs([p]))
             if not found:
-                problems.append(f"{p}: folder has no .pdf or .txt letters")
+                problems.append(f"{display_path(p)}: folder has no .pdf or .txt letters")
             files.extend(found)
         elif p.exists():
             files.append(p)
         else:
-            problems.append(f"{p}: no such file or folder")
+            problems.append(f"{display_path(p)}: no such file or folder")
     return files, problems
 
 
@@ -389,7 +447,7 @@ def _explain_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from .api import Pipeline
     from .explain import explain
-    from .explain.render import EXTENSIONS, render
+    from .explain.render import EXTENSIONS, check_report, render
     from .output import private_dir, redact_explanation, write_private
 
     try:
@@ -456,8 +514,10 @@ def _explain_command(args: argparse.Namespace) -> int:
                     sys.stdout.write("\n---\n\n")
                 sys.stdout.write(page)
             if expl.fallback.used:
-                print(f"imr-llm: {name}: the first explanation failed the checks; the template one is shown",
-                      file=sys.stderr)
+                print(f"imr-llm: {name}: {expl.fallback.reason}; the one shown is the "
+                      f"{'vetted-points template' if expl.passed else 'last fallback, and it failed too'}", file=sys.stderr)
+            if args.verbose:
+                print("\n".join(f"imr-llm: {name}: {line}" for line in check_report(expl)), file=sys.stderr)
         sys.stdout.flush()
     finally:
         pipeline.close()
@@ -471,12 +531,11 @@ def _batch_command(args: argparse.Namespace) -> int:
     import asyncio
 
     from .api import Pipeline
-    from .batch import BatchOptions, default_parse_workers, iter_inputs, run_batch, summary_text
+    from .batch import BatchOptions, default_parse_workers, run_batch, summary_text
 
-    missing = [p for p in args.paths if not Path(p).exists()]
-    for p in missing:
-        print(f"imr-llm: error: {p}: no such file or folder", file=sys.stderr)
-    paths = [p for p in args.paths if Path(p).exists()]
+    paths, missing = expand_paths(args.paths)
+    for problem in missing:
+        print(f"imr-llm: error: {problem}", file=sys.stderr)
     if not paths:
         return EXIT_USAGE
     if args.engine == "ray":
@@ -496,8 +555,7 @@ def _batch_command(args: argparse.Namespace) -> int:
                            explain_format=args.explain_format, concurrency=args.concurrency, redact=args.redact,
                            price_in=args.price_in, price_out=args.price_out,
                            parse_workers=default_parse_workers() if args.parse_workers is None else args.parse_workers)
-    total = sum(1 for _ in iter_inputs(paths))
-    with Progress(total, quiet=False, label="letters") as progress:
+    with Progress(len(paths), quiet=False, label="letters") as progress:
         try:
             summary = asyncio.run(run_batch(paths, pipeline, options, progress=progress.letter_done, writer=writer))
         except KeyboardInterrupt:
@@ -507,15 +565,19 @@ def _batch_command(args: argparse.Namespace) -> int:
         finally:
             pipeline.close()
     sys.stderr.write(summary_text(summary))
-    if missing or summary.failed:
-        return EXIT_FAILED
-    return 130 if summary.interrupted else EXIT_OK
+    return _batch_status(summary, missing)
 
 
-def _batch_ray_command(args: argparse.Namespace, paths: list[str], missing: list[str]) -> int:
+def _batch_status(summary, missing: list[str]) -> int:
+    if summary.interrupted:
+        return 130
+    return EXIT_FAILED if missing or summary.failed else EXIT_OK
+
+
+def _batch_ray_command(args: argparse.Namespace, paths: list[Path], missing: list[str]) -> int:
     """`imr-llm batch --engine ray`: the same lines (imr_llm/ray_batch.py), made by Ray workers,
     written by this process."""
-    from .batch import iter_inputs, summary_text
+    from .batch import summary_text
 
     try:
         from .ray_batch import require_ray, run_ray
@@ -528,8 +590,7 @@ def _batch_ray_command(args: argparse.Namespace, paths: list[str], missing: list
     import logging
 
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # the progress bar and the summary say it
-    total = sum(1 for _ in iter_inputs(paths))
-    with Progress(total, quiet=False, label="letters") as progress:
+    with Progress(len(paths), quiet=False, label="letters") as progress:
         def advance(record) -> None:
             if record is not None and record["status"] == "error":
                 progress.say(f"imr-llm: [{record['error']['code']}] {record['error']['message']}")
@@ -544,9 +605,7 @@ def _batch_ray_command(args: argparse.Namespace, paths: list[str], missing: list
                   file=sys.stderr)
             return 130
     sys.stderr.write(summary_text(summary))
-    if missing or summary.failed:
-        return EXIT_FAILED
-    return 130 if summary.interrupted else EXIT_OK
+    return _batch_status(summary, missing)
 
 
 def _cache_command(args: argparse.Namespace) -> int:

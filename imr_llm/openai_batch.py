@@ -360,15 +360,13 @@ def openai_batch_command(args: argparse.Namespace) -> int:
     import asyncio
 
     from .api import Pipeline
-    from .batch import iter_inputs
-    from .cli import Progress
+    from .cli import Progress, expand_paths
     from .model import ModelConfig
 
     name = f"imr-llm openai-batch {args.action}"
-    missing = [p for p in args.paths if not Path(p).exists()]
+    paths, missing = expand_paths(args.paths)
     for p in missing:
-        print(f"imr-llm: error: {p}: no such file or folder", file=sys.stderr)
-    paths = [p for p in args.paths if Path(p).exists()]
+        print(f"imr-llm: error: {p}", file=sys.stderr)
     problem = None
     if not paths:
         problem = "no letters to read"
@@ -378,12 +376,8 @@ def openai_batch_command(args: argparse.Namespace) -> int:
         absent = [str(p) for p in args.results if not p.is_file()]
         if absent:
             problem = f"--results {', '.join(absent)}: no such file"
-        elif args.out.is_dir():
-            problem = f"--out {args.out}: is a folder; give a file (JSON Lines)"
         elif args.csv is not None and args.csv.resolve() == args.out.resolve():
             problem = "--csv and --out must be different files"
-    elif args.requests.is_dir():
-        problem = f"--requests {args.requests}: is a folder; give a file (JSON Lines)"
     if problem is None:
         try:
             config = ModelConfig.from_env(model=args.model, endpoint_kind=args.endpoint_kind)
@@ -393,8 +387,7 @@ def openai_batch_command(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"{name}: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    total = sum(1 for _ in iter_inputs(paths))
-    with Progress(total, quiet=False, label="letters") as progress:
+    with Progress(len(paths), quiet=False, label="letters") as progress:
         advance = progress.letter_done
         try:
             if args.action == "prepare":

@@ -40,18 +40,51 @@ def display_path(path: str | os.PathLike[str]) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def private_dir(path: str | Path) -> Path:
-    """Create a folder (and parents) user-only; an existing folder is left as the user made it."""
+def output_problem(path: str | Path, kind: str) -> str | None:
+    """Why `path` cannot be written as a `kind` ("file" or "folder"), or None: the one rule for
+    every output of every command, checked before any work. Missing folders on the way are
+    fine (they are created user-only); the other kind at the path, a file where a folder must
+    be, or a place that cannot be written is not."""
     p = Path(path)
-    if not p.exists():
-        p.mkdir(parents=True, mode=DIR_MODE)
-        os.chmod(p, DIR_MODE)
-    return p
+    if p.exists():
+        if kind == "file" and p.is_dir():
+            return "is a folder; give a file"
+        if kind == "folder" and not p.is_dir():
+            return "is a file; give a folder"
+        return None if os.access(p, os.W_OK) else "cannot be written (permission denied)"
+    if p.is_symlink():
+        return "is a broken symbolic link"
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{display_path(parent)} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be created in {display_path(parent)} (permission denied)"
+    return None
+
+
+def private_dir(path: str | Path) -> Path:
+    """Create a folder and any missing parents user-only; an existing folder is left as the user
+    made it (its mode is never changed)."""
+    p = Path(path)
+    missing = []
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:  # made meanwhile by another run: theirs, left as it is
+            continue
+        os.chmod(folder, DIR_MODE)  # whatever the umask
+    return Path(path)
 
 
 def write_private(path: str | Path, text: str) -> None:
-    """Write `text` (UTF-8) to `path` atomically, user-only."""
+    """Write `text` (UTF-8) to `path` atomically, user-only (missing folders made user-only)."""
     target = Path(path)
+    private_dir(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         os.fchmod(fd, FILE_MODE)
@@ -73,6 +106,7 @@ class JsonlAppender:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        private_dir(self.path.parent)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
 
     def write(self, record: dict[str, Any]) -> None:

@@ -23,8 +23,7 @@ def write_json(run: EvalRun, path: Path, comparison: Comparison | None = None) -
     report = dict(run.report)
     if comparison is not None:
         report["comparison"] = comparison.to_json()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from ..output import write_private
+    from ..output import write_private  # missing folders are made user-only
 
     write_private(path, json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
 
@@ -136,8 +135,7 @@ def write_html(run: EvalRun, path: Path, comparison: Comparison | None = None) -
         manifest=run.report["manifest"], cost=run.report["cost"], suites=suites,
         comparison=comparison.to_json() if comparison is not None else None, has_text=bool(run.texts),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from ..output import write_private
+    from ..output import write_private  # missing folders are made user-only
 
     write_private(path, page)  # may hold letter text: user-only
 

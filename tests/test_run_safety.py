@@ -1,0 +1,109 @@
+"""Runs and files that are safe (issue 15): one rule for every path a command writes, clear
+errors instead of tracebacks, and the cases listed in README's reliability table."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imr_llm.cli import main
+from conftest import LETTERS, ROOT
+
+SEED = LETTERS / "002_e066e2eff228d9d9.txt"
+GOLD = ROOT / "evals" / "gold" / "seeds"
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- one path rule for every output of every command -------------------------------------------
+
+#: (name, argv before the output path, the flag, file or folder, argv after)
+OUTPUTS = [
+    ("extract --out", ["extract", SEED, "--out"], "file", []),
+    ("explain --out", ["explain", SEED, "--out"], "folder", []),
+    ("batch --out", ["batch", SEED, "--out"], "file", []),
+    ("batch --csv", ["batch", SEED, "--csv"], "file", ["--out", "{tmp}/o.jsonl"]),
+    ("batch --explain", ["batch", SEED, "--explain"], "folder", ["--out", "{tmp}/o.jsonl"]),
+    ("eval --html", ["eval", "--letters", LETTERS, "--gold", GOLD, "--report", "{tmp}/r.json", "--html"], "file", []),
+    ("eval --report", ["eval", "--letters", LETTERS, "--gold", GOLD, "--report"], "file", []),
+]
+
+
+def _argv(tmp_path, before, target, after):
+    return [a.replace("{tmp}", str(tmp_path)) if isinstance(a, str) else a for a in [*before, target, *after]]
+
+
+@pytest.mark.parametrize("name,before,kind,after", OUTPUTS, ids=[o[0] for o in OUTPUTS])
+@pytest.mark.parametrize("case", ["onto the other kind", "under a file"])
+def test_an_output_that_cannot_be_written_is_one_usage_line_before_any_work(capsys, tmp_path, name, before, kind,
+                                                                         after, case):
+    a_file, a_folder = tmp_path / "a-file", tmp_path / "a-folder"
+    a_file.write_text("the user's own file")
+    a_folder.mkdir()
+    target = (a_folder if kind == "file" else a_file) if case == "onto the other kind" else a_file / "x" / "y"
+    code, out, err = run(capsys, *_argv(tmp_path, before, target, after))
+    assert code == 2 and "Traceback" not in err
+    flag = name.split()[1]
+    assert f"error: {flag} {target}: " in err and err.strip().splitlines()[-1].startswith("imr-llm")
+    assert a_file.read_text() == "the user's own file" and list(a_folder.iterdir()) == []
+    assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "r.json").exists()  # nothing was run
+
+
+@pytest.mark.parametrize("name,before,kind,after", OUTPUTS, ids=[o[0] for o in OUTPUTS])
+def test_an_output_in_a_missing_folder_is_made_there_user_only(capsys, tmp_path, name, before, kind, after):
+    target = tmp_path / "new" / "deeper" / ("out" if kind == "folder" else "out.file")
+    code, _, err = run(capsys, *_argv(tmp_path, before, target, after))
+    assert code == 0, err
+    assert target.exists() and target.is_dir() == (kind == "folder")
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_an_output_in_a_folder_that_cannot_be_written_is_a_usage_line(capsys, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, _, err = run(capsys, "extract", SEED, "--out", locked / "o.jsonl")
+    assert code == 2 and "permission denied" in err and "Traceback" not in err
+
+
+# -- inputs and flags ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["extract", "explain", "batch"])
+def test_a_folder_without_letters_is_a_usage_error_for_every_command(capsys, tmp_path, command):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    extra = ["--out", str(tmp_path / "o.jsonl")] if command == "batch" else []
+    code, out, err = run(capsys, command, empty, *extra)
+    assert code == 2 and "folder has no .pdf or .txt letters" in err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("argv", [["batch", "--bogus", str(LETTERS)], ["batch", str(LETTERS), "--bogus"],
+                                  ["extract", "--bogus"], ["explain", "--bogus=1", str(SEED)]])
+def test_an_unknown_flag_is_reported_as_unknown(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "unrecognized arguments: --bogus" in err and "required" not in err
+
+
+def test_flag_abbreviations_and_negative_numbers_are_not_unknown(capsys, tmp_path):
+    code, _, err = run(capsys, "batch", SEED, "--ou", tmp_path / "o.jsonl", "--concurrency", "-1")
+    assert code == 2 and "--concurrency must be 1 or more" in err
+
+
+def test_a_missing_letter_through_the_api_is_a_clear_not_found_error():
+    import imr_llm
+
+    with pytest.raises(FileNotFoundError, match="no such file") as info:
+        imr_llm.extract("/nonexistent.pdf")
+    assert isinstance(info.value, imr_llm.InputError)
