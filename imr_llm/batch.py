@@ -381,6 +381,15 @@ def csv_rows(record: dict[str, Any]) -> Iterator[list[Any]]:
         ]
 
 
+#: what a spreadsheet reads as the start of a formula (OWASP, "CSV Injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet cannot run: text that starts like a formula gets a leading quote."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def rebuild_csv(out: Path, target: Path) -> int:
     """Write `target` (atomically, user-only) from the JSONL at `out`, streaming; returns the
     number of letters in `out` (each counted once, the last line winning)."""
@@ -403,7 +412,7 @@ def rebuild_csv(out: Path, target: Path) -> int:
                     if key in seen:
                         continue
                     seen.add(key)
-                    writer.writerows(csv_rows(record))
+                    writer.writerows([csv_cell(v) for v in row] for row in csv_rows(record))
     os.replace(tmp, target)
     return len(seen)
 

@@ -107,3 +107,28 @@ def test_a_missing_letter_through_the_api_is_a_clear_not_found_error():
     with pytest.raises(FileNotFoundError, match="no such file") as info:
         imr_llm.extract("/nonexistent.pdf")
     assert isinstance(info.value, imr_llm.InputError)
+
+
+# -- CSV formula injection ---------------------------------------------------------------------
+
+def test_csv_cells_that_start_like_a_formula_are_escaped(tmp_path, capsys):
+    import csv
+
+    letter = tmp_path / "formula.txt"  # a heading planted to become a spreadsheet formula
+    letter.write_text(SEED.read_text(encoding="utf-8").replace(
+        "Acupuncture 2xwk x 4 wks lumbar spine", '=HYPERLINK("http://example.invalid/x","Acupuncture")', 1),
+        encoding="utf-8")
+    out, table = tmp_path / "o.jsonl", tmp_path / "o.csv"
+    code, _, err = run(capsys, "batch", letter, "--out", out, "--csv", table)
+    assert code == 0, err
+    requests = [row["request"] for row in csv.DictReader(table.open(encoding="utf-8", newline=""))]
+    assert requests[0] == '\'=HYPERLINK("http://example.invalid/x","Acupuncture")'
+    assert requests[1] == "Physical therapy 2x wk x 4 wks lumbar spine"  # other cells as they were
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_formula_start_is_escaped_and_other_cells_are_not(start):
+    from imr_llm.batch import csv_cell
+
+    assert csv_cell(f"{start}1+1") == f"'{start}1+1"
+    assert csv_cell("a = b") == "a = b" and csv_cell(3) == 3 and csv_cell(None) is None
