@@ -132,3 +132,29 @@ def test_every_formula_start_is_escaped_and_other_cells_are_not(start):
 
     assert csv_cell(f"{start}1+1") == f"'{start}1+1"
     assert csv_cell("a = b") == "a = b" and csv_cell(3) == 3 and csv_cell(None) is None
+
+
+# -- credentials in a URL ------------------------------------------------------------------------
+
+def test_a_user_and_password_in_the_base_url_are_never_stored_or_printed(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("IMR_LLM_RETRY_WAIT_MIN_S", "0")
+    monkeypatch.setenv("IMR_LLM_RETRY_WAIT_MAX_S", "0")
+    monkeypatch.setenv("IMR_LLM_MAX_TRANSPORT_RETRIES", "0")
+    # nothing listens there (and tests are offline): every call fails and its warning names the host
+    model = ["--model", "m", "--endpoint-kind", "llamacpp", "--base-url", "http://someone:SECRET-KEY@127.0.0.1:9/v1",
+             "--cache-dir", str(tmp_path / "c")]
+    seen = []
+    code, out, err = run(capsys, "extract", "--json", SEED, *model)
+    assert code == 0 and "127.0.0.1:9" in out  # the host is named ...
+    seen += [out, err]
+    code, out, err = run(capsys, "explain", "--format", "json", SEED, *model)
+    seen += [out, err]
+    code, out, err = run(capsys, "batch", SEED, "--out", tmp_path / "o.jsonl", "--explain", tmp_path / "pages",
+                         "--explain-format", "json", *model)
+    seen += [out, err] + [p.read_text(encoding="utf-8") for p in tmp_path.rglob("*") if p.is_file()
+                          and p.suffix in (".jsonl", ".json")]
+    from imr_llm.model import ModelConfig
+
+    seen.append(repr(ModelConfig(model="m", base_url="http://someone:SECRET-KEY@127.0.0.1:9/v1")))
+    blob = "\n".join(seen)
+    assert "SECRET-KEY" not in blob and "someone" not in blob  # ... never the user or the password

@@ -7,6 +7,7 @@ says which instructor mode to use and how to ask that server for schema-constrai
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlparse
@@ -81,9 +82,14 @@ class ModelConfig(BaseModel):
 
     @property
     def endpoint_host(self) -> str:
-        """Host and port only: what reports may show about the endpoint (never a key)."""
-        parsed = urlparse(self.resolved_base_url)
-        return parsed.netloc or self.resolved_base_url
+        """Host and port only: what reports may show about the endpoint (never a key, a user or
+        a password from the URL)."""
+        url = without_credentials(self.resolved_base_url)
+        return urlparse(url).netloc or url
+
+    def __repr_args__(self):
+        for name, value in super().__repr_args__():
+            yield name, without_credentials(value) if name == "base_url" and value else value
 
     def api_key(self) -> str:
         """The key for this endpoint. IMR_LLM_API_KEY (or `api_key_env`) is the key the user set for
@@ -120,6 +126,16 @@ class ModelConfig(BaseModel):
             raise ConfigError(f"invalid model setting: {names or 'see the model options'}") from None
         config.profile  # validate the kind early
         return config
+
+
+# the user-information part of a URL: "scheme://user:password@" or a bare "user:password@"
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#]*@")
+
+
+def without_credentials(url: str) -> str:
+    """`url` without any user and password in it: the only form of a URL that is stored or printed
+    (an endpoint given as http://user:KEY@host keeps its credentials for the connection only)."""
+    return _USERINFO.sub(r"\1", url, count=1)
 
 
 # numeric settings that IMR_LLM_<NAME> environment variables can set (timeouts and retries)
