@@ -137,7 +137,7 @@ def test_a_mixed_letter_explains_both_sides(parsed):
 def test_every_vetted_fact_has_both_languages_and_a_citation():
     for fact in (*facts.STATUS.values(), *facts.NEXT_STEPS):
         assert set(fact.text) == {"en", "es"} and all(t.strip() for t in fact.text.values())
-        assert fact.citation.label
+        assert set(fact.source.label) == {"en", "es"} and all(fact.source.label.values()) and fact.source.url
     for term, cues, definition in facts.GLOSSARY:
         assert set(term) == set(definition) == {"en", "es"} and cues
     assert set(facts.DISCLAIMER) == {"en", "es"} and "not legal advice" in facts.DISCLAIMER["en"]
@@ -174,15 +174,32 @@ def _item(heading: str, **kw) -> DisputedItem:
     ("Cyclobenzaprine 7.5mg #90", "", "the medicine Cyclobenzaprine 7.5mg #90", "el medicamento Cyclobenzaprine 7.5mg #90"),
     ("Post-op Percocet 5/325mg", "", "the medicine Percocet 5/325mg after surgery",
      "el medicamento Percocet 5/325mg después de la cirugía"),
-    # the vocabulary says lab test: not physical therapy, so the heading as printed
-    ("Associated surgical service: Labs - PT/PTT", "", "labs - PT/PTT for the surgery", "«labs - PT/PTT» para la cirugía"),
-    ("Purchase of a bath/shower chair", "", "purchase of a bath/shower chair", "«purchase of a bath/shower chair»"),
+    # the vocabulary says lab test: not physical therapy
+    ("Associated surgical service: Labs - PT/PTT", "", "lab tests for the surgery", "análisis de laboratorio para la cirugía"),
+    ("Purchase of a bath/shower chair", "", "buying a shower chair", "la compra de una silla para la ducha"),
     ("PHYSICAL THERAPY THREE TIMES PER WEEK FOR FOUR WEEKS TO THE CERVICAL SPINE", "",
      "physical therapy for your neck, 3 times a week for 4 weeks",
      "terapia física para el cuello, 3 veces por semana durante 4 semanas"),
-    # a range stays in the letter's words
+    # a range: the letter's words in English, the same words by rule in Spanish
     ("Physical therapy 2-3 times a week for 6 weeks", "", "physical therapy (2-3 times a week for 6 weeks)",
-     "terapia física («2-3 times a week for 6 weeks»)"),
+     "terapia física (2 a 3 veces por semana durante 6 semanas)"),
+    ("Physical therapy 1 to 2 times per week for 4 weeks", "", "physical therapy (1 to 2 times per week for 4 weeks)",
+     "terapia física (1 a 2 veces por semana durante 4 semanas)"),
+    ("Post-op physical therapy 12-18 sessions", "", "physical therapy (12-18 sessions) after surgery",
+     "terapia física (12 a 18 sesiones) después de la cirugía"),
+    ("Chiropractic care (unknown quantity)", "", "chiropractic care (unknown quantity)",
+     "atención quiropráctica (cantidad desconocida)"),
+    ("Standard wheelchair for a 2 month rental", "", "a wheelchair (2 month rental)", "una silla de ruedas (alquiler por 2 meses)"),
+    ("Infrared heat to the low back two times a week times six weeks", "",
+     "infrared heat therapy for your lower back, 2 times a week for 6 weeks",
+     "terapia de calor infrarrojo para la parte baja de la espalda, 2 veces por semana durante 6 semanas"),
+    ("Left knee corticosteroid injection", "", "a steroid injection in your left knee",
+     "una inyección de esteroides en la rodilla izquierda"),
+    # what the rules do not know: as printed in English; quoted, and introduced in Spanish
+    ("Associated surgical service: Hip pad", "", "hip pad for the surgery",
+     "un tratamiento para la cirugía (la carta lo llama: «Hip pad»)"),
+    ("Voltaren 75mg #60 with 3 refills", "", "the medicine Voltaren 75mg #60 with 3 refills",
+     "un medicamento (la carta lo llama: «Voltaren 75mg #60 with 3 refills»)"),
 ])
 def test_plain_request_by_rules(heading, letter, en, es):
     item = _item(heading)

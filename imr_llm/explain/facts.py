@@ -2,8 +2,10 @@
 
 Everything a worker could act on — what a decision means, deadlines, where to get help — comes
 from this module, never from a model. Sources: the domain brief (shared/docs/domain-brief.md,
-section 2) and the laws it cites. Change a text here only with its source checked, and bump
-`FACTS_VERSION` (it is stamped on every explanation).
+section 2) and the laws it cites; the DWC Information & Assistance line (1-800-736-7401) and its
+office finder (dir.ca.gov/dwc/IandA.html) as the brief and the DWC's I&A page give them. Change a
+text here only with its source checked, and bump `FACTS_VERSION` (it is stamped on every
+explanation).
 
 Rules kept by the tests:
 * every number in this module's text is one the cited law states (5 working days, 20 days,
@@ -18,35 +20,47 @@ from dataclasses import dataclass
 
 from .model import Citation, GlossaryEntry, Language, NextStep
 
-FACTS_VERSION = "1.0 (2026-11-26)"
+FACTS_VERSION = "1.1 (2026-12-04)"
 LANGUAGES: tuple[Language, ...] = ("en", "es")
 
 # -- sources ------------------------------------------------------------------------------------
 
-CCR_9792_10_7 = Citation(label="8 CCR 9792.10.7(a)", url="https://www.dir.ca.gov/t8/9792_10_7.html")
-LC_4610_K = Citation(label="Labor Code 4610(k)",
-                     url="https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?lawCode=LAB&sectionNum=4610")
-LC_4610_6_H = Citation(label="Labor Code 4610.6(h); 8 CCR 10575",
-                       url="https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?lawCode=LAB&sectionNum=4610.6")
-LC_4610_6_GROUNDS = Citation(label="Labor Code 4610.6(h)",
-                             url="https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?lawCode=LAB&sectionNum=4610.6")
-LC_4610_6_I = Citation(label="Labor Code 4610.6(i)",
-                       url="https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?lawCode=LAB&sectionNum=4610.6")
-DWC_IA = Citation(label="DWC, Utilization review FAQ for injured workers",
-                  url="https://www.dir.ca.gov/dwc/UtilizationReview/UR_FAQ_InjuredWorker.htm")
-DWC_IMR_GLOSSARY = Citation(label="DWC, IMR glossary (LC 4610.6)", url="https://www.dir.ca.gov/dwc/IMR/IMRGlossary.htm")
+@dataclass(frozen=True)
+class Source:
+    """Where a fact comes from: its label in each language, and the page to read."""
+
+    label: dict[str, str]
+    url: str
+
+    def citation(self, language: Language) -> Citation:
+        return Citation(label=self.label[language], url=self.url)
+
+
+_LC_4610_6 = "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?lawCode=LAB&sectionNum=4610.6"
+CCR_9792_10_7 = Source({"en": "8 CCR 9792.10.7(a)", "es": "8 CCR 9792.10.7(a)"}, "https://www.dir.ca.gov/t8/9792_10_7.html")
+LC_4610_K = Source({"en": "Labor Code 4610(k)", "es": "Código Laboral 4610(k)"},
+                   "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?lawCode=LAB&sectionNum=4610")
+LC_4610_6_H = Source({"en": "Labor Code 4610.6(h); 8 CCR 10575", "es": "Código Laboral 4610.6(h); 8 CCR 10575"}, _LC_4610_6)
+LC_4610_6_GROUNDS = Source({"en": "Labor Code 4610.6(h)", "es": "Código Laboral 4610.6(h)"}, _LC_4610_6)
+LC_4610_6_I = Source({"en": "Labor Code 4610.6(i)", "es": "Código Laboral 4610.6(i)"}, _LC_4610_6)
+DWC_IA = Source({"en": "DWC, Information & Assistance Unit", "es": "DWC, Unidad de Información y Asistencia"},
+                "https://www.dir.ca.gov/dwc/IandA.html")
+DWC_IMR_GLOSSARY = Source({"en": "DWC, IMR glossary (LC 4610.6)", "es": "DWC, glosario de IMR (LC 4610.6)"},
+                          "https://www.dir.ca.gov/dwc/IMR/IMRGlossary.htm")
 
 
 @dataclass(frozen=True)
 class Fact:
     key: str
     text: dict[str, str]  # language → wording
-    citation: Citation
+    source: Source
     applies_to: str = "all"  # "overturned" | "upheld" | "all"
+    contact: dict[str, str] | None = None  # language → how to reach the help the fact names
 
     def step(self, language: Language) -> NextStep:
         return NextStep(key=self.key, applies_to=self.applies_to, text=self.text[language],  # type: ignore[arg-type]
-                        citation=self.citation)
+                        contact=self.contact[language] if self.contact else None,
+                        citation=self.source.citation(language))
 
 
 # -- status wording per decision ---------------------------------------------------------------
@@ -54,7 +68,7 @@ class Fact:
 STATUS: dict[tuple[str, bool], Fact] = {
     ("upheld", False): Fact("status_upheld", {
         "en": "Not approved — the reviewer agreed with the earlier denial.",
-        "es": "No aprobado — el revisor estuvo de acuerdo con la negación anterior.",
+        "es": "No aprobado — el revisor estuvo de acuerdo con la denegación anterior.",
     }, DWC_IMR_GLOSSARY),
     ("overturned", False): Fact("status_overturned", {
         "en": "Approved — the earlier denial was reversed.",
@@ -93,7 +107,7 @@ NEXT_STEPS: tuple[Fact, ...] = (
     }, LC_4610_K, "upheld"),
     Fact("same_request_12_months", {
         "en": "Without such a change, the denial stays in place for 12 months when the same doctor or office asks for the same treatment.",
-        "es": "Sin ese cambio, la negación sigue vigente por 12 meses si el mismo médico o consultorio pide el mismo tratamiento.",
+        "es": "Sin ese cambio, la denegación sigue vigente por 12 meses si el mismo médico o consultorio pide el mismo tratamiento.",
     }, LC_4610_K, "upheld"),
     Fact("appeal_30_days", {
         "en": "You can appeal this decision to the WCAB. You must file the appeal within 30 days from the date this letter was served (sent) to you.",
@@ -110,7 +124,12 @@ NEXT_STEPS: tuple[Fact, ...] = (
     Fact("free_help", {
         "en": "For free help, call a DWC Information & Assistance officer. You can also talk to a lawyer.",
         "es": "Para recibir ayuda gratis, llame a un oficial de Información y Asistencia de la DWC. También puede hablar con un abogado.",
-    }, DWC_IA, "all"),
+    }, DWC_IA, "all", contact={
+        "en": "Information & Assistance line: 1-800-736-7401 (free call, recorded information). "
+              "Local offices: dir.ca.gov/dwc/IandA.html",
+        "es": "Línea de Información y Asistencia: 1-800-736-7401 (llamada gratis, información grabada). "
+              "Oficinas locales: dir.ca.gov/dwc/IandA.html",
+    }),
 )
 _STEP_BY_KEY = {f.key: f for f in NEXT_STEPS}
 
@@ -155,10 +174,10 @@ GLOSSARY: tuple[tuple[dict[str, str], tuple[str, ...], dict[str, str]], ...] = (
       "es": "Reglas escritas que dicen qué atención ayuda para cada problema de salud, y cuánta."}),
     ({"en": "MTUS", "es": "MTUS"}, ("mtus",),
      {"en": "The Medical Treatment Utilization Schedule. These are the care rules California uses for workers' comp.",
-      "es": "El Medical Treatment Utilization Schedule. Son las reglas de atención que usa California para la compensación de trabajadores."}),
+      "es": "El «Medical Treatment Utilization Schedule». Son las reglas de atención que usa California para la compensación de trabajadores."}),
     ({"en": "ODG", "es": "ODG"}, ("odg",),
      {"en": "The Official Disability Guidelines, another set of care rules.",
-      "es": "Las Official Disability Guidelines, otro grupo de reglas de atención."}),
+      "es": "Las «Official Disability Guidelines», otro grupo de reglas de atención."}),
     ({"en": "ACOEM", "es": "ACOEM"}, ("acoem",),
      {"en": "Care rules from a group of doctors who treat work injuries.",
       "es": "Reglas de atención de un grupo de médicos que tratan lesiones de trabajo."}),
@@ -212,9 +231,12 @@ LABELS: dict[str, dict[str, str]] = {
         "for_upheld": "For the treatment that was not approved", "for_all": "Help",
         "glossary": "Words to know", "about": "About this summary", "source": "Source",
         "letter": "Your letter", "letter_note": "The highlighted words are the ones each point above rests on.",
-        "see_letter": "see the letter", "written_by": "Written by", "template": "fixed templates (no AI)",
+        "see_letter": "see the letter",
         "fallback": "A first summary failed our checks, so this one was made from fixed templates instead.",
-        "reading": "Reading level", "checks": "Checks", "facts": "vetted facts",
+        "reading": "Reading level", "facts": "Vetted facts",
+        "notice": "This letter has a line we could not check{quote}. Compare it with your paper letter before you act.",
+        "words_hidden": "The letter's words for this request are not shown here: they hold text we could not check.",
+        "checks_failed": "Some of our checks on this summary failed. Read the letter itself before you act.",
     },
     "es": {
         "title": "Qué significa su carta de IMR", "case": "Caso de IMR", "requests": "Lo que pidió su médico",
@@ -224,9 +246,12 @@ LABELS: dict[str, dict[str, str]] = {
         "for_upheld": "Para el tratamiento no aprobado", "for_all": "Ayuda",
         "glossary": "Palabras que debe conocer", "about": "Sobre este resumen", "source": "Fuente",
         "letter": "Su carta", "letter_note": "Las palabras resaltadas son las que apoyan cada punto de arriba.",
-        "see_letter": "ver la carta", "written_by": "Escrito por", "template": "plantillas fijas (sin IA)",
+        "see_letter": "ver la carta",
         "fallback": "Un primer resumen no pasó nuestras revisiones; este se hizo con plantillas fijas.",
-        "reading": "Nivel de lectura", "checks": "Revisiones", "facts": "datos verificados",
+        "reading": "Nivel de lectura", "facts": "Datos verificados",
+        "notice": "Esta carta tiene una línea que no pudimos revisar{quote}. Compárela con su carta en papel antes de actuar.",
+        "words_hidden": "Las palabras de la carta para esta solicitud no se muestran aquí: tienen texto que no pudimos revisar.",
+        "checks_failed": "Algunas de nuestras revisiones de este resumen fallaron. Lea la carta antes de actuar.",
     },
 }
 
@@ -237,8 +262,8 @@ def all_fact_text(language: Language | None = None) -> str:
     parts: list[str] = []
     for lang in langs:
         parts += [f.text[lang] for f in STATUS.values()]
-        parts += [f.text[lang] for f in NEXT_STEPS]
+        parts += [f.text[lang] for f in NEXT_STEPS] + [f.contact[lang] for f in NEXT_STEPS if f.contact]
         parts += [t[lang] + " " + d[lang] for t, _, d in GLOSSARY]
         parts.append(DISCLAIMER[lang])
-    parts += [f.citation.label for f in (*STATUS.values(), *NEXT_STEPS)]
+    parts += [f.source.label[lang] for f in (*STATUS.values(), *NEXT_STEPS) for lang in langs]
     return "\n".join(parts)

@@ -2,18 +2,21 @@
 
 1. `decision`: every item's decision and status equal the parser's decision and the vetted status
    wording, and a rules read-back recovers the same decision from each item's text alone (its
-   status sentence, with nothing in its other points claiming the opposite); the headline agrees
-   with the case outcome.
+   status sentence, with nothing in its other points claiming the opposite — the letter's own
+   words, quoted or retold from the heading, are not a claim); the headline agrees with the case
+   outcome.
 2. `numbers`: every number and date in the text is one the letter or the vetted facts state.
 3. `readability`: Flesch-Kincaid grade (English) or Fernández-Huerta (Spanish) of the written
    parts and of everything shown, glossary terms and the request's own words left out; target
    grade 6 / FH 70, hard limit grade 8 / FH 60.
 4. `injection`: nothing looks like an instruction (ignore…, system prompt, links, phone numbers,
    markup, JSON, a note to the patient), no run of words copied from the letter comes from outside
-   the item's own sections, and nothing repeats the letter's suspicious text (`det.suspicious`,
-   imr_llm/safety.py): no run of its words and no number that only it states.
+   the item's own sections (the rules' own wording of the request and the vetted sentences may
+   share words with the letter anywhere), and nothing repeats the letter's suspicious text
+   (`det.suspicious`, imr_llm/safety.py): no run of its words and no number that only it states.
 5. `vetted_text`: next steps, disclaimer and glossary are exactly the vetted facts for this
-   outcome and language (no appeal step when nothing was upheld).
+   outcome and language (no appeal step when nothing was upheld), and there is a notice for each
+   line of the letter to check on paper (`templates.notices`).
 
 Each guard returns a `GuardResult(name, passed, detail)`; the detail is specific enough to be
 given back to a model as feedback.
@@ -28,7 +31,8 @@ from ..reading import SourceText
 from ..schema import Determination, DisputedItem
 from . import facts
 from .model import GuardResult, Language, PatientExplanation, Readability
-from .text import allowed_dates, allowed_numbers, find_dates, find_numbers, fmt_number, ngrams
+from .text import (allowed_dates, allowed_numbers, clean, find_dates, find_numbers, fmt_number, ngrams,
+                   without_shared_runs)
 
 FK_TARGET, FK_LIMIT = 6.0, 8.0
 FH_TARGET, FH_LIMIT = 70.0, 60.0  # Fernández-Huerta: 70-80 "bastante fácil" (~6th grade), 60-70 "normal" (~7th-8th)
@@ -60,14 +64,22 @@ _CLAIMS = {
     },
 }
 _HEADLINE = {
-    "en": {"neg": re.compile(r"\bnot\s+approved\b|\bnone\s+of\b|\bsome\s+are\s+not\b|\bnot\s+all\b|\bdenied\b", re.I),
+    "en": {"neg": re.compile(r"\bnot\s+approved\b|\bnone\s+of\b|\bsome\s+are\s+not\b|\bnot\s+all\b|\bdenied\b|"
+                             r"\bdid\s+not\s+approve\b", re.I),
            "pos": re.compile(r"(?<!not\s)\bapproved\b|\bgood\s+news\b", re.I),
            "good": re.compile(r"\bgood\s+news\b", re.I)},
-    "es": {"neg": re.compile(r"\bsin\s+aprobarse\b|\bninguno\b|\bninguna\b|\bno\s+(?:fue|fueron|está|están)\s+aprobad|"
+    "es": {"neg": re.compile(r"\bsin\s+aprobarse\b|\bninguno\b|\bninguna\b|\bno\s+(?:fue|fueron|está|están)\s+aprobad|\bno\s+aprobó\b|"
                              r"\botros\s+no\b|\botras\s+no\b|\bnegad", re.I),
            "pos": re.compile(r"aprobad[oa]s?\b|\bbuenas\s+noticias\b", re.I),
            "good": re.compile(r"\bbuenas\s+noticias\b", re.I)},
 }
+
+
+_QUOTED = re.compile(r"«[^»]*»")
+
+
+def _heading_sections(item: DisputedItem) -> str:
+    return "\n".join(p for p in (item.request, item.original_request, item.ur_authorized, item.disputed_portion) if p)
 
 
 def readback_status(status: str, language: Language) -> str | None:
@@ -78,7 +90,13 @@ def readback_status(status: str, language: Language) -> str | None:
     return None
 
 
+# "The part already approved stays approved": UR's approval of a part, which the review leaves as it is
+_STAYS_APPROVED = re.compile(r"[^.]*\balready\s+approved\s+stays?\s+approved\b[^.]*\.?|"
+                             r"[^.]*\bya\s+se\s+aprobó\s+sigue\s+aprobad[oa]s?\b[^.]*\.?", re.I)
+
+
 def readback_headline(headline: str, language: Language) -> str | None:
+    headline = _STAYS_APPROVED.sub(" ", headline)
     rules = _HEADLINE[language]
     neg, pos, good = (bool(rules[k].search(headline)) for k in ("neg", "pos", "good"))
     if neg and pos and not good:
@@ -102,7 +120,7 @@ def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult
         problems.append(f"{len(expl.items)} items explained, the letter has {len(det.items)}")
     for item, parsed in zip(expl.items, det.items):
         n = parsed.index + 1
-        if item.index != parsed.index or item.request != parsed.request:
+        if item.index != parsed.index or item.request != clean(parsed.request):
             problems.append(f"item {n}: not the letter's item {n} (index or request differs)")
         if item.decision != parsed.decision:
             problems.append(f"item {n}: decision {item.decision!r}, the letter says {parsed.decision!r}")
@@ -116,8 +134,11 @@ def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult
         if read != parsed.decision:
             problems.append(f"item {n}: its status reads back as {read or 'no decision'!r}, the letter says {parsed.decision!r}")
         opposite = "overturned" if parsed.decision == "upheld" else "upheld"
+        heading = _heading_sections(parsed)
         for text in [item.plain_request, *(p.text for p in item.why), *item.what_could_help]:
-            m = _CLAIMS[lang][opposite].search(text)
+            # the letter's own words ("... six sessions was authorized by the Claims Administrator"),
+            # quoted or retold, are not the explanation's claim about the decision
+            m = _CLAIMS[lang][opposite].search(without_shared_runs(_QUOTED.sub(" ", text), heading, 3))
             if m:
                 problems.append(f"item {n}: {m.group(0)!r} reads as {opposite!r}, the letter says {parsed.decision!r}")
     read = readback_headline(expl.headline, lang)
@@ -139,7 +160,7 @@ def shown_strings(expl: PatientExplanation) -> list[str]:
         if item.already_approved:
             out.append(item.already_approved)
         out += [p.text for p in item.why] + list(item.what_could_help)
-    out += [s.text for s in expl.next_steps]
+    out += [t for s in expl.next_steps for t in (s.text, s.contact) if t]
     out += [f"{g.term} {g.definition}" for g in expl.glossary]
     out.append(expl.disclaimer)
     return out
@@ -322,23 +343,23 @@ def _planted_form(text: str) -> str | None:
     return None
 
 
-def vetted_grams() -> set[tuple[str, ...]]:
+def vetted_grams(n: int = PLANTED_NGRAM) -> set[tuple[str, ...]]:
     """Word runs of every vetted or template sentence: planted text may copy them, they stay allowed."""
-    global _VETTED
-    if _VETTED is None:
+    if n not in _VETTED:
         from . import templates as t
 
         texts = [facts.all_fact_text()]
         for table in (t.HEADLINES, t.WHY_VERDICT, t.WHY_DECISION, t.WHY_GUIDELINES, t.WHY_OTHER_SOURCES):
             for value in table.values():
-                texts += list(value.values()) if isinstance(value, dict) else [value]
-        for table in (t.WHY_NO_GUIDELINE, t.HELP_GENERIC, t.HELP_MISSING, t.AND_OTHER):
+                texts += list(value.values())
+        for table in (t.WHY_NO_GUIDELINE, t.HELP_GENERIC, t.HELP_MISSING, t.OTHER_SOURCES, t.PLANTED_REQUEST,
+                      t.DISPUTED_PART, t.UNKNOWN_QUANTITY, t.PURCHASE, t.AS_PRINTED_ES):
             texts += list(table.values())
-        _VETTED = set().union(*(ngrams(x, PLANTED_NGRAM) for x in texts))
-    return _VETTED
+        _VETTED[n] = set().union(*(ngrams(x, n) for x in texts))
+    return _VETTED[n]
 
 
-_VETTED: set[tuple[str, ...]] | None = None
+_VETTED: dict[int, set[tuple[str, ...]]] = {}
 
 
 def _planted(det: Determination, letter: str) -> tuple[set[tuple[str, ...]], set[float]]:
@@ -388,9 +409,14 @@ def check_injection(expl: PatientExplanation, det: Determination, source: Source
         numbers = [w for v, w in find_numbers(text) if v in planted_numbers]
         if numbers:
             problems.append(f"{where}: states a number only the letter's suspicious text states ({numbers[0]!r})")
+    from .templates import plain_request
+
     letter_grams = ngrams(_raw(source), COPY_NGRAM)
-    fact_grams = ngrams(facts.all_fact_text(), COPY_NGRAM)
-    section_grams = [ngrams(_item_sections(i), COPY_NGRAM) for i in det.items]
+    fact_grams = vetted_grams(COPY_NGRAM)
+    # an item's own sections, and the rules' own wording of its request ("your left shoulder, left
+    # wrist and left hip" may also be words of the case summary)
+    section_grams = [ngrams(_item_sections(i), COPY_NGRAM) | ngrams(plain_request(i, _raw(source), expl.language),
+                                                                     COPY_NGRAM) for i in det.items]
     for where, text, pos in written:
         allowed = fact_grams | (section_grams[pos] if pos is not None and pos < len(section_grams) else set())
         copied = [g for g in ngrams(text, COPY_NGRAM) if g in letter_grams and g not in allowed]
@@ -417,6 +443,10 @@ def check_vetted(expl: PatientExplanation, det: Determination) -> GuardResult:
     for entry in expl.glossary:
         if (entry.term, entry.definition) not in vetted:
             problems.append(f"glossary entry {entry.term!r} is not vetted")
+    from .templates import notices
+
+    if expl.notices != notices(det):
+        problems.append("the notices are not one for each line of the letter to check on paper")
     if expl.facts_version != facts.FACTS_VERSION:
         problems.append(f"facts version {expl.facts_version!r}, current {facts.FACTS_VERSION!r}")
     if problems:

@@ -47,6 +47,8 @@ class ExplainedItem(_Strict):
 
     index: int = Field(description="0-based position in the letter (the parser's index)")
     request: str = Field(description="the heading as parsed")
+    request_hidden: bool = Field(
+        False, description="the heading holds suspicious text: its words are not shown, a plain line says why")
     plain_request: str = Field(description='the request in everyday words, e.g. "8 physical therapy visits for your lower back"')
     decision: Decision = Field(description="the parser's decision")
     status: str = Field(description="the vetted status wording for this decision")
@@ -64,6 +66,7 @@ class NextStep(_Strict):
     key: str = Field(description="the fact's key in facts.py")
     applies_to: Literal["overturned", "upheld", "all"] = Field(description="which items this step is about")
     text: str = Field(description="the vetted wording in the explanation's language")
+    contact: str | None = Field(None, description="how to reach the help the step names (phone line, web page)")
     citation: Citation = Field(description="where the fact comes from")
 
 
@@ -105,6 +108,15 @@ class Fallback(_Strict):
     reason: str | None = Field(None, description="which guards the first explanation failed")
 
 
+class Notice(_Strict):
+    """A line of the letter the worker should check on paper: suspicious text, or a line the parse
+    could not take as it stands (a heading-and-decision line it ignored, a decision the rationale
+    disagrees with). Shown as one plain sentence; `quote` is the line shortened, without invisible
+    characters, phone numbers and links blanked (a page rendered without the letter leaves it out)."""
+
+    quote: str | None = Field(None, description="the line, at most 80 characters")
+
+
 class SuspiciousMark(_Strict):
     """Where the letter has suspicious text (`Determination.suspicious`): its kind, section and
     span, without the letter's words, so an explanation (even a redacted one) carries none."""
@@ -132,9 +144,11 @@ class PatientExplanation(_Strict):
     readability: Readability | None = Field(None, description="reading-level figures (set by the guards)")
     guards: list[GuardResult] = Field(default_factory=list, description="each check and its result")
     fallback: Fallback = Field(default_factory=Fallback, description="whether the template replaced a failed explanation")
+    notices: list[Notice] = Field(
+        default_factory=list, description="lines of the letter to check on paper, each shown as one plain sentence")
     suspicious: list[SuspiciousMark] = Field(
         default_factory=list, description="where the letter has suspicious text (instructions, planted lines), as the "
-                                          "parse found it: never shown, listed so a reader knows")
+                                          "parse found it: the page says so in `notices`")
 
     @property
     def passed(self) -> bool:

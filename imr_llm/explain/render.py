@@ -1,19 +1,27 @@
 """Outputs for a `PatientExplanation`: plain text, Markdown, JSON, and one self-contained HTML page.
 
 The HTML page is for the worker: semantic headings, large type, strong contrast, a print
-stylesheet, `lang` set (the letter itself is marked English); below the explanation, the
-letter's text with the evidence of each point highlighted: every "why" point links to its
-highlighted span (`#ev-<item>-<point>`) and each span links back to its point.
+stylesheet, `lang` set (the letter itself, and on a Spanish page every quote of its English
+words, is marked English); below the explanation, the letter's text with the evidence of each
+point highlighted: every "why" point links to its highlighted span (`#ev-<item>-<point>`) and each
+span links back to its point.
+
+A page names no internal check: the guards' report is in the JSON (and `imr-llm explain
+--verbose`). No output carries bidi controls or other invisible characters (`text.clean`), and
+an explanation rendered without its letter (`source=None`, as for `--redact`) quotes no line of
+the letter in its notices.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 
 from ..reading import SourceText
 from .facts import LABELS
-from .model import PatientExplanation
+from .model import Notice, PatientExplanation
+from .text import clean
 
 FORMATS = ("text", "markdown", "json", "html")
 EXTENSIONS = {"text": "txt", "markdown": "md", "json": "json", "html": "html"}
@@ -21,15 +29,19 @@ EXTENSIONS = {"text": "txt", "markdown": "md", "json": "json", "html": "html"}
 
 def render(expl: PatientExplanation, fmt: str, *, source: SourceText | str | None = None,
            source_name: str | None = None) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if source is None and any(n.quote for n in expl.notices):
+        expl = expl.model_copy(update={"notices": [Notice() for _ in expl.notices]})
     if fmt == "text":
-        return to_text(expl)
-    if fmt == "markdown":
-        return to_markdown(expl)
-    if fmt == "json":
-        return to_json(expl, source_name)
-    if fmt == "html":
-        return to_html(expl, source, source_name)
-    raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+        page = to_text(expl)
+    elif fmt == "markdown":
+        page = to_markdown(expl)
+    elif fmt == "json":
+        page = to_json(expl, source_name)
+    else:
+        page = to_html(expl, source, source_name)
+    return clean(page)
 
 
 def _groups(expl: PatientExplanation) -> list[tuple[str, list]]:
@@ -41,29 +53,40 @@ def _groups(expl: PatientExplanation) -> list[tuple[str, list]]:
 
 def _about(expl: PatientExplanation) -> list[str]:
     labels = LABELS[expl.language]
-    by = labels["template"] if expl.written_by.kind == "template" else f"{expl.written_by.model or 'model'}"
-    lines = [f"{labels['written_by']}: {by} · {labels['facts']} {expl.facts_version}"]
+    lines = [f"{labels['facts']}: {expl.facts_version}"]
     r = expl.readability
     if r is not None and r.overall is not None:
         name = "Flesch-Kincaid grade" if r.metric == "flesch_kincaid_grade" else "Fernández-Huerta"
         lines.append(f"{labels['reading']}: {name} {r.overall:.1f}")
-    if expl.guards:
-        passed = sum(g.passed for g in expl.guards)
-        lines.append(f"{labels['checks']}: {passed}/{len(expl.guards)} " + ", ".join(
-            f"{g.name} {'ok' if g.passed else 'FAILED'}" for g in expl.guards))
     return lines
 
 
-def _warning(expl: PatientExplanation) -> str | None:
+def check_report(expl: PatientExplanation) -> list[str]:
+    """Who wrote the explanation and each guard's result: for JSON readers and `--verbose`, never a page."""
+    by = "templates" if expl.written_by.kind == "template" else f"model {expl.written_by.model or ''}".strip()
+    lines = [f"written by {by}" + (f" (fallback: {expl.fallback.reason})" if expl.fallback.used else "")]
+    lines += [f"{g.name} {'ok' if g.passed else 'FAILED'}: {g.detail}" for g in expl.guards]
+    return lines
+
+
+def _warnings(expl: PatientExplanation) -> list[str]:
+    """What the worker must know before the items: a failed check, lines of the letter to check."""
     labels = LABELS[expl.language]
-    if expl.guards and not expl.passed:
-        failed = ", ".join(g.name for g in expl.guards if not g.passed)
-        return ("Some checks failed (" + failed + "). Read the letter itself before you act."
-                if expl.language == "en" else
-                "Algunas revisiones fallaron (" + failed + "). Lea la carta antes de actuar.")
-    if expl.fallback.used:
-        return labels["fallback"]
-    return None
+    out = [labels["checks_failed"]] if expl.guards and not expl.passed else \
+        [labels["fallback"]] if expl.fallback.used else []
+    return out + [labels["notice"].format(quote=f": «{n.quote}»" if n.quote else "") for n in expl.notices]
+
+
+def _letter_lines(item, labels: dict[str, str]) -> list[tuple[str, str | None]]:
+    """(label, the letter's words) under an item; a heading with suspicious text: one plain line, no words."""
+    if item.request_hidden:
+        return [(labels["words_hidden"], None)]
+    return [(labels["letter_words"], item.request)] + (
+        [(labels["already_approved"], item.already_approved)] if item.already_approved else [])
+
+
+def _letter_words(text: str, language: str) -> str:
+    return f"«{text}»" if language == "es" else f"\"{text}\""
 
 
 # -- text and Markdown -------------------------------------------------------------------------
@@ -72,16 +95,16 @@ def to_text(expl: PatientExplanation) -> str:
     labels = LABELS[expl.language]
     out = [labels["title"] + (f" ({labels['case']} {expl.case_number})" if expl.case_number else ""), "",
            expl.headline, ""]
-    warning = _warning(expl)
-    if warning:
-        out += [f"! {warning}", ""]
+    warnings = _warnings(expl)
+    if warnings:
+        out += [f"! {w}" for w in warnings] + [""]
     out.append(labels["requests"].upper())
+    lang = expl.language
     for n, item in enumerate(expl.items, 1):
         out.append(f"{n}. {item.plain_request}")
         out.append(f"   {labels['decision']}: {item.status}")
-        out.append(f"   {labels['letter_words']}: \"{item.request}\"")
-        if item.already_approved:
-            out.append(f"   {labels['already_approved']}: \"{item.already_approved}\"")
+        out += [f"   {label}: {_letter_words(words, lang)}" if words else f"   {label}"
+                for label, words in _letter_lines(item, labels)]
         if item.why:
             out.append(f"   {labels['why']}:")
             out += [f"   - {p.text}" for p in item.why]
@@ -92,7 +115,7 @@ def to_text(expl: PatientExplanation) -> str:
     out.append(labels["next_steps"].upper())
     for title, steps in _groups(expl):
         out.append(f"{title}:")
-        out += [f"- {s.text} ({s.citation.label})" for s in steps]
+        out += [f"- {s.text} ({s.citation.label})" + (f"\n  {s.contact}" if s.contact else "") for s in steps]
     out.append("")
     if expl.glossary:
         out.append(labels["glossary"].upper())
@@ -115,15 +138,14 @@ def to_markdown(expl: PatientExplanation) -> str:
     if expl.case_number:
         out += [f"{labels['case']} {_md(expl.case_number)}", ""]
     out += [f"**{_md(expl.headline)}**", ""]
-    warning = _warning(expl)
-    if warning:
-        out += [f"> {_md(warning)}", ""]
+    for w in _warnings(expl):
+        out += [f"> {_md(w)}", ""]
     out += [f"## {labels['requests']}", ""]
+    quote = "«{}»" if expl.language == "es" else "“{}”"
     for n, item in enumerate(expl.items, 1):
-        out += [f"### {n}. {_md(item.plain_request)}", "", f"**{labels['decision']}: {_md(item.status)}**", "",
-                f"{labels['letter_words']}: “{_md(item.request)}”", ""]
-        if item.already_approved:
-            out += [f"{labels['already_approved']}: “{_md(item.already_approved)}”", ""]
+        out += [f"### {n}. {_md(item.plain_request)}", "", f"**{labels['decision']}: {_md(item.status)}**", ""]
+        for label, words in _letter_lines(item, labels):
+            out += [f"{_md(label)}: {quote.format(_md(words))}" if words else _md(label), ""]
         if item.why:
             out += [f"**{labels['why']}**", ""] + [f"- {_md(p.text)}" for p in item.why] + [""]
         if item.what_could_help:
@@ -133,7 +155,7 @@ def to_markdown(expl: PatientExplanation) -> str:
         out += [f"### {title}", ""]
         for s in steps:
             cite = f"[{_md(s.citation.label)}]({s.citation.url})" if s.citation.url else _md(s.citation.label)
-            out.append(f"- {_md(s.text)} ({cite})")
+            out.append(f"- {_md(s.text)} ({cite})" + (f"  \n  {_md(s.contact)}" if s.contact else ""))
         out.append("")
     if expl.glossary:
         out += [f"## {labels['glossary']}", ""] + [f"- **{_md(g.term)}**: {_md(g.definition)}" for g in expl.glossary]
@@ -198,6 +220,9 @@ mark { background: var(--mark); color: #000; padding: 0 .1em; border-bottom: 2px
 """
 
 
+_ENGLISH_QUOTE = re.compile(r"«[^«»]*»")
+
+
 def _ev_id(item_no: int, key: str) -> str:
     return f"ev-{item_no}-{key}"
 
@@ -245,7 +270,10 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
     labels = LABELS[lang]
     raw = source.raw if isinstance(source, SourceText) else source
     spans = _evidence_spans(expl) if raw is not None else []
-    e = escape
+
+    def e(text: str) -> str:  # on a Spanish page, a «quote» of the letter is English
+        return _ENGLISH_QUOTE.sub(r'<span lang="en">\g<0></span>', escape(text)) if lang == "es" else escape(text)
+    q = '<q lang="en">' if lang == "es" else "<q>"
     title = labels["title"] + (f" — {expl.case_number}" if expl.case_number else "")
     parts = [
         "<!DOCTYPE html>", f'<html lang="{lang}">', "<head>", '<meta charset="utf-8">',
@@ -258,9 +286,7 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
         parts.append(f'<p class="case">{e(labels["case"])} {e(expl.case_number)}</p>')
     parts.append(f'<p class="headline" id="headline">{e(expl.headline)}</p>')
     parts.append("</header>")
-    warning = _warning(expl)
-    if warning:
-        parts.append(f'<p class="note" role="note">{e(warning)}</p>')
+    parts += [f'<p class="note" role="note">{e(w)}</p>' for w in _warnings(expl)]
 
     parts.append(f'<section aria-labelledby="requests"><h2 id="requests">{e(labels["requests"])}</h2>')
     for n, item in enumerate(expl.items, 1):
@@ -273,9 +299,8 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
         parts.append(f'<p class="status" id="item-{n}-status" data-decision="{item.decision}">'
                      f'<span class="icon" aria-hidden="true">{icon}</span>'
                      f'<span class="label">{e(labels["decision"])}:</span> {e(item.status)}{see}</p>')
-        parts.append(f'<p class="letter-words">{e(labels["letter_words"])}: <q>{e(item.request)}</q></p>')
-        if item.already_approved:
-            parts.append(f'<p class="letter-words">{e(labels["already_approved"])}: <q>{e(item.already_approved)}</q></p>')
+        parts += [f'<p class="letter-words">{e(label)}' + (f": {q}{escape(words)}</q>" if words else "") + "</p>"
+                  for label, words in _letter_lines(item, labels)]
         if item.why:
             parts.append(f'<h4>{e(labels["why"])}</h4><ul class="why">')
             for j, point in enumerate(item.why, 1):
@@ -297,7 +322,8 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
         for s in steps:
             cite = (f'<a href="{e(s.citation.url)}">{e(s.citation.label)}</a>' if s.citation.url
                     else e(s.citation.label))
-            parts.append(f"<li>{e(s.text)} <cite>({cite})</cite></li>")
+            contact = f'<br><span class="contact">{e(s.contact)}</span>' if s.contact else ""
+            parts.append(f"<li>{e(s.text)} <cite>({cite})</cite>{contact}</li>")
         parts.append("</ul>")
     parts.append("</section>")
 

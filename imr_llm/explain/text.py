@@ -1,4 +1,5 @@
-"""Text helpers shared by the writers and the guards: numbers and dates, word n-grams."""
+"""Text helpers shared by the writers, the guards and the renderers: numbers and dates, word
+n-grams, and the invisible characters no page shows."""
 
 from __future__ import annotations
 
@@ -111,3 +112,29 @@ def words(text: str) -> list[str]:
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     ws = words(text)
     return {tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)}
+
+
+# Bidi controls, zero-width and other format characters, the soft hyphen: they change how text looks
+# (U+202E shows what follows right to left) or hide inside words. No page or explanation carries them.
+_INVISIBLE = str.maketrans({c: None for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), *range(0x200B, 0x2010),
+                                              0xFEFF, 0x00AD]})
+
+
+def clean(text: str) -> str:
+    """`text` without bidi controls, zero-width or format characters and soft hyphens."""
+    return text.translate(_INVISIBLE)
+
+
+def without_shared_runs(text: str, other: str, n: int) -> str:
+    """`text` with every run of `n` or more words that `other` also has blanked (spaces)."""
+    grams = ngrams(other, n)
+    found = [(m.start(), m.end(), m.group(0).lower()) for m in _WORD.finditer(text)]
+    shared = [False] * len(found)
+    for i in range(len(found) - n + 1):
+        if tuple(w for _, _, w in found[i:i + n]) in grams:
+            shared[i:i + n] = [True] * n
+    out = list(text)
+    for (start, end, _), blank in zip(found, shared):
+        if blank:
+            out[start:end] = " " * (end - start)
+    return "".join(out)
