@@ -5,7 +5,14 @@ rendered messages and the generation parameters, plus CACHE_FORMAT (bumped when 
 stored changes). The endpoint's host is deliberately not in the key, so a cache (or cassette)
 made against one server is valid against another serving the same model.
 
-Cached values are model outputs about medical letters: the folder is created private (0700).
+Cached values are model outputs about medical letters: a folder the cache creates is private
+(0700); an existing folder's mode is never changed.
+
+The cache owns only what it made. A cache folder carries a marker file (`MARKER`): the cache
+uses a new or empty folder (and marks it), a marked one, or the default folder (~/.cache/imr-llm,
+ours by name, marked on first use), and refuses any other; `clear` deletes diskcache's own files
+in a marked folder (its database and the value files it wrote, then the folders those leave
+empty) and nothing else.
 
 The store is an interface (`CacheBackend`: get, set, stats, clear, close). `ResponseCache`
 (diskcache, process-safe, one folder) is the default; `MemoryCache` keeps answers for one process;
@@ -88,6 +95,33 @@ class MemoryCache:
         pass
 
 
+#: the file that makes a folder a cache folder (see the module's docstring)
+MARKER = ".imr-llm-cache"
+_MARKER_TEXT = ("This folder is an imr-llm response cache (model outputs about medical letters: keep it "
+                "private). `imr-llm cache clear` deletes the cache's own files here and nothing else.\n")
+_DISKCACHE_DB = ("cache.db", "cache.db-wal", "cache.db-shm")
+
+
+def claim_cache_dir(directory: Path) -> Path:
+    """`directory` as a cache folder: created user-only and marked if missing; marked if empty,
+    or if it is the default folder; used if marked; else refused (a ConfigError)."""
+    from .errors import ConfigError
+    from .output import display_path, private_dir
+
+    marker = directory / MARKER
+    if not directory.exists():
+        private_dir(directory)
+    elif not directory.is_dir():
+        raise ConfigError(f"cache folder {display_path(directory)}: is a file, not a folder")
+    elif marker.exists():
+        return directory
+    elif any(directory.iterdir()) and directory != default_cache_dir():
+        raise ConfigError(f"cache folder {display_path(directory)}: holds files and is not an imr-llm cache "
+                          f"(no {MARKER} in it); give a new or empty folder")
+    marker.write_text(_MARKER_TEXT, encoding="utf-8")
+    return directory
+
+
 def open_cache(directory: str | Path | None = None) -> CacheBackend:
     """The configured store: IMR_LLM_CACHE_BACKEND (package.module:Class) if set, else diskcache."""
     spec = os.environ.get("IMR_LLM_CACHE_BACKEND")
@@ -113,9 +147,7 @@ class ResponseCache:
     def __init__(self, directory: str | Path | None = None) -> None:
         import diskcache
 
-        self.directory = Path(directory) if directory else default_cache_dir()
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.directory, 0o700)
+        self.directory = claim_cache_dir(Path(directory) if directory else default_cache_dir())
         self._cache = diskcache.Cache(str(self.directory))
         self.hits = 0
         self.misses = 0
@@ -135,22 +167,17 @@ class ResponseCache:
         return {"entries": len(self._cache), "bytes": int(self._cache.volume())}
 
     def clear(self) -> int:
-        """Remove every cached response, and the files that held them: diskcache's `clear()`
-        alone leaves freed pages of the old answers inside cache.db. Only diskcache's own files
-        are deleted (cache.db*, and its two-hex-digit value folders), never anything else a
-        user keeps in the folder."""
-        import re
-        import shutil
-
+        """Remove every cached response, and the files that held them: diskcache deletes the value
+        files it wrote (and the folders that leaves empty); its database is then deleted whole,
+        since diskcache's `clear()` alone leaves freed pages of the old answers inside cache.db.
+        Nothing else in the folder is touched."""
         import diskcache
 
         removed = len(self._cache)
+        self._cache.clear()
         self._cache.close()
-        for child in self.directory.iterdir():
-            if child.is_file() and child.name.startswith("cache.db"):
-                child.unlink()
-            elif child.is_dir() and re.fullmatch(r"[0-9a-f]{2}", child.name):
-                shutil.rmtree(child)
+        for name in _DISKCACHE_DB:
+            (self.directory / name).unlink(missing_ok=True)
         self._cache = diskcache.Cache(str(self.directory))
         return int(removed)
 

@@ -158,3 +158,64 @@ def test_a_user_and_password_in_the_base_url_are_never_stored_or_printed(capsys,
     seen.append(repr(ModelConfig(model="m", base_url="http://someone:SECRET-KEY@127.0.0.1:9/v1")))
     blob = "\n".join(seen)
     assert "SECRET-KEY" not in blob and "someone" not in blob  # ... never the user or the password
+
+
+# -- the cache owns only what it made -------------------------------------------------------------
+
+def _fill(folder: Path) -> None:
+    from imr_llm.cache import ResponseCache
+
+    cache = ResponseCache(folder)
+    for n in range(5):
+        cache.set(f"k{n}", {"value": n})
+    cache.set("big", {"value": "DISTINCTIVE " * 20000})  # large values live in files of their own
+    cache.close()
+
+
+def test_cache_clear_deletes_only_the_caches_own_files(capsys, tmp_path):
+    folder = tmp_path / "c"
+    _fill(folder)
+    (folder / "ab").mkdir(exist_ok=True)
+    (folder / "ab" / "thesis.txt").write_text("the user's own file, in a folder named like diskcache's")
+    (folder / "notes.txt").write_text("the user's own file")
+    code, out, _ = run(capsys, "cache", "clear", "--cache-dir", folder)
+    assert code == 0 and "cleared 6" in out
+    assert (folder / "ab" / "thesis.txt").exists() and (folder / "notes.txt").exists()
+    assert not any(b"DISTINCTIVE" in p.read_bytes() for p in folder.rglob("*") if p.is_file())
+
+
+def test_cache_clear_refuses_a_folder_the_cache_did_not_make(capsys, tmp_path):
+    folder = tmp_path / "documents"
+    (folder / "ab").mkdir(parents=True)
+    (folder / "ab" / "thesis.txt").write_text("the user's own file")
+    (folder / "cache.db").write_text("not ours either")
+    code, out, err = run(capsys, "cache", "clear", "--cache-dir", folder)
+    assert code == 2 and "not an imr-llm cache" in err and "Traceback" not in err
+    assert sorted(p.name for p in folder.rglob("*")) == ["ab", "cache.db", "thesis.txt"]
+
+
+@pytest.mark.parametrize("mode", [0o1777, 0o755])
+def test_an_existing_cache_folder_keeps_its_mode(tmp_path, mode):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    os.chmod(folder, mode)
+    _fill(folder)
+    assert stat.S_IMODE(folder.stat().st_mode) == mode  # once forced to 0700 (as root: /tmp broken)
+    new = tmp_path / "new" / "cache"
+    _fill(new)
+    assert stat.S_IMODE(new.stat().st_mode) == stat.S_IMODE(new.parent.stat().st_mode) == 0o700
+
+
+def test_the_default_cache_folder_from_before_the_marker_is_still_used(tmp_path, monkeypatch):
+    import diskcache
+
+    from imr_llm.cache import MARKER, ResponseCache
+
+    monkeypatch.delenv("IMR_LLM_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    old = diskcache.Cache(str(tmp_path / "imr-llm"))  # an imr-llm cache made by an earlier version
+    old.set("k", {"value": 1})
+    old.close()
+    cache = ResponseCache()
+    assert cache.get("k") == {"value": 1} and (tmp_path / "imr-llm" / MARKER).exists()
+    cache.close()
