@@ -17,8 +17,10 @@ empty) and nothing else.
 The store is an interface (`CacheBackend`: get, set, stats, clear, close). `ResponseCache`
 (diskcache, process-safe, one folder) is the default; `MemoryCache` keeps answers for one process;
 a shared store for many machines (Redis, a database table) is a class with the same five methods,
-given to `Pipeline(cache=...)` or named by `IMR_LLM_CACHE_BACKEND=package.module:Class` (called
-with the cache folder argument, which it may ignore). Values are small JSON-able dicts.
+given to `Pipeline(cache=...)`, or named by `IMR_LLM_CACHE_BACKEND`: a name in `CACHE_BACKENDS`
+(`register_cache_backend`), or one an installed package declares under the entry-point group
+`imr_llm.cache_backends` — never an arbitrary module to import. The backend is called with the
+cache folder argument, which it may ignore. Values are small JSON-able dicts.
 """
 
 from __future__ import annotations
@@ -122,22 +124,40 @@ def claim_cache_dir(directory: Path) -> Path:
     return directory
 
 
+#: IMR_LLM_CACHE_BACKEND names one of these (or an entry point of ENTRY_POINT_GROUP)
+CACHE_BACKENDS: dict[str, Any] = {}
+ENTRY_POINT_GROUP = "imr_llm.cache_backends"
+
+
+def register_cache_backend(name: str, factory) -> None:
+    """Make `factory` (called with the cache folder, or None) a backend IMR_LLM_CACHE_BACKEND can name."""
+    CACHE_BACKENDS[name] = factory
+
+
 def open_cache(directory: str | Path | None = None) -> CacheBackend:
-    """The configured store: IMR_LLM_CACHE_BACKEND (package.module:Class) if set, else diskcache."""
-    spec = os.environ.get("IMR_LLM_CACHE_BACKEND")
-    if not spec:
-        return ResponseCache(directory)
-    import importlib
+    """The configured store: the backend IMR_LLM_CACHE_BACKEND names (default "disk": diskcache)."""
+    from importlib.metadata import entry_points
 
     from .errors import ConfigError
 
-    module_name, _, class_name = spec.partition(":")
+    name = os.environ.get("IMR_LLM_CACHE_BACKEND") or "disk"
+    factory = CACHE_BACKENDS.get(name)
+    if factory is None:
+        declared = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        if name not in declared:
+            known = ", ".join(sorted({*CACHE_BACKENDS, *declared}))
+            raise ConfigError(f"IMR_LLM_CACHE_BACKEND={name}: no such cache backend (known: {known}; a package "
+                              f"adds one under the entry-point group {ENTRY_POINT_GROUP})")
+        try:
+            factory = declared[name].load()
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"IMR_LLM_CACHE_BACKEND={name}: cannot be loaded ({type(exc).__name__})") from None
     try:
-        backend = getattr(importlib.import_module(module_name), class_name or "Cache")(directory)
-    except (ImportError, AttributeError, TypeError) as exc:
-        raise ConfigError(f"IMR_LLM_CACHE_BACKEND={spec}: cannot be loaded ({type(exc).__name__})") from None
+        backend = factory(directory)
+    except TypeError as exc:
+        raise ConfigError(f"IMR_LLM_CACHE_BACKEND={name}: cannot be made ({type(exc).__name__})") from None
     if not isinstance(backend, CacheBackend):
-        raise ConfigError(f"IMR_LLM_CACHE_BACKEND={spec}: needs get, set, stats, clear and close")
+        raise ConfigError(f"IMR_LLM_CACHE_BACKEND={name}: needs get, set, stats, clear and close")
     return backend
 
 
@@ -183,3 +203,7 @@ class ResponseCache:
 
     def close(self) -> None:
         self._cache.close()
+
+
+register_cache_backend("disk", ResponseCache)
+register_cache_backend("memory", MemoryCache)

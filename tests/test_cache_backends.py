@@ -4,6 +4,7 @@ given to the Pipeline, or named by IMR_LLM_CACHE_BACKEND — and gets exactly th
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 
 import httpx2 as httpx
 import pytest
@@ -72,13 +73,41 @@ def test_a_plugged_in_store_gets_the_same_entries_as_diskcache(tmp_path):
 
 
 def test_the_backend_can_be_named_in_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMR_LLM_CACHE_BACKEND", "test_cache_backends:CountingStore")
+    # a package declares its store under the entry-point group; the environment names it
+    dist = tmp_path / "site" / "shared_store-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: shared-store\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[imr_llm.cache_backends]\ncounting = test_cache_backends:CountingStore\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("IMR_LLM_CACHE_BACKEND", "counting")
     CountingStore.instances.clear()
     det, again, calls, used = _run(tmp_path)
     assert isinstance(used, CountingStore) and used.directory_given == tmp_path / "disk" and used.sets == len(calls)
-    monkeypatch.setenv("IMR_LLM_CACHE_BACKEND", "no_such_module:Store")
-    with pytest.raises(ConfigError, match="cannot be loaded"):
+    monkeypatch.setenv("IMR_LLM_CACHE_BACKEND", "memory")  # the built-in names
+    assert isinstance(open_cache(tmp_path), MemoryCache)
+    monkeypatch.setenv("IMR_LLM_CACHE_BACKEND", "no_such_store")
+    with pytest.raises(ConfigError, match="no such cache backend.*counting, disk, memory"):
         open_cache(tmp_path)
-    monkeypatch.setenv("IMR_LLM_CACHE_BACKEND", "pathlib:PurePosixPath")  # constructs, but is no store
+
+
+def test_the_environment_cannot_make_the_cache_import_a_module(tmp_path, monkeypatch):
+    """IMR_LLM_CACHE_BACKEND=module:Class once imported the module it named: code execution
+    through an environment variable. Only registered names and declared entry points count."""
+    ran = tmp_path / "imported"
+    (tmp_path / "planted_store.py").write_text(f"open({str(ran)!r}, 'w').close()\nclass Store: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec in ("planted_store:Store", "planted_store", "os:system"):
+        monkeypatch.setenv("IMR_LLM_CACHE_BACKEND", spec)
+        with pytest.raises(ConfigError, match="no such cache backend"):
+            open_cache(tmp_path / "c")
+    assert not ran.exists()
+
+
+def test_a_registered_backend_that_is_no_store_is_refused(tmp_path, monkeypatch):
+    from imr_llm.cache import CACHE_BACKENDS, register_cache_backend
+
+    monkeypatch.setitem(CACHE_BACKENDS, "path", None)
+    register_cache_backend("path", lambda directory: PurePosixPath("x"))  # constructs, but is no store
+    monkeypatch.setenv("IMR_LLM_CACHE_BACKEND", "path")
     with pytest.raises(ConfigError, match="needs get, set"):
         open_cache(tmp_path)
