@@ -237,6 +237,8 @@ LABELS: dict[str, dict[str, str]] = {
         "notice": "This letter has a line we could not check{quote}. Compare it with your paper letter before you act.",
         "words_hidden": "The letter's words for this request are not shown here: they hold text we could not check.",
         "checks_failed": "Some of our checks on this summary failed. Read the letter itself before you act.",
+        "withheld": "a line we could not check is left out here: see your paper letter",
+        "back_to_point": "back to point", "skip": "Skip to the explanation",
     },
     "es": {
         "title": "Qué significa su carta de IMR", "case": "Caso de IMR", "requests": "Lo que pidió su médico",
@@ -252,6 +254,8 @@ LABELS: dict[str, dict[str, str]] = {
         "notice": "Esta carta tiene una línea que no pudimos revisar{quote}. Compárela con su carta en papel antes de actuar.",
         "words_hidden": "Las palabras de la carta para esta solicitud no se muestran aquí: tienen texto que no pudimos revisar.",
         "checks_failed": "Algunas de nuestras revisiones de este resumen fallaron. Lea la carta antes de actuar.",
+        "withheld": "aquí falta una línea que no pudimos revisar: vea su carta en papel",
+        "back_to_point": "volver al punto", "skip": "Ir a la explicación",
     },
 }
 

@@ -205,6 +205,7 @@ dd { margin-left: 1rem; }
 .letter { white-space: pre-wrap; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
   font-size: .8rem; line-height: 1.45; border: 1px solid var(--line); padding: 1rem; overflow-wrap: anywhere; }
 mark { background: var(--mark); color: #000; padding: 0 .1em; border-bottom: 2px solid #8a6d00; }
+.withheld { font-family: system-ui, sans-serif; font-style: italic; color: var(--muted); }
 .anchor:target + mark, mark:target { outline: 3px solid var(--focus); background: #ffe14d; }
 .backref { font-family: system-ui, sans-serif; font-size: .75rem; vertical-align: super; text-decoration: none; }
 @media print {
@@ -240,20 +241,31 @@ def _evidence_spans(expl: PatientExplanation) -> list[tuple[int, int, str, str, 
     return spans
 
 
-def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]]) -> str:
+def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]], withheld: list[tuple[int, int]],
+                 lang: str) -> str:
+    """The letter with the evidence spans highlighted and linked; each `withheld` stretch (suspicious
+    text) left out, a plain placeholder in its place."""
     spans = [s for s in spans if 0 <= s[0] < s[1] <= len(raw)]
-    cuts = sorted({0, len(raw), *(s for s, *_ in spans), *(e for _, e, *_ in spans)})
+    withheld = [(s, e) for s, e in withheld if 0 <= s < e <= len(raw)]
+    cuts = sorted({0, len(raw), *(s for s, *_ in spans), *(e for _, e, *_ in spans), *(p for w in withheld for p in w)})
     starts: dict[int, list] = {}
     ends: dict[int, list] = {}
     for span in spans:
         starts.setdefault(span[0], []).append(span)
         ends.setdefault(span[1], []).append(span)
+    labels = LABELS[lang]
+    back = escape(labels["back_to_point"])
     out: list[str] = []
     for a, b in zip(cuts, cuts[1:]):
         for span in ends.get(a, []):
-            out.append(f'<a class="backref" href="#{span[3]}" aria-label="back to point {span[4]}">↑{span[4]}</a>')
+            out.append(f'<a class="backref" href="#{span[3]}" aria-label="{back} {span[4]}">↑{span[4]}</a>')
         for span in starts.get(a, []):
             out.append(f'<span class="anchor" id="{span[2]}"></span>')
+        hidden = [w for w in withheld if w[0] <= a and b <= w[1]]
+        if hidden:
+            if any(w[0] == a for w in hidden) and not any(w[0] < a for w in hidden):
+                out.append(f'<span class="withheld" lang="{lang}">[{escape(labels["withheld"])}]</span>')
+            continue
         covering = [s for s in spans if s[0] <= a and b <= s[1]]
         chunk = escape(raw[a:b])
         if covering:
@@ -261,7 +273,7 @@ def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]]) -> str:
         else:
             out.append(chunk)
     for span in ends.get(len(raw), []):
-        out.append(f'<a class="backref" href="#{span[3]}" aria-label="back to point {span[4]}">↑{span[4]}</a>')
+        out.append(f'<a class="backref" href="#{span[3]}" aria-label="{back} {span[4]}">↑{span[4]}</a>')
     return "".join(out)
 
 
@@ -279,7 +291,7 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
         "<!DOCTYPE html>", f'<html lang="{lang}">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{e(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
-        f'<a class="skip" href="#main">{"Skip to the explanation" if lang == "en" else "Ir a la explicación"}</a>',
+        f'<a class="skip" href="#main">{e(labels["skip"])}</a>',
         '<main id="main">', "<header>", f"<h1>{e(labels['title'])}</h1>",
     ]
     if expl.case_number:
@@ -342,6 +354,7 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
         name = f" ({e(source_name)})" if source_name else ""
         parts.append(f'<section class="letter-section" aria-labelledby="letter"><h2 id="letter">{e(labels["letter"])}{name}</h2>')
         parts.append(f"<p>{e(labels['letter_note'])}</p>")
-        parts.append(f'<pre class="letter" lang="en">{_letter_html(raw, spans)}</pre></section>')
+        withheld = [(m.start, m.end) for m in expl.suspicious]
+        parts.append(f'<pre class="letter" lang="en">{_letter_html(raw, spans, withheld, lang)}</pre></section>')
     parts += ["</main>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"
