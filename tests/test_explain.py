@@ -175,7 +175,8 @@ def _item(heading: str, **kw) -> DisputedItem:
     ("Post-op Percocet 5/325mg", "", "the medicine Percocet 5/325mg after surgery",
      "el medicamento Percocet 5/325mg después de la cirugía"),
     # the vocabulary says lab test: not physical therapy
-    ("Associated surgical service: Labs - PT/PTT", "", "lab tests for the surgery", "análisis de laboratorio para la cirugía"),
+    ("Associated surgical service: Labs - PT/PTT", "", "a blood clotting test for the surgery",
+     "una prueba de coagulación de la sangre para la cirugía"),
     ("Purchase of a bath/shower chair", "", "buying a shower chair", "la compra de una silla para la ducha"),
     ("PHYSICAL THERAPY THREE TIMES PER WEEK FOR FOUR WEEKS TO THE CERVICAL SPINE", "",
      "physical therapy for your neck, 3 times a week for 4 weeks",

@@ -14,7 +14,7 @@ import re
 from typing import NamedTuple
 
 from ..enrich.quantity import _NUMBER_WORDS as NUMBER_WORDS, find_quantity
-from ..enrich.vocabulary import classify, regions, sides
+from ..enrich.vocabulary import classify, classify_drug, regions, sides
 from ..reading import SourceText
 from ..safety import findings_in, overlapping
 from ..schema import Determination, DisputedItem
@@ -142,8 +142,12 @@ _SERVICES: list[_Service] = [
          "Diagnostic Testing"),
         (r"\bekg\b|\becg\b|electrocardiogra", "a heart test (EKG)", "", "una prueba del corazón (EKG)",
          "Diagnostic Testing", None),
-        (r"\blabs?\b|laboratory|blood (?:test|work)|\bcbc\b|chem(?:istry)? panel|\bua\b|urinalysis",
-         "lab tests", "", "análisis de laboratorio", "Diagnostic Testing", None),
+        (r"\bcbc\b|complete blood count", "a blood count (CBC)", "", "un conteo sanguíneo (CBC)", "Diagnostic Testing", None),
+        (r"pt/ptt|\binr\b", "a blood clotting test", "", "una prueba de coagulación de la sangre", "Diagnostic Testing", None),
+        (r"chem(?:istry)? panel|metabolic panel|\bcmp\b|\bbmp\b", "a blood chemistry test", "",
+         "una prueba de química de la sangre", "Diagnostic Testing", None),
+        (r"\bua\b|urinalysis", "a urine test", "", "un análisis de orina", "Diagnostic Testing", None),
+        (r"\blabs?\b|laboratory|blood (?:test|work)", "lab tests", "", "análisis de laboratorio", "Diagnostic Testing", None),
         (r"epidural", "an epidural injection", "", "una inyección epidural", "Injection", "in", "en"),
         (r"facet", "facet joint injections", "", "inyecciones en las articulaciones de la columna (facetas)",
          "Injection", "in", "en"),
@@ -333,13 +337,15 @@ def plain_request(item: DisputedItem, letter: str, language: Language) -> str:
     if match and match.category == "Pharmaceuticals":
         if language == "en":
             return "the medicine " + _tidy(text) + suffix
-        named = not re.search(r"[^\W\d_]", _DOSE.sub(" ", text[:match.start] + text[match.end:]))
+        # a drug's name, strength and count read the same in Spanish; any other word ("patch", "refills") is quoted
+        rest = re.findall(r"[^\W\d_]+", _DOSE.sub(" ", text[:match.start] + text[match.end:]))
+        named = all((w.isupper() and len(w) <= 4) or classify_drug(w) for w in rest)  # HCL, ER; "(Mobic)"
         return ("el medicamento " + _tidy(text) + suffix if named
                 else AS_PRINTED_ES["medicine"].format(suffix=suffix, words=_tidy(text)))
     agrees = {match.category, f"{match.category}:{match.subcategory}"} if match else set()
     service = next((s for s in _SERVICES if s.pattern.search(text) and agrees & set(s.categories)), None)
-    if service is None or len(service.pattern.findall(text)) > 1:
-        return _as_printed(text, language, suffix)  # unknown, or the heading holds several requests
+    if service is None or len(service.pattern.findall(re.sub(r"\([^)]*\)", " ", text))) > 1:
+        return _as_printed(text, language, suffix)  # unknown, or several requests ("MRI (magnetic ...)" is one)
     visits = bool(service.en_visit)
     count = freq = weeks = raw = None
     found = find_quantity(text, drug=False)
