@@ -466,6 +466,10 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
         for index in range(page_count):
             page = doc[index]
             try:
+                if page.get_rotation():
+                    # /Rotate only turns the page for display; pdfium orders the text of a turned
+                    # page in display space and scrambles its lines, so read it unturned (in memory)
+                    page.set_rotation(0)
                 textpage = page.get_textpage()
                 try:
                     texts.append(textpage.get_text_range())

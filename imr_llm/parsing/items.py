@@ -29,7 +29,7 @@ from ..reading import SourceText
 from ..schema import DisputedItem
 from .citations import parse_basis
 from .common import collapse, evidence, trim_span
-from .verdicts import read_verdict
+from .verdicts import closing_verdicts, read_verdict
 
 # A decision token: any short word after the heading's last colon, read as Upheld/Overturned when it
 # is one of them with at most one character wrong ("Overtumed", "0verturned": OCR and typing errors;
@@ -56,7 +56,7 @@ VERDICT_END_LINE = re.compile(
     re.IGNORECASE,
 )
 # A rationale that ends in a citation rather than a sentence: a link, or a reference with its year.
-CITATION_END_LINE = re.compile(r"(?:https?://|www\.)\S+$|\bet\s+al\b.*$|\((?:19|20)\d\d\)\W*$|(?<![/\-.\d])(?:19|20)\d\d;\S*$",
+CITATION_END_LINE = re.compile(r"(?:https?://|www\.)\S+$|\bet\s+al\b.*$|(?<![/\-.\d])(?:19|20)\d\d(?:\)\W*|;\S*)$",
                                re.IGNORECASE)
 UR_TAIL = re.compile(
     r"IMR\s+eligible|The\s+original\s+request,",
@@ -102,10 +102,15 @@ def decision_word(token: str) -> tuple[str, bool] | None:
     low = token.lower()
     if low in DECISION_WORDS:
         return low, True
+    # OCR's usual confusions first ("rn" read as "m", "l" as "1", "o" as "0"), then one edit more
+    ocr = {low, low.replace("m", "rn"), low.translate(_OCR_DIGITS)}
     for word in DECISION_WORDS:
-        if low[::-1] == word or (abs(len(low) - len(word)) <= 1 and _within_one_edit(low, word)):
+        if low[::-1] == word or any(abs(len(t) - len(word)) <= 1 and _within_one_edit(t, word) for t in ocr):
             return word, False
     return None
+
+
+_OCR_DIGITS = str.maketrans("105", "los")
 
 
 def _within_one_edit(a: str, b: str) -> bool:
@@ -191,7 +196,7 @@ def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[lis
             if not reference <= body_kinds(k):
                 rejected.append((marker, inside, "without the guideline and rationale fields every item of this letter has"))
                 continue
-            odd = _odd_place(text, prev, marker)
+            odd = _odd_place(text, prev, marker, body_end(k))
             if odd:
                 suspects[len(accepted)] = odd
         if not marker.exact:
@@ -201,7 +206,7 @@ def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[lis
     return accepted, rejected, suspects
 
 
-def _odd_place(text: str, prev: _Marker, marker: _Marker) -> str | None:
+def _odd_place(text: str, prev: _Marker, marker: _Marker, end: int) -> str | None:
     """Why a heading with all an item's fields may have been planted, or None. A real heading
     follows the previous rationale's closing text directly; a planted one sits behind
     instruction-like text (imr_llm/safety.py) in that rationale. Only the previous rationale and
@@ -214,6 +219,12 @@ def _odd_place(text: str, prev: _Marker, marker: _Marker) -> str | None:
 
     if findings_in(text[rat.end():marker.colon], section="items[0].rationale"):
         return "it follows instruction-like text inside the previous item's rationale"
+    own = RATIONALE_LABEL.search(text, marker.d_end, end)
+    if own is not None and read_verdict(text, rat.end(), marker.colon) is None \
+            and len(closing_verdicts(text, own.end(), end)) >= 2:
+        # a heading cut into the previous rationale before its verdict: that rationale has none,
+        # and this item's has two (its own and the one it cut off)
+        return "the previous item's rationale stops before its verdict, and this item's rationale has two verdicts"
     return None
 
 
@@ -356,7 +367,7 @@ def _heading_start(text: str, lo: int, colon: int) -> int:
         if not needs_head and (SENTENCE_END_LINE.search(prev_line) or CITATION_END_LINE.search(prev_line)
                                or _verdict_ends_at(text, lo, prev_start, prev_end)):
             break
-        if re.search(r"(?:guideline|rationale)\s*:\s*$", prev_line, re.IGNORECASE):
+        if re.search(r"(?:guideline|rationale|set\s+forth\s+below)\s*:\s*$", prev_line, re.IGNORECASE):
             break
         start = prev_start
     return _cut_fused_verdict(text, start, colon)

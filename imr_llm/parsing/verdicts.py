@@ -10,9 +10,11 @@ denial"), so polarity is read from the clause that carries the verdict word, not
 
 * strong verdicts ("medically necessary/appropriate", "medical necessity", "Recommendation is
   for ...") count wherever they stand; the last one in the rationale is the verdict;
-* weak ones ("is not supported", "cannot be recommended", "is warranted") count only when the
-  rationale has no strong one and they close its last sentence, since "X is recommended for ..."
-  elsewhere is guideline talk, not a verdict.
+* weak ones ("is not supported", "cannot be recommended", "is warranted") count only when they
+  close the rationale's last sentence, and win over a strong one only when that sentence is about
+  the request ("Therefore, the request is supported."): "Weaning is recommended." is guideline
+  talk, not a verdict;
+* a verdict word inside a quotation (a guideline quoted in the rationale) is not the reviewer's.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ _NECESSITY_TAIL = re.compile(
     r"(?:established|demonstrated|shown|met|supported|documented)",
     re.IGNORECASE,
 )
+_REQUEST = re.compile(r"\brequest(?:s|ed)?\b[^.;]*$", re.IGNORECASE)
 _LACKS = re.compile(r"\b(?:lacks?|lacking|no)\s+$", re.IGNORECASE)
 _COPULA = re.compile(
     r"\b(?:is|are|was|were|be|been|appears?|seems?|deemed|considered|found|remains?|established|certainly)\b",
@@ -61,14 +64,26 @@ class Verdict:
     negative: bool  # "not medically necessary" and its kin
     start: int
     end: int
+    about_request: bool = False  # a weak verdict whose clause names the request ("the request is supported")
+
+
+def _quoted(text: str, start: int, at: int) -> bool:
+    """Is `at` inside a quotation (a guideline quoted in the rationale)? The nearest quote mark
+    before it opens one: it follows a space or a bracket, not a word."""
+    lo = start
+    pos = max(text.rfind('"', lo, at), text.rfind("\u201c", lo, at), text.rfind("\u201d", lo, at))
+    if pos < 0 or text[pos] == "\u201d":
+        return False
+    return text[pos] == "\u201c" or pos == start or text[pos - 1] in " \t\n(:[" or (pos > 0 and text[pos - 1] == "\n")
 
 
 def read_verdict(text: str, start: int, end: int) -> Verdict | None:
     """The verdict closing text[start:end] (a rationale), or None when there is none or its
     polarity cannot be read with confidence."""
-    strong = list(_STRONG.finditer(text, start, end))
-    if not strong:
-        return _closing_weak(text, start, end)
+    closing = _closing_weak(text, start, end)
+    strong = [m for m in _STRONG.finditer(text, start, end) if not _quoted(text, start, m.start())]
+    if not strong or (closing is not None and closing.about_request):
+        return closing
     for m in reversed(strong):
         phrase = m.group(0).lower()
         if m.group("rec"):
@@ -84,6 +99,21 @@ def read_verdict(text: str, start: int, end: int) -> Verdict | None:
                 continue
         return _polarity(text, start, m.start(), m.end())
     return None
+
+
+def closing_verdicts(text: str, start: int, end: int) -> list[Verdict]:
+    """Every sentence of text[start:end] that ends in a readable strong verdict (a rationale
+    normally has one; two are a sign that text was cut into it)."""
+    out = []
+    for m in _STRONG.finditer(text, start, end):
+        if m.group("rec") or m.group(0).lower().endswith("necessity") or _quoted(text, start, m.start()):
+            continue
+        after = _SENTENCE_END.match(text, m.end()) or re.match(r"[ \t]*(?:and|or|at|in|per|based|for)\b[^.;]{0,60}[.!?]",
+                                                               text[m.end():end])
+        v = _polarity(text, start, m.start(), m.end()) if after else None
+        if v is not None:
+            out.append(v)
+    return out
 
 
 def _closing_weak(text: str, start: int, end: int) -> Verdict | None:
@@ -102,7 +132,8 @@ def _closing_weak(text: str, start: int, end: int) -> Verdict | None:
         return None
     word = found.group("w").lower()
     negative = v.negative or word.startswith(("un", "non", "not"))
-    return Verdict(negative=negative, start=found.start(), end=found.end("w"))
+    return Verdict(negative=negative, start=found.start(), end=found.end("w"),
+                   about_request=_REQUEST.search(text, max(start, v.start - _WINDOW), v.start) is not None)
 
 
 def _polarity(text: str, lo: int, at: int, end: int) -> Verdict | None:
