@@ -69,16 +69,15 @@ class LetterResult:
 
     def record(self, redact: bool = False) -> dict[str, Any]:
         """The output line: hash and status first (what a resume reads), then the source."""
+        from .output import redacted
+
         head = {"letter_sha256": self.letter_sha256 or "", "status": "error" if self.error else "ok",
                 "source": self.source}
         if self.error is not None:
-            return {**head, "error": {"code": self.error.code, "message": str(self.error)}}
-        payload = self.determination.model_dump(mode="json")
-        if redact:
-            from .output import redact as drop_text
-
-            payload = {**drop_text(payload), "redacted": True}
-        return {**head, **payload}
+            record = {**head, "error": {"code": self.error.code, "message": str(self.error)}}
+        else:
+            record = {**head, **self.determination.model_dump(mode="json")}
+        return redacted(record) if redact else record
 
 
 def iter_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -390,10 +389,11 @@ def csv_cell(value: Any) -> Any:
     return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
-def rebuild_csv(out: Path, target: Path) -> int:
+def rebuild_csv(out: Path, target: Path, redact: bool = False) -> int:
     """Write `target` (atomically, user-only) from the JSONL at `out`, streaming; returns the
-    number of letters in `out` (each counted once, the last line winning)."""
-    from .output import FILE_MODE
+    number of letters in `out` (each counted once, the first line winning). `redact`: every row
+    redacted, whatever the line holds (a line written by an earlier run without --redact)."""
+    from .output import FILE_MODE, redacted
 
     seen: set[str] = set()
     tmp = target.with_name(f".{target.name}.tmp")
@@ -412,6 +412,7 @@ def rebuild_csv(out: Path, target: Path) -> int:
                     if key in seen:
                         continue
                     seen.add(key)
+                    record = redacted(record) if redact else record
                     writer.writerows([csv_cell(v) for v in row] for row in csv_rows(record))
     os.replace(tmp, target)
     return len(seen)
@@ -461,7 +462,7 @@ async def run_batch(paths: list[str], pipeline, options: BatchOptions, *, progre
             await pipeline.enricher.client.aclose()
     summary.wall_s = time.perf_counter() - started
     if options.csv is not None:
-        summary.output_letters = rebuild_csv(options.out, options.csv)
+        summary.output_letters = rebuild_csv(options.out, options.csv, options.redact)
     else:
         summary.output_letters = count_letters(options.out)
     summary.cost = _cost(pipeline, summary, options)
@@ -478,12 +479,13 @@ def _write_explanation(result: LetterResult, options: BatchOptions, write_privat
     from .explain.render import EXTENSIONS, render
 
     expl, source = result.explanation
-    if options.redact:
+    stem, source_name = f"{Path(result.source).stem}-{result.letter_sha256[:8]}", result.source
+    if options.redact:  # no letter text, and no path: not even in the file's name
         from .output import redact_explanation
 
-        expl, source = redact_explanation(expl), None
-    page = render(expl, options.explain_format, source=source, source_name=result.source)
-    name = f"{Path(result.source).stem}-{result.letter_sha256[:8]}.{options.language}.{EXTENSIONS[options.explain_format]}"
+        expl, source, stem, source_name = redact_explanation(expl), None, f"letter-{result.letter_sha256[:16]}", None
+    page = render(expl, options.explain_format, source=source, source_name=source_name)
+    name = f"{stem}.{options.language}.{EXTENSIONS[options.explain_format]}"
     write_private(options.explain_dir / name, page)
 
 

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="append the JSON Lines to FILE (created user-only; safe to share between runs)")
     ex.add_argument("--no-evidence", action="store_true", help="leave evidence spans out of the JSON")
     ex.add_argument("--redact", action="store_true",
-                    help="drop free text (headings, quotes, reasons), ages and dates of injury; keep decisions and categories")
+                    help="drop free text (headings, quotes, reasons), the case number, dates, ages and the letter's path "
+                         "(output.REDACTED_FIELDS); keep decisions and categories")
     ex.add_argument("-j", "--jobs", type=int, default=0,
                     help="worker processes; 0 (default) = one per CPU core for 32+ letters, else 1 (always 1 with --model)")
     add_model_arguments(ex, "fill the model fields (category, service, quantity, reasons) with this model")
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--parse-workers", type=int, metavar="N",
                     help="processes that read and parse, so the model calls have this one to themselves "
                          "(default: one per core but one, at most 4; 0: parse here)")
-    bt.add_argument("--redact", action="store_true", help="as for extract: no free text, ages or dates of injury")
+    bt.add_argument("--redact", action="store_true", help="as for extract: no free text, case number, dates, ages or paths")
     bt.add_argument("--price-in", type=float, metavar="USD", help="price per million prompt tokens, for the cost estimate")
     bt.add_argument("--price-out", type=float, metavar="USD", help="price per million completion tokens")
     bt.add_argument("--engine", choices=["local", "ray"], default="local",
@@ -286,7 +287,9 @@ _STDIN_DATA: dict[str, bytes | None] = {}
 
 
 def _display_name(path: Path) -> str:
-    return "<stdin>" if str(path) == STDIN else str(path)
+    from .output import display_path
+
+    return "<stdin>" if str(path) == STDIN else display_path(path)
 
 
 def _extract_command(args: argparse.Namespace) -> int:
@@ -341,6 +344,10 @@ def _extract_command(args: argparse.Namespace) -> int:
                     progress.say(summary.lines[-1])
                     if as_json:
                         record = {"source": _display_name(path), "error": {"code": code, "message": message}}
+                        if args.redact:
+                            from .output import redacted
+
+                            record = redacted(record)
                         _emit(out, json.dumps(record, ensure_ascii=options["ascii"]) + "\n")
                     continue
                 summary.ok(payload if isinstance(payload, dict) else None)
@@ -354,7 +361,7 @@ def _extract_command(args: argparse.Namespace) -> int:
                     # rendered first, then written through sys.stdout: while the bar shows, that
                     # is rich's proxy, which prints above the bar instead of across it
                     with console.capture() as captured:
-                        print_determination(console, _display_name(path), payload)
+                        print_determination(console, payload.pop("source") or "[redacted]", payload)
                     sys.stdout.write(captured.get())
         sys.stdout.flush()
     finally:
@@ -417,16 +424,16 @@ def _extract_one(path: Path, options: dict, pipeline=None) -> tuple[Path, dict |
         # the letter is done (its parse is whole), but say so where a person watching will see it
         options.get("notes", []).append(f"imr-llm: {name}: model step {det.model_step.status} "
                                         f"({len([w for w in det.warnings if 'model' in w])} warning(s) in its output)")
-    payload = det.model_dump(mode="json")
+    record = {"source": name, **det.model_dump(mode="json")}
     if not options.get("evidence", True):
-        _drop_evidence(payload)
+        _drop_evidence(record)
     if options.get("redact"):
-        from .output import redact
+        from .output import redacted
 
-        payload = {**redact(payload), "redacted": True}
+        record = redacted(record)
     if not options.get("json"):
-        return path, payload, None
-    return path, json.dumps({"source": name, **payload}, ensure_ascii=options.get("ascii", False)) + "\n", None
+        return path, record, None
+    return path, json.dumps(record, ensure_ascii=options.get("ascii", False)) + "\n", None
 
 
 def _explain_command(args: argparse.Namespace) -> int:
@@ -448,7 +455,7 @@ def _explain_command(args: argparse.Namespace) -> int:
     from .api import Pipeline
     from .explain import explain
     from .explain.render import EXTENSIONS, check_report, render
-    from .output import private_dir, redact_explanation, write_private
+    from .output import display_path, private_dir, redact_explanation, redacted, write_private
 
     try:
         pipeline = Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache)
@@ -478,8 +485,8 @@ def _explain_command(args: argparse.Namespace) -> int:
                 summary.fail(exc.code, f"imr-llm: [{exc.code}] {exc}")
                 print(summary.lines[-1], file=sys.stderr)
                 if args.format == "json" and args.out is None:
-                    sys.stdout.write(json.dumps({"source": name, "error": {"code": exc.code, "message": str(exc)}},
-                                                ensure_ascii=ascii_json) + "\n")
+                    record = {"source": name, "error": {"code": exc.code, "message": str(exc)}}
+                    sys.stdout.write(json.dumps(redacted(record) if args.redact else record, ensure_ascii=ascii_json) + "\n")
                 continue
             except Exception as exc:  # a bug must not lose the rest of the batch
                 summary.fail("internal_error", f"imr-llm: [internal_error] {name}: {type(exc).__name__} while explaining; "
@@ -487,16 +494,17 @@ def _explain_command(args: argparse.Namespace) -> int:
                 print(summary.lines[-1], file=sys.stderr)
                 continue
             summary.ok()
-            if args.redact:
-                expl = redact_explanation(expl)
-            page = render(expl, args.format, source=None if args.redact else source, source_name=name)
+            if args.redact:  # no letter text and no path, not even in a file's name
+                expl, source, name, stem = redact_explanation(expl), None, f"letter {n + 1}", f"letter-{n + 1}"
+            else:
+                stem = "stdin" if str(path) == STDIN else path.stem
+            page = render(expl, args.format, source=source, source_name=None if args.redact else name)
             if args.format == "json":
                 record = json.loads(page)
                 if args.redact:
                     record["redacted"] = True
                 page = json.dumps(record, ensure_ascii=ascii_json and args.out is None)
             if args.out is not None:
-                stem = "stdin" if str(path) == STDIN else path.stem
                 file_name = f"{stem}.{args.language}.{EXTENSIONS[args.format]}"
                 k = 2
                 while file_name in used_names:
@@ -504,7 +512,7 @@ def _explain_command(args: argparse.Namespace) -> int:
                     k += 1
                 used_names.add(file_name)
                 write_private(args.out / file_name, page + ("\n" if args.format == "json" else ""))
-                print(f"{name} -> {args.out / file_name}", file=sys.stderr)
+                print(f"{name} -> {display_path(args.out / file_name)}", file=sys.stderr)
             elif args.format == "json":
                 sys.stdout.write(page + "\n")
             else:

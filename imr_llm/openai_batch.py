@@ -349,7 +349,7 @@ def add_openai_batch_parser(sub) -> None:
     co.add_argument("--out", type=Path, required=True, metavar="FILE",
                     help="JSON Lines output, as imr-llm batch writes it (letters already in it are skipped)")
     co.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per item (rebuilt from --out)")
-    co.add_argument("--redact", action="store_true", help="as for extract: no free text, ages or dates of injury")
+    co.add_argument("--redact", action="store_true", help="as for extract: no free text, case number, dates, ages or paths")
     co.add_argument("--price-in", type=float, metavar="USD",
                     help="price per million prompt tokens (default: half the live price, when known)")
     co.add_argument("--price-out", type=float, metavar="USD", help="price per million completion tokens")

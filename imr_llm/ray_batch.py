@@ -147,7 +147,7 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str]
         if own_instance:
             ray.shutdown()
     summary.wall_s = time.perf_counter() - started
-    summary.output_letters = rebuild_csv(out, csv_path) if csv_path is not None else count_letters(out)
+    summary.output_letters = rebuild_csv(out, csv_path, redact) if csv_path is not None else count_letters(out)
     pipeline = SimpleNamespace(enricher=SimpleNamespace(config=model) if model is not None else None)
     summary.cost = _cost(pipeline, summary, BatchOptions(out=out, price_in=price_in, price_out=price_out))
     return summary

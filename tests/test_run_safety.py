@@ -219,3 +219,94 @@ def test_the_default_cache_folder_from_before_the_marker_is_still_used(tmp_path,
     cache = ResponseCache()
     assert cache.get("k") == {"value": 1} and (tmp_path / "imr-llm" / MARKER).exists()
     cache.close()
+
+
+# -- redaction, format by format ----------------------------------------------------------------
+
+HEADER_LETTER = LETTERS / "synthetic_2016_multi.pdf"  # a header with a case number and five dates
+
+
+@pytest.fixture(scope="module")
+def secrets():
+    """What --redact must leave out of every format: the case number, every date (as stored and
+    as printed), the age, the requests' and diagnoses' words, and the letter's path and name."""
+    import imr_llm
+
+    det = imr_llm.extract(HEADER_LETTER)
+    dates = [det.date_assigned, det.decision_date, det.date_of_injury, det.ur_denial_date, det.application_received]
+    assert det.case_number and all(dates) and det.patient.age
+    return [det.case_number, *(d.isoformat() for d in dates), *(d.strftime("%m/%d/%Y") for d in dates),
+            f"{det.patient.age} years", *(i.request for i in det.items), *det.diagnoses, "Jane_Example"]
+
+
+@pytest.fixture
+def named_letter(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    path = folder / "Jane_Example_IMR_letter.pdf"  # a file named after the patient
+    path.write_bytes(HEADER_LETTER.read_bytes())
+    return path
+
+
+def _assert_redacted(text: str, secrets: list[str], where: str) -> None:
+    leaked = [s for s in secrets if s in text]
+    assert not leaked, f"{where}: {leaked}"
+    assert "letter's words" not in text and "words: \"\"" not in text, where
+
+
+@pytest.mark.parametrize("fmt", ["json", "out", "text"])
+def test_extract_redact_leaves_nothing_out_in_any_format(capsys, tmp_path, secrets, named_letter, fmt):
+    out = tmp_path / "o.jsonl"
+    argv = {"json": ["--json"], "out": ["--out", out], "text": []}[fmt]
+    code, stdout, err = run(capsys, "extract", "--redact", named_letter, *argv)
+    assert code == 0 and "Traceback" not in err, err
+    text = out.read_text(encoding="utf-8") if fmt == "out" else stdout
+    assert "overturned" in text and "upheld" in text  # the decisions stay
+    _assert_redacted(text, secrets + [str(named_letter.parent)], f"extract {fmt}")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json", "html"])
+def test_explain_redact_leaves_nothing_out_in_any_format(capsys, tmp_path, secrets, named_letter, fmt):
+    code, stdout, err = run(capsys, "explain", "--redact", "--format", fmt, named_letter)
+    assert code == 0, err
+    assert "30 days" in stdout  # the next steps stay
+    _assert_redacted(stdout, secrets + [str(named_letter.parent)], f"explain {fmt}")
+    pages = tmp_path / "pages"
+    code, _, err = run(capsys, "explain", "--redact", "--format", fmt, "--out", pages, named_letter)
+    assert code == 0 and [p.name for p in pages.iterdir()] == [f"letter-1.en.{ {'text': 'txt', 'markdown': 'md'}.get(fmt, fmt)}"]
+    _assert_redacted(next(pages.iterdir()).read_text(encoding="utf-8") + err, secrets, f"explain --out {fmt}")
+
+
+@pytest.mark.parametrize("fmt", ["html", "json", "markdown", "text"])
+def test_batch_redact_leaves_nothing_out_of_the_lines_the_csv_or_the_pages(capsys, tmp_path, secrets, named_letter,
+                                                                          fmt):
+    from imr_llm.batch import CSV_COLUMNS
+
+    out, table, pages = tmp_path / "o.jsonl", tmp_path / "o.csv", tmp_path / "pages"
+    bad = named_letter.parent / "Jane_Example_empty.txt"  # a failed letter's message names its file
+    bad.write_text("")
+    code, _, err = run(capsys, "batch", "--redact", named_letter.parent, "--out", out, "--csv", table,
+                       "--explain", pages, "--explain-format", fmt)
+    assert code == 1, err  # the empty file failed
+    produced = {"jsonl": out.read_text(encoding="utf-8"), "csv": table.read_text(encoding="utf-8")}
+    produced.update({p.name: p.read_text(encoding="utf-8") for p in pages.iterdir()})
+    assert len(produced) == 3 and table.read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
+    for name, text in produced.items():
+        _assert_redacted(text + name, secrets + [str(named_letter.parent)], f"batch {name}")
+
+
+def test_a_csv_rebuilt_with_redact_is_redacted_whatever_the_lines_hold(capsys, tmp_path, secrets, named_letter):
+    out, table = tmp_path / "o.jsonl", tmp_path / "o.csv"
+    assert run(capsys, "batch", named_letter, "--out", out)[0] == 0  # an earlier run, without --redact
+    assert run(capsys, "batch", "--redact", named_letter, "--out", out, "--csv", table)[0] == 0
+    _assert_redacted(table.read_text(encoding="utf-8"), secrets, "csv")
+
+
+def test_the_redaction_list_is_declared_once():
+    from imr_llm import output
+
+    for name in ("case_number", "date_of_injury", "decision_date", "date_assigned", "ur_denial_date",
+                 "application_received", "age", "source", "request", "rationale", "quote"):
+        assert name in output.REDACTED_FIELDS
+    assert output.redact({"warnings": ["header says CM16-0219557 on 03/30/2017"]}) == {
+        "warnings": ["header says [redacted] on [redacted]"]}

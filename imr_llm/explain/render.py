@@ -81,7 +81,7 @@ def _letter_lines(item, labels: dict[str, str]) -> list[tuple[str, str | None]]:
     """(label, the letter's words) under an item; a heading with suspicious text: one plain line, no words."""
     if item.request_hidden:
         return [(labels["words_hidden"], None)]
-    return [(labels["letter_words"], item.request)] + (
+    return [(labels["letter_words"], item.request)] * bool(item.request) + (  # none when redacted
         [(labels["already_approved"], item.already_approved)] if item.already_approved else [])
 
 
