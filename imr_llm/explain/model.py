@@ -105,7 +105,7 @@ class GuardResult(_Strict):
 
 class Fallback(_Strict):
     used: bool = Field(False, description="the explanation shown is not the one first written")
-    reason: str | None = Field(None, description="which guards the first explanation failed")
+    reason: str | None = Field(None, description="which explanation failed which guards, and which one is shown")
 
 
 class Notice(_Strict):
