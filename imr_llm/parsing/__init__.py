@@ -154,10 +154,16 @@ def _suspect_items(source: SourceText, det: Determination, suspects: dict[int, s
             if ev is not None and source.norm_offset(ev.start) < last:
                 why.setdefault(item.index, "it comes before the letter's last 'IMR ISSUES, DECISIONS AND RATIONALES' "
                                            "heading, and the letter prints that heading more than once")
+    starts = [source.norm_offset(i.evidence["request"].start) for i in det.items]
     for f in det.suspicious:
         m = re.match(r"items\[(\d+)\]", f.section)
         if m and f.kind != "heading_in_text":
-            why.setdefault(int(m.group(1)), "its text has a part that reads like instructions or a planted note")
+            k = int(m.group(1))
+            why.setdefault(k, "its text has a part that reads like instructions or a planted note")
+            # instruction-like text just before the next heading: that heading may be planted too
+            end = source.norm_offset(f.evidence.end - 1) + 1
+            if k + 1 < len(starts) and 0 <= starts[k + 1] - end <= _NEAR:
+                why.setdefault(k + 1, "it follows instruction-like text inside the previous item's rationale")
     for index in sorted(why):
         item = det.items[index]
         det.conflicts.append(Conflict(
@@ -165,6 +171,9 @@ def _suspect_items(source: SourceText, det: Determination, suspects: dict[int, s
             other=f"{_short(item.request)}: {item.decision.capitalize()}",
             note=f"this item was kept, but {why[index]}: check it against the letter",
         ))
+
+
+_NEAR = 300  # characters between planted text and a heading that it may have brought in
 
 
 def _short(text: str) -> str:

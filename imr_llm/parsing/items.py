@@ -207,23 +207,15 @@ def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[lis
 
 
 def _odd_place(text: str, prev: _Marker, marker: _Marker, end: int) -> str | None:
-    """Why a heading with all an item's fields may have been planted, or None. A real heading
-    follows the previous rationale's closing text directly; a planted one sits behind
-    instruction-like text (imr_llm/safety.py) in that rationale. Only the previous rationale and
-    this heading are read, with the detectors that apply to a rationale (never the guideline
-    citations after it, whose links are normal)."""
+    """Why a heading with all an item's fields may have been cut into the previous rationale, or
+    None: that rationale then has no verdict, and this item's has two (its own and the one it
+    cut off). (Instruction-like text before a heading is the parser's other sign; it is read
+    from the letter's one safety scan, see parsing._suspect_items.)"""
     rat = RATIONALE_LABEL.search(text, prev.d_end, marker.colon)
-    if rat is None:
-        return None
-    from ..safety import findings_in
-
-    if findings_in(text[rat.end():marker.colon], section="items[0].rationale"):
-        return "it follows instruction-like text inside the previous item's rationale"
     own = RATIONALE_LABEL.search(text, marker.d_end, end)
-    if own is not None and read_verdict(text, rat.end(), marker.colon) is None \
-            and len(closing_verdicts(text, own.end(), end)) >= 2:
-        # a heading cut into the previous rationale before its verdict: that rationale has none,
-        # and this item's has two (its own and the one it cut off)
+    if rat is None or own is None or len(closing_verdicts(text, own.end(), end)) < 2:
+        return None
+    if read_verdict(text, rat.end(), marker.colon) is None:
         return "the previous item's rationale stops before its verdict, and this item's rationale has two verdicts"
     return None
 

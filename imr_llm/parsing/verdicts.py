@@ -81,10 +81,11 @@ def read_verdict(text: str, start: int, end: int) -> Verdict | None:
     """The verdict closing text[start:end] (a rationale), or None when there is none or its
     polarity cannot be read with confidence."""
     closing = _closing_weak(text, start, end)
-    strong = [m for m in _STRONG.finditer(text, start, end) if not _quoted(text, start, m.start())]
-    if not strong or (closing is not None and closing.about_request):
+    if closing is not None and closing.about_request:
         return closing
-    for m in reversed(strong):
+    for m in reversed(list(_STRONG.finditer(text, start, end))):
+        if _quoted(text, start, m.start()):
+            continue
         phrase = m.group(0).lower()
         if m.group("rec"):
             rec = m.group("rec").lower()
@@ -98,14 +99,17 @@ def read_verdict(text: str, start: int, end: int) -> Verdict | None:
             if not (phrase.startswith("a ") or _LACKS.search(text, max(start, m.start() - 12), m.start())):
                 continue
         return _polarity(text, start, m.start(), m.end())
-    return None
+    return closing
 
 
 def closing_verdicts(text: str, start: int, end: int) -> list[Verdict]:
     """Every sentence of text[start:end] that ends in a readable strong verdict (a rationale
     normally has one; two are a sign that text was cut into it)."""
-    out = []
-    for m in _STRONG.finditer(text, start, end):
+    out: list[Verdict] = []
+    found = list(_STRONG.finditer(text, start, end))
+    if len(found) < 2:
+        return out  # (what callers ask: are there two?) one strong phrase cannot make two verdicts
+    for m in found:
         if m.group("rec") or m.group(0).lower().endswith("necessity") or _quoted(text, start, m.start()):
             continue
         after = _SENTENCE_END.match(text, m.end()) or re.match(r"[ \t]*(?:and|or|at|in|per|based|for)\b[^.;]{0,60}[.!?]",
