@@ -2,7 +2,8 @@
 made from the seeds, our written letters and (at test time, never saved) the DWC dev letters.
 
 Benign: no item dropped or added, no decision changed, no false conflict, nothing flagged as
-suspicious, and the offline explanation passes its own guards. Hostile: no real item lost, no
+suspicious. Both kinds: the offline explanation passes its own guards (a guard failing on a page
+whose decisions are right is a bug, never a message for the patient). Hostile: no real item lost, no
 decision changed, and nothing planted accepted as an item without a conflict on it (which the
 patient page shows). The confusion table is printed (`pytest -s`); BENCHMARKS.md has the full
 run (`python benchmarks/variant_corpus.py`). The default run takes every STRIDE-th dev variant.
@@ -22,7 +23,8 @@ from imr_llm.reading import read_path, read_text
 from variants import Variant, base_text, benign, hostile, score
 
 STRIDE = 5  # dev-letter variants: every 5th in the default run (all of them in the benchmark)
-EXPLAIN_STRIDE = 97  # and an offline explanation, both languages, for every 97th benign one
+EXPLAIN_STRIDE = 97  # and an offline explanation, both languages, for every 97th variant
+COMMITTED_EXPLAIN_STRIDE = 7  # ... and every 7th of the committed letters' variants
 
 
 def bases(dev: bool) -> list[tuple[str, str]]:
@@ -47,7 +49,7 @@ def run(variants: list[Variant], explain_every: int = 0) -> tuple[dict, list[str
         source = read_text(v.text)
         det = parse(source)
         counts = score(v, det)
-        if not v.hostile and explain_every and n % explain_every == 0:
+        if explain_every and n % explain_every == 0:  # a tampered letter read right must pass too
             counts["guard_failures"] = sum(not explain(det, source, lang).passed for lang in ("en", "es"))
         row.update(counts)
         if any(counts.values()) and len(failures) < 10:
@@ -77,7 +79,7 @@ def test_the_corpus_is_large_and_varied_on_the_committed_letters():
 
 def test_no_benign_variant_of_the_committed_letters_changes_anything_and_no_planted_item_hides():
     variants = [v for name, text in bases(dev=False) for v in benign(text, name) + hostile(text, name)]
-    table, failures = run(variants, explain_every=EXPLAIN_STRIDE)
+    table, failures = run(variants, explain_every=COMMITTED_EXPLAIN_STRIDE)
     print_table(table)
     assert not failures, failures
 

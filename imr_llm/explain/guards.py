@@ -27,7 +27,8 @@ from __future__ import annotations
 import re
 from statistics import median
 
-from ..reading import SourceText
+from ..parsing.items import decision_word
+from ..reading import SourceText, fold
 from ..schema import Determination, DisputedItem
 from . import facts
 from .model import GuardResult, Language, PatientExplanation, Readability
@@ -128,7 +129,9 @@ def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult
         if item.status != expected:
             problems.append(f"item {n}: status is not the vetted wording for {parsed.decision!r}: use {expected!r}")
         ev = item.decision_evidence
-        if ev is not None and ev.quote.strip().lower() != parsed.decision:
+        # read as the parser reads it: look-alike and invisible characters folded, one OCR slip allowed
+        read = decision_word("".join(map(fold, ev.quote.strip()))) if ev is not None else None
+        if ev is not None and (read is None or read[0] != parsed.decision):
             problems.append(f"item {n}: its decision evidence quotes {ev.quote!r}, not {parsed.decision!r}")
         read = readback_status(item.status, lang)
         if read != parsed.decision:
