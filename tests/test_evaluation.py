@@ -334,8 +334,8 @@ def _drop_overturned(monkeypatch):
     real = parsing.read_items
 
     def broken(source, start, end):
-        items, rejected = real(source, start, end)
-        return [item for item in items if item.decision != "overturned"], rejected
+        items, rejected, _ = real(source, start, end)
+        return [item for item in items if item.decision != "overturned"], rejected, {}
 
     monkeypatch.setattr(parsing, "read_items", broken)
 

@@ -130,8 +130,8 @@ def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult
             problems.append(f"item {n}: status is not the vetted wording for {parsed.decision!r}: use {expected!r}")
         ev = item.decision_evidence
         # read as the parser reads it: look-alike and invisible characters folded, one OCR slip allowed
-        read = decision_word("".join(map(fold, ev.quote.strip()))) if ev is not None else None
-        if ev is not None and (read is None or read[0] != parsed.decision):
+        word = decision_word("".join(map(fold, ev.quote.strip()))) if ev is not None else None
+        if ev is not None and (word is None or word[0] != parsed.decision):
             problems.append(f"item {n}: its decision evidence quotes {ev.quote!r}, not {parsed.decision!r}")
         read = readback_status(item.status, lang)
         if read != parsed.decision:
