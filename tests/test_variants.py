@@ -59,7 +59,7 @@ def run(variants: list[Variant], explain_every: int = 0) -> tuple[dict, list[str
 
 def print_table(table: dict) -> None:
     cols = ["variants", "dropped", "added", "decision_changed", "false_conflicts", "suspicious", "guard_failures",
-            "planted_unflagged"]
+            "planted_unflagged", "parts_wrong"]
     print("\n" + " | ".join(["kind", "family"] + cols))
     for (kind, family), row in sorted(table.items()):
         print(" | ".join([kind, family] + [str(row[c]) for c in cols]))

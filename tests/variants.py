@@ -149,8 +149,8 @@ def benign(text: str, name: str = "") -> list[Variant]:
     real = [i.value for i in items]
     out: list[Variant] = []
 
-    def add(family: str, new_text: str, new_real: list[tuple[str, str]] | None = None) -> None:
-        out.append(Variant(family, False, new_text, new_real if new_real is not None else real, name))
+    def add(family: str, new_text: str, new_real: list[tuple[str, str]] | None = None, **notes) -> None:
+        out.append(Variant(family, False, new_text, new_real if new_real is not None else real, name, notes))
 
     for k, item in enumerate(items):
         if item.rationale is None:
@@ -185,7 +185,8 @@ def benign(text: str, name: str = "") -> list[Variant]:
                 new_real = list(real)
                 new_real[k] = (collapse(head), item.value[1])
                 add(f"ur_modified[{conn.strip() or 'none'}{',wrapped' if wrap else ''}]",
-                    _edit(text, [(item.heading[0], item.heading[1], shown)]), new_real)
+                    _edit(text, [(item.heading[0], item.heading[1], shown)]), new_real,
+                    disputed=(k, f"{h} 6 sessions"))
         for label, head in (("short", "MRI"), ("long", _long_heading(h))):
             new_real = list(real)
             new_real[k] = (collapse(head), item.value[1])
@@ -288,7 +289,10 @@ def score(variant: Variant, det) -> dict[str, int]:
     flagged = {c.field.split(".")[0] for c in det.conflicts if c.field.startswith("items[")}
     item_conflicts = [c for c in det.conflicts if c.field.startswith("items")]
     out = {"dropped": 0, "decision_changed": 0, "added": 0, "false_conflicts": 0, "suspicious": 0,
-           "planted_unflagged": 0}
+           "planted_unflagged": 0, "parts_wrong": 0}
+    if "disputed" in variant.notes:  # a UR-modified heading: its remaining portion read
+        k, portion = variant.notes["disputed"]
+        out["parts_wrong"] = int(k >= len(det.items) or det.items[k].disputed_portion != portion)
     remaining = list(enumerate(got))
     for heading, decision in variant.real:
         match = next((r for r in remaining if r[1][0] == heading), None)
