@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .model import Citation, GlossaryEntry, Language, NextStep
 
-FACTS_VERSION = "1.1 (2026-12-04)"
+FACTS_VERSION = "1.2 (2026-12-04)"
 LANGUAGES: tuple[Language, ...] = ("en", "es")
 
 # -- sources ------------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ STATUS: dict[tuple[str, bool], Fact] = {
     }, DWC_IMR_GLOSSARY),
     ("overturned", False): Fact("status_overturned", {
         "en": "Approved — the earlier denial was reversed.",
-        "es": "Aprobado — la negación anterior fue revocada.",
+        "es": "Aprobado — la denegación anterior fue revocada.",
     }, DWC_IMR_GLOSSARY),
     # UR approved part of the request (or a changed version of it): that part stays approved.
     ("upheld", True): Fact("status_upheld_modified", {
