@@ -69,6 +69,12 @@ class UnsupportedLayout(ImrError):
     code = "unsupported_layout"
 
 
+class OutputInUse(ImrError):
+    """Another run holds the output file (a batch's JSON Lines)."""
+
+    code = "output_in_use"
+
+
 class ModelError(ImrError):
     """The configured model endpoint failed or returned something unusable."""
 

@@ -3,12 +3,15 @@
 Outputs hold medical information, so every file is created user-only (0600, folders 0700) and
 is never seen half-written:
 
-* `write_private(path, text)` — one whole file (an explanation page, a report): written to a
-  private temporary file beside it, then renamed over the target, so a crash or a kill leaves
-  the old file or the new one, never a torn one.
+* `write_private(path, text)` / `private_file(path)` — one whole file (an explanation page, a
+  report, the CSV): written to a private temporary file beside it, then renamed over the target,
+  so a crash or a kill leaves the old file or the new one, never a torn one (a writer that owns
+  the target removes the temporaries a killed run left; a second Ctrl-C removes its own).
 * `JsonlAppender(path)` — JSON Lines shared by several processes: each record is one `write`
   on an `O_APPEND` descriptor under an exclusive `flock`, so two runs appending to the same
-  file never interleave or lose a line.
+  file never interleave or lose a line, and a line a killed writer left half-written is cut
+  off first; `own=True` holds the file for a run (a batch): a second owner is refused.
+* `output_problem(path, kind)` — the one rule for every path a command writes, checked first.
 * `redact(record)` — what `--redact` keeps: decisions, outcome, categories and the structured
   fields; it drops what REDACTED_FIELDS declares (every piece of free text, the case number, the
   patient's age, every date, the letter's path) and what REDACTED_PATTERNS match in any string
@@ -17,11 +20,14 @@ is never seen half-written:
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -83,15 +89,27 @@ def private_dir(path: str | Path) -> Path:
     return Path(path)
 
 
-def write_private(path: str | Path, text: str) -> None:
-    """Write `text` (UTF-8) to `path` atomically, user-only (missing folders made user-only)."""
+#: temporary files being written now: a process told to stop at once removes them first
+TEMPORARIES: set[str] = set()
+
+
+@contextmanager
+def private_file(path: str | Path, *, replace_stale: bool = False) -> Iterator[TextIO]:
+    """A text handle (UTF-8) on a private temporary file beside `path`, renamed over `path` when
+    the block ends: a crash or a kill leaves the old file or the new one, never a torn one.
+    `replace_stale`: first remove the temporaries of `path` a killed run left behind (for a
+    writer that owns `path`: a batch, which holds its output file for the run)."""
     target = Path(path)
     private_dir(target.parent)
+    if replace_stale:
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    TEMPORARIES.add(tmp)
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -101,30 +119,86 @@ def write_private(path: str | Path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+    finally:
+        TEMPORARIES.discard(tmp)
+
+
+def write_private(path: str | Path, text: str, *, replace_stale: bool = False) -> None:
+    """Write `text` (UTF-8) to `path` atomically, user-only (missing folders made user-only)."""
+    with private_file(path, replace_stale=replace_stale) as handle:
+        handle.write(text)
+
+
+# a run holds its output with a write lock on this byte, far past any data (see JsonlAppender)
+_RUN_LOCK_AT = 1 << 62
 
 
 class JsonlAppender:
-    """Append JSON records to a file, one line per record, safely across processes."""
+    """Append JSON records to a file, one line per record, safely across processes: each line is
+    one `write` on an `O_APPEND` descriptor under an exclusive `flock`. A line cut short by a
+    kill is cut off when the file is opened, so no line is appended to half of another.
 
-    def __init__(self, path: str | Path) -> None:
+    `own=True` (a batch, whose resume reads the file): this process holds the file until
+    `close`, and a second owner is refused with `OutputInUse` at once. On Linux the hold is an
+    open-file-description lock on one byte past any data, which does not meet the per-line
+    flock: an `extract --out` may still append; elsewhere it is the flock itself, held."""
+
+    def __init__(self, path: str | Path, *, own: bool = False) -> None:
         self.path = Path(path)
         private_dir(self.path.parent)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        self._holds_flock = False
+        try:
+            if own:
+                self._hold()
+            with self._locked():
+                _cut_torn_tail(self._fd)
+        except BaseException:
+            self.close()
+            raise
+
+    def _hold(self) -> None:
+        import errno
+        import fcntl
+        import struct
+
+        from .errors import OutputInUse
+
+        try:
+            if hasattr(fcntl, "F_OFD_SETLK"):
+                lock = struct.pack("hh4xqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _RUN_LOCK_AT, 1, 0)  # struct flock
+                fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK, lock)
+            else:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._holds_flock = True
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise OutputInUse(f"{display_path(self.path)}: another imr-llm batch is writing to it; "
+                              "let it finish (or stop it), or give another --out") from None
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl
+
+        if self._holds_flock:
+            yield
+            return
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def write(self, record: dict[str, Any]) -> None:
         self.write_line(json.dumps(record, ensure_ascii=False) + "\n")
 
     def write_line(self, line: str) -> None:
-        import fcntl
-
         data = line.encode("utf-8")
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
+        with self._locked():
             view = memoryview(data)
             while view:  # a regular file takes the whole write at once; loop for safety
                 view = view[os.write(self._fd, view):]
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -136,6 +210,22 @@ class JsonlAppender:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _cut_torn_tail(fd: int) -> None:
+    """Cut a last line that has no newline (a writer killed in the middle of it)."""
+    end = os.fstat(fd).st_size
+    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+        return
+    pos = end
+    while pos > 0:
+        start = max(0, pos - 65536)
+        cut = os.pread(fd, pos - start, start).rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, start + cut + 1)
+            return
+        pos = start
+    os.ftruncate(fd, 0)
 
 
 def stream_is_utf8(stream: TextIO) -> bool:

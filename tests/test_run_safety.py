@@ -310,3 +310,27 @@ def test_the_redaction_list_is_declared_once():
         assert name in output.REDACTED_FIELDS
     assert output.redact({"warnings": ["header says CM16-0219557 on 03/30/2017"]}) == {
         "warnings": ["header says [redacted] on [redacted]"]}
+
+
+# -- whole lines ------------------------------------------------------------------------------
+
+def test_extract_out_never_appends_to_half_a_line(capsys, tmp_path):
+    import json
+
+    out = tmp_path / "o.jsonl"
+    out.write_text('{"source": "a", "items": []}\n{"source": "b", "items": [{"ind')  # a writer killed mid-line
+    code, _, err = run(capsys, "extract", "--out", out, SEED)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert code == 0 and len(lines) == 2 and json.loads(lines[1])["items"], err
+
+
+def test_an_output_held_by_a_run_is_refused_to_a_second_one(tmp_path):
+    from imr_llm.errors import OutputInUse
+    from imr_llm.output import JsonlAppender
+
+    out = tmp_path / "o.jsonl"
+    with JsonlAppender(out, own=True):
+        with pytest.raises(OutputInUse, match="another imr-llm batch is writing to it"):
+            JsonlAppender(out, own=True)
+        JsonlAppender(out).close()  # a writer that does not own it still may append
+    JsonlAppender(out, own=True).close()  # free once the first is done
