@@ -1,8 +1,12 @@
 """Many letters at once: the streaming core of `extract_many` and `imr-llm batch`.
 
-* **Bounded concurrency.** At most `concurrency` letters are in progress; each is read, hashed,
-  parsed and (with a model) enriched on one event loop, so letters wait on the endpoint together
-  while the endpoint's own limits (`model/limits.py`) cap what is sent.
+* **One identity per letter.** Before any letter is parsed, every file is hashed (sha256 of its
+  bytes, its size checked before any is read): a letter found under two names is one letter,
+  processed once, its line listing every path (`source_paths`). A file that cannot be read is
+  identified by its path (`path_sha256`).
+* **Bounded concurrency.** At most `concurrency` letters are in progress; each is parsed and
+  (with a model) enriched on one event loop, so letters wait on the endpoint together while the
+  endpoint's own limits (`model/limits.py`) cap what is sent.
 * **The parse off the loop.** With `parse_workers`, reading and the exact parse (pure CPU, about
   15 ms a letter) run in worker processes, leaving the loop's one core to the model calls; the
   loop's process is what caps a batch's rate (BENCHMARKS.md). Workers start only once a batch has
@@ -10,12 +14,12 @@
   parsed in the loop's process. The workers are spawned, so a script that asks for them needs the
   usual `if __name__ == "__main__":` guard; `imr-llm batch` uses them by default, the API only
   when asked.
-* **Streaming.** Results are handed out as they finish and written at once; nothing about a
-  finished letter is kept but its hash, so memory does not grow with the batch.
-* **Resumable.** Every output line starts with the letter's hash (sha256 of the file's bytes) and
-  its status; a re-run reads only those prefixes and skips letters already in the output. A line
-  cut short by a kill is removed before appending. Lines are appended whole under a lock
-  (`output.JsonlAppender`), so two runs may share one output file.
+* **Streaming.** Results are handed out as they finish and written at once.
+* **Resumable.** Every output line starts with the letter's hash and its status; a re-run reads
+  only those prefixes and skips letters already in the output. The line is the letter's commit
+  point: it is written after the letter's explanation page, so a kill between them leaves the
+  letter to the re-run. A line cut short by a kill is removed before appending; a run holds its
+  output file (`output.JsonlAppender(own=True)`): a second batch on it is refused.
 * **Nothing lost.** A letter that fails is a line with its error; the run goes on.
 * **The CSV is derived** from the JSONL at the end of every run (one row per item), so it always
   matches the JSONL exactly, however often the run was interrupted.
@@ -38,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ImrError, InputError
-from .reading import SUPPORTED_SUFFIXES, read_bytes
+from .reading import SUPPORTED_SUFFIXES, read_bytes, read_file
 
 # prices per million tokens (input, output), for the estimate in the summary; others: --price-*
 PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
@@ -48,8 +52,7 @@ PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
     "gpt-4.1-mini": (0.40, 1.60),
     "gpt-4.1-nano": (0.10, 0.40),
 }
-_PREFIX = re.compile(r'^\{"letter_sha256": "([0-9a-f]{64})", "status": "(ok|error)"')
-
+_PREFIX = re.compile(r'^\{"letter_sha256": "([0-9a-f]{64})?", "status": "(ok|error)"')
 
 @dataclass
 class LetterResult:
@@ -62,6 +65,12 @@ class LetterResult:
     error: ImrError | None = None
     skipped: bool = False
     seconds: float = 0.0
+    paths: list[str] = field(default_factory=list)  # every path the letter was found under (source first)
+
+    @property
+    def key(self) -> str:
+        """The letter's identity in an output file (what a resume skips)."""
+        return self.letter_sha256 or path_key(self.source)
 
     def line(self, redact: bool = False) -> str:
         """The output line, exactly as every engine writes it (local, Ray, OpenAI Batch)."""
@@ -72,12 +81,19 @@ class LetterResult:
         from .output import redacted
 
         head = {"letter_sha256": self.letter_sha256 or "", "status": "error" if self.error else "ok",
-                "source": self.source}
+                "source": self.source, "source_paths": self.paths or [self.source]}
+        if not self.letter_sha256:  # never read: identified by its path
+            head["path_sha256"] = self.key.removeprefix("path:")
         if self.error is not None:
             record = {**head, "error": {"code": self.error.code, "message": str(self.error)}}
         else:
             record = {**head, **self.determination.model_dump(mode="json")}
         return redacted(record) if redact else record
+
+
+def path_key(name: str) -> str:
+    """The identity of a file that could not be read: its path (hashed, so a redacted line keeps it)."""
+    return "path:" + hashlib.sha256(name.encode("utf-8")).hexdigest()
 
 
 def iter_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -98,37 +114,71 @@ def letter_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@dataclass
+class Letter:
+    """One letter of a run: its identity, every path it was found under, or why it cannot be read."""
+
+    key: str
+    paths: list[Path]
+    names: list[str]
+    error: ImrError | None = None
+
+
+async def plan_letters(paths: Iterable[str | os.PathLike[str]]) -> list[Letter]:
+    """Every letter under `paths`, once: files hashed (each file's size checked before it is read,
+    and its bytes let go), grouped by hash in the order first found. The loop gets a turn now and
+    then, so a Ctrl-C is seen while a large folder is hashed."""
+    from .output import display_path
+
+    letters: dict[str, Letter] = {}
+    seen: set[str] = set()
+    for n, path in enumerate(iter_inputs(paths)):
+        if n % 64 == 63:
+            await asyncio.sleep(0)
+        real = os.path.realpath(path)
+        if real in seen:  # the same file given twice (a folder and a file in it)
+            continue
+        seen.add(real)
+        name = display_path(path)
+        try:
+            key, error = letter_hash(read_file(path)), None
+        except ImrError as exc:
+            key, error = path_key(name), exc
+        letter = letters.get(key)
+        if letter is None:
+            letters[key] = Letter(key, [path], [name], error)
+        else:
+            letter.paths.append(path)
+            letter.names.append(name)
+    return list(letters.values())
+
+
 async def aiter_results(paths: Iterable[str | os.PathLike[str]], pipeline, *, concurrency: int = 4,
                         skip: set[str] | None = None, explain_language: str | None = None,
                         writer=None, parse_workers: int = 0) -> AsyncIterator[LetterResult]:
-    """Letters as they finish, at most `concurrency` in progress. `skip`: letter hashes to pass
-    over (a resumed run); they come out as `skipped` results without being parsed.
-    `parse_workers`: processes that read and parse (0: all in this process)."""
+    """Letters as they finish, at most `concurrency` in progress, each once however many paths it
+    has. `skip`: letter keys to pass over (a resumed run); they come out as `skipped` results
+    without being parsed. `parse_workers`: processes that read and parse (0: all in this process)."""
     concurrency = max(1, concurrency)
-    pending: set[asyncio.Task] = set()
+    letters = await plan_letters(paths)
     parsers = Parsers(parse_workers, start_after=max(concurrency, PARSE_WORKERS_AFTER))
+    pending: set[asyncio.Task] = set()
     try:
-        for path in iter_inputs(paths):
+        for letter in letters:
             while len(pending) >= concurrency:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     yield task.result()
-            try:
-                data = path.read_bytes() if path.is_file() else None
-                if data is None:
-                    raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a letter file")
-            except OSError as exc:
-                yield LetterResult(str(path), None, error=InputError(f"{path}: cannot be read ({type(exc).__name__})"))
-                continue
-            except ImrError as exc:
-                yield LetterResult(str(path), None, error=exc)
-                continue
-            key = letter_hash(data)
-            if skip is not None and key in skip:
-                yield LetterResult(str(path), key, skipped=True)
-                continue
-            parsers.note_letter()
-            pending.add(asyncio.create_task(_one(path, data, key, pipeline, explain_language, writer, parsers)))
+            first = LetterResult(letter.names[0], None if letter.error else letter.key, paths=letter.names)
+            if skip is not None and letter.key in skip:
+                first.skipped = True
+                yield first
+            elif letter.error is not None:
+                first.error = letter.error
+                yield first
+            else:
+                parsers.note_letter()
+                pending.add(asyncio.create_task(_one(letter, first, pipeline, explain_language, writer, parsers)))
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -205,12 +255,15 @@ class Parsers:
             self.pool = None
 
 
-async def _one(path: Path, data: bytes, key: str, pipeline, explain_language, writer,
-               parsers: Parsers | None = None) -> LetterResult:
+async def _one(letter: Letter, result: LetterResult, pipeline, explain_language, writer, parsers: Parsers | None = None
+               ) -> LetterResult:
     started = time.perf_counter()
-    result = LetterResult(str(path), key)
+    name = result.source
     try:
-        source, det = await (parsers or Parsers(0)).parse(data, str(path))
+        data = read_file(letter.paths[0])
+        if letter_hash(data) != letter.key:
+            raise InputError(f"{name}: the file changed while the batch ran; run the batch again for it")
+        source, det = await (parsers or Parsers(0)).parse(data, name)
         result.determination = await pipeline.afinish(source, det)
         if explain_language:
             from .explain import aexplain
@@ -219,7 +272,7 @@ async def _one(path: Path, data: bytes, key: str, pipeline, explain_language, wr
     except ImrError as exc:
         result.error = exc
     except Exception as exc:  # a bug must not end the batch: the letter is a failed line
-        result.error = ImrError(f"{path}: {type(exc).__name__} while processing; please report it")
+        result.error = ImrError(f"{name}: {type(exc).__name__} while processing; please report it")
         result.error.code = "internal_error"
     result.seconds = time.perf_counter() - started
     return result
@@ -260,7 +313,8 @@ class BatchOptions:
 
 @dataclass
 class BatchSummary:
-    letters: int = 0  # seen in this run
+    letters: int = 0  # seen in this run (a letter under several paths: once)
+    duplicates: int = 0  # paths of a letter beyond its first
     skipped: int = 0  # already in the output
     done: int = 0
     failed: Counter = field(default_factory=Counter)
@@ -278,6 +332,7 @@ class BatchSummary:
 
     def add(self, result: LetterResult) -> None:
         self.letters += 1
+        self.duplicates += len(result.paths) - 1 if result.paths else 0
         if result.skipped:
             self.skipped += 1
             return
@@ -302,7 +357,8 @@ class BatchSummary:
         rate = self.done / self.wall_s if self.wall_s else 0.0
         out = [
             f"letters: {self.letters} ({self.done} done, {self.skipped} already in the output, {failed} failed"
-            + (f": {reasons}" if reasons else "") + ")" + ("; interrupted" if self.interrupted else ""),
+            + (f": {reasons}" if reasons else "") + ")" + ("; interrupted" if self.interrupted else "")
+            + (f"; {self.duplicates} more path(s) held a letter already listed" if self.duplicates else ""),
             f"items: {self.items} ({', '.join(f'{k} {v}' for k, v in sorted(self.decisions.items())) or 'none'}); "
             f"outcomes: {', '.join(f'{k} {v}' for k, v in sorted(self.outcomes.items())) or 'none'}",
             f"model: {self.calls} calls, {self.cache_hits} cache hits, {self.prompt_tokens} prompt + "
@@ -310,50 +366,43 @@ class BatchSummary:
             + (f"${self.cost:.4f}" if self.cost is not None else "n/a (no prices for this endpoint: --price-in/--price-out)"),
             f"wall time: {self.wall_s:.1f} s ({rate:.2f} letters/s); output holds {self.output_letters} letter(s)",
         ]
+        if self.interrupted:
+            out.append("interrupted: the output holds whole lines only; run the same command again to go on "
+                       "(letters already in the output are skipped)")
         return out
 
 
 def done_keys(out: Path) -> set[str]:
-    """Hashes of the letters already in `out` (reading each line's prefix only). A last line
-    without its newline (a run killed mid-write) is cut off first."""
+    """The keys of the letters already in `out`, from each whole line's prefix (a line without a
+    hash: its path_sha256). A last line without its newline (a run killed mid-write) does not
+    count; it is cut off when the file is next opened for writing."""
     keys: set[str] = set()
     if not out.exists():
         return keys
-    _drop_torn_tail(out)
     with out.open("rb") as handle:
         for line in handle:
+            if not line.endswith(b"\n"):
+                break
             match = _PREFIX.match(line[:120].decode("utf-8", "replace"))
-            if match:
-                keys.add(match.group(1))
+            key = (match.group(1) or _record_key(_loads(line))) if match else None
+            if key:
+                keys.add(key)
     return keys
 
 
-def _drop_torn_tail(out: Path) -> None:
-    import fcntl
+def _loads(line: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
-    with out.open("r+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            size = handle.seek(0, os.SEEK_END)
-            if size == 0:
-                return
-            handle.seek(size - 1)
-            if handle.read(1) == b"\n":
-                return
-            # walk back to the last newline
-            pos, chunk = size, 65536
-            while pos > 0:
-                start = max(0, pos - chunk)
-                handle.seek(start)
-                block = handle.read(pos - start)
-                cut = block.rfind(b"\n")
-                if cut >= 0:
-                    handle.truncate(start + cut + 1)
-                    return
-                pos = start
-            handle.truncate(0)
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+def _record_key(record: dict[str, Any]) -> str | None:
+    """An output line's letter key (`LetterResult.key`)."""
+    if record.get("letter_sha256"):
+        return record["letter_sha256"]
+    return "path:" + record["path_sha256"] if record.get("path_sha256") else None
 
 
 CSV_COLUMNS = ["letter_sha256", "source", "case_number", "decision_date", "outcome", "item", "request", "decision",
@@ -393,28 +442,22 @@ def rebuild_csv(out: Path, target: Path, redact: bool = False) -> int:
     """Write `target` (atomically, user-only) from the JSONL at `out`, streaming; returns the
     number of letters in `out` (each counted once, the first line winning). `redact`: every row
     redacted, whatever the line holds (a line written by an earlier run without --redact)."""
-    from .output import FILE_MODE, redacted
+    from .output import private_file, redacted
 
     seen: set[str] = set()
-    tmp = target.with_name(f".{target.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+    with private_file(target, replace_stale=True) as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         if out.exists():
-            with out.open(encoding="utf-8") as lines:
+            with out.open("rb") as lines:
                 for line in lines:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    key = record.get("letter_sha256")
-                    if key in seen:
+                    record = _loads(line)
+                    key = _record_key(record)
+                    if key is None or key in seen:
                         continue
                     seen.add(key)
                     record = redacted(record) if redact else record
                     writer.writerows([csv_cell(v) for v in row] for row in csv_rows(record))
-    os.replace(tmp, target)
     return len(seen)
 
 
@@ -424,31 +467,28 @@ def count_letters(out: Path) -> int:
 
 async def run_batch(paths: list[str], pipeline, options: BatchOptions, *, progress=None,
                     writer=None) -> BatchSummary:
-    """Process every letter under `paths` not already in `options.out`; append one line per
-    letter; then rebuild the CSV. `progress(result)` is called after each letter."""
-    from .output import JsonlAppender, private_dir, write_private
+    """Process every letter under `paths` not already in `options.out`: each letter's explanation
+    page (with `explain_dir`), then its line; then rebuild the CSV. The output file is held for
+    the run (a second run on it is refused: `OutputInUse`). `progress(result)` is called after
+    each letter."""
+    from .output import JsonlAppender, private_dir
 
     summary = BatchSummary()
     started = time.perf_counter()
-    for target in (options.out, options.csv):
-        if target is not None:
-            private_dir(target.parent)
-    skip = done_keys(options.out)
-    if options.explain_dir is not None:
-        private_dir(options.explain_dir)
-    out = JsonlAppender(options.out)
+    out = JsonlAppender(options.out, own=True)
     try:
+        skip = done_keys(options.out)
+        if options.explain_dir is not None:
+            private_dir(options.explain_dir)
         results = aiter_results(paths, pipeline, concurrency=options.concurrency, skip=skip,
                                 explain_language=options.language if options.explain_dir else None, writer=writer,
                                 parse_workers=options.parse_workers)
         try:
             async for result in results:
                 if not result.skipped:
-                    out.write_line(result.line(options.redact))
                     if result.explanation is not None and options.explain_dir is not None:
-                        _write_explanation(result, options, write_private)
-                    if result.letter_sha256:
-                        skip.add(result.letter_sha256)
+                        _write_explanation(result, options)  # first: the line is the letter's commit point
+                    out.write_line(result.line(options.redact))
                 summary.add(result)
                 if progress is not None:
                     progress(result)
@@ -475,8 +515,9 @@ def default_parse_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def _write_explanation(result: LetterResult, options: BatchOptions, write_private) -> None:
+def _write_explanation(result: LetterResult, options: BatchOptions) -> None:
     from .explain.render import EXTENSIONS, render
+    from .output import write_private
 
     expl, source = result.explanation
     stem, source_name = f"{Path(result.source).stem}-{result.letter_sha256[:8]}", result.source
@@ -486,7 +527,8 @@ def _write_explanation(result: LetterResult, options: BatchOptions, write_privat
         expl, source, stem, source_name = redact_explanation(expl), None, f"letter-{result.letter_sha256[:16]}", None
     page = render(expl, options.explain_format, source=source, source_name=source_name)
     name = f"{stem}.{options.language}.{EXTENSIONS[options.explain_format]}"
-    write_private(options.explain_dir / name, page)
+    # a temporary of this page that a killed run left is removed: this run holds the output
+    write_private(options.explain_dir / name, page, replace_stale=True)
 
 
 def _cost(pipeline, summary: BatchSummary, options: BatchOptions) -> float | None:

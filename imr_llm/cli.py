@@ -569,6 +569,9 @@ def _batch_command(args: argparse.Namespace) -> int:
             print("imr-llm: interrupted; finished letters are in the output, a re-run goes on from there",
                   file=sys.stderr)
             return 130
+        except ImrError as exc:  # the output is another run's
+            progress.say(f"imr-llm: error: {exc}")
+            return EXIT_USAGE
         finally:
             pipeline.close()
     sys.stderr.write(summary_text(summary))
@@ -678,15 +681,16 @@ class Progress:
             if self._progress is not None:
                 self._progress.advance(self._task)
 
-    def advance(self) -> None:
+    def advance(self, files: int = 1) -> None:
         if self._progress is not None:
-            self._progress.advance(self._task)
+            self._progress.advance(self._task, files)
 
     def letter_done(self, result) -> None:
-        """A batch's per-letter callback: a failed letter's line, then one step of the bar."""
+        """A batch's per-letter callback: a failed letter's line, then a step of the bar for each
+        of its files (a letter found under two names is two files of the total)."""
         if result.error is not None:
             self.say(f"imr-llm: [{result.error.code}] {result.error}")
-        self.advance()
+        self.advance(max(1, len(result.paths)))
 
     def say(self, line: str) -> None:
         if self._progress is not None:

@@ -405,6 +405,9 @@ def openai_batch_command(args: argparse.Namespace) -> int:
         except OSError as exc:  # the requests, results or output file
             print(f"{name}: error: {exc.filename or ''}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
             return EXIT_FAILED
+        except ImrError as exc:  # the output is another run's
+            print(f"{name}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         finally:
             pipeline.close()
     for line in lines:

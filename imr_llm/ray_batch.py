@@ -91,16 +91,18 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str]
     ray = require_ray()
     from .batch import _cost
     from .cache import default_cache_dir
-    from .output import JsonlAppender, private_dir
+    from .output import JsonlAppender
 
     out = Path(out)
     csv_path = Path(csv) if csv is not None else None
-    for target in (out, csv_path):
-        if target is not None:
-            private_dir(target.parent)
     summary = BatchSummary()
     started = time.perf_counter()
-    skip = done_keys(out)
+    appender = JsonlAppender(out, own=True)  # held for the run: a second run on it is refused
+    try:
+        skip = done_keys(out)
+    except BaseException:
+        appender.close()
+        raise
     files = [str(p) for p in iter_inputs(paths)]
     own_instance = not ray.is_initialized()
     if own_instance:
@@ -114,7 +116,6 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str]
         per_worker = max(1, per_worker)
         # workers need the cache folder the driver means (not their own default or environment)
         resolved_cache = str(Path(cache_dir) if cache_dir else default_cache_dir()) if model is not None else None
-        appender = JsonlAppender(out)
         written: set[str] = set()
         try:
             if files:

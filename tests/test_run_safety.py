@@ -334,3 +334,25 @@ def test_an_output_held_by_a_run_is_refused_to_a_second_one(tmp_path):
             JsonlAppender(out, own=True)
         JsonlAppender(out).close()  # a writer that does not own it still may append
     JsonlAppender(out, own=True).close()  # free once the first is done
+
+
+def test_a_file_name_that_is_not_utf8_is_written_safely(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9-letter.txt")  # Latin-1 bytes from another system
+    (folder / name).write_bytes(SEED.read_bytes())
+    out, csv_path, pages = tmp_path / "o.jsonl", tmp_path / "o.csv", tmp_path / "pages"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMR_LLM_")}
+    proc = subprocess.run([sys.executable, "-m", "imr_llm", "batch", str(folder), "--out", str(out), "--csv",
+                           str(csv_path), "--explain", str(pages)], cwd=ROOT, capture_output=True, text=True,
+                          env={**env, "IMR_LLM_NO_PROGRESS": "1"}, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    import json
+
+    row = json.loads(out.read_text(encoding="utf-8"))
+    assert row["status"] == "ok" and row["source"].endswith("caf\\xe9-letter.txt")
+    assert "caf\\xe9-letter.txt" in csv_path.read_text(encoding="utf-8")
+    assert len(list(pages.iterdir())) == 1
+    again = subprocess.run(proc.args, cwd=ROOT, capture_output=True, text=True,
+                           env={**env, "IMR_LLM_NO_PROGRESS": "1"}, timeout=120)
+    assert again.returncode == 0 and "1 already in the output" in again.stderr

@@ -1,0 +1,181 @@
+"""A batch run that is safe (issue 15): one identity per letter, one run per output file, the
+line as the commit point, per-letter limits where the work runs, and Ctrl-C at any moment."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from imr_llm.cli import main
+from conftest import LETTERS, ROOT
+
+SEEDS = sorted(LETTERS.glob("0*.txt"))
+PDF = LETTERS / "synthetic_2016_multi.pdf"
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("IMR_LLM_")}, "IMR_LLM_NO_PROGRESS": "1"}
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def csv_rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def items_of(rows: list[dict]) -> int:
+    """CSV rows the JSONL calls for: one per item, one per failed letter."""
+    return sum(len(r["items"]) if r["status"] == "ok" else 1 for r in rows)
+
+
+def letters_with_duplicates(folder: Path, n: int, every: int = 4) -> int:
+    """n letter files from the seeds, every `every`-th a copy of the one before (another name, the
+    same bytes); returns the number of distinct letters."""
+    folder.mkdir(parents=True, exist_ok=True)
+    distinct = 0
+    for k in range(n):
+        if k % every == every - 1:
+            (folder / f"copy-{k:04d}.txt").write_bytes((folder / f"letter-{k - 1:04d}.txt").read_bytes())
+            continue
+        seed = SEEDS[k % len(SEEDS)]
+        (folder / f"letter-{k:04d}.txt").write_text(seed.read_text(encoding="utf-8") + "\n" * (k // len(SEEDS) + 1),
+                                                    encoding="utf-8")
+        distinct += 1
+    return distinct
+
+
+# -- one identity per letter, one run per output -------------------------------------------------
+
+def test_a_letter_under_two_names_is_one_line_listing_both(capsys, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt"):  # the same letter twice, both in flight at once (concurrency 2)
+        (folder / name).write_bytes(SEEDS[0].read_bytes())
+    (folder / "c.txt").write_bytes(SEEDS[1].read_bytes())
+    out, table = tmp_path / "o.jsonl", tmp_path / "o.csv"
+    code, _, err = run(capsys, "batch", folder, "--out", out, "--csv", table, "--concurrency", "2")
+    assert code == 0, err
+    rows = read_jsonl(out)
+    assert len(rows) == 2 and len({r["letter_sha256"] for r in rows}) == 2
+    twice = next(r for r in rows if r["source"].endswith("a.txt"))
+    assert [Path(p).name for p in twice["source_paths"]] == ["a.txt", "b.txt"]
+    assert len(csv_rows(table)) == items_of(rows)
+    assert "letters: 2 (2 done" in err and "1 more path(s) held a letter already listed" in err
+
+
+def test_a_second_batch_on_the_same_output_is_refused_with_one_line(capsys, tmp_path):
+    from imr_llm.output import JsonlAppender
+
+    out = tmp_path / "o.jsonl"
+    with JsonlAppender(out, own=True) as running:  # another batch, still running
+        running.write_line('{"letter_sha256": "", "status": "error"}\n')
+        code, _, err = run(capsys, "batch", SEEDS[0], "--out", out)
+        assert code == 2 and err.strip().count("\n") == 0 and "another imr-llm batch is writing to it" in err
+        with JsonlAppender(out) as extract:  # an `extract --out` may still append its lines
+            extract.write_line("{}\n")
+    assert out.read_text().count("\n") == 2
+    assert run(capsys, "batch", SEEDS[0], "--out", out)[0] == 0  # once the other run is done
+
+
+def test_two_batch_processes_on_one_output_write_each_letter_once(tmp_path):
+    folder = tmp_path / "in"
+    distinct = letters_with_duplicates(folder, 24)
+    out = tmp_path / "o.jsonl"
+    argv = [sys.executable, "-m", "imr_llm", "batch", str(folder), "--out", str(out), "--parse-workers", "0"]
+    procs = [subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    rows = read_jsonl(out)
+    assert len(rows) == len({r["letter_sha256"] for r in rows}) == distinct
+    # whichever started second was refused at once, or (if the first was already done) skipped everything
+    assert codes in ([0, 0], [0, 2]) and all("Traceback" not in e for e in errs)
+
+
+# -- the line is the commit point; no temporary left behind ------------------------------------
+
+def test_a_letters_line_is_written_after_its_explanation_page(capsys, tmp_path, monkeypatch):
+    import hashlib
+
+    from imr_llm.output import JsonlAppender
+
+    folder, pages, out = tmp_path / "in", tmp_path / "pages", tmp_path / "o.jsonl"
+    letters_with_duplicates(folder, 5, every=99)
+    pages.mkdir()
+    first = f"letter-0000-{hashlib.sha256((folder / 'letter-0000.txt').read_bytes()).hexdigest()[:8]}.en.html"
+    left_by_a_kill = pages / f".{first}.k2j4h6g8.tmp"  # a run killed while writing that page
+    left_by_a_kill.write_text("half a page")
+    not_ours = pages / ".notes.txt.k2j4h6g8.tmp"
+    not_ours.write_text("the user's")
+    pages_at_commit = []
+    real = JsonlAppender.write_line
+
+    def write_line(self, line):
+        record = json.loads(line)
+        pages_at_commit.append((pages / f"{Path(record['source']).stem}-{record['letter_sha256'][:8]}.en.html").exists())
+        return real(self, line)
+
+    monkeypatch.setattr(JsonlAppender, "write_line", write_line)
+    code, _, err = run(capsys, "batch", folder, "--out", out, "--explain", pages)
+    assert code == 0, err
+    assert pages_at_commit == [True] * 5  # every line came after its page
+    assert not left_by_a_kill.exists() and not_ours.exists() and (pages / first).exists()
+
+
+def test_a_batch_killed_at_any_point_resumes_with_every_page_and_no_temporary(tmp_path):
+    folder, pages, out = tmp_path / "in", tmp_path / "pages", tmp_path / "o.jsonl"
+    distinct = letters_with_duplicates(folder, 12, every=99)
+    argv = [sys.executable, "-m", "imr_llm", "batch", str(folder), "--out", str(out), "--explain", str(pages),
+            "--parse-workers", "0", "--concurrency", "1"]
+    for lines in (1, 4, 8):  # killed (SIGKILL) once the output holds this many lines
+        proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and (
+                not out.exists() or out.read_bytes().count(b"\n") < lines):
+            time.sleep(0.005)
+        proc.kill()
+        proc.wait()
+    done = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = read_jsonl(out)
+    assert len(rows) == len({r["letter_sha256"] for r in rows}) == distinct
+    written = sorted(p.name for p in pages.iterdir())
+    assert len(written) == distinct and not [n for n in written if n.endswith(".tmp")]
+
+
+# -- limits where the work runs -------------------------------------------------------------------
+
+def _limited(memory: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    return apply
+
+
+def test_a_file_is_refused_from_its_size_before_any_of_it_is_read(tmp_path):
+    folder = tmp_path / "in"
+    distinct = letters_with_duplicates(folder, 3, every=99)
+    (folder / "huge.txt").write_bytes(b"")
+    os.truncate(folder / "huge.txt", 3 << 30)  # 3 GB, sparse: it was read whole (3 GB of memory)
+    out = tmp_path / "o.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "imr_llm", "batch", str(folder), "--out", str(out)], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, timeout=120, preexec_fn=_limited(1 << 30))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    rows = read_jsonl(out)
+    assert {Path(r["source"]).name: r["error"]["code"] for r in rows if r["status"] == "error"} == {
+        "huge.txt": "input_too_large"}
+    assert sum(r["status"] == "ok" for r in rows) == distinct
