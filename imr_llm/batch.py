@@ -7,13 +7,14 @@
 * **Bounded concurrency.** At most `concurrency` letters are in progress; each is parsed and
   (with a model) enriched on one event loop, so letters wait on the endpoint together while the
   endpoint's own limits (`model/limits.py`) cap what is sent.
-* **The parse off the loop.** With `parse_workers`, reading and the exact parse (pure CPU, about
-  15 ms a letter) run in worker processes, leaving the loop's one core to the model calls; the
-  loop's process is what caps a batch's rate (BENCHMARKS.md). Workers start only once a batch has
-  more letters than run at once (and than PARSE_WORKERS_AFTER); a letter whose worker died is
-  parsed in the loop's process. The workers are spawned, so a script that asks for them needs the
-  usual `if __name__ == "__main__":` guard; `imr-llm batch` uses them by default, the API only
-  when asked.
+* **Limits where the work runs.** A PDF is always read in a parse worker, a separate process
+  with at most READ_MEMORY of address space and READ_SECONDS per letter (a hostile PDF: a Flate
+  bomb, text extraction that is quadratic); a worker that runs out is ended and its letter is a
+  failed-letter line (`reading_limit_exceeded`), the batch goes on. With `parse_workers`, text
+  letters are parsed in the workers too once a batch has more letters than run at once (and
+  than PARSE_WORKERS_AFTER), leaving the loop's one core to the model calls (BENCHMARKS.md).
+  Workers run in a process group of their own (a terminal's Ctrl-C never reaches them) and are
+  ended by this process; one that outlives it reads end-of-file and leaves.
 * **Streaming.** Results are handed out as they finish and written at once.
 * **Resumable.** Every output line starts with the letter's hash and its status; a re-run reads
   only those prefixes and skips letters already in the output. The line is the letter's commit
@@ -33,7 +34,11 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import re
+import signal
+import struct
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -41,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ImrError, InputError
-from .reading import SUPPORTED_SUFFIXES, read_bytes, read_file
+from .errors import ImrError, InputError, ReadingLimitExceeded
+from .reading import SUPPORTED_SUFFIXES, is_pdf, read_bytes, read_file
 
 # prices per million tokens (input, output), for the estimate in the summary; others: --price-*
 PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
@@ -53,6 +58,13 @@ PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
     "gpt-4.1-nano": (0.10, 0.40),
 }
 _PREFIX = re.compile(r'^\{"letter_sha256": "([0-9a-f]{64})?", "status": "(ok|error)"')
+
+# Per-letter limits of a parse worker. The dev letters read and parse in under 0.1 s and 60 MB;
+# a hostile PDF can take minutes (pdfium's text extraction is quadratic in overprinted text
+# objects) or gigabytes (a Flate bomb).
+READ_SECONDS = 20  # wall time to read and parse one letter (IMR_LLM_READ_SECONDS)
+READ_MEMORY = 1 << 30  # address space of a worker process, bytes (IMR_LLM_READ_MEMORY_MB)
+
 
 @dataclass
 class LetterResult:
@@ -158,7 +170,8 @@ async def aiter_results(paths: Iterable[str | os.PathLike[str]], pipeline, *, co
                         writer=None, parse_workers: int = 0) -> AsyncIterator[LetterResult]:
     """Letters as they finish, at most `concurrency` in progress, each once however many paths it
     has. `skip`: letter keys to pass over (a resumed run); they come out as `skipped` results
-    without being parsed. `parse_workers`: processes that read and parse (0: all in this process)."""
+    without being parsed. `parse_workers`: processes that read and parse text letters too (PDFs
+    are always read in one)."""
     concurrency = max(1, concurrency)
     letters = await plan_letters(paths)
     parsers = Parsers(parse_workers, start_after=max(concurrency, PARSE_WORKERS_AFTER))
@@ -188,10 +201,11 @@ async def aiter_results(paths: Iterable[str | os.PathLike[str]], pipeline, *, co
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        parsers.close()
+        await parsers.aclose()
 
 
-# A worker takes about half a second to start: a batch this small parses faster without one.
+# A worker takes about half a second to start: a batch this small parses its text letters faster
+# without one.
 PARSE_WORKERS_AFTER = 32
 
 
@@ -203,56 +217,177 @@ def read_and_parse(data: bytes, name: str):
     return source, parse(source)
 
 
-def _watch_parent(parent: int) -> None:
-    """In a parse worker: exit once the batch's process is gone (killed, say), instead of
-    waiting forever for work that will not come."""
-    import threading
+_WORKER_PIDS: set[int] = set()  # live parse workers of this process (a stop at once kills them)
+_FRAME = struct.Struct(">Q")
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
 
-    threading.Thread(target=watch, name="imr-llm-parent-watch", daemon=True).start()
+class _WorkerGone(Exception):
+    pass
+
+
+class _Worker:
+    """One parse worker: a child process reading framed pickles (letter bytes, name) on stdin and
+    answering framed pickles on its stdout, one letter at a time."""
+
+    def __init__(self, process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, seconds: float, memory: int) -> "_Worker":
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "from imr_llm.batch import parse_worker; parse_worker()", str(seconds), str(memory),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env=env, process_group=0)  # a group of its own: a terminal's Ctrl-C goes to the batch only
+        _WORKER_PIDS.add(process.pid)
+        return cls(process)
+
+    async def ask(self, data: bytes, name: str, timeout: float):
+        message = pickle.dumps((data, name), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self.process.stdin.write(_FRAME.pack(len(message)) + message)
+            await self.process.stdin.drain()
+            size = _FRAME.unpack(await asyncio.wait_for(self.process.stdout.readexactly(_FRAME.size), timeout))[0]
+            return pickle.loads(await self.process.stdout.readexactly(size))
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError) as exc:
+            raise _WorkerGone() from exc
+
+    async def end(self) -> int | None:
+        """Kill the worker (a child of this process) and reap it; its exit status."""
+        _WORKER_PIDS.discard(self.process.pid)
+        if self.process.returncode is None:
+            try:
+                self.process.kill()
+            except ProcessLookupError:
+                pass
+        return await self.process.wait()
 
 
 class Parsers:
-    """Where letters are read and parsed: worker processes (started lazily, once more than
-    `start_after` letters came in), or this process."""
+    """Where letters are read and parsed. A PDF always in a worker process, under the per-letter
+    limits; a text letter in this process, or in the workers too once more than `start_after`
+    letters came in (when `workers` > 0). At most max(1, workers) workers, started when needed."""
 
-    def __init__(self, workers: int, start_after: int = 0) -> None:
+    def __init__(self, workers: int, start_after: int = 0, seconds: float | None = None,
+                 memory: int | None = None) -> None:
         self.workers, self.start_after = max(0, workers), start_after
+        self.seconds, self.memory = read_limits(seconds, memory)
         self.letters = 0
-        self.pool = None
-        self.broken = False
+        self.idle: list[_Worker] = []
+        self.busy: set[_Worker] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self.unavailable = False  # a worker could not be started: everything is read here
 
     def note_letter(self) -> None:
         self.letters += 1
-        if self.pool is None and not self.broken and self.workers and self.letters > self.start_after:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn: children of this process only (a fork would copy the background loop's
-            # thread and open files; a forkserver outlives a killed batch), each told to leave
-            # when this process is gone
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_watch_parent, initargs=(os.getpid(),))
 
     async def parse(self, data: bytes, name: str):
-        if self.pool is not None:
-            from concurrent.futures.process import BrokenProcessPool
+        in_worker = is_pdf(data) or (self.workers and self.letters > self.start_after)
+        if not in_worker or self.unavailable:
+            return read_and_parse(data, name)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(max(1, self.workers))
+        async with self._slots:
+            while True:
+                reused = bool(self.idle)
+                try:
+                    worker = self.idle.pop() if reused else await _Worker.start(self.seconds, self.memory)
+                except OSError:  # no process can be started here: read as before workers
+                    self.unavailable = True
+                    return read_and_parse(data, name)
+                self.busy.add(worker)
+                try:
+                    kind, *answer = await worker.ask(data, name, self.seconds + 10)
+                except _WorkerGone:
+                    status = await worker.end()
+                    if reused:  # it may have died before this letter: the letter gets a new one
+                        continue
+                    raise ReadingLimitExceeded(_why_gone(name, status, self.seconds, self.memory)) from None
+                except BaseException:  # cancelled mid-letter (a stop): the worker cannot be reused
+                    await worker.end()
+                    raise
+                finally:
+                    self.busy.discard(worker)
+                self.idle.append(worker)
+                break
+        if kind == "ok":
+            return answer[0], answer[1]
+        if kind == "error":
+            raise answer[0]
+        raise RuntimeError(answer[0])  # a bug in the worker: reported as the letter's internal error
 
-            try:
-                return await asyncio.get_running_loop().run_in_executor(self.pool, read_and_parse, data, name)
-            except BrokenProcessPool:  # a worker died (killed, out of memory): parse here from now on
-                self.broken = True
-                self.close()
-        return read_and_parse(data, name)
+    async def aclose(self) -> None:
+        workers, self.idle = [*self.idle, *self.busy], []
+        self.busy = set()
+        for worker in workers:
+            await worker.end()
 
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+
+def read_limits(seconds: float | None = None, memory: int | None = None) -> tuple[float, int]:
+    """A parse worker's limits: as given, else IMR_LLM_READ_SECONDS / IMR_LLM_READ_MEMORY_MB, else
+    READ_SECONDS / READ_MEMORY."""
+    from .errors import ConfigError
+
+    try:
+        if seconds is None:
+            seconds = float(os.environ.get("IMR_LLM_READ_SECONDS") or READ_SECONDS)
+        if memory is None:
+            memory = int(float(os.environ.get("IMR_LLM_READ_MEMORY_MB") or READ_MEMORY / 2**20) * 2**20)
+    except ValueError:
+        raise ConfigError("IMR_LLM_READ_SECONDS / IMR_LLM_READ_MEMORY_MB must be numbers") from None
+    if seconds <= 0 or memory < 64 * 2**20:
+        raise ConfigError("IMR_LLM_READ_SECONDS must be above 0 and IMR_LLM_READ_MEMORY_MB at least 64")
+    return seconds, memory
+
+
+def _why_gone(name: str, status: int | None, seconds: float, memory: int) -> str:
+    if status == -signal.SIGALRM or status is None:
+        what = f"took longer than {seconds:g} s"
+    elif status in (-signal.SIGKILL, -signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS, -signal.SIGTRAP):
+        what = f"needed more than {memory / 2**20:,.0f} MB of memory, or crashed the reader"
+    else:
+        what = "stopped the reader"
+    return f"{name}: reading it {what}; the batch went on without it (check the file: a letter is far smaller)"
+
+
+def parse_worker() -> None:
+    """A parse worker's main (run by `_Worker.start`): letters in on stdin, answers out on the
+    original stdout; anything else printed goes nowhere. SIGINT is ignored (the batch decides),
+    memory is capped with RLIMIT_AS and each letter's wall time with alarm(): SIGALRM's default
+    action ends the process, however deep in pdfium it is. No core files."""
+    import resource
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    seconds, memory = float(sys.argv[1]), int(sys.argv[2])
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray prints (a library's, or pdfium's own) never reach the answers
+    letters = sys.stdin.buffer
+    from .parsing import parse  # noqa: F401  (imported before the limits: they are the letters')
+    import pypdfium2  # noqa: F401
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if memory:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    while True:
+        head = letters.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return  # end of file: the batch is done, or gone
+        data, name = pickle.loads(letters.read(_FRAME.unpack(head)[0]))
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            answer = ("ok", *read_and_parse(data, name))
+        except ImrError as exc:
+            answer = ("error", exc)
+        except MemoryError:
+            answer = ("error", ReadingLimitExceeded(_why_gone(name, -signal.SIGKILL, seconds, memory)))
+        except Exception as exc:
+            answer = ("bug", type(exc).__name__)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        del data
+        message = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.write(_FRAME.pack(len(message)) + message)
+        answers.flush()
 
 
 async def _one(letter: Letter, result: LetterResult, pipeline, explain_language, writer, parsers: Parsers | None = None

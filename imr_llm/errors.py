@@ -69,6 +69,13 @@ class UnsupportedLayout(ImrError):
     code = "unsupported_layout"
 
 
+class ReadingLimitExceeded(InputError):
+    """Reading the letter took longer or needed more memory than one letter may (a hostile or
+    broken PDF: `imr_llm.batch.READ_SECONDS`, `READ_MEMORY`); the batch goes on without it."""
+
+    code = "reading_limit_exceeded"
+
+
 class OutputInUse(ImrError):
     """Another run holds the output file (a batch's JSON Lines)."""
 

@@ -365,7 +365,7 @@ def read_bytes(data: bytes, name: str = "<bytes>") -> SourceText:
     suffix = Path(name).suffix.lower()
     if not data or not data.strip():
         raise EmptyInput(f"{name}: the file is empty")
-    if b"%PDF-" in data[:1024]:
+    if is_pdf(data):
         return _read_pdf(data, name)
     if suffix in PDF_SUFFIXES:
         raise UnreadablePdf(f"{name}: not a valid PDF (no PDF header); the file may be corrupt")
@@ -375,6 +375,11 @@ def read_bytes(data: bytes, name: str = "<bytes>") -> SourceText:
         )
     text = _decode(data, name)
     return read_text(text, path=name)
+
+
+def is_pdf(data: bytes) -> bool:
+    """The bytes are read as a PDF (a header in the first KB), whatever the file's name."""
+    return b"%PDF-" in data[:1024]
 
 
 def _check_file_size(size: int, name: str) -> None:

@@ -78,3 +78,41 @@ def _serialize(objects: list[bytes]) -> bytes:
         out += b"%010d 00000 n \n" % off
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+# -- hostile PDFs (the per-letter limits of a batch's parse workers) -----------------------------
+
+def overprinted_text_pdf(operators: int) -> bytes:
+    """One page of `operators` one-letter text objects overprinted on 70 places of one line, its
+    content stream compressed: pdfium's text extraction is quadratic in them (80,000: about 30 s
+    for a 200 KB file)."""
+    import zlib
+
+    body = "\n".join(f"BT /F1 8 Tf 1 0 0 1 {50 + (i % 70) * 7} 700 Tm ({chr(97 + (i // 70) % 26)}) Tj ET"
+                     for i in range(operators))
+    return _one_page_with_flate_content(zlib.compress(body.encode("latin-1"), 9))
+
+
+def flate_bomb_pdf(inflated: int) -> bytes:
+    """One page whose content stream is a few MB of Flate data that inflates to `inflated` bytes
+    of spaces (4 GiB: about 4 MB of PDF). Built from one compressed block repeated (each ends in
+    a full flush, so copies need no history), not by compressing gigabytes."""
+    import zlib
+
+    block = 16 << 20
+    packer = zlib.compressobj(9)
+    head = packer.compress(b" " * block) + packer.flush(zlib.Z_FULL_FLUSH)
+    again = packer.compress(b" " * block) + packer.flush(zlib.Z_FULL_FLUSH)  # no zlib header: repeatable
+    tail = packer.flush()
+    copies = max(0, inflated // block - 1)
+    return _one_page_with_flate_content(head + again * copies + tail)
+
+
+def _one_page_with_flate_content(compressed: bytes) -> bytes:
+    return _serialize([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(compressed) + compressed + b"\nendstream",
+    ])

@@ -195,23 +195,39 @@ def test_parse_workers_write_the_same_lines_as_parsing_in_the_loop_process(tmp_p
     assert sum('"status": "error"' in line for line in outs["2"]) == 3
 
 
-def test_a_parse_worker_that_dies_leaves_its_letter_to_the_loop_process():
-    from imr_llm.batch import Parsers, read_and_parse
+def test_a_letter_that_kills_its_worker_is_a_failed_letter_and_the_next_gets_a_new_worker():
+    from pdfwriter import flate_bomb_pdf, overprinted_text_pdf
 
-    data = SEEDS[0].read_bytes()
-    parsers = Parsers(1, start_after=0)
-    parsers.note_letter()
-    try:
-        source, det = asyncio.run(parsers.parse(data, "a.txt"))  # in the worker
-        assert det.items and not parsers.broken
-        for process in list(parsers.pool._processes.values()):
-            process.kill()
-            process.join()
-        source, det = asyncio.run(parsers.parse(data, "a.txt"))
-        assert parsers.broken and parsers.pool is None  # the pool is given up, not retried per letter
-        assert det.model_dump() == read_and_parse(data, "a.txt")[1].model_dump()
-    finally:
-        parsers.close()
+    from imr_llm.batch import Parsers, read_and_parse
+    from imr_llm.errors import ReadingLimitExceeded
+
+    text, pdf = SEEDS[0].read_bytes(), (LETTERS / "synthetic_2016_multi.pdf").read_bytes()
+
+    async def run():
+        parsers = Parsers(1, start_after=0, seconds=2, memory=512 << 20)
+        try:
+            parsers.note_letter()
+            _, det = await parsers.parse(pdf, "a.pdf")  # a PDF: always in a worker
+            (first,) = parsers.idle
+            assert det.model_dump() == read_and_parse(pdf, "a.pdf")[1].model_dump()
+            await first.end()  # a worker that died while idle: the next letter gets a new one
+            _, again = await parsers.parse(text, "b.txt")
+            assert again.items and parsers.idle[0] is not first
+            failures = []
+            for hostile, name in ((overprinted_text_pdf(80_000), "slow.pdf"), (flate_bomb_pdf(4 << 30), "bomb.pdf")):
+                with pytest.raises(ReadingLimitExceeded) as info:
+                    await parsers.parse(hostile, name)
+                failures.append(str(info.value))
+            _, last = await parsers.parse(pdf, "c.pdf")
+            assert last.items  # the batch goes on
+            return failures
+        finally:
+            await parsers.aclose()
+            assert not parsers.idle and not parsers.busy
+
+    slow, bomb = asyncio.run(run())
+    assert slow.startswith("slow.pdf: reading it took longer than 2 s")
+    assert bomb.startswith("bomb.pdf: reading it needed more than 512 MB")
 
 
 def test_parse_worker_flag_problems(tmp_path, capsys):

@@ -17,6 +17,7 @@ import pytest
 
 from imr_llm.cli import main
 from conftest import LETTERS, ROOT
+from pdfwriter import flate_bomb_pdf, overprinted_text_pdf
 
 SEEDS = sorted(LETTERS.glob("0*.txt"))
 PDF = LETTERS / "synthetic_2016_multi.pdf"
@@ -179,3 +180,29 @@ def test_a_file_is_refused_from_its_size_before_any_of_it_is_read(tmp_path):
     assert {Path(r["source"]).name: r["error"]["code"] for r in rows if r["status"] == "error"} == {
         "huge.txt": "input_too_large"}
     assert sum(r["status"] == "ok" for r in rows) == distinct
+
+
+def test_hostile_pdfs_among_real_letters_are_failed_records_and_the_batch_finishes(tmp_path):
+    folder = tmp_path / "in"
+    distinct = letters_with_duplicates(folder, 10, every=99)
+    (folder / "pdf-letter.pdf").write_bytes(PDF.read_bytes())
+    (folder / "quadratic.pdf").write_bytes(overprinted_text_pdf(80_000))  # minutes of pdfium time
+    (folder / "bomb.pdf").write_bytes(flate_bomb_pdf(4 << 30))  # 4 MB that inflates to 4 GB
+    out, table = tmp_path / "o.jsonl", tmp_path / "o.csv"
+    env = {**ENV, "IMR_LLM_READ_SECONDS": "2", "IMR_LLM_READ_MEMORY_MB": "512"}
+    proc = subprocess.run([sys.executable, "-m", "imr_llm", "batch", str(folder), "--out", str(out), "--csv", str(table)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=_limited(2 << 30))  # the whole batch under a 2 GB address-space limit
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    rows = read_jsonl(out)
+    failed = {Path(r["source"]).name: r["error"]["code"] for r in rows if r["status"] == "error"}
+    assert failed == {"quadratic.pdf": "reading_limit_exceeded", "bomb.pdf": "reading_limit_exceeded"}
+    assert sum(r["status"] == "ok" for r in rows) == distinct + 1 and len(csv_rows(table)) == items_of(rows)
+    again = subprocess.run(proc.args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "0 done, 13 already in the output" in again.stderr, again.stderr  # failures are lines too
+
+
+def test_the_limits_can_be_set_and_a_bad_setting_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("IMR_LLM_READ_MEMORY_MB", "lots")
+    code, _, err = run(capsys, "batch", PDF, "--out", tmp_path / "o.jsonl")
+    assert code == 2 and "IMR_LLM_READ_MEMORY_MB" in err and "Traceback" not in err
