@@ -21,6 +21,9 @@
   point: it is written after the letter's explanation page, so a kill between them leaves the
   letter to the re-run. A line cut short by a kill is removed before appending; a run holds its
   output file (`output.JsonlAppender(own=True)`): a second batch on it is refused.
+* **Stopping.** `Stop`: the first Ctrl-C stops taking letters, gives those in progress
+  STOP_GRACE_S to finish (their lines are written), then the summary says how to go on (exit
+  130); a second Ctrl-C ends the process at once (workers killed, temporaries removed).
 * **Nothing lost.** A letter that fails is a line with its error; the run goes on.
 * **The CSV is derived** from the JSONL at the end of every run (one row per item), so it always
   matches the JSONL exactly, however often the run was interrupted.
@@ -64,6 +67,7 @@ _PREFIX = re.compile(r'^\{"letter_sha256": "([0-9a-f]{64})?", "status": "(ok|err
 # objects) or gigabytes (a Flate bomb).
 READ_SECONDS = 20  # wall time to read and parse one letter (IMR_LLM_READ_SECONDS)
 READ_MEMORY = 1 << 30  # address space of a worker process, bytes (IMR_LLM_READ_MEMORY_MB)
+STOP_GRACE_S = 3.0  # after the first Ctrl-C: how long letters in progress may take to finish
 
 
 @dataclass
@@ -136,7 +140,7 @@ class Letter:
     error: ImrError | None = None
 
 
-async def plan_letters(paths: Iterable[str | os.PathLike[str]]) -> list[Letter]:
+async def plan_letters(paths: Iterable[str | os.PathLike[str]], stop: "Stop | None" = None) -> list[Letter]:
     """Every letter under `paths`, once: files hashed (each file's size checked before it is read,
     and its bytes let go), grouped by hash in the order first found. The loop gets a turn now and
     then, so a Ctrl-C is seen while a large folder is hashed."""
@@ -147,6 +151,8 @@ async def plan_letters(paths: Iterable[str | os.PathLike[str]]) -> list[Letter]:
     for n, path in enumerate(iter_inputs(paths)):
         if n % 64 == 63:
             await asyncio.sleep(0)
+        if stop is not None and stop.requested:
+            break
         real = os.path.realpath(path)
         if real in seen:  # the same file given twice (a folder and a file in it)
             continue
@@ -165,23 +171,86 @@ async def plan_letters(paths: Iterable[str | os.PathLike[str]]) -> list[Letter]:
     return list(letters.values())
 
 
+class Stop:
+    """A request to stop a run (Ctrl-C). The first stops it taking letters and gives the letters
+    in progress STOP_GRACE_S to finish; the second ends the process at once: parse workers
+    killed, temporary files removed, exit status 130. `install()` makes SIGINT the request, in
+    the main thread, until `uninstall()`; a running batch (`run_batch`) also takes it through its
+    event loop, whose wake-up is what notices it while the loop waits."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._event: asyncio.Event | None = None
+        self._previous = None
+
+    def request(self, *_: Any) -> None:
+        if self.requested:
+            _exit_now()
+        self.requested = True
+        os.write(2, f"imr-llm: stopping: letters in progress get up to {STOP_GRACE_S:g} s to finish, no new "
+                    "letter is started; Ctrl-C again to stop at once\n".encode())
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._event is None:
+            self._event = asyncio.Event()
+            if self.requested:
+                self._event.set()
+        await self._event.wait()
+
+    def install(self) -> "Stop":
+        self._previous = signal.signal(signal.SIGINT, self.request)
+        return self
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def _exit_now() -> None:
+    """The second Ctrl-C: nothing half-done stays behind that this process can remove, then exit."""
+    from .output import TEMPORARIES
+
+    for pid in list(_WORKER_PIDS):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)  # gone before this process is (unless the loop's child watcher reaped it first)
+        except OSError:
+            pass
+    for tmp in list(TEMPORARIES):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    os.write(2, b"imr-llm: stopped at once; the output holds whole lines only: run the same command to go on\n")
+    os._exit(130)
+
+
 async def aiter_results(paths: Iterable[str | os.PathLike[str]], pipeline, *, concurrency: int = 4,
                         skip: set[str] | None = None, explain_language: str | None = None,
-                        writer=None, parse_workers: int = 0) -> AsyncIterator[LetterResult]:
+                        writer=None, parse_workers: int = 0, stop: Stop | None = None) -> AsyncIterator[LetterResult]:
     """Letters as they finish, at most `concurrency` in progress, each once however many paths it
     has. `skip`: letter keys to pass over (a resumed run); they come out as `skipped` results
     without being parsed. `parse_workers`: processes that read and parse text letters too (PDFs
-    are always read in one)."""
+    are always read in one). `stop`: once requested, no letter is started and those in progress
+    get STOP_GRACE_S to finish; the rest are dropped (not yielded)."""
     concurrency = max(1, concurrency)
-    letters = await plan_letters(paths)
+    stop = stop or Stop()
+    letters = await plan_letters(paths, stop)
     parsers = Parsers(parse_workers, start_after=max(concurrency, PARSE_WORKERS_AFTER))
     pending: set[asyncio.Task] = set()
+    stopping = asyncio.ensure_future(stop.wait())
     try:
         for letter in letters:
-            while len(pending) >= concurrency:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
+            while len(pending) >= concurrency and not stop.requested:
+                done, pending = await asyncio.wait(pending | {stopping}, return_when=asyncio.FIRST_COMPLETED)
+                pending.discard(stopping)
+                for task in done - {stopping}:
                     yield task.result()
+            if stop.requested:
+                break
             first = LetterResult(letter.names[0], None if letter.error else letter.key, paths=letter.names)
             if skip is not None and letter.key in skip:
                 first.skipped = True
@@ -192,15 +261,23 @@ async def aiter_results(paths: Iterable[str | os.PathLike[str]], pipeline, *, co
             else:
                 parsers.note_letter()
                 pending.add(asyncio.create_task(_one(letter, first, pipeline, explain_language, writer, parsers)))
+        deadline = None
         while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
+            if stop.requested and deadline is None:
+                deadline = time.monotonic() + STOP_GRACE_S
+            waits = pending if deadline is not None else pending | {stopping}
+            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED,
+                                               timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            pending.discard(stopping)
+            if not done:  # the grace is over: what is still in progress is dropped
+                break
+            for task in done - {stopping}:
                 yield task.result()
     finally:
+        stopping.cancel()
         for task in pending:
             task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(stopping, *pending, return_exceptions=True)
         await parsers.aclose()
 
 
@@ -601,23 +678,25 @@ def count_letters(out: Path) -> int:
 
 
 async def run_batch(paths: list[str], pipeline, options: BatchOptions, *, progress=None,
-                    writer=None) -> BatchSummary:
+                    writer=None, stop: Stop | None = None) -> BatchSummary:
     """Process every letter under `paths` not already in `options.out`: each letter's explanation
     page (with `explain_dir`), then its line; then rebuild the CSV. The output file is held for
     the run (a second run on it is refused: `OutputInUse`). `progress(result)` is called after
-    each letter."""
+    each letter. In the main thread, SIGINT is `stop`'s for the run (see `Stop`)."""
     from .output import JsonlAppender, private_dir
 
     summary = BatchSummary()
     started = time.perf_counter()
+    stop = stop or Stop()
     out = JsonlAppender(options.out, own=True)
+    give_back = _take_sigint(stop)
     try:
         skip = done_keys(options.out)
         if options.explain_dir is not None:
             private_dir(options.explain_dir)
         results = aiter_results(paths, pipeline, concurrency=options.concurrency, skip=skip,
                                 explain_language=options.language if options.explain_dir else None, writer=writer,
-                                parse_workers=options.parse_workers)
+                                parse_workers=options.parse_workers, stop=stop)
         try:
             async for result in results:
                 if not result.skipped:
@@ -632,9 +711,11 @@ async def run_batch(paths: list[str], pipeline, options: BatchOptions, *, progre
     except (asyncio.CancelledError, KeyboardInterrupt):
         summary.interrupted = True
     finally:
+        give_back()
         out.close()
         if pipeline.enricher is not None:
             await pipeline.enricher.client.aclose()
+    summary.interrupted = summary.interrupted or stop.requested
     summary.wall_s = time.perf_counter() - started
     if options.csv is not None:
         summary.output_letters = rebuild_csv(options.out, options.csv, options.redact)
@@ -642,6 +723,27 @@ async def run_batch(paths: list[str], pipeline, options: BatchOptions, *, progre
         summary.output_letters = count_letters(options.out)
     summary.cost = _cost(pipeline, summary, options)
     return summary
+
+
+def _take_sigint(stop: Stop):
+    """SIGINT as `stop`'s request through the running loop (main thread only); returns what
+    gives the previous handler back."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        loop.add_signal_handler(signal.SIGINT, stop.request)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return lambda: None
+
+    def give_back() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+    return give_back
 
 
 def default_parse_workers() -> int:

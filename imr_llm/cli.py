@@ -535,6 +535,16 @@ def _explain_command(args: argparse.Namespace) -> int:
 
 def _batch_command(args: argparse.Namespace) -> int:
     """`imr-llm batch`: the streaming, resumable run (imr_llm/batch.py) with a progress bar."""
+    from .batch import Stop
+
+    stop = Stop().install()  # Ctrl-C from here on: stop taking letters; twice: at once
+    try:
+        return _batch_run(args, stop)
+    finally:
+        stop.uninstall()
+
+
+def _batch_run(args: argparse.Namespace, stop) -> int:
     import asyncio
 
     from .api import Pipeline
@@ -564,11 +574,8 @@ def _batch_command(args: argparse.Namespace) -> int:
                            parse_workers=default_parse_workers() if args.parse_workers is None else args.parse_workers)
     with Progress(len(paths), quiet=False, label="letters") as progress:
         try:
-            summary = asyncio.run(run_batch(paths, pipeline, options, progress=progress.letter_done, writer=writer))
-        except KeyboardInterrupt:
-            print("imr-llm: interrupted; finished letters are in the output, a re-run goes on from there",
-                  file=sys.stderr)
-            return 130
+            summary = asyncio.run(run_batch(paths, pipeline, options, progress=progress.letter_done, writer=writer,
+                                            stop=stop))
         except ImrError as exc:  # the output is another run's
             progress.say(f"imr-llm: error: {exc}")
             return EXIT_USAGE

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -206,3 +207,108 @@ def test_the_limits_can_be_set_and_a_bad_setting_is_one_line(capsys, tmp_path, m
     monkeypatch.setenv("IMR_LLM_READ_MEMORY_MB", "lots")
     code, _, err = run(capsys, "batch", PDF, "--out", tmp_path / "o.jsonl")
     assert code == 2 and "IMR_LLM_READ_MEMORY_MB" in err and "Traceback" not in err
+
+
+# -- Ctrl-C at any moment ------------------------------------------------------------------------
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.add(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+#: when the Ctrl-C comes: the run has opened its output; a parse worker is starting (the first
+#: letter is a PDF); the output holds this many lines. IMR_LLM_SIGINT_REPEAT=N runs each N times.
+MOMENTS = ["output opened", "worker starting", 1, 2, 5, 12, 25] * int(os.environ.get("IMR_LLM_SIGINT_REPEAT", "1"))
+
+
+def _batch_until(tmp_path: Path, moment, letters: int = 40):
+    """A batch in a process group of its own (as a terminal runs a command), once `moment` came."""
+    folder, out = tmp_path / "in", tmp_path / "o.jsonl"
+    distinct = letters_with_duplicates(folder, letters) + 1
+    (folder / "000-first.pdf").write_bytes(PDF.read_bytes())  # read in a worker, so one starts at once
+    argv = [sys.executable, "-m", "imr_llm", "batch", str(folder), "--out", str(out), "--csv", str(tmp_path / "o.csv"),
+            "--concurrency", "2", "--parse-workers", "1"]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+        workers |= _children(proc.pid)
+        if moment == "output opened" and out.exists():
+            break
+        if moment == "worker starting" and workers:
+            break
+        if isinstance(moment, int) and out.exists() and out.read_bytes().count(b"\n") >= moment:
+            break
+    return proc, argv, out, distinct, workers
+
+
+def _check_whole(tmp_path: Path, out: Path) -> list[dict]:
+    rows = read_jsonl(out) if out.exists() else []
+    assert not out.exists() or out.read_bytes().endswith(b"\n") or out.stat().st_size == 0
+    assert len(rows) == len({r["letter_sha256"] for r in rows})  # no letter twice
+    if (tmp_path / "o.csv").exists():
+        assert len(csv_rows(tmp_path / "o.csv")) == items_of(rows)
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+    return rows
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_ctrl_c_at_any_moment_stops_the_batch_with_whole_lines_and_a_rerun_goes_on(tmp_path, moment):
+    proc, argv, out, distinct, workers = _batch_until(tmp_path, moment)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)  # no hang: it once waited forever while its workers started
+    assert proc.returncode in (130, 0) and "Traceback" not in err, err[-3000:]
+    if proc.returncode == 130:
+        assert "stopping: letters in progress get up to" in err and "run the same command again to go on" in err
+    assert not [pid for pid in workers if _alive(pid)]  # the workers were ended by the batch
+    _check_whole(tmp_path, out)
+    done = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(_check_whole(tmp_path, out)) == distinct  # each letter exactly once
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["once", "twice"])
+def test_a_letter_still_in_progress_after_the_grace_is_dropped_and_a_second_ctrl_c_stops_at_once(tmp_path, twice):
+    folder, out = tmp_path / "in", tmp_path / "o.jsonl"
+    distinct = letters_with_duplicates(folder, 8, every=99)
+    (folder / "000-slow.pdf").write_bytes(overprinted_text_pdf(60_000))  # a minute of pdfium in its worker
+    argv = [sys.executable, "-m", "imr_llm", "batch", str(folder), "--out", str(out), "--csv", str(tmp_path / "o.csv"),
+            "--concurrency", "2"]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while time.monotonic() < deadline and not (workers and out.exists() and out.read_bytes().count(b"\n") >= distinct):
+        time.sleep(0.002)
+        workers |= _children(proc.pid)  # the text letters are done; the PDF's worker is at it
+    os.killpg(proc.pid, signal.SIGINT)
+    first = proc.stderr.readline()
+    assert "stopping: letters in progress get up to" in first, first
+    if twice:
+        os.killpg(proc.pid, signal.SIGINT)
+    err = first + proc.stderr.read()
+    proc.wait(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    assert ("stopped at once" in err) == twice and ("run the same command again" in err) != twice
+    assert not [pid for pid in workers if _alive(pid)]  # the PDF's worker was ended by the batch
+    rows = _check_whole(tmp_path, out)
+    assert len(rows) == distinct and not any(r["source"].endswith("000-slow.pdf") for r in rows)
