@@ -17,6 +17,7 @@ import re
 import pytest
 
 from conftest import DEV_LETTERS, LETTERS, SEEDS, dev_letters_available
+from imr_llm.errors import ImrError
 from imr_llm.explain import explain
 from imr_llm.parsing import parse
 from imr_llm.reading import read_path, read_text
@@ -47,7 +48,12 @@ def run(variants: list[Variant], explain_every: int = 0) -> tuple[dict, list[str
         row = table[("hostile" if v.hostile else "benign", family)]
         row["variants"] += 1
         source = read_text(v.text)
-        det = parse(source)
+        try:
+            det = parse(source)
+        except ImrError:  # no item read at all: every real item is lost
+            row.update(dropped=len(v.real), errors=1)
+            failures.append(f"{v.base} {v.family}: no item read")
+            continue
         counts = score(v, det)
         if explain_every and n % explain_every == 0:  # a tampered letter read right must pass too
             counts["guard_failures"] = sum(not explain(det, source, lang).passed for lang in ("en", "es"))
