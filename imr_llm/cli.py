@@ -422,8 +422,9 @@ def _extract_one(path: Path, options: dict, pipeline=None) -> tuple[Path, dict |
         return path, None, ("internal_error", f"{name}: {type(exc).__name__} while parsing; please report it")
     if det.model_step.status in ("failed", "partial"):
         # the letter is done (its parse is whole), but say so where a person watching will see it
-        options.get("notes", []).append(f"imr-llm: {name}: model step {det.model_step.status} "
-                                        f"({len([w for w in det.warnings if 'model' in w])} warning(s) in its output)")
+        from .enrich.enricher import partial_note
+
+        options.get("notes", []).append(f"imr-llm: {name}: {partial_note(det)}")
     record = {"source": name, **det.model_dump(mode="json")}
     if not options.get("evidence", True):
         _drop_evidence(record)

@@ -49,9 +49,10 @@ class Evidence(_Strict):
     start: int = Field(description="offset of the first character of the quote in the letter as read")
     end: int = Field(description="offset one past the quote's last character")
     quote: str = Field(description="the letter's text at [start, end), verbatim")
-    origin: Literal["parser", "model", "rules"] = Field(
+    origin: Literal["parser", "model", "rules", "section_table"] = Field(
         "parser", description="parser: stated verbatim; model: the model's value, its quote verified; "
-                              "rules: decided by the vocabulary or quantity rules from these words")
+                              "rules: decided by the vocabulary or quantity rules from these words; "
+                              "section_table: decided by the guideline topic the reviewer cites (these words)")
     alignment: Literal["exact", "normalized", "fuzzy"] = Field(
         "exact", description="how the quote was matched to the letter (the parser is always exact)"
     )
@@ -208,8 +209,11 @@ class ModelStep(_Strict):
     model: str | None = Field(None, description="model name, when a model ran")
     endpoint_kind: str | None = Field(None, description="provider profile used")
     usage: ModelUsage = Field(default_factory=ModelUsage, description="calls, tokens, cache hits, seconds")
-    dropped: list[str] = Field(default_factory=list, description="values dropped because their quote was not found")
+    dropped: list[str] = Field(default_factory=list, description="values dropped, each 'field: why' in words")
     corrected: list[str] = Field(default_factory=list, description="model answers the vocabulary overruled, and how")
+    candidates: dict[str, dict[str, str | None]] = Field(
+        default_factory=dict, description="'items[0].category' → what each decider said ('Category/Subcategory' or "
+                                          "null): section_table, vocabulary, model; decided_by (the one used) and chosen (the value kept)")
 
 
 class Determination(_Strict):

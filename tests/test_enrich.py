@@ -306,3 +306,94 @@ def test_when_the_request_reading_fails_the_rules_fields_still_stand(tmp_path):
     assert item.evidence["category"].origin == "rules" and item.quantity.dispense_qty == 60
     assert det.items[1].body_regions == ["knee"] and det.items[1].laterality == "right"
     assert sum("model step failed for the request" in w for w in det.warnings) == 4
+
+
+# -- issue 16: the letter's own evidence first ---------------------------------------------------
+
+def _one_answer_pipeline(tmp_path, request_answer: dict) -> Pipeline:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        last = body["messages"][-1]["content"]
+        if "Rationale:" in last:
+            words = last.split("Rationale:")[1].split()[:6]
+            return httpx.Response(200, json=_chat({"conclusion": "medically necessary", "missing_documentation": [],
+                                                   "reasons": [{"point": "A reason.", "quote": " ".join(words)}]}))
+        if request_answer["service"].lower() in last.lower():
+            return httpx.Response(200, json=_chat(request_answer))
+        return httpx.Response(200, json=_chat({"service": last.split()[0].lower(), "category": "Therapies",
+                                               "subcategory": None, "body_regions": [], "laterality": None,
+                                               "quantity": None}))
+    return Pipeline(CONFIG, cache_dir=tmp_path / "cache", requests_per_call="item",
+                    http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+
+
+def _letter(tmp_path, heading: str, section: str) -> Path:
+    text = MULTI.read_text().replace("Oxycodone HCL ER 20mg #60 day supply: 30", heading)
+    path = tmp_path / "letter.txt"
+    cited = ("MAXIMUS guideline: Decision based on MTUS Opioid Treatment 2016, Section(s): 3.3.9\n"
+             "Opioids for Chronic Pain and Chronic Opioid Treatment: Tapering, and Chronic Pain Medical\n"
+             "Treatment 2016, Section(s): Opioids, criteria for use.")
+    assert cited in text
+    path.write_text(text.replace(cited, f"MAXIMUS guideline: Decision based on MTUS Chronic Pain Medical Treatment "
+                                        f"2016, Section(s): {section}."))
+    return path
+
+
+def test_the_cited_guideline_topic_decides_the_category_before_the_heading_words(tmp_path):
+    answer = {"service": "ultrasound", "category": "Diagnostic Testing", "subcategory": "Imaging/Radiology",
+              "body_regions": ["spine"], "laterality": None, "quantity": None}
+    with _one_answer_pipeline(tmp_path, answer) as pipeline:
+        det = pipeline.extract(_letter(tmp_path, "Ultrasound of the cervical spine, 1 times 8", "Ultrasound, therapeutic"))
+    item, step = det.items[0], det.model_step
+    assert (item.category, item.subcategory) == ("Rehabilitation", "PT/OT")
+    ev = item.evidence["category"]
+    assert ev.origin == "section_table" and ev.quote == "Ultrasound, therapeutic"
+    assert load(tmp_path / "letter.txt").raw[ev.start:ev.end] == ev.quote
+    assert step.candidates["items[0].category"] == {
+        "section_table": "Rehabilitation/PT/OT", "vocabulary": "Rehabilitation/PT/OT",
+        "model": "Diagnostic Testing/Imaging/Radiology", "decided_by": "section_table", "chosen": "Rehabilitation/PT/OT"}
+    assert any(c.startswith("items[0].category: model Diagnostic Testing") for c in step.corrected)
+    # the model's "spine" is the heading's cervical spine: the region is kept, nothing dropped
+    assert item.body_regions == ["neck"] and item.evidence["body_regions[0]"].origin == "model"
+    assert not [d for d in step.dropped if d.startswith("items[0].body_regions")]
+    assert item.quantity.frequency_per_week == 1 and item.quantity.duration_weeks == 8
+
+
+def test_a_quantity_without_a_number_or_unit_is_no_quantity(tmp_path):
+    answer = {"service": "mri", "category": "Diagnostic Testing", "subcategory": "Imaging/Radiology",
+              "body_regions": [], "laterality": None, "quantity": "without contrast"}
+    with _one_answer_pipeline(tmp_path, answer) as pipeline:
+        det = pipeline.extract(_letter(tmp_path, "MRI of the left knee without contrast", "Special Studies"))
+    item = det.items[0]
+    assert item.quantity is None
+    assert "items[0].quantity: no number or unit in the model's quantity words" in det.model_step.dropped
+    assert (item.category, item.subcategory) == ("Diagnostic Testing", "Imaging/Radiology")  # structural + words
+    assert item.evidence["category"].origin == "section_table"
+
+
+def test_the_model_is_the_last_decider_and_never_says_dental_unasked(tmp_path):
+    answer = {"service": "zyxoprin", "category": "Evaluation & Management", "subcategory": "Dental",
+              "body_regions": [], "laterality": None, "quantity": None}
+    with _one_answer_pipeline(tmp_path, answer) as pipeline:
+        det = pipeline.extract(_letter(tmp_path, "Zyxoprin", "Zyxoprin"))
+    item = det.items[0]
+    assert (item.category, item.subcategory) == ("Evaluation & Management", None)
+    assert item.evidence["category"].origin == "model"
+    assert det.model_step.candidates["items[0].category"]["decided_by"] == "model"
+    assert "items[0].subcategory: Dental, but the request names no dental treatment" in det.model_step.dropped
+
+
+def test_a_partial_model_step_says_what_it_dropped_and_why_in_words():
+    from imr_llm.enrich.enricher import partial_note
+    from imr_llm.schema import Determination
+
+    det = Determination()
+    det.model_step.status = "partial"
+    det.model_step.dropped = ["items[0].service", "items[0].body_regions: knee", "items[1].reasons: ungrounded quote",
+                              "items[1].quantity: no number or unit in the model's quantity words"]
+    det.warnings = ["items[2]: model step failed for the rationale (endpoint unavailable)", "a parser note"]
+    assert partial_note(det) == (
+        "model step partial: dropped 4 value(s): items[0].service (its words are not in the request), "
+        "items[0].body_regions knee (the request does not name it), items[1].reasons (its quote is not in the "
+        "rationale), items[1].quantity (no number or unit in the model's quantity words); 1 warning(s): "
+        "items[2]: model step failed for the rationale (endpoint unavailable)")

@@ -588,3 +588,62 @@ def test_eval_with_a_model_scores_the_model_step_and_judges_with_its_client(monk
     assert main(base + ["--no-judge", "--no-cache", "--report", str(tmp_path / "r2.json")]) == 0
     metrics = json.loads((tmp_path / "r2.json").read_text())["suites"]["letters"]["metrics"]
     assert "judge_mean" not in metrics["items.reasons"] and metrics["items.category"]["coverage"] == 1.0
+
+
+# -- the fitting / checking split (issue 16) --------------------------------------------------------
+
+def test_split_file_is_the_seeded_stratified_split_of_the_dev_gold():
+    from imr_llm.evaluation.split import SEED, gold_outcomes, load_split, split_letters
+
+    root = ROOT / "evals"
+    data = json.loads((root / "split.json").read_text())
+    outcomes = gold_outcomes(root / "gold" / "dev")
+    assert data["seed"] == SEED and data["suites"]["dev"] == split_letters(outcomes)
+    halves = load_split(root / "gold" / "dev")
+    assert set(halves) == set(outcomes)  # every dev letter in exactly one half
+    for stratum in (True, False):  # all upheld vs any overturned: each split in half
+        stems = [s for s, o in outcomes.items() if (o == "all_upheld") is stratum]
+        fitting = sum(halves[s] == "fitting" for s in stems)
+        assert fitting - (len(stems) - fitting) in (0, 1)
+
+
+def test_no_vocabulary_or_table_test_pins_a_checking_half_item():
+    """Vocabularies and tables are fitted on the fitting half only: no string in their tests is a
+    heading (or a disputed portion) of a checking-half item."""
+    import ast
+
+    from imr_llm.evaluation.scoring import norm_text
+    from imr_llm.evaluation.split import load_split
+
+    root = ROOT
+    halves = load_split(root / "evals" / "gold" / "dev")
+    checking = set()
+    for stem, half in halves.items():
+        if half == "checking":
+            for item in json.loads((root / "evals" / "gold" / "dev" / f"{stem}.json").read_text())["items"]:
+                checking |= {norm_text(v) for v in (item.get("request"), item.get("disputed_portion")) if v}
+    assert checking
+    for test_file in ("test_vocabulary.py",):
+        tree = ast.parse((root / "tests" / test_file).read_text())
+        strings = {norm_text(n.value) for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        pinned = sorted(strings & checking)
+        assert not pinned, f"{test_file} pins checking-half headings: {pinned}"
+
+
+def test_decider_figures_count_each_decider_alone():
+    from imr_llm.evaluation.runner import decider_figures
+
+    rows = [{"stem": "a", "gold": ("Rehabilitation", "PT/OT"),
+             "candidates": {"section_table": "Rehabilitation/PT/OT", "vocabulary": "Diagnostic Testing/Imaging/Radiology",
+                            "model": None, "decided_by": "section_table", "chosen": "Rehabilitation/PT/OT"}},
+            {"stem": "b", "gold": ("Diagnostic Testing", "Imaging/Radiology"),
+             "candidates": {"section_table": None, "vocabulary": "Diagnostic Testing/Imaging/Radiology",
+                            "model": "Diagnostic Testing", "decided_by": "vocabulary",
+                            "chosen": "Diagnostic Testing/Imaging/Radiology"}}]
+    out = decider_figures(rows)
+    assert out["section_table"] == {"answered": 1, "category_right": 1, "category_and_subcategory_right": 1,
+                                    "accuracy_when_answered": 1.0}
+    assert out["vocabulary"]["answered"] == 2 and out["vocabulary"]["category_right"] == 1
+    assert out["model"]["category_right"] == 1 and out["model"]["category_and_subcategory_right"] == 0
+    assert out["decided"]["category_and_subcategory_right"] == 2
+    assert out["decided_by"] == {"section_table": 1, "vocabulary": 1, "model": 0}

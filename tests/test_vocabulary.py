@@ -1,6 +1,7 @@
 """The vocabulary and quantity rules that check the model's reading of a request heading.
-Each rule is pinned here by headings we wrote; the gold-label test measures them on every
-labelled item (seeds always, the DWC dev letters' labels too)."""
+Each rule is pinned here by headings we wrote; the gold-label test measures them on the labels
+they may be fitted on (the seeds and the fitting half of the dev labels, evals/split.json); the
+checking half is for the eval only (tests/test_evaluation.py checks no test here pins it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from imr_llm.enrich.quantity import find_quantity, parse_quantity, trim_service
 from imr_llm.enrich.vocabulary import classify, regions, sides
+from imr_llm.evaluation.split import load_split
 from imr_llm.taxonomy import SUBCATEGORIES
 
 GOLD = Path(__file__).resolve().parent.parent / "evals" / "gold"
@@ -56,6 +58,22 @@ CASES = [
     ("Home health aide 4 hours a day", "Home Health", None),
     ("Extracorporeal shockwave therapy for the right heel", "Therapies", None),
     ("Transportation to and from medical appointments", "Transportation", None),
+    # the item's context (issue 16): a modality as a course of office sessions, or as a unit to buy or rent
+    ("Ultrasound 1 times 8", "Rehabilitation", "PT/OT"),
+    ("Electrical stimulation 1 times 8", "Rehabilitation", "PT/OT"),
+    ("Diathermy three visits", "Rehabilitation", "PT/OT"),
+    ("Ultrasound of the right shoulder", "Diagnostic Testing", "Imaging/Radiology"),  # no sessions: imaging
+    ("Home ultrasound unit purchase", "DMEPOS", "DME"),
+    ("Interferential unit 30 day rental", "DMEPOS", "Electrical Stimulation"),
+    # a diagnostic test named in full words is a test, not a visit
+    ("Computerized tomography of the head", "Diagnostic Testing", "Imaging/Radiology"),
+    ("Electroencephalography", "Diagnostic Testing", "Other"),
+    ("Quantitative sensory testing of the feet", "Diagnostic Testing", "Other"),
+    ("X ray of the chest", "Diagnostic Testing", "Imaging/Radiology"),
+    # a surgeon named as a person is a surgical consult, never dental
+    ("Appointment with spine surgeon", "Surgery", "Surgical Consult"),
+    ("Neurosurgeon follow-up", "Surgery", "Surgical Consult"),
+    ("Assistant surgeon", "Surgery", "Adjunct"),
 ]
 
 
@@ -74,12 +92,20 @@ def test_unknown_treatments_are_left_to_the_model():
 
 
 @pytest.mark.parametrize("heading,expected", [
-    ("MRI of the lumbar spine", ["low_back"]),
+    ("Lumbar spine MRI", ["low_back"]),
     ("Bone scan of the spine", ["spine"]),
     ("Physical therapy for the neck and right shoulder", ["neck", "shoulder"]),
     ("EMG of the bilateral upper extremities", ["upper_extremity"]),
     ("Standard wheelchair rental", []),  # "wheelchair" holds "heel" but names no heel
     ("MRI of the brain", ["head"]),
+    ("Cervical spine MRI", ["neck"]),
+    ("X-rays of the cervicothoracic junction", ["neck", "upper_back"]),
+    ("Injection of the sacrum and coccyx", ["low_back"]),
+    ("MRI of the rotator cuff", ["shoulder"]),
+    ("Ultrasound of the Achilles tendon", ["ankle_foot"]),
+    ("Injection of the groin", ["hip_pelvis"]),
+    ("Therapy for the thigh", ["lower_extremity"]),
+    ("X-ray of the patella", ["knee"]),
 ])
 def test_regions_come_from_heading_words(heading, expected):
     found = regions(heading)
@@ -130,14 +156,22 @@ def test_quantity_rules(heading, drug, expected):
 
 
 def test_no_quantity_words_no_quantity():
-    assert find_quantity("MRI of the lumbar spine") is None
+    assert find_quantity("Open MRI of the lumbar spine") is None
     assert parse_quantity("2 times a week for 3 weeks").total_sessions == 6
 
 
+def fitting_gold() -> list[Path]:
+    """The gold files the rules may be fitted on: the seeds and the fitting half of the dev labels
+    (evals/split.json). The checking half is measured by the eval, never pinned here."""
+    halves = load_split(GOLD / "dev")
+    return sorted(GOLD.glob("seeds/*.json")) + [p for p in sorted(GOLD.glob("dev/*.json")) if halves.get(p.stem) == "fitting"]
+
+
 def test_rules_on_every_labelled_item():
-    """The rules against every gold label (seeds always; the dev labels are facts we wrote, so
-    they are here even where the dev letters are not): at least 97% right per field."""
-    items = [item for path in sorted(GOLD.rglob("*.json")) for item in json.loads(path.read_text())["items"]]
+    """The rules against every fitting gold label (seeds, and the fitting half of the dev labels,
+    which are facts we wrote, so they are here even where the dev letters are not): at least 97%
+    right per field."""
+    items = [item for path in fitting_gold() for item in json.loads(path.read_text())["items"]]
     assert len(items) >= 7
     right = {"category": 0, "regions": 0, "side": 0, "quantity": 0}
     for item in items:
@@ -154,11 +188,11 @@ def test_rules_on_every_labelled_item():
 
 
 @pytest.mark.parametrize("heading,service,drug,expected", [
-    ("Salonpas pad #60", "salonpas pad", True, "salonpas"),
+    ("Salonpas pad #30", "salonpas pad", True, "salonpas"),
     ("Nortriptyline HCL 25mg, #30", "nortriptyline hcl", True, "nortriptyline"),
     ("Diclofenac ER 100mg #60", "diclofenac er", True, "diclofenac er"),  # the release form is the drug
     ("Twelve infrared acupuncture visits, 2 times weekly", "twelve infrared acupuncture visits", False, "infrared acupuncture"),
-    ("MRI (magnetic resonance imaging) of the cervical spine", "magnetic resonance imaging", False, "MRI"),
+    ("MRI (magnetic resonance imaging) of the neck", "magnetic resonance imaging", False, "MRI"),
     ("Three phase bone scan to the left foot", "three phase bone scan", False, "three phase bone scan"),
     ("Acupuncture visits with Capsaicin patch", "acupuncture visits with capsaicin patch", False,
      "acupuncture visits with capsaicin patch"),
@@ -169,7 +203,7 @@ def test_service_words_are_trimmed_to_the_convention(heading, service, drug, exp
 
 
 def test_trimming_leaves_every_gold_service_alone():
-    for path in sorted(GOLD.rglob("*.json")):
+    for path in fitting_gold():
         for item in json.loads(path.read_text())["items"]:
             heading = item.get("disputed_portion") or item["request"]
             match = classify(heading)
@@ -212,7 +246,7 @@ def ignorecase_reference(monkeypatch):
             m.setattr(vocabulary, "_RULE_RE", [(c, s, relax(rx)) for c, s, rx in vocabulary._RULE_RE])
             m.setattr(vocabulary, "_DRUG_RE", [(c, relax(rx)) for c, rx in vocabulary._DRUG_RE])
             m.setattr(vocabulary, "_REGION_RE", [(n, relax(rx)) for n, rx in vocabulary._REGION_RE])
-            for name in ("_TOPICAL_FORMS", "_ADMIN", "_SIDE_RE"):
+            for name in ("_TOPICAL_FORMS", "_ADMIN", "_SIDE_RE", "_MODALITY", "_COURSE", "_DEVICE", "_E_STIM"):
                 m.setattr(vocabulary, name, relax(getattr(vocabulary, name)))
             m.setattr(quantity, "_PATTERNS", {k: relax(rx) for k, rx in quantity._PATTERNS.items()})
             return fn(*args, **kwargs)
@@ -255,3 +289,47 @@ def test_folded_rules_agree_with_ignorecase_on_every_labelled_heading(ignorecase
                 max_size=6).map(" ".join))
 def test_folded_rules_agree_with_ignorecase_on_generated_text(ignorecase_reference, text):
     assert _answers(lambda f, *a, **k: f(*a, **k), text) == _answers(ignorecase_reference, text)
+
+
+# -- the guideline section table (imr_llm/enrich/sections.py) --------------------------------------
+
+
+class _Cited:
+    def __init__(self, section=None, title=None):
+        self.chapter_or_section, self.title = section, title
+
+
+@pytest.mark.parametrize("heading,cited,expected", [
+    ("Ultrasound 1 times 8", ["Ultrasound, therapeutic"], ("Rehabilitation", "PT/OT")),
+    ("Physical exam 2 times 8", ["Physical medicine treatment"], ("Rehabilitation", "PT/OT")),
+    ("TENS unit purchase", ["TENS, chronic pain (transcutaneous electrical nerve stimulation)"],
+     ("DMEPOS", "Electrical Stimulation")),
+    ("Electrical stimulation 1 times 8", ["TENS, chronic pain (transcutaneous electrical nerve stimulation)"], None),
+    ("Acupuncture six visits", [None], ("Rehabilitation", "Acupuncture")),  # the title holds the topic
+    ("Biofeedback six sessions", ["Biofeedback"], ("Therapies", None)),
+    ("Home health aide", ["Home health services"], ("Home Health", None)),
+    ("Cyclobenzaprine 5mg #30", ["Cyclobenzaprine (Flexeril)"], ("Pharmaceuticals", "Muscle Relaxant")),
+    ("MRI of the left hip", ["Special Studies"], ("Diagnostic Testing", None)),  # structural: the category only
+    ("MRI of the left hip", ["Special Studies", "Epidural steroid injections (ESIs)"], None),  # they disagree
+    ("MRI of the low back", ["Epidural steroid injections (ESIs)"], None),  # not about the MRI
+    ("Esomeprazole 20mg", ["NSAIDs, GI symptoms & cardiovascular risk"], None),  # the drug is not the topic
+    ("Office visit with pain specialist", ["Office visits"], ("Evaluation & Management", "Medical Specialties")),
+])
+def test_section_table_decides_when_the_cited_topic_is_about_the_request(heading, cited, expected):
+    from imr_llm.enrich.sections import decide
+
+    citations = [_Cited(c, "Acupuncture Medical Treatment Guidelines" if c is None else None) for c in cited]
+    match = decide(heading, citations)
+    assert (None if match is None else (match.row.category, match.row.subcategory)) == expected
+    if match is not None:
+        assert match.text[match.start:match.end].strip(), "the topic's words are the evidence"
+
+
+def test_section_table_rows_are_sourced_and_in_the_taxonomy():
+    from imr_llm.enrich.sections import ROWS, VERSION
+
+    assert VERSION
+    for row in ROWS:
+        assert row.source, row.topic
+        assert row.category in SUBCATEGORIES, row.topic
+        assert row.subcategory is None or row.subcategory in SUBCATEGORIES[row.category], row.topic

@@ -20,7 +20,8 @@ from ..taxonomy import SUBCATEGORIES, subcategory_problem
 from .answers import LetterRequestsAnswer, ReasonsAnswer, RequestAnswer
 from .grounding import Section, ground
 from .quantity import find_quantity, parse_quantity, trim_service
-from .vocabulary import classify, regions, sides
+from .sections import decide as section_decide
+from .vocabulary import COVERS, classify, regions, sides
 
 MAX_RATIONALE_CHARS = 6000  # bounds the cost of one call; longer rationales are cut (and say so)
 
@@ -61,7 +62,13 @@ class Enricher:
                 det.warnings.append(f"items[{item.index}]: model step failed for the request ({answer})")
                 answer = None
             if heading is not None:
-                self._apply_request(det, item, heading, answer)  # the rules' fields stand without an answer
+                self._apply_request(source, det, item, heading, answer)  # the rules' fields stand without an answer
+            else:
+                # a UR-modified heading whose remaining portion the parse could not single out: the
+                # whole heading still says what the treatment is (never how much: that is the portion's)
+                whole = _section(source, item.evidence.get("request"), f"items[{item.index}].request")
+                if whole is not None:
+                    self._apply_request(source, det, item, whole, None, quantity=False)
         endpoint_down = any(isinstance(a, EndpointError) for a in answers)
         for item in det.items:
             rationale = _section(source, item.evidence.get("rationale"), f"items[{item.index}].rationale")
@@ -119,8 +126,8 @@ class Enricher:
             out.append(done.value)
         return out
 
-    def _apply_request(self, det: Determination, item: DisputedItem, heading: Section,
-                       answer: RequestAnswer | None) -> None:
+    def _apply_request(self, source: SourceText, det: Determination, item: DisputedItem, heading: Section,
+                       answer: RequestAnswer | None, *, quantity: bool = True) -> None:
         where, step = f"items[{item.index}]", det.model_step
         answer = answer or RequestAnswer.model_construct(service="", category=None, subcategory=None, body_regions=[],
                                                          laterality=None, quantity=None)
@@ -133,50 +140,47 @@ class Enricher:
             item.evidence["service"] = service_ev
         elif answer.service:
             step.dropped.append(f"{where}.service")
-        # category: the vocabulary decides where it knows the word; else the model, on its service quote
-        if match is not None:
-            item.category, item.subcategory = match.category, match.subcategory  # type: ignore[assignment]
-            item.evidence["category"] = heading.evidence(match.start, match.end, origin="rules")
-            if (answer.category, answer.subcategory) != (match.category, match.subcategory):
-                step.corrected.append(f"{where}.category: model {answer.category}/{answer.subcategory}, "
-                                      f"vocabulary {match.category}/{match.subcategory}")
-        elif service_ev is not None and answer.category is not None:
-            item.category = answer.category
-            fits = subcategory_problem(answer.category, answer.subcategory) is None
-            item.subcategory = answer.subcategory if fits else None
-            item.evidence["category"] = service_ev
-            if not fits:
-                step.dropped.append(f"{where}.subcategory: {answer.subcategory} is not a {answer.category} subcategory")
-        elif answer.category is not None:
-            step.dropped.append(f"{where}.category")
+        _decide_category(source, det, item, heading, answer, match, service_ev)
         # body regions and side: only those the heading's words state
         found = regions(heading.text)
+        names = {r for r, _, _ in found}
         for k, (region, start, end) in enumerate(found):
             item.body_regions.append(region)  # type: ignore[arg-type]
-            origin = "model" if region in answer.body_regions else "rules"
-            item.evidence[f"body_regions[{k}]"] = heading.evidence(start, end, origin=origin)
-        names = {r for r, _, _ in found}
-        step.dropped += [f"{where}.body_regions: {r}" for r in answer.body_regions if r not in names]
+            said = region in answer.body_regions or any(region in COVERS.get(r, ()) for r in answer.body_regions)
+            item.evidence[f"body_regions[{k}]"] = heading.evidence(start, end, origin="model" if said else "rules")
+        for r in answer.body_regions:
+            if r in names:
+                continue
+            if COVERS.get(r, frozenset()) & names:  # the model's general word for what the heading names exactly
+                step.corrected.append(f"{where}.body_regions: model {r}, the heading's words "
+                                      + ", ".join(sorted(COVERS[r] & names)))
+            else:
+                step.dropped.append(f"{where}.body_regions: {r}")
         side, start, end = sides(heading.text)
         if side is not None:
             item.laterality = side  # type: ignore[assignment]
             item.evidence["laterality"] = heading.evidence(start, end, origin="model" if answer.laterality == side else "rules")
         elif answer.laterality is not None:
             step.dropped.append(f"{where}.laterality")
+        if not quantity:
+            return
         # quantity: numbers read by rules from the quantity words
         drug = item.category == "Pharmaceuticals"
         found_q = find_quantity(heading.text, drug=drug)
         if found_q is not None:
-            quantity, start, end = found_q
-            item.quantity = quantity
+            quantity_value, start, end = found_q
+            item.quantity = quantity_value
             item.evidence["quantity"] = heading.evidence(start, end, origin="rules")
         elif answer.quantity:
             quantity_ev = ground(heading, answer.quantity)
-            if quantity_ev is not None:
-                item.quantity = parse_quantity(answer.quantity, drug=drug)
-                item.evidence["quantity"] = quantity_ev
-            else:
+            parsed = parse_quantity(answer.quantity, drug=drug)
+            if quantity_ev is None:
                 step.dropped.append(f"{where}.quantity")
+            elif not _has_amount(parsed):
+                step.dropped.append(f"{where}.quantity: no number or unit in the model's quantity words")
+            else:
+                item.quantity = parsed
+                item.evidence["quantity"] = quantity_ev
 
     # -- rationale ------------------------------------------------------------------------------
 
@@ -220,6 +224,97 @@ class Enricher:
                 field=f"{where}.decision", kept=item.decision, other=f"model: {answer.conclusion}",
                 note="the model read the rationale's conclusion differently from the printed decision; "
                      "the printed decision is kept"))
+
+
+_BARE_DROP = {"service": "its words are not in the request", "quantity": "its words are not in the request",
+              "category": "the service it rests on was not found", "laterality": "the request states no side"}
+_WHY = {"ungrounded quote": "its quote is not in the rationale"}
+
+
+def partial_note(det: Determination) -> str:
+    """What a partial or failed model step left out, and why, in words (one line for stderr):
+    "model step partial: dropped items[0].quantity (no number or unit ...); 1 warning: ..." """
+    step = det.model_step
+    parts = []
+    if step.dropped:
+        said = []
+        for entry in step.dropped:
+            where, _, why = entry.partition(": ")
+            field = where.rsplit(".", 1)[-1]
+            if not why:
+                why = _BARE_DROP.get(field, "not found in the letter")
+            elif field in ("body_regions",):
+                where, why = f"{where} {why}", "the request does not name it"
+            said.append(f"{where} ({_WHY.get(why, why)})")
+        parts.append(f"dropped {len(said)} value(s): " + ", ".join(said))
+    warnings = [w for w in det.warnings if "model" in w]
+    if warnings:
+        parts.append(f"{len(warnings)} warning(s): " + "; ".join(warnings))
+    return f"model step {step.status}: " + ("; ".join(parts) if parts else "no value dropped")
+
+
+def _pair(category: str | None, subcategory: str | None) -> str | None:
+    return None if category is None else f"{category}/{subcategory}" if subcategory else category
+
+
+def _decide_category(source: SourceText, det: Determination, item: DisputedItem, heading: Section,
+                     answer: RequestAnswer, match, service_ev: Evidence | None) -> None:
+    """Category in this order (issue 16): the guideline topic the reviewer cites for this item (the
+    section table), the vocabulary read with the item's context, then the model. Within the chosen
+    category the heading's words (the vocabulary) give the subcategory when they know it. Every
+    decider's answer is kept in `model_step.candidates`; the value's evidence says which decided."""
+    where, step = f"items[{item.index}]", det.model_step
+    citations = item.reviewer_basis.citations if item.reviewer_basis is not None else []
+    table = section_decide(heading.text, citations)
+    table_ev = None
+    if table is not None:
+        cited = _section(source, citations[table.citation].evidence, f"{where}.reviewer_basis")
+        table_ev = ground(cited, table.text[table.start:table.end]) if cited is not None else None
+    model_fits = answer.category is not None and subcategory_problem(answer.category, answer.subcategory) is None
+    candidates = {
+        "section_table": _pair(table.row.category, table.row.subcategory) if table_ev is not None else None,
+        "vocabulary": _pair(match.category, match.subcategory) if match is not None else None,
+        "model": _pair(answer.category, answer.subcategory if model_fits else None) if service_ev is not None else None,
+    }
+    if table_ev is not None:
+        category = table.row.category
+        if match is not None and match.category == category and match.subcategory is not None:
+            subcategory = match.subcategory
+        elif table.row.subcategory is not None:
+            subcategory = table.row.subcategory
+        else:
+            subcategory = answer.subcategory if answer.category == category and model_fits else None
+        evidence, decided_by = table_ev.model_copy(update={"origin": "section_table"}), "section_table"
+    elif match is not None:
+        category, subcategory = match.category, match.subcategory
+        evidence, decided_by = heading.evidence(match.start, match.end, origin="rules"), "vocabulary"
+    elif service_ev is not None and answer.category is not None:
+        category, subcategory = answer.category, answer.subcategory if model_fits else None
+        if not model_fits:
+            step.dropped.append(f"{where}.subcategory: {answer.subcategory} is not a {answer.category} subcategory")
+        elif subcategory == "Dental":  # the vocabulary knows every dental word; none is in this heading
+            step.dropped.append(f"{where}.subcategory: Dental, but the request names no dental treatment")
+            subcategory = None
+        evidence, decided_by = service_ev, "model"
+    else:
+        if answer.category is not None:
+            step.dropped.append(f"{where}.category")
+        step.candidates[f"{where}.category"] = {**candidates, "decided_by": None, "chosen": None}
+        return
+    item.category, item.subcategory = category, subcategory  # type: ignore[assignment]
+    item.evidence["category"] = evidence
+    step.candidates[f"{where}.category"] = {**candidates, "decided_by": decided_by, "chosen": _pair(category, subcategory)}
+    if decided_by != "model" and answer.category is not None and (answer.category, answer.subcategory) != (category, subcategory):
+        step.corrected.append(f"{where}.category: model {answer.category}/{answer.subcategory}, "
+                              f"{decided_by.replace('_', ' ')} {category}/{subcategory}")
+
+
+def _has_amount(quantity) -> bool:
+    """A quantity states a number or a unit ("without contrast" does not)."""
+    numbers = ("count", "frequency_per_week", "duration_weeks", "total_sessions", "strength", "dispense_qty")
+    if any(getattr(quantity, f) is not None for f in numbers):
+        return True
+    return bool(quantity.raw) and find_quantity(quantity.raw) is not None
 
 
 def _heading_evidence(item: DisputedItem) -> Evidence | None:

@@ -120,9 +120,12 @@ _RULES: list[tuple[str, str | None, str]] = [
     ("Injection", "Other", r"injection|injections|epidural|\besi\b|nerve block|\bblock\b|trigger point injection|\btpi\b|stellate|synvisc|euflexxa|orthovisc|supartz|hyaluron|platelet[- ]rich|\bprp\b|botox|cortisone shot|steroid shot"),
     ("Diagnostic Testing", "Other", r"impedance imaging|\bekg\b|\becg\b|electrocardiogra|functional capacity|\bfce\b|sleep study|polysomno|stress test|echocardiogra|pulmonary function|range of motion testing|computerized range|\bqfce\b|\bvng\b|audiogra"),
     ("Diagnostic Testing", "EMG/NCV/NCS", r"\bemg\b|\bncv\b|\bncs\b|electromyogra|nerve conduction|electrodiagnost|electro-diagnost|\bssep\b|\bnct\b"),
-    ("Diagnostic Testing", "Imaging/Radiology", r"\bmri\b|\bmra\b|magnetic resonance|\bct\b|cat scan|computed tomogra|x-?rays?\b|radiograph|bone scan|ultrasound|sonogra|arthrogra|myelogra|discogra|\bdexa\b|\bpet\b|spect|imaging|fluoroscop|\bscan\b"),
+    ("Diagnostic Testing", "Imaging/Radiology", r"\bmri\b|\bmra\b|magnetic resonance|\bct\b|cat scan|compute(?:d|ri[sz]ed) (?:axial )?tomogra|x[- ]?rays?\b|radiograph|bone scan|ultrasound|sonogra|arthrogra|myelogra|discogra|\bdexa\b|\bpet\b|spect|imaging|fluoroscop|\bscan\b"),
     ("Diagnostic Testing", "Lab & Pathology", r"urine drug|drug screen|drug test|toxicology|\blabs?\b|laboratory|blood (?:test|work)|\bcbc\b|\bua\b|urinalysis|chem(?:istry)? panel|metabolic panel|\bcmp\b|\bbmp\b|pt/ptt|\binr\b|hemoglobin|\bhba1c\b|liver function|genetic|\bdna\b|pathology|biopsy|culture|\bpanel\b|vitamin d level"),
-    ("Surgery", "Surgical Consult", r"(?:consult|consultation|evaluation|referral|visit)\b[^.;]{0,300}\b(?:surg|orthop|replacement|spine specialist)|(?:surg\w*|orthop\w*)\s+(?:consult|consultation|evaluation|referral)"),
+    # a test named in full words ("electroencephalography", "bone densitometry", "quantitative sensory
+    # testing") is a diagnostic test, not a visit: before the consult and visit rules
+    ("Diagnostic Testing", "Other", r"\b\w+(?:graphy|graphic|metry)\b|\b(?:electro\w*|echo|angio|arterio|veno|mammo|audio|myelo|arthro|disco)grams?\b|(?<!psychological )(?<!neuropsychological )\btesting\b|\bdiagnostic (?:tests?|stud(?:y|ies))\b|\btests?\b(?! results)"),
+    ("Surgery", "Surgical Consult", r"(?:consult|consultation|evaluation|referral|visit)\b[^.;]{0,300}\b(?:surg|orthop|replacement|spine specialist)|(?:surg\w*|orthop\w*)\s+(?:consult|consultation|evaluation|referral|follow[- ]?up|visit)"),
     ("Psych Services", "Therapies", r"cognitive behavio|\bcbt\b|psychotherap|counseling|psych(?:ological|iatric)? (?:therapy|treatment|sessions?)|group therapy"),
     ("Psych Services", "E&M", r"psych\w*\s+(?:consult|consultation|evaluation|referral|visit|follow)|(?:consult|consultation|evaluation|referral)\w*\s+(?:with|to|for)\s+(?:a\s+)?psych|psychiatr|psycholog"),
     ("Surgery", "Spine", r"fusion|laminectomy|laminotomy|discectomy|diskectomy|foraminotomy|\bacdf\b|kyphoplasty|vertebroplasty|disc replacement|disc arthroplasty|spinal cord stimulator|decompression[^.;]{0,300}(?:lumbar|cervical|thoracic|spine|l\d|c\d)"),
@@ -139,6 +142,8 @@ _RULES: list[tuple[str, str | None, str]] = [
     ("DMEPOS", "Prosthetics/Orthotics", r"brace|orthotic|orthosis|splint|insoles?|\blso\b|\btlso\b|collar|prosthe|shoe inserts?|custom shoes?"),
     ("DMEPOS", "Supplies", r"electrodes?|batter(?:y|ies)|supplies|\bwraps?\b|\bpads?\b|dressings?|catheters?|compression (?:stockings?|garments?|sleeve)|gloves|kinesio|\btape\b"),
     ("DMEPOS", "DME", r"wheelchair|walker|\bcane\b|crutch|commode|shower chair|bath|hospital bed|\bbed\b|cold therapy|cryotherapy|vascutherm|game ready|polar care|ice (?:unit|machine)|\bcpm\b|continuous passive|sling|traction|mattress|pillow|cushion|scooter|lift chair|\btub\b|grab bar|toilet|reacher|heating pad|pneumatic compression|\bunit\b|rental|purchase|durable medical|\bdme\b|exercise kit|stationary bike|treadmill"),
+    # a surgeon named as a person, with no procedure or visit word ("Appointment with spine surgeon")
+    ("Surgery", "Surgical Consult", r"(?<!assistant )(?<!co-)\bsurgeons?\b|neurosurg\w*|orthopedist|orthopaedist|spine specialist"),
 ]
 # The two rules that look for a second word later in the clause ("consultation ... surgeon",
 # "decompression ... lumbar") look at most 300 characters ahead (a heading's clause is shorter):
@@ -174,7 +179,39 @@ def classify(text: str) -> Match | None:
     Programs, acupuncture, chiropractic and injections are checked before drug names ("Toradol
     injection" is an injection, "acupuncture with capsaicin patch" acupuncture); the rest after."""
     text = fold(_blank_admin(text))
-    return _first_rule(text, before_drugs=True) or _classify_drug(text) or _first_rule(text, before_drugs=False)
+    match = _first_rule(text, before_drugs=True) or _classify_drug(text) or _first_rule(text, before_drugs=False)
+    return _in_context(text, match)
+
+
+# The item's context (issue 16): a physical-agent modality given as a course of office sessions
+# ("Ultrasound 1 times 8", "Electrical stimulation 1 times 8") is rehabilitation, not imaging or a
+# device; the same modality as a unit to buy or rent is DMEPOS.
+_MODALITY = folded(r"ultrasound|electric(?:al)? (?:muscle )?stimulation|e-stim|\bestim\b|\bems\b|interferential|"
+                   r"infrared(?! acupuncture)|diathermy|hot packs?|cold packs?|\btens\b")
+_COURSE = folded(r"\d+\s*(?:x|times)\s*\d+|\bsessions?\b|\bvisits?\b|\b(?:times|x)\s*(?:a|per|/)\s*(?:wk|week)|\bweekly\b")
+_DEVICE = folded(r"\bunits?\b|\bdevices?\b|\bmachines?\b|purchase|rental|\brent\b|\bbuy\b|\bhome\b|supplies|electrodes?")
+_E_STIM = folded(r"electric|e-stim|\bestim\b|\bems\b|interferential|\btens\b")
+
+
+def course_of_sessions(text: str) -> bool:
+    """Does a heading give its treatment as a course of sessions, not as a unit to buy or rent?"""
+    text = fold(text)
+    return _COURSE.search(text) is not None and _DEVICE.search(text) is None
+
+
+def _in_context(text: str, match: Match | None) -> Match | None:  # `text` folded
+    if match is not None and match.category not in ("Diagnostic Testing", "DMEPOS", "Therapies", "Rehabilitation"):
+        return match
+    modality = _MODALITY.search(text)
+    if modality is None or (match is not None and match.subcategory in ("Acupuncture", "Chiropractic")):
+        return match
+    device = _DEVICE.search(text) is not None
+    if not device and _COURSE.search(text) and (match is None or match.category != "Rehabilitation"):
+        return Match("Rehabilitation", "PT/OT", modality.start(), modality.end(), "context:course of sessions")
+    if device and (match is None or match.category != "DMEPOS"):
+        sub = "Electrical Stimulation" if _E_STIM.search(text) else "DME"
+        return Match("DMEPOS", sub, modality.start(), modality.end(), "context:unit to buy or rent")
+    return match
 
 
 def _first_rule(text: str, *, before_drugs: bool) -> Match | None:
@@ -210,19 +247,19 @@ def _classify_drug(text: str) -> Match | None:  # `text` folded
 # -- body regions and sides --------------------------------------------------------------------
 
 _REGION_WORDS: list[tuple[str, str]] = [
-    ("neck", r"cervical|\bneck\b|c-spine|\bc\d-\d"),
-    ("upper_back", r"thoracic|upper back|mid back|t-spine"),
-    ("low_back", r"lumbar|lumbosacral|low(?:er)? back|l-spine|\bl\d-\d|\bl\d-s1|sacroiliac|\bsi joint"),
+    ("neck", r"cervical|cervico|\bneck\b|c-spine|\bc\d-\d"),
+    ("upper_back", r"thoracic|upper back|mid back|t-spine|dorsal spine|\bt\d{1,2}-\d"),
+    ("low_back", r"lumbar|lumbo|low(?:er)? back|l-spine|\bl\d-\d|\bl\d-s1|sacroiliac|\bsi joint|\bsacral\b|sacrum|coccyx"),
     ("spine", r"\bspine\b(?!\s*(?:and|,)?\s*(?:specialist|surgeon))|\bspinal\b"),
-    ("shoulder", r"shoulders?"),
+    ("shoulder", r"shoulders?|rotator cuff|acromioclavicular|\bac joint|clavicle|scapula"),
     ("elbow", r"elbows?"),
-    ("forearm_wrist_hand", r"forearms?|wrists?|hands?\b|fingers?|thumbs?|carpal"),
+    ("forearm_wrist_hand", r"forearms?|wrists?|hands?\b|fingers?|thumbs?|carpal|\bdigits?\b|\bpalms?\b"),
     ("upper_extremity", r"upper extremit(?:y|ies)|upper limbs?|\barms?\b|\brue\b|\blue\b|\bbue\b"),
-    ("hip_pelvis", r"\bhips?\b|pelvi[sc]"),
-    ("knee", r"knees?"),
-    ("lower_extremity", r"lower extremit(?:y|ies)|lower limbs?|\blegs?\b|\brle\b|\blle\b|\bble\b"),
-    ("ankle_foot", r"ankles?|\bfoot\b|\bfeet\b|\btoes?\b|\bheels?\b"),
-    ("head", r"\bhead\b|brain|cranial|\bface\b|facial|\bjaw\b|\btmj\b"),
+    ("hip_pelvis", r"\bhips?\b|pelvi[sc]|groin|buttocks?|gluteal"),
+    ("knee", r"knees?|patella"),
+    ("lower_extremity", r"lower extremit(?:y|ies)|lower limbs?|\blegs?\b|\brle\b|\blle\b|\bble\b|\bthighs?\b|\bcalf\b|\bcalves\b|hamstring|femur"),
+    ("ankle_foot", r"ankles?|\bfoot\b|\bfeet\b|\btoes?\b|\bheels?\b|achilles|plantar|metatars|calcane"),
+    ("head", r"\bhead\b|brain|cranial|\bskull\b|\bface\b|facial|\bjaw\b|\btmj\b|temporomandibular"),
     ("trunk", r"chest|abdomen|abdominal|\bribs?\b|trunk"),
     ("eye", r"\beyes?\b|ocular|ophthalm"),
 ]
@@ -243,6 +280,15 @@ def regions(text: str) -> list[tuple[str, int, int]]:
     if "spine" in found and found.keys() & _SPECIFIC_SPINE:
         del found["spine"]  # "lumbar spine" names the level: low_back, not an unspecified spine
     return sorted(((n, s, e) for n, (s, e) in found.items()), key=lambda x: x[1])
+
+
+# A region a model names in general words that the heading names more exactly: the model's word is
+# right, the heading's region is kept ("MRI of the cervical spine": the model's "spine" is the neck).
+COVERS: dict[str, frozenset[str]] = {
+    "spine": frozenset({"neck", "upper_back", "low_back"}),
+    "upper_extremity": frozenset({"shoulder", "elbow", "forearm_wrist_hand"}),
+    "lower_extremity": frozenset({"hip_pelvis", "knee", "ankle_foot"}),
+}
 
 
 def sides(text: str) -> tuple[str | None, int, int]:

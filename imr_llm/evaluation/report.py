@@ -28,6 +28,10 @@ def write_json(run: EvalRun, path: Path, comparison: Comparison | None = None) -
     write_private(path, json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
 
 
+HALF_FIELDS = ("items.category", "items.subcategory", "items.service", "items.body_regions", "items.laterality",
+               "items.quantity.raw", "items.quantity.count", "items.quantity.total_sessions")
+
+
 def _fmt_ratio(value) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
@@ -69,8 +73,17 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
         grounding = suite.get("grounding") or {}
         if grounding.get("model_values"):
             console.print(f"model values {grounding['model_values']} · ungrounded {len(grounding['ungrounded'])} · "
-                          f"dropped {grounding['dropped']} · vocabulary corrections {grounding['corrected']}",
+                          f"dropped {grounding['dropped']} · model answers overruled {grounding['corrected']}",
                           markup=False, highlight=False)
+        for half, figures in (suite.get("halves") or {}).items():
+            m = figures["metrics"]
+            shown = [f"{k.split('.', 1)[-1]} {m[k]['accuracy']:.3f}" for k in HALF_FIELDS if k in m]
+            console.print(f"{half} half ({figures['letters']} letters): " + " · ".join(shown), markup=False, highlight=False)
+        for part, figures in (suite.get("deciders") or {}).items():
+            shown = [f"{name.replace('_', ' ')} {d['category_right']}/{d['answered']}"
+                     for name, d in figures.items() if isinstance(d, dict) and "answered" in d]
+            console.print(f"category deciders alone, {part} ({figures['items']} items; right/answered): "
+                          + " · ".join(shown), markup=False, highlight=False)
         for language, ex in (suite.get("explanations") or {}).items():
             grade = "FK grade" if ex["grade_metric"] == "flesch_kincaid_grade" else "Fernández-Huerta"
             console.print(f"explanations ({language}): {ex['letters']} letters · decisions consistent "

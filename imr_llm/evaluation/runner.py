@@ -23,6 +23,7 @@ from ..version import __version__
 from .cassettes import stale_prompts
 from .gold import Suite
 from .scoring import LetterResult, aggregate, decision_confusion, score_letter
+from .split import HALVES, load_split
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the source tree, when running from one (git, cassettes)
 Task = Callable[[Path], Determination]
@@ -69,6 +70,7 @@ def run_eval(
         errors: dict[str, str] = {}
         grounding = {"model_values": 0, "ungrounded": [], "dropped": 0, "corrected": 0}
         explained: list[dict] = []
+        chosen: list[dict] = []  # per labelled item: what each category decider said
         for stem, path, gold in suite.pairs:
             pred, error = None, None
             if keep_text:
@@ -86,6 +88,7 @@ def run_eval(
                 error = f"[{exc.code}] {exc}"
                 errors[stem] = error
             result = score_letter(stem, pred, gold, error)
+            chosen += _decider_rows(stem, result, pred, gold)
             if judge is not None:
                 _judge(result, judge)
             results.append(result)
@@ -93,6 +96,15 @@ def run_eval(
             if on_letter:
                 on_letter(suite.name, stem)
         run.results[suite.name] = results
+        halves = load_split(suite.gold_dir)
+        split_figures = {}
+        if halves:
+            split_figures["halves"] = {h: {"letters": sum(halves.get(r.stem) == h for r in results),
+                                           "metrics": aggregate([r for r in results if halves.get(r.stem) == h])}
+                                       for h in HALVES}
+        if any(row["candidates"] for row in chosen):
+            split_figures["deciders"] = {part: decider_figures([r for r in chosen if part == "all" or halves.get(r["stem"]) == part])
+                                         for part in ("all", *(HALVES if halves else ()))}
         suite_reports[suite.name] = {
             "letters": len(suite.pairs),
             "letters_dir": str(suite.letters_dir),
@@ -104,6 +116,7 @@ def run_eval(
             "metrics": aggregate(results),
             "decision_confusion": decision_confusion(results),
             "grounding": grounding,
+            **split_figures,
             **({"explanations": _explanation_summary(explained)} if explain_languages else {}),
             "per_letter": {r.stem: _letter_json(r) for r in results},
         }
@@ -119,6 +132,51 @@ def run_eval(
         "suites": suite_reports,
     }
     return run
+
+
+DECIDERS = ("section_table", "vocabulary", "model")
+
+
+def _decider_rows(stem: str, result: LetterResult, pred: dict | None, gold: dict) -> list[dict]:
+    """For each labelled item with an extracted partner: its gold category and what each decider said."""
+    if not pred or "items" not in gold:
+        return []
+    candidates = (pred.get("model_step") or {}).get("candidates") or {}
+    rows = []
+    for gi, pj, _ in result.alignment:
+        if gi is None or pj is None or "category" not in gold["items"][gi]:
+            continue
+        g = gold["items"][gi]
+        rows.append({"stem": stem, "gold": (g["category"], g.get("subcategory")),
+                     "candidates": candidates.get(f"items[{pj}].category") or {}})
+    return rows
+
+
+def decider_figures(rows: list[dict]) -> dict:
+    """Each category decider alone on these items: how many it answered, and how many of those
+    (and of all items) it got right, category and category + subcategory; plus the chosen value."""
+    def split(pair: str | None) -> tuple[str | None, str | None]:
+        if pair is None:
+            return None, None
+        category, _, subcategory = pair.partition("/")
+        return category, subcategory or None
+
+    out: dict = {"items": len(rows)}
+    for name in DECIDERS + ("decided",):
+        answered = right = both = 0
+        for row in rows:
+            c = row["candidates"]
+            pair = c.get("chosen") if name == "decided" else c.get(name)
+            if pair is None:
+                continue
+            category, subcategory = split(pair)
+            answered += 1
+            right += category == row["gold"][0]
+            both += (category, subcategory) == row["gold"]
+        out[name] = {"answered": answered, "category_right": right, "category_and_subcategory_right": both,
+                     "accuracy_when_answered": round(right / answered, 4) if answered else None}
+    out["decided_by"] = {name: sum(r["candidates"].get("decided_by") == name for r in rows) for name in DECIDERS}
+    return out
 
 
 MODEL_FIELDS = ("service", "category", "quantity", "laterality")
