@@ -37,6 +37,11 @@ CACHE_FORMAT = 1
 def default_cache_dir() -> Path:
     if os.environ.get("IMR_LLM_CACHE_DIR"):
         return Path(os.environ["IMR_LLM_CACHE_DIR"])
+    return _named_cache_dir()
+
+
+def _named_cache_dir() -> Path:
+    """~/.cache/imr-llm (or under XDG_CACHE_HOME): a folder that is imr-llm's by its name."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "imr-llm"
 
@@ -106,7 +111,8 @@ _DISKCACHE_DB = ("cache.db", "cache.db-wal", "cache.db-shm")
 
 def claim_cache_dir(directory: Path) -> Path:
     """`directory` as a cache folder: created user-only and marked if missing; marked if empty,
-    or if it is the default folder; used if marked; else refused (a ConfigError)."""
+    or if it is ~/.cache/imr-llm (ours by name: a cache from before the marker); used if marked;
+    else refused (a ConfigError). A folder named by IMR_LLM_CACHE_DIR gets no exception."""
     from .errors import ConfigError
     from .output import display_path, private_dir
 
@@ -117,7 +123,7 @@ def claim_cache_dir(directory: Path) -> Path:
         raise ConfigError(f"cache folder {display_path(directory)}: is a file, not a folder")
     elif marker.exists():
         return directory
-    elif any(directory.iterdir()) and directory != default_cache_dir():
+    elif any(directory.iterdir()) and directory != _named_cache_dir():
         raise ConfigError(f"cache folder {display_path(directory)}: holds files and is not an imr-llm cache "
                           f"(no {MARKER} in it); give a new or empty folder")
     marker.write_text(_MARKER_TEXT, encoding="utf-8")

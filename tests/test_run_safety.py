@@ -194,6 +194,15 @@ def test_cache_clear_refuses_a_folder_the_cache_did_not_make(capsys, tmp_path):
     assert sorted(p.name for p in folder.rglob("*")) == ["ab", "cache.db", "thesis.txt"]
 
 
+def test_a_folder_named_by_the_environment_is_refused_too(capsys, tmp_path, monkeypatch):
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("the user's own file")
+    monkeypatch.setenv("IMR_LLM_CACHE_DIR", str(folder))
+    code, _, err = run(capsys, "cache", "clear")
+    assert code == 2 and "not an imr-llm cache" in err and sorted(p.name for p in folder.iterdir()) == ["thesis.txt"]
+
+
 @pytest.mark.parametrize("mode", [0o1777, 0o755])
 def test_an_existing_cache_folder_keeps_its_mode(tmp_path, mode):
     folder = tmp_path / "shared"
