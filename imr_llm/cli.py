@@ -18,7 +18,6 @@ from pathlib import Path
 from . import __version__
 from .errors import ImrError
 from .output import stream_is_utf8
-from .reading import SUPPORTED_SUFFIXES
 
 STDIN = "-"
 
