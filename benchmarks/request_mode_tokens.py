@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,6 +25,16 @@ DEV = ROOT.parent / "shared" / "data" / "dwc-imr" / "dev"
 
 def _answer(body: dict) -> dict:
     last = body["messages"][-1]["content"]
+    system = body["messages"][0]["content"]
+    if system.startswith("Read treatment requests"):  # item_fields: requests with their rationales
+        requests = re.findall(r"^Request \d+: (.*)$", last, re.M)
+        rationales = re.findall(r"^Rationale \d+: (.*)$", last, re.M)
+        return {"items": [{"service": r.split()[0], "category": "Therapies", "subcategory": None, "body_regions": [],
+                           "laterality": None, "quantity": None, "conclusion": "not medically necessary",
+                           "reasons": [{"point": "x", "quote": " ".join(t.split()[:6])}], "missing_documentation": []}
+                          for r, t in zip(requests, rationales)]}
+    if system.startswith("You extract structured data"):  # the naive peer
+        return {"items": []}
     if "Rationale:" in last:
         quote = " ".join(last.split("Rationale:")[1].split()[:6])
         return {"conclusion": "not medically necessary", "reasons": [{"point": "x", "quote": quote}],
@@ -35,10 +46,13 @@ def _answer(body: dict) -> dict:
     return {"service": last.split()[0], **blank}
 
 
+MODES = ("item", "letter", "fields", "fields-letter", "peer")
+
+
 def capture(letters: list[Path], mode: str) -> list[dict]:
     import httpx2 as httpx
 
-    from imr_llm.api import Pipeline
+    from imr_llm.api import Pipeline, extract
     from imr_llm.model import ModelConfig
 
     rows: list[dict] = []
@@ -47,7 +61,10 @@ def capture(letters: list[Path], mode: str) -> list[dict]:
     def handler(request):
         body = json.loads(request.content)
         task = "rationale" if "Rationale:" in body["messages"][-1]["content"] else "request"
-        rows.append({"mode": mode, "letter": current[0], "task": task, "messages": body["messages"]})
+        if body["messages"][0]["content"].startswith("Read treatment requests"):
+            task = "fields"
+        rows.append({"mode": mode, "letter": current[0], "task": task, "messages": body["messages"],
+                     "items": current[1]})
         content = json.dumps(_answer(body))
         return httpx.Response(200, json={"id": "x", "object": "chat.completion", "created": 0, "model": "f",
                                          "choices": [{"index": 0, "finish_reason": "stop",
@@ -55,10 +72,21 @@ def capture(letters: list[Path], mode: str) -> list[dict]:
                                          "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
 
     config = ModelConfig(model="f", endpoint_kind="llamacpp", base_url="http://127.0.0.1:9/v1")
-    with Pipeline(config, use_cache=False, http_client=httpx.Client(transport=httpx.MockTransport(handler)),
-                  requests_per_call=mode) as pipeline:
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    if mode == "peer":
+        import sys
+
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from naive_peer import NaivePeer, peer_config
+
+        with NaivePeer(peer_config(base_url=config.base_url), use_cache=False, http_client=http) as peer:
+            for path in letters:
+                current[:] = [path.stem, len(extract(path).items)]
+                peer.extract(path)
+        return rows
+    with Pipeline(config, use_cache=False, http_client=http, requests_per_call=mode) as pipeline:
         for path in letters:
-            current[0] = path.stem
+            current[:] = [path.stem, len(extract(path).items)]
             pipeline.extract(path)
     return rows
 
@@ -75,7 +103,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.step == "capture":
         letters = sorted(DEV.glob("*.pdf"))[::args.every]
-        args.out.write_text(json.dumps([r for mode in ("item", "letter") for r in capture(letters, mode)]))
+        args.out.write_text(json.dumps([r for mode in MODES for r in capture(letters, mode)]))
         return
     from llama_cpp import Llama
 
@@ -86,7 +114,22 @@ def main() -> None:
         return len(llm.tokenize((text + "<|im_start|>assistant\n").encode(), add_bos=False, special=True))
 
     rows = json.loads(args.captured.read_text())
-    for mode in ("item", "letter"):
+    sizes = {"1 item": (1, 1), "2-4 items": (2, 4), "5+ items": (5, 999)}
+    per_letter: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        per_letter[(row["mode"], row["letter"])] += count(row["messages"])
+    n_items = {row["letter"]: row["items"] for row in rows}
+    print("prompt tokens per letter (first attempts), by letter size; max over letters in brackets")
+    for mode in MODES:
+        cells = []
+        for label, (lo, hi) in sizes.items():
+            got = [t for (m, stem), t in per_letter.items() if m == mode and lo <= n_items[stem] <= hi]
+            cells.append(f"{label}: {sum(got) / len(got):.0f} [{max(got)}] ({len(got)} letters)" if got else f"{label}: -")
+        print(f"{mode:14s} " + "; ".join(cells))
+    worse = {mode: sum(per_letter[(mode, stem)] >= per_letter[("peer", stem)] for stem in n_items)
+             for mode in MODES if mode != "peer"}
+    print("letters where a mode sends as many prompt tokens as the peer or more:", worse)
+    for mode in MODES:
         mine = [r for r in rows if r["mode"] == mode]
         n_letters = len({r["letter"] for r in mine})
         calls, tokens = defaultdict(int), defaultdict(int)

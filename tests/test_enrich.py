@@ -397,3 +397,55 @@ def test_a_partial_model_step_says_what_it_dropped_and_why_in_words():
         "items[0].body_regions knee (the request does not name it), items[1].reasons (its quote is not in the "
         "rationale), items[1].quantity (no number or unit in the model's quantity words); 1 warning(s): "
         "items[2]: model step failed for the rationale (endpoint unavailable)")
+
+
+# -- all fields of an item in one call; the items of a letter sharing calls ----------------------
+
+class FieldsModel:
+    """Answers `item_fields` prompts: each request's first word as the service, each rationale's
+    first six words as the quote (`drop` answers one item too few)."""
+
+    def __init__(self, drop: bool = False):
+        self.bodies: list[dict] = []
+        self.drop = drop
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        import re
+
+        body = json.loads(request.content)
+        self.bodies.append(body)
+        last = body["messages"][-1]["content"]
+        pairs = zip(re.findall(r"^Request \d+: (.*)$", last, re.M), re.findall(r"^Rationale \d+: (.*)$", last, re.M))
+        items = [{"service": r.split()[0].lower(), "category": "Therapies", "subcategory": None, "body_regions": [],
+                  "laterality": None, "quantity": None, "conclusion": "not medically necessary",
+                  "reasons": [{"point": "A reason.", "quote": " ".join(t.split()[:6])}], "missing_documentation": []}
+                 for r, t in pairs]
+        if self.drop and len(items) > 1:
+            items = items[:-1]
+        return httpx.Response(200, json=_chat({"items": items}))
+
+    def pipeline(self, tmp_path, mode: str) -> Pipeline:
+        return Pipeline(CONFIG, cache_dir=tmp_path / "cache", requests_per_call=mode,
+                        http_client=httpx.Client(transport=httpx.MockTransport(self)))
+
+
+@pytest.mark.parametrize("mode,calls", [("fields", 4), ("fields-letter", 1)])
+def test_one_call_reads_every_field_of_an_item_and_a_letter_can_share_one(tmp_path, mode, calls):
+    fake = FieldsModel()
+    with fake.pipeline(tmp_path, mode) as pipeline:
+        det = pipeline.extract(MULTI)
+    assert len(det.items) == 4 and len(fake.bodies) == calls == det.model_step.usage.calls
+    assert {m["content"] for b in fake.bodies for m in b["messages"][:-1]} == \
+        {m["content"] for m in fake.bodies[0]["messages"][:-1]}, "one fixed prefix for every call"
+    for item in det.items:
+        assert item.service and item.reasons == ["A reason."] and "reasons[0]" in item.evidence
+    assert det.provenance.prompt_hashes.keys() == {"item_fields"}
+    assert det.model_step.status == "complete"
+
+
+def test_a_shared_answer_with_the_wrong_number_of_items_is_read_again_per_item(tmp_path):
+    fake = FieldsModel(drop=True)
+    with fake.pipeline(tmp_path, "fields-letter") as pipeline:
+        det = pipeline.extract(MULTI)
+    assert all(item.reasons for item in det.items)
+    assert len(fake.bodies) == 1 + 1 + 4  # the letter call and its re-ask, then one call per item

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -46,7 +46,24 @@ class _Answer(BaseModel):
 def _schemas(cls) -> tuple[dict, dict]:
     """(the compact schema the prompt prints, the full schema the server's grammar enforces)."""
     full = BaseModel.model_json_schema.__func__(cls)
-    return _compact(full), full
+    compact = _compact(full)
+    return (_terse(compact, compact.get("$defs", {})) if getattr(cls, "TERSE", False) else compact), full
+
+
+def _terse(node, defs: dict):
+    """A schema as short as it can be printed: references inlined, no descriptions, `anyOf` of a
+    type and null as one list of types (the printed schema only shows the form; the grammar gets
+    the full one)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _terse(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+        options = node.get("anyOf")
+        if options and all(set(o) == {"type"} for o in options):
+            return {"type": [o["type"] for o in options]}
+        return {k: _terse(v, defs) for k, v in node.items() if k not in ("description", "$defs", "required")}
+    if isinstance(node, list):
+        return [_terse(v, defs) for v in node]
+    return node
 
 
 def _compact(node):
@@ -134,4 +151,36 @@ class ReasonsAnswer(_Answer):
             listed = "; ".join(repr(q[:80]) for q in bad)
             raise ValueError(f"these quotes are not in the rationale: {listed}. Copy each quote word for word "
                              "from the rationale, or leave that point out")
+        return self
+
+
+class ItemAnswer(RequestAnswer):
+    """One request and its rationale, read in one call: the request's fields and the reasons."""
+
+    conclusion: Literal["not medically necessary", "medically necessary"]
+    reasons: list[Point] = Field(min_length=1, max_length=4)
+    missing_documentation: list[Point] = Field(default_factory=list, max_length=5)
+
+
+class ItemsAnswer(_Answer):
+    """Requests with their rationales (one item, or several of one letter), read in one call."""
+
+    TERSE: ClassVar[bool] = True  # its printed schema is the terse one (about 150 tokens instead of 600)
+    items: list[ItemAnswer]
+
+    @model_validator(mode="after")
+    def _grounded(self, info: ValidationInfo) -> "ItemsAnswer":
+        sections = (context_of(info) or {}).get("items")
+        if sections is None:
+            return self
+        if len(self.items) != len(sections):
+            raise ValueError(f"give exactly {len(sections)} items, one per request, in order (got {len(self.items)})")
+        bad = []
+        for k, (item, (heading, rationale)) in enumerate(zip(self.items, sections), 1):
+            bad += [f"request {k}: {v!r} is not in the request" for v in (item.service, item.quantity)
+                    if v and locate(heading, v) is None]
+            bad += [f"rationale {k}: {p.quote[:80]!r} is not in the rationale"
+                    for p in item.reasons + item.missing_documentation if locate(rationale, p.quote) is None]
+        if bad:
+            raise ValueError("; ".join(bad) + ". Copy the words exactly, or leave that point out")
         return self

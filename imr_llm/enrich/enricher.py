@@ -17,13 +17,19 @@ from ..reading import SourceText
 from ..safety import model_text_problem, overlapping, restated
 from ..schema import Conflict, Determination, DisputedItem, Evidence, ModelUsage
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
-from .answers import LetterRequestsAnswer, ReasonsAnswer, RequestAnswer
+from .answers import ItemsAnswer, LetterRequestsAnswer, ReasonsAnswer, RequestAnswer
 from .grounding import Section, ground
 from .quantity import find_quantity, parse_quantity, trim_service
 from .sections import decide as section_decide
 from .vocabulary import COVERS, classify, regions, sides
 
 MAX_RATIONALE_CHARS = 6000  # bounds the cost of one call; longer rationales are cut (and say so)
+# "fields": one call per item for all its fields; "fields-letter": the items of a letter share
+# calls, up to GROUP_ITEMS items and GROUP_CHARS characters of rationale a call.
+FIELD_MODES = ("fields", "fields-letter")
+GROUP_ITEMS = 8
+GROUP_CHARS = 12000
+ANSWER_TOKENS = 400  # the answer bound per item of a call
 
 
 class Enricher:
@@ -36,10 +42,14 @@ class Enricher:
         self.client = client
         self.config = client.config
         self.requests_per_call = requests_per_call
-        self.prompts = {name: load_prompt(name) for name in ("item_request", "item_requests_letter", "item_reasons")}
+        self.prompts = {name: load_prompt(name)
+                        for name in ("item_request", "item_requests_letter", "item_reasons", "item_fields")}
 
     def prompt_hashes(self) -> dict[str, str]:
-        used = ["item_request", "item_reasons"] + (["item_requests_letter"] if self.requests_per_call == "letter" else [])
+        if self.requests_per_call in FIELD_MODES:
+            used = ["item_fields"]
+        else:
+            used = ["item_request", "item_reasons"] + (["item_requests_letter"] if self.requests_per_call == "letter" else [])
         return {name: self.prompts[name].short_hash for name in sorted(used)}
 
     # -- the step ---------------------------------------------------------------------------
@@ -53,6 +63,13 @@ class Enricher:
     async def aenrich(self, source: SourceText, det: Determination) -> None:
         step = det.model_step
         step.status, step.model, step.endpoint_kind = "complete", self.config.model, self.config.endpoint_kind
+        if self.requests_per_call in FIELD_MODES:
+            failures = await self._read_fields(source, det)
+            if failures:
+                step.status = "failed" if failures >= len(det.items) else "partial"
+            elif step.dropped:
+                step.status = "partial"
+            return
         failures = 0
         headings = [_section(source, _heading_evidence(item), f"items[{item.index}].request") for item in det.items]
         answers = await self._read_requests(det, headings)
@@ -91,6 +108,77 @@ class Enricher:
             step.status = "failed" if failures >= 2 * len(det.items) else "partial"
         elif step.dropped:
             step.status = "partial"
+
+    # -- all fields of an item in one call (several items of a letter sharing one) -------------
+
+    async def _read_fields(self, source: SourceText, det: Determination) -> int:
+        """Read every item's request and rationale with `item_fields`; returns the items that got no answer."""
+        todo = []
+        for item in det.items:
+            heading = _section(source, _heading_evidence(item), f"items[{item.index}].request")
+            whole = heading is None  # a UR-modified item without its remaining portion: never its quantity
+            if whole:
+                heading = _section(source, item.evidence.get("request"), f"items[{item.index}].request")
+            rationale = _section(source, item.evidence.get("rationale"), f"items[{item.index}].rationale")
+            if heading is None or rationale is None:
+                if heading is not None:
+                    self._apply_request(source, det, item, heading, None, quantity=not whole)
+                continue
+            todo.append((item, heading, rationale, not whole))
+        size = GROUP_ITEMS if self.requests_per_call == "fields-letter" else 1
+        groups, chars = [], 0
+        for entry in todo:
+            length = min(len(entry[2].text), MAX_RATIONALE_CHARS)
+            if not groups or len(groups[-1]) >= size or chars + length > GROUP_CHARS:
+                groups.append([])
+                chars = 0
+            groups[-1].append(entry)
+            chars += length
+        failures, down = 0, False
+        for group in groups:
+            answers = None if down else await self._ask_fields(det, group)
+            if isinstance(answers, EndpointError):
+                down, answers = True, None
+            if answers is None and len(group) > 1 and not down:  # one item at a time instead
+                answers = []
+                for entry in group:
+                    one = await self._ask_fields(det, [entry])
+                    down = down or isinstance(one, EndpointError)
+                    answers.append(None if one is None or isinstance(one, EndpointError) else one[0])
+            for k, (item, heading, rationale, with_quantity) in enumerate(group):
+                answer = answers[k] if answers else None
+                self._apply_request(source, det, item, heading, answer, quantity=with_quantity)
+                if answer is None:
+                    failures += 1
+                    continue
+                self._apply_reasons(det, item, rationale, answer)
+        return failures
+
+    async def _ask_fields(self, det: Determination, group: list) -> list | EndpointError | None:
+        items = []
+        for item, heading, rationale, _ in group:
+            text = rationale.text
+            if len(text) > MAX_RATIONALE_CHARS:
+                text = text[:MAX_RATIONALE_CHARS]
+                det.warnings.append(f"items[{item.index}]: rationale cut to {MAX_RATIONALE_CHARS} characters for the model")
+            items.append({"request": heading.text, "rationale": text})
+        taxonomy = {k: list(v) for k, v in SUBCATEGORIES.items()}
+        where = ", ".join(f"items[{item.index}]" for item, *_ in group)
+        try:
+            done = await self.client.arun("item_fields", self.prompts["item_fields"], {"items": items, "taxonomy": taxonomy},
+                                          ItemsAnswer, context={"items": [(h, r) for _, h, r, _ in group]},
+                                          salvage=True, max_tokens=ANSWER_TOKENS * len(group))
+        except EndpointError as exc:
+            det.warnings.append(f"{where}: model step failed ({exc})")
+            return exc
+        except ModelError as exc:
+            det.warnings.append(f"{where}: model step failed ({exc})")
+            return None
+        _count(det.model_step.usage, done)
+        if len(done.value.items) != len(group):
+            det.warnings.append(f"{where}: the model gave {len(done.value.items)} answers for {len(group)} requests")
+            return None
+        return list(done.value.items)
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -194,7 +282,10 @@ class Enricher:
                                {"request": item.disputed_portion or item.request, "rationale": text},
                                ReasonsAnswer, context={"rationale": rationale}, salvage=True)
         _count(step.usage, done)
-        answer = done.value
+        self._apply_reasons(det, item, rationale, done.value)
+
+    def _apply_reasons(self, det: Determination, item: DisputedItem, rationale: Section, answer) -> None:
+        where, step = f"items[{item.index}]", det.model_step
         for field in ("reasons", "missing_documentation"):
             kept: list[str] = getattr(item, field)
             for point in getattr(answer, field):

@@ -107,10 +107,12 @@ class StructuredClient:
         return (await self.arun(task, prompt, variables, response_model)).value
 
     async def arun(self, task: str, prompt: Prompt, variables: dict, response_model: type[T], *,
-                   context: dict | None = None, salvage: bool = False) -> Completion[T]:
+                   context: dict | None = None, salvage: bool = False, max_tokens: int | None = None) -> Completion[T]:
+        """`max_tokens`: this call's answer bound when it is not the configured one (an answer for
+        several items of a letter)."""
         messages = prompt.render(**variables)
         schema_json, schema_hash = _grammar(response_model)
-        params = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
+        params = {"temperature": self.config.temperature, "max_tokens": max_tokens or self.config.max_tokens}
         key = cache_key(model=self.config.model, endpoint_kind=self.config.endpoint_kind,
                         prompt_hash=prompt.sha256, schema_hash=schema_hash, messages=messages, params=params)
         cached = self._cached(task, key, response_model)
@@ -308,7 +310,7 @@ class StructuredClient:
                                  f"{'try' if tries == 1 else 'tries'} ({host})") from None
             salvaged, problem = True, _last_problem(exc)
         except IncompleteOutputException:
-            raise ModelError(f"{task}: the model's answer was cut off at max_tokens={config.max_tokens} "
+            raise ModelError(f"{task}: the model's answer was cut off at max_tokens={params['max_tokens']} "
                              f"({host})") from None
         except openai.AuthenticationError:
             raise EndpointError(f"{task}: the endpoint rejected the API key ({host})") from None
