@@ -11,6 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from .errors import UnsupportedLayout
 from .parsing import PARSER_VERSION, parse
 from .reading import SourceText, read_bytes, read_path, read_text
 from .schema import Determination, Provenance, schema_hash
@@ -48,10 +49,11 @@ class Pipeline:
         return self.extract_source(load(path_or_text))
 
     def extract_source(self, source: SourceText) -> Determination:
-        det = parse(source)
+        det = parse_source(source)
         if self.enricher is not None:
             self.enricher.enrich(source, det)
         det.provenance = provenance(source, self.enricher)
+        _ocr_notes(source, det)
         return det
 
     async def aextract(self, path_or_text: PathOrText) -> Determination:
@@ -60,7 +62,7 @@ class Pipeline:
     async def aextract_source(self, source: SourceText) -> Determination:
         """The same steps as `extract_source`; the model calls are awaited, so many letters can
         wait on the endpoint at once (`extract_many`, `imr-llm batch`)."""
-        return await self.afinish(source, parse(source))
+        return await self.afinish(source, parse_source(source))
 
     async def afinish(self, source: SourceText, det: Determination) -> Determination:
         """The steps after the parse (a batch may parse in worker processes): the model step and
@@ -68,6 +70,7 @@ class Pipeline:
         if self.enricher is not None:
             await self.enricher.aenrich(source, det)
         det.provenance = provenance(source, self.enricher)
+        _ocr_notes(source, det)
         return det
 
     def close(self) -> None:
@@ -111,6 +114,35 @@ def extract_file(path: str | os.PathLike[str], model=None, **options) -> Determi
 def extract_text(text: str, model=None, **options) -> Determination:
     with Pipeline(model, **options) as pipeline:
         return pipeline.extract_source(read_text(text))
+
+
+def extract_images(images, model=None, *, name: str | None = None, **options) -> Determination:
+    """One letter from pictures of its pages, in order (paths, or (bytes, name) pairs; a multi-page
+    TIFF counts as its pages): each page read by OCR, then parsed like any letter."""
+    from .reading import read_images
+
+    with Pipeline(model, **options) as pipeline:
+        return pipeline.extract_source(read_images(list(images), name=name))
+
+
+def parse_source(source: SourceText) -> Determination:
+    """`parse`, and for a letter read by OCR that holds no decided item (one photographed page), what
+    it does hold, marked incomplete (`provenance.ocr.complete`), instead of `UnsupportedLayout`."""
+    try:
+        return parse(source)
+    except UnsupportedLayout:
+        if source.ocr is None:
+            raise
+        from .ocr import incomplete_determination
+
+        return incomplete_determination(source)
+
+
+def _ocr_notes(source: SourceText, det: Determination) -> None:
+    if source.ocr is not None:
+        from .ocr import annotate
+
+        annotate(source, det)
 
 
 def load(path_or_text: PathOrText) -> SourceText:

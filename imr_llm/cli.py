@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--redact", action="store_true",
                     help="drop free text (headings, quotes, reasons), the case number, dates, ages and the letter's path "
                          "(output.REDACTED_FIELDS); keep decisions and categories")
+    ex.add_argument("--one-letter", action="store_true",
+                    help="the PATHs are pictures of one letter's pages, in order (.png/.jpg/.tif files, or a folder of "
+                         "them in name order): read them by OCR as one letter")
     ex.add_argument("-j", "--jobs", type=int, default=0,
                     help="worker processes; 0 (default) = one per CPU core for 32+ letters, else 1 (always 1 with --model)")
     add_model_arguments(ex, "fill the model fields (category, service, quantity, reasons) with this model")
@@ -268,6 +271,26 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
+def one_letter_pages(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """`--one-letter`: the pictures of one letter's pages, in the order given (a folder: its pictures
+    in name order, not searched below), and problems. A letter with a page missing is not read at all."""
+    from .output import display_path
+    from .reading import IMAGE_SUFFIXES
+
+    if STDIN in paths:
+        return [], ["'-' (stdin) cannot be a page of --one-letter; give the picture files"]
+    files, problems = [], []
+    for raw in paths:
+        p = Path(raw)
+        found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES) \
+            if p.is_dir() else [p] if p.exists() else []
+        if not found:
+            problems.append(f"{display_path(p)}: " + ("folder has no .png, .jpg or .tif pictures" if p.is_dir()
+                                                       else "no such file or folder"))
+        files.extend(found)
+    return ([], problems) if problems else (files, problems)
+
+
 def load_input(path: Path):
     """The letter at `path`, or on stdin for '-' (read once, as bytes: PDF or text)."""
     from .api import load
@@ -292,7 +315,7 @@ def _display_name(path: Path) -> str:
 
 
 def _extract_command(args: argparse.Namespace) -> int:
-    files, problems = expand_paths(args.paths)
+    files, problems = one_letter_pages(args.paths) if args.one_letter else expand_paths(args.paths)
     if problems and not files:
         for problem in problems:
             print(f"imr-llm: error: {problem}", file=sys.stderr)
@@ -318,7 +341,10 @@ def _extract_command(args: argparse.Namespace) -> int:
         except ImrError as exc:
             print(f"imr-llm: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        results = (_extract_one(f, options, pipeline) for f in files)
+        results = iter([_extract_one(files[0], options, pipeline, pages=files)]) if args.one_letter else \
+            (_extract_one(f, options, pipeline) for f in files)
+    elif args.one_letter:
+        results = iter([_extract_one(files[0], options, pages=files)])
     else:
         results = _run(files, jobs=jobs, options=options)
     out = None
@@ -326,7 +352,7 @@ def _extract_command(args: argparse.Namespace) -> int:
         from .output import JsonlAppender
 
         out = JsonlAppender(args.out)
-    summary = RunSummary(len(files) + len(problems))
+    summary = RunSummary((1 if args.one_letter else len(files)) + len(problems))
     for problem in problems:
         summary.fail("no_such_input", f"imr-llm: error: {problem}")
     console = None
@@ -406,14 +432,22 @@ class RunSummary:
         return line + (f"; written to {out}" if out is not None else "")
 
 
-def _extract_one(path: Path, options: dict, pipeline=None) -> tuple[Path, dict | str | None, tuple[str, str] | None]:
-    """Parse one file; never raises for bad input (the batch must go on). In the JSON modes the
-    worker returns the finished JSON line, which is far cheaper to send back than the object."""
+def _extract_one(path: Path, options: dict, pipeline=None,
+                 pages: list[Path] | None = None) -> tuple[Path, dict | str | None, tuple[str, str] | None]:
+    """Parse one file (or, with `pages`, one letter from pictures of its pages); never raises for bad
+    input (the batch must go on). In the JSON modes the worker returns the finished JSON line, which
+    is far cheaper to send back than the object."""
     from .api import Pipeline
 
     name = _display_name(path)
     try:
-        source = load_input(path)
+        if pages:
+            from .reading import read_images
+
+            source = read_images(pages)
+            name = source.path or name
+        else:
+            source = load_input(path)
         det = (pipeline or Pipeline()).extract_source(source)
     except ImrError as exc:
         return path, None, (exc.code, str(exc))

@@ -96,3 +96,23 @@ class EndpointError(ModelError):
 
 class ConfigError(ImrError):
     code = "config_error"
+
+
+class UnreadableImage(UnsupportedFileType):
+    """A .png/.jpg/.tif file that cannot be opened (corrupt or truncated). A subclass of
+    `UnsupportedFileType`, which images were before they were read by OCR."""
+
+    code = "unreadable_image"
+
+
+class OcrUnavailable(NoTextLayer):
+    """A page is a picture and the OCR engine or its English data is not installed (the message names
+    the system packages: tesseract-ocr tesseract-ocr-eng). A `NoTextLayer`: without OCR there is no text."""
+
+    code = "ocr_unavailable"
+
+
+class PageTooBlurry(InputError):
+    """A page shows ink but OCR cannot read it (blurred, faint or tiny); the message names the page."""
+
+    code = "page_too_blurry"

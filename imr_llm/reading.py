@@ -45,6 +45,9 @@ from .errors import (
 TEXT_SUFFIXES = {".txt", ".text"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | PDF_SUFFIXES
+# Pictures of a letter's pages, read by OCR (imr_llm/ocr.py). Not picked from folders as letters of
+# their own (a folder of page photos is one letter: `--one-letter`); a path given is read by content.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 
 MAX_BYTES = 20_000_000  # a file (or bytes given directly): 20 MB; the dev letters are at most 49 KB
 MAX_PAGES = 100  # pages of a PDF; real letters have 2-12, the dev letters at most 6
@@ -74,12 +77,13 @@ class SourceText:
 
     raw: str
     text: str
-    kind: str  # "pdf" | "text"
+    kind: str  # "pdf" | "text" | "image"
     path: str | None = None
     pages: int = 1
     _norm_starts: list[int] = field(default_factory=list, repr=False)
     _pieces: list[_Piece] = field(default_factory=list, repr=False)
     _raw_starts: list[int] = field(default_factory=list, repr=False)  # built on first use
+    ocr: object | None = field(default=None, repr=False)  # an `ocr.OcrReading` when any page was read by OCR
 
     def raw_offset(self, norm_pos: int) -> int:
         """The raw offset of the character at normalized position `norm_pos`."""
@@ -367,6 +371,10 @@ def read_bytes(data: bytes, name: str = "<bytes>") -> SourceText:
         raise EmptyInput(f"{name}: the file is empty")
     if is_pdf(data):
         return _read_pdf(data, name)
+    from .ocr import image_kind
+
+    if image_kind(data) is not None:
+        return read_images([(data, name)], name=name)
     if suffix in PDF_SUFFIXES:
         raise UnreadablePdf(f"{name}: not a valid PDF (no PDF header); the file may be corrupt")
     if suffix and suffix not in TEXT_SUFFIXES:
@@ -459,7 +467,11 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
             ) from None
         raise UnreadablePdf(f"{name}: the PDF is corrupt or truncated and cannot be opened") from None
     try:
+        import time
+
+        started = time.perf_counter()
         texts: list[str] = []
+        ocr_pages: list = []  # pages read by OCR (ocr.OcrPage)
         images = 0
         chars = 0
         page_count = len(doc)  # from the page tree: no page is loaded yet
@@ -471,7 +483,8 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
         for index in range(page_count):
             page = doc[index]
             try:
-                if page.get_rotation():
+                rotation = page.get_rotation()
+                if rotation:
                     # /Rotate only turns the page for display; pdfium orders the text of a turned
                     # page in display space and scrambles its lines, so read it unturned (in memory)
                     page.set_rotation(0)
@@ -483,7 +496,13 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
                 chars += len(texts[-1]) + 1
                 _check_text_size(chars - 1, name)
                 if not texts[-1].strip():
-                    images += sum(1 for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=1))
+                    shown = sum(1 for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=1))
+                    images += shown
+                    if shown:  # a page that is a picture (a scan, a photo, a fax): read it by OCR
+                        ocr_pages.append(_ocr_pdf_page(page, rotation, index + 1, name))
+                        texts[-1] = ocr_pages[-1].text
+                        chars += len(texts[-1])
+                        _check_text_size(chars - 1, name)
             finally:
                 page.close()
         pages = len(texts)
@@ -495,11 +514,101 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
         raise UnreadablePdf(f"{name}: the PDF has no pages")
     raw = "\f".join(t.replace("\r\n", "\n") for t in texts)
     if not raw.strip():
-        hint = " (its pages are scanned images)" if images else ""
-        raise NoTextLayer(
-            f"{name}: the PDF has no text layer{hint}; run OCR first (e.g. `ocrmypdf in.pdf out.pdf`)"
-        )
-    return normalize(raw, kind="pdf", path=name, pages=pages)
+        if ocr_pages:
+            raise NoTextLayer(f"{name}: the PDF has no text layer, and OCR found no text on its pages (scanned images)")
+        raise NoTextLayer(f"{name}: the PDF has no text layer and no picture of a page to read by OCR")
+    source = normalize(raw, kind="pdf", path=name, pages=pages)
+    if ocr_pages:
+        source.ocr = _ocr_reading(ocr_pages, texts, started)
+    return source
+
+
+# --------------------------------------------------------------------------------------
+# Pictures (imr_llm/ocr.py does the recognition)
+
+
+def _ocr_pdf_page(page, rotation: int, number: int, name: str):
+    """Render a PDF page that is a picture, as shown (its /Rotate applied), and read it by OCR."""
+    from . import ocr
+
+    ocr.engine(name)  # a missing engine is one clear line before any rendering
+    bitmap = page.render(scale=ocr.RENDER_DPI / 72, rotation=rotation, grayscale=True)
+    try:
+        image = bitmap.to_pil().convert("L")
+    finally:
+        bitmap.close()
+    return ocr.read_page(image, number, name, dpi=ocr.RENDER_DPI)
+
+
+def _ocr_reading(ocr_pages: list, texts: list[str], started: float):
+    import time
+
+    from . import ocr
+
+    eng = ocr.engine()
+    starts, pos = {}, 0
+    for number, text in enumerate(texts, 1):
+        starts[number] = pos
+        pos += len(text) + 1
+    return ocr.OcrReading(engine_version=eng.version, wrapper=eng.wrapper, pages=ocr_pages, page_starts=starts,
+                          pages_total=len(texts), seconds=round(time.perf_counter() - started, 3))
+
+
+def read_images(images: list, name: str | None = None) -> SourceText:
+    """One letter from pictures of its pages, in order: each a path, or a (bytes, name) pair. A
+    multi-page TIFF gives all its pages. Every page is read by OCR; the raw text is the pages'
+    OCR text, one page break ("\f") between pages, so evidence spans point into it."""
+    import time
+
+    from . import ocr
+
+    started = time.perf_counter()
+    files: list[tuple[bytes, str]] = []
+    for entry in images:
+        if isinstance(entry, tuple):
+            data, entry_name = entry
+            _check_file_size(len(data), entry_name)
+        else:
+            from .output import display_path
+
+            data, entry_name = read_file(entry), display_path(entry)
+            _check_file_size(len(data), entry_name)
+        if not data or not data.strip():
+            raise EmptyInput(f"{entry_name}: the file is empty")
+        if ocr.image_kind(data) is None:
+            raise UnsupportedFileType(
+                f"{entry_name}: not a picture of a page (.png, .jpg, .tif); a letter in several files must be pictures"
+            )
+        files.append((data, entry_name))
+    if not files:
+        raise EmptyInput(f"{name or '<images>'}: no pictures given")
+    name = name or (files[0][1] if len(files) == 1 else f"{files[0][1]} (+{len(files) - 1} more)")
+    ocr.engine(name)
+    texts: list[str] = []
+    pages = []
+    chars = 0
+    for data, entry_name in files:
+        for image in ocr.open_images(data, entry_name):
+            if len(pages) >= MAX_PAGES:
+                raise InputTooLarge(f"{name}: over the limit of {MAX_PAGES} pages; an IMR letter has 2-12")
+            dpi = image.info.get("imr_dpi")
+            dpi = float(dpi[0]) if isinstance(dpi, tuple) and dpi and dpi[0] else None
+            page = ocr.read_page(image, len(pages) + 1, entry_name if len(files) > 1 else name, dpi=dpi)
+            pages.append(page)
+            texts.append(page.text)
+            chars += len(page.text) + 1
+            _check_text_size(chars - 1, name)
+    raw = "\f".join(texts)
+    if not raw.strip():
+        unread = ocr.unread_pages(pages)
+        if unread:
+            raise ocr.too_blurry(name, unread)
+        from .errors import NotAnImrLetter
+
+        raise NotAnImrLetter(f"{name}: not an IMR final determination letter (no text could be read from the picture)")
+    source = normalize(raw, kind="image", path=name, pages=len(texts))
+    source.ocr = _ocr_reading(pages, texts, started)
+    return source
 
 
 def _name(path: str | None) -> str:

@@ -174,6 +174,33 @@ class SuspiciousText(_Strict):
     evidence: Evidence = Field(description="the suspicious sentence or block in the letter (provenance)")
 
 
+class OcrPage(_Strict):
+    """One page of the letter read by OCR."""
+
+    page: int = Field(description="page number in the letter, from 1")
+    mean_confidence: float = Field(description="the OCR engine's mean word confidence on this page, 0-100")
+    words: int = Field(description="words read on the page")
+    dpi: int | None = Field(None, description="resolution the page was read at")
+    steps: list[str] = Field(default_factory=list, description="preprocessing applied: perspective, contrast, "
+                                                                  "deskew, turned (orientation), scaled")
+
+
+class OcrReading(_Strict):
+    """How a letter that was (partly) a picture was read: present only when OCR read a page. Evidence
+    spans point into the OCR text, which is the letter as read (`source_sha256` is its hash)."""
+
+    engine: str = Field("tesseract", description="the OCR engine")
+    engine_version: str = Field(description="its version")
+    wrapper: str = Field(description="how imr-llm calls it, with its version")
+    language: str = Field("eng", description="the engine's language data")
+    pages: list[OcrPage] = Field(description="the pages read by OCR (other pages had a text layer)")
+    pages_total: int = Field(description="pages in the letter as given")
+    complete: bool = Field(True, description="False when no decided item was found: a page or part of a letter "
+                                             "(the header or case number may still be read); see warnings")
+    low_confidence: list[str] = Field(default_factory=list, description="fields whose words were read with low "
+                                                                        "confidence, e.g. 'items[0].decision'")
+
+
 class Provenance(_Strict):
     """What produced this result; keys the cache and lets two runs be compared."""
 
@@ -181,10 +208,12 @@ class Provenance(_Strict):
     parser_version: str = Field(description="bumped whenever parsing rules change")
     schema_hash: str = Field(description="hash of this JSON schema")
     source_sha256: str = Field(description="sha256 of the letter text as read")
-    source_kind: Literal["pdf", "text"] = Field(description="how the letter was read")
+    source_kind: Literal["pdf", "text", "image"] = Field(description="how the letter was read (image: picture files, by OCR)")
     model: str | None = Field(None, description="model that filled fields, if any")
     endpoint_kind: str | None = Field(None, description="provider profile of the model, if any")
     prompt_hashes: dict[str, str] = Field(default_factory=dict, description="prompt name → sha256 prefix, if a model ran")
+    ocr: OcrReading | None = Field(None, exclude_if=lambda v: v is None,
+                                   description="pages read by OCR, the engine and each page's confidence (absent: none was)")
 
 
 class ModelUsage(_Strict):
