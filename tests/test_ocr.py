@@ -17,6 +17,7 @@ import pytest
 import imr_llm
 from imr_llm import errors, ocr
 from imr_llm.reading import normalize, read_images
+from imr_llm.schema import OcrReading as OcrReadingRecord
 from conftest import LETTERS, ROOT
 
 PDF = LETTERS / "synthetic_2016_multi.pdf"
@@ -181,3 +182,22 @@ def test_a_decision_word_or_case_number_read_with_low_confidence_is_a_warning():
     ocr.annotate(source, det)
     assert det.provenance.ocr.low_confidence == ["items[0].decision"]
     assert any(w.startswith("items[0].decision: read from a picture with low confidence (41%)") for w in det.warnings)
+
+
+def test_the_patient_page_of_a_letter_read_from_a_picture_says_so_first():
+    from imr_llm.explain import explain
+    from imr_llm.explain.facts import FROM_PICTURE
+    from imr_llm.explain.render import render
+
+    text = (LETTERS / "synthetic_2016_multi.txt").read_text()
+    source = normalize(text, kind="image", path="photo.jpg")
+    det = imr_llm.api.parse_source(source)
+    det.provenance = imr_llm.api.provenance(source)
+    det.provenance.ocr = OcrReadingRecord(engine_version="5", wrapper="test", pages=[], pages_total=1)
+    plain = imr_llm.extract_text(text)
+    for language in ("en", "es"):
+        for fmt in ("text", "markdown", "html"):
+            page = render(explain(det, source, language), fmt, source=source)
+            assert FROM_PICTURE[language] in page.replace("&#x27;", "'")
+            assert FROM_PICTURE[language] not in render(explain(plain, text, language), fmt, source=text)
+    assert FROM_PICTURE["en"] == "This letter was read from a picture. Check each decision against your paper copy."

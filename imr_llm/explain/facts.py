@@ -212,6 +212,13 @@ def glossary(text: str, language: Language) -> list[GlossaryEntry]:
             for term, cues, definition in GLOSSARY if any(c in lowered for c in cues)]
 
 
+# Shown first on the page of a letter read by OCR (a scan or a photo; provenance.ocr): the picture
+# may have been misread, so the worker checks the decisions on paper (issue 19).
+FROM_PICTURE = {
+    "en": "This letter was read from a picture. Check each decision against your paper copy.",
+    "es": "Esta carta se leyó de una imagen. Compare cada decisión con su copia en papel.",
+}
+
 DISCLAIMER = {
     "en": "A computer program made this summary from your letter. It is not legal advice. If this summary and the "
           "letter differ, the letter is what counts. For help with your case, ask an Information & Assistance "
@@ -269,5 +276,6 @@ def all_fact_text(language: Language | None = None) -> str:
         parts += [f.text[lang] for f in NEXT_STEPS] + [f.contact[lang] for f in NEXT_STEPS if f.contact]
         parts += [t[lang] + " " + d[lang] for t, _, d in GLOSSARY]
         parts.append(DISCLAIMER[lang])
+        parts.append(FROM_PICTURE[lang])
     parts += [f.source.label[lang] for f in (*STATUS.values(), *NEXT_STEPS) for lang in langs]
     return "\n".join(parts)

@@ -144,6 +144,8 @@ class PatientExplanation(_Strict):
     readability: Readability | None = Field(None, description="reading-level figures (set by the guards)")
     guards: list[GuardResult] = Field(default_factory=list, description="each check and its result")
     fallback: Fallback = Field(default_factory=Fallback, description="whether the template replaced a failed explanation")
+    from_picture: bool = Field(False, exclude_if=lambda v: not v,
+                               description="the letter was read by OCR (a scan or a photo): the page says so first")
     notices: list[Notice] = Field(
         default_factory=list, description="lines of the letter to check on paper, each shown as one plain sentence")
     suspicious: list[SuspiciousMark] = Field(

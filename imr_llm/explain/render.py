@@ -19,7 +19,7 @@ import re
 from html import escape
 
 from ..reading import SourceText
-from .facts import LABELS
+from .facts import FROM_PICTURE, LABELS
 from .model import Notice, PatientExplanation
 from .text import clean
 
@@ -72,7 +72,8 @@ def check_report(expl: PatientExplanation) -> list[str]:
 def _warnings(expl: PatientExplanation) -> list[str]:
     """What the worker must know before the items: a failed check, lines of the letter to check."""
     labels = LABELS[expl.language]
-    out = [labels["checks_failed"]] if expl.guards and not expl.passed else \
+    out = [FROM_PICTURE[expl.language]] if expl.from_picture else []
+    out += [labels["checks_failed"]] if expl.guards and not expl.passed else \
         [labels["fallback"]] if expl.fallback.used else []
     return out + [labels["notice"].format(quote=f": «{n.quote}»" if n.quote else "") for n in expl.notices]
 

@@ -569,6 +569,7 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
     explanation = PatientExplanation(
         headline=headline(det, language),
         notices=notices(det),
+        from_picture=bool(det.provenance is not None and det.provenance.ocr is not None),
         outcome=det.outcome,
         case_number=det.case_number,
         items=items,
