@@ -9,9 +9,9 @@ the measurements behind the choice).
 
 Each page goes through the steps that paid on the benchmark (BENCHMARKS.md, "OCR"):
 
-1. grey, EXIF orientation applied; a page much larger than 300 dpi is scaled down;
+1. grey, EXIF orientation applied; a page much larger than 200 dpi (RENDER_DPI) is scaled down;
 2. photo: when the page lies on a darker background, its four corners are found and the page is
-   straightened to a rectangle (perspective), then scaled to about 300 dpi;
+   straightened to a rectangle (perspective), then scaled to about 200 dpi;
 3. uneven light: the page is divided by its own background (a blurred maximum of the page), so
    shading and a grey scan become white paper;
 4. skew: the angle whose row profile of the ink is sharpest (within ±6°) is turned back;
@@ -34,8 +34,9 @@ from .errors import OcrUnavailable, PageTooBlurry, UnreadableImage
 
 ENGINE = "tesseract"
 LANGUAGE = "eng"
-RENDER_DPI = 300  # PDF pages are rendered at this resolution for OCR
-TARGET_DPI = 300  # photos and low-resolution scans are scaled to about this
+# PDF pages are rendered at this resolution for OCR, and photos and low-resolution scans are scaled
+# to about it (IMR_LLM_OCR_DPI sets both, for measuring; BENCHMARKS.md, "OCR", has the choice)
+RENDER_DPI = TARGET_DPI = int(os.environ.get("IMR_LLM_OCR_DPI") or 200)
 LETTER_WIDTH_IN = 8.5  # a US letter page: gives a photo's resolution from the page's width in pixels
 MAX_IMAGE_PIXELS = 60_000_000  # one page image (a 600-dpi letter page is 34 Mpx); more is refused
 LOW_CONFIDENCE = 80.0  # a decision word or case number read below this (0-100) is a warning
