@@ -421,10 +421,8 @@ def read_limits(seconds: float | None = None, memory: int | None = None) -> tupl
 def _why_gone(name: str, status: int | None, seconds: float, memory: int) -> str:
     if status == -signal.SIGALRM or status is None:
         what = f"took longer than {seconds:g} s"
-    elif status in (-signal.SIGKILL, -signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS, -signal.SIGTRAP):
+    else:  # killed by a signal, or exited on a MemoryError or a crash: which one depends on where it ran out
         what = f"needed more than {memory / 2**20:,.0f} MB of memory, or crashed the reader"
-    else:
-        what = "stopped the reader"
     return f"{name}: reading it {what}; the batch went on without it (check the file: a letter is far smaller)"
 
 
