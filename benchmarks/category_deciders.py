@@ -1,4 +1,4 @@
-"""Each category decider alone, on every dev letter, by half (evals/split.json), without a model.
+"""Each category decider alone, on every dev letter, by half (evals/gold/split.json), without a model.
 
 The product's own path (`Pipeline.extract` → the enricher) runs with a stand-in endpoint that
 answers every request with no service (so the model decides nothing) and every rationale with one

@@ -1,4 +1,4 @@
-"""The model-filled fields with the local model, by half (evals/split.json) and by category
+"""The model-filled fields with the local model, by half (evals/gold/split.json) and by category
 decider, for one request mode; the same harness and pipeline users run. Scores only, no letter text.
 
     flock /tmp/imr-model.lock .venv/bin/python benchmarks/model_fields.py --mode fields-letter \

@@ -596,7 +596,7 @@ def test_split_file_is_the_seeded_stratified_split_of_the_dev_gold():
     from imr_llm.evaluation.split import SEED, gold_outcomes, load_split, split_letters
 
     root = ROOT / "evals"
-    data = json.loads((root / "split.json").read_text())
+    data = json.loads((root / "gold" / "split.json").read_text())
     outcomes = gold_outcomes(root / "gold" / "dev")
     assert data["seed"] == SEED and data["suites"]["dev"] == split_letters(outcomes)
     halves = load_split(root / "gold" / "dev")

@@ -1,6 +1,6 @@
 """The vocabulary and quantity rules that check the model's reading of a request heading.
 Each rule is pinned here by headings we wrote; the gold-label test measures them on the labels
-they may be fitted on (the seeds and the fitting half of the dev labels, evals/split.json); the
+they may be fitted on (the seeds and the fitting half of the dev labels, evals/gold/split.json); the
 checking half is for the eval only (tests/test_evaluation.py checks no test here pins it)."""
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def test_no_quantity_words_no_quantity():
 
 def fitting_gold() -> list[Path]:
     """The gold files the rules may be fitted on: the seeds and the fitting half of the dev labels
-    (evals/split.json). The checking half is measured by the eval, never pinned here."""
+    (evals/gold/split.json). The checking half is measured by the eval, never pinned here."""
     halves = load_split(GOLD / "dev")
     return sorted(GOLD.glob("seeds/*.json")) + [p for p in sorted(GOLD.glob("dev/*.json")) if halves.get(p.stem) == "fitting"]
 

@@ -20,7 +20,7 @@ not an injection. Rows marked `structural` are chapter sections (ACOEM "Special 
 decide only when no other cited topic points elsewhere. A device topic (DMEPOS) does not decide
 for a heading given as a course of office sessions. A row with no subcategory decides the
 category and leaves the subcategory to the heading's words. Every row is pinned by
-tests/test_sections.py on headings written there (fitting half only, evals/split.json).
+tests/test_sections.py on headings written there (fitting half only, evals/gold/split.json).
 """
 
 from __future__ import annotations

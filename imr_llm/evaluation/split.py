@@ -3,7 +3,7 @@
 Vocabularies and tables (imr_llm/enrich/vocabulary.py, imr_llm/enrich/sections.py) may be fitted
 on the fitting half only; the checking half is the figure that counts (issue 16). The split is
 made once with a fixed seed, stratified by outcome (all upheld vs any overturned), and written to
-`evals/split.json` (`split_letters` recomputes it; tests/test_evaluation.py checks the file is
+`evals/gold/split.json` (`split_letters` recomputes it; tests/test_evaluation.py checks the file is
 exactly that). A suite whose gold folder has no entry in the split file has no halves.
 """
 
@@ -40,7 +40,7 @@ def load_split(gold_dir: Path) -> dict[str, str]:
     """stem → "fitting" | "checking" for the suite whose gold folder is `gold_dir` ({} when the
     split file beside the gold folders has no entry for it)."""
     gold_dir = Path(gold_dir)
-    path = gold_dir.parent.parent / SPLIT_FILE
+    path = gold_dir.parent / SPLIT_FILE
     if not path.is_file():
         return {}
     entry = json.loads(path.read_text(encoding="utf-8")).get("suites", {}).get(gold_dir.name)
@@ -55,7 +55,7 @@ def write_split(evals_dir: Path, suite: str = "dev") -> dict:
                         "all upheld vs any overturned). Vocabularies and tables are fitted on the fitting half only; "
                         "the checking half is the figure that counts.",
             "seed": SEED, "suites": {suite: halves}}
-    (evals_dir / SPLIT_FILE).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    (evals_dir / "gold" / SPLIT_FILE).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return data
 
 
