@@ -287,11 +287,12 @@ PARSE_WORKERS_AFTER = 32
 
 
 def read_and_parse(data: bytes, name: str):
-    """(source, determination): a letter's bytes read and parsed (what a parse worker runs)."""
-    from .parsing import parse
+    """(source, determination): a letter's bytes read and parsed (what a parse worker runs); a
+    photographed page with no decided item comes back marked incomplete, as from `extract`."""
+    from .api import parse_source
 
     source = read_bytes(data, name=name)
-    return source, parse(source)
+    return source, parse_source(source)
 
 
 _WORKER_PIDS: set[int] = set()  # live parse workers of this process (a stop at once kills them)

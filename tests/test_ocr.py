@@ -128,6 +128,21 @@ def test_one_photographed_page_gives_what_it_holds_marked_incomplete(tmp_path):
     assert any(w.startswith("incomplete letter") for w in det.warnings)
 
 
+@needs_tesseract
+def test_one_photographed_page_in_a_batch_is_marked_incomplete_too():
+    """The batch's parse worker reads it the same way (it once failed as unsupported_layout)."""
+    import asyncio
+
+    from imr_llm.api import Pipeline
+    from imr_llm.batch import read_and_parse
+
+    first = _pages()[0]
+    cut = first.crop((0, 0, first.width, first.height * 2 // 5))
+    source, det = read_and_parse(_bytes(cut, "PNG"), "page1.png")
+    det = asyncio.run(Pipeline().afinish(source, det))  # what the batch does next
+    assert det.case_number == "CM99-0000101" and det.items == [] and det.provenance.ocr.complete is False
+
+
 def test_a_text_layer_letter_has_no_ocr_record_and_no_new_keys(text_letter):
     record = text_letter.model_dump(mode="json")
     assert "ocr" not in record["provenance"] and text_letter.provenance.source_kind == "pdf"
