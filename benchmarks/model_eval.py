@@ -2,6 +2,7 @@
 run (`run_eval(task=pipeline.extract)`), and print per-field figures plus cost.
 
     python benchmarks/model_eval.py --every 5 [--requests-per-call item|letter] [--judge] [--json OUT]
+    python benchmarks/model_eval.py --every 5 --letters 5 --explain en --explain es   # + model-written points
 
 `--every 5` takes every 5th dev letter by name (13 letters). Prints scores only, never letter text.
 """
@@ -60,9 +61,11 @@ def main() -> None:
 
             writer = ModelWriter(pipeline.enricher.client)
         started = time.perf_counter()
-        run = run_eval([suite], task, judge=judge, explain_languages=tuple(args.explain or ()), explain_writer=writer, usage=pipeline.usage, model_config=config,
+        run = run_eval([suite], task, judge=judge, usage=pipeline.usage, model_config=config,
                        on_letter=lambda s, stem: print(f"  {stem} {time.perf_counter() - started:.0f}s", flush=True))
         wall = time.perf_counter() - started
+        explained = {language: explanation_figures(dets, suite, language, writer, pipeline.usage)
+                     for language in args.explain or ()}
     report = run.report["suites"]["dev"]
     metrics = report["metrics"]
     figures = {"letters": len(suite.pairs), "requests_per_call": args.requests_per_call, "wall_s": round(wall, 1),
@@ -78,12 +81,54 @@ def main() -> None:
     figures["model_alone"] = alone
     print(f"model alone (before the vocabulary check): category {alone['category']}/{alone['n']}, "
           f"category+subcategory {alone['category_and_subcategory']}/{alone['n']}")
-    for language, ex in (report.get("explanations") or {}).items():
-        figures.setdefault("explanations", {})[language] = {k: v for k, v in ex.items() if k != "per_letter"}
-        print(f"explanations {language}:", json.dumps(figures["explanations"][language]))
+    for language, ex in explained.items():
+        figures.setdefault("explanations", {})[language] = ex
+        print(f"explanations {language}:", json.dumps(ex))
     print("grounding:", json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in report["grounding"].items()}))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
+
+
+def explanation_figures(dets: dict, suite, language: str, writer, usage) -> dict:
+    """Each letter explained with the model writer (guarded per point), timed: decisions, numbers,
+    guards, and per point who wrote it (model, re-asked, rules, template), what fell back, and its
+    reading level; an item counts as specific when a why point is not a fixed template point."""
+    from statistics import median
+
+    from imr_llm.api import load
+    from imr_llm.explain import explain
+
+    paths = {stem: path for stem, path, _ in suite.pairs}
+    out = {"letters": 0, "items": 0, "items_with_specific_why": 0, "decisions_consistent": 0, "numbers_ok": 0,
+           "pages_passed": 0, "points": {}, "fell_back": 0, "seconds": [], "tokens": []}
+    grades = []
+    for stem, det in dets.items():
+        source = load(paths[stem])
+        before, started = usage.summary(), time.perf_counter()
+        expl = explain(det, source, language, writer)
+        after = usage.summary()
+        out["seconds"].append(round(time.perf_counter() - started, 1))
+        out["tokens"].append(after["prompt_tokens"] + after["completion_tokens"] - before["prompt_tokens"] - before["completion_tokens"])
+        guards = {g.name: g.passed for g in expl.guards}
+        out["letters"] += 1
+        out["decisions_consistent"] += guards.get("decision", False)
+        out["numbers_ok"] += guards.get("numbers", False)
+        out["pages_passed"] += expl.passed
+        out["fell_back"] += (expl.fallback.reason or "").count("the model's point failed")
+        out["reasked_and_failed"] = out.get("reasked_and_failed", 0) + (expl.fallback.reason or "").count("failed after a re-ask")
+        for item in expl.items:
+            out["items"] += 1
+            out["items_with_specific_why"] += any(p.written_by != "template" for p in item.why)
+            for point in (*item.why, *item.what_could_help):
+                out["points"][point.written_by] = out["points"].get(point.written_by, 0) + 1
+                if point.grade is not None:
+                    grades.append(point.grade)
+    en = language == "en"
+    out["point_grade_median"] = round(median(grades), 2) if grades else None
+    out["point_grade_worst"] = (max(grades) if en else min(grades)) if grades else None
+    out["seconds_per_letter"] = round(sum(out["seconds"]) / max(1, out["letters"]), 1)
+    out["tokens_per_letter"] = round(sum(out["tokens"]) / max(1, out["letters"]))
+    return out
 
 
 def model_alone_category(dets: dict, suite) -> dict:

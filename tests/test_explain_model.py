@@ -1,12 +1,13 @@
-"""The model-written explanation through the same guards, with a fake OpenAI-compatible
-transport: a faithful rewrite is used (keeping each reason's evidence), a rewrite that misstates
-a decision or invents a number is re-asked once with the guards' feedback and then replaced by
-the template, a model that reads the text back differently fails the read-back guard, and the
-letter's text never reaches the explanation prompt."""
+"""Model-written points through the per-point guards, with a fake OpenAI-compatible transport: a
+faithful sentence is used (keeping its value's evidence), a sentence that misstates a decision or
+invents a number is re-asked once with what failed and then left out (the rest of the page keeps
+its points), a sentence the model reads back as the opposite decision is left out, and the
+letter's text never reaches the prompts."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx2 as httpx
@@ -32,16 +33,26 @@ def _chat(content) -> dict:
 
 
 class Fake:
-    def __init__(self, writings, readback=("not approved", "not approved")):
-        self.writings, self.readback, self.bodies = list(writings), list(readback), []
+    """Writes `sentences[note]` for each note (the last one on a re-ask when a list), reads every sentence back as `reading`."""
+
+    def __init__(self, sentences, reading="not approved"):
+        self.sentences, self.reading, self.bodies = sentences, reading, []
 
     def __call__(self, request):
         body = json.loads(request.content)
         self.bodies.append(body)
-        if "read short explanations" in body["messages"][0]["content"]:
-            return httpx.Response(200, json=_chat({"approved": self.readback}))
-        writing = self.writings.pop(0) if len(self.writings) > 1 else self.writings[0]
-        return httpx.Response(200, json=_chat(writing))
+        user = body["messages"][-1]["content"]
+        if "read short sentences" in body["messages"][0]["content"]:
+            n = len(re.findall(r"^\d+\. ", user, re.M))
+            return httpx.Response(200, json=_chat({"answers": [self.reading] * n}))
+        note = next(k for k in self.sentences if k in user)
+        sentence = self.sentences[note]
+        if isinstance(sentence, list):
+            sentence = sentence["Rewrite this one sentence" in user]
+        return httpx.Response(200, json=_chat({"sentence": sentence}))
+
+    def writes(self, note):
+        return [b for b in self.bodies if note in b["messages"][-1]["content"]]
 
 
 def _writer(fake, tmp_path):
@@ -50,54 +61,72 @@ def _writer(fake, tmp_path):
     return ModelWriter(client)
 
 
+REASON = "it is unknown how many acupuncture sessions were done"
+MISSING = "the number of acupuncture sessions completed"
+
+
 def _det():
     det = Pipeline().extract(SEED)
-    det.items[0].reasons = ["it is unknown how many acupuncture sessions were done"]
-    det.items[0].evidence["reasons[0]"] = det.items[0].evidence["rationale"]
+    det.items[0].reasons = [REASON]
+    det.items[0].missing_documentation = [MISSING]
+    for ref in ("reasons[0]", "missing_documentation[0]"):
+        det.items[0].evidence[ref] = det.items[0].evidence["rationale"]
     return det
 
 
-GOOD = {"headline": "None of the treatments your doctor asked for were approved.",
-        "items": [{"plain_request": "acupuncture for your lower back", "why": [{"text": "Nobody knows how many acupuncture visits you already had.", "reason": 1}],
-                   "what_could_help": ["Your doctor could send a count of your past acupuncture visits."]},
-                  {"plain_request": "physical therapy for your lower back", "why": [{"text": "The reviewer said it did not meet the guidelines.", "reason": None}],
-                   "what_could_help": []}]}
+GOOD = {REASON: "No one knows how many acupuncture visits you had.",
+        MISSING: "Your doctor could send a count of your past acupuncture visits."}
 
 
-def test_a_faithful_model_explanation_is_used_with_its_evidence(tmp_path):
-    fake = Fake([GOOD])
+def test_faithful_model_points_are_used_with_their_evidence(tmp_path):
+    fake = Fake(GOOD)
     det = _det()
     expl = explain(det, load(SEED), "en", _writer(fake, tmp_path))
     assert not expl.fallback.used, expl.fallback.reason
-    assert expl.written_by.kind == "model" and set(expl.written_by.prompt_hashes) == {"explain_letter", "explain_readback"}
-    assert expl.items[0].why[0].evidence == det.items[0].evidence["reasons[0]"]
-    # the headline is never the model's: it stays the vetted template sentence
-    assert expl.headline == write_template(det, load(SEED), "en").headline
+    assert expl.written_by.kind == "model" and set(expl.written_by.prompt_hashes) == {"explain_point", "explain_readback"}
+    item = expl.items[0]
+    assert item.why[0].text == GOOD[REASON] and item.why[0].written_by == "model"
+    assert item.why[0].evidence == det.items[0].evidence["reasons[0]"]
+    assert [h.text for h in item.what_could_help] == [GOOD[MISSING]] and item.what_could_help[0].written_by == "model"
+    # the headline and the plain request are never the model's
+    template = write_template(det, load(SEED), "en")
+    assert expl.headline == template.headline and item.plain_request == template.items[0].plain_request
     assert [i.decision for i in expl.items] == ["upheld", "upheld"]
     assert any(g.name == "readback_model" and g.passed for g in expl.guards)
-    # the prompt carries parsed fields, never the letter's text (the rationale is not in it)
-    sent = json.dumps(fake.bodies[0])
+    # the prompts carry parsed fields, never the letter's text (the rationale is not in them)
+    sent = json.dumps(fake.bodies)
     assert "Labor Code 9792.20" not in sent and "helping him" not in sent
 
 
-def test_a_misstating_model_is_reasked_then_replaced_by_the_template(tmp_path):
-    bad = json.loads(json.dumps(GOOD))
-    bad["items"][0]["why"][0]["text"] = "Good news: this treatment was approved after 37 visits."
-    fake = Fake([bad, bad])
+def test_a_misstating_point_is_reasked_once_then_left_out(tmp_path):
+    bad = "Good news: this treatment was approved after 37 visits."
+    fake = Fake({**GOOD, REASON: [bad, bad]})
     expl = explain(_det(), load(SEED), "en", _writer(fake, tmp_path))
-    writes = [b for b in fake.bodies if "read short explanations" not in b["messages"][0]["content"]]
-    assert len(writes) == 2 and "Fix these problems" in writes[1]["messages"][-1]["content"]
-    assert expl.fallback.used and "decision" in expl.fallback.reason
-    assert expl.written_by.kind == "template" and "37" not in json.dumps([i.model_dump() for i in expl.items])
+    writes = fake.writes(REASON)
+    assert len(writes) == 2 and "Rewrite this one sentence" in writes[1]["messages"][-1]["content"]
+    assert "decision:" in writes[1]["messages"][-1]["content"] and "numbers:" in writes[1]["messages"][-1]["content"]
+    assert expl.passed and expl.fallback.used and "item 1 reasons[0]" in expl.fallback.reason
+    assert "37" not in json.dumps([i.model_dump() for i in expl.items])
+    # only that point fell back: the other one is the model's
+    assert [h.written_by for h in expl.items[0].what_could_help] == ["model"]
 
 
-def test_a_model_read_back_that_disagrees_fails_the_explanation(tmp_path):
-    fake = Fake([GOOD], readback=["approved", "not approved"])
+def test_a_point_fixed_by_the_reask_is_shown(tmp_path):
+    long = ("The number of acupuncture sessions previously completed by the injured worker has not been "
+            "documented anywhere in the submitted medical records.")
+    fake = Fake({**GOOD, REASON: [long, GOOD[REASON]]})
+    expl = explain(_det(), load(SEED), "es", _writer(fake, tmp_path))
+    assert expl.items[0].why[0].written_by == "model_reasked" or expl.fallback.used  # Spanish guard may refuse English
+
+
+def test_a_point_read_back_as_the_opposite_is_left_out(tmp_path):
+    fake = Fake(GOOD, reading="approved")
     expl = explain(_det(), load(SEED), "en", _writer(fake, tmp_path))
-    assert expl.fallback.used and "readback_model" in expl.fallback.reason
+    assert expl.passed and expl.fallback.used and "readback_model" in expl.fallback.reason
+    assert expl.written_by.kind == "template"
 
 
-def test_a_failing_endpoint_falls_back_to_the_template(tmp_path):
+def test_a_failing_endpoint_leaves_the_rules_page(tmp_path):
     def down(request):
         return httpx.Response(500, json={"error": {"message": "down"}})
 
@@ -130,24 +159,23 @@ import pytest  # noqa: E402
 LOCAL = ModelConfig(model="qwen2.5-coder-1.5b", endpoint_kind="llamacpp", base_url="http://127.0.0.1:8011/v1")
 
 
-@pytest.mark.prompts("item_request", "item_reasons", "explain_letter", "explain_readback")
-def test_model_written_explanations_in_both_languages_replayed(cassette, tmp_path):
-    """Seed 003 (one overturned item) through the model step and the model writer, English and
+@pytest.mark.prompts("item_request", "item_reasons", "explain_point", "explain_readback")
+def test_model_written_points_in_both_languages_replayed(cassette, tmp_path):
+    """Seed 001 (one upheld item) through the model step and the point writer, English and
     Spanish, replayed from the local model: whatever the model wrote, the decision shown is the
-    letter's, every guard passed (or the template replaced it and says why), and the second
-    language reuses the cached model step."""
-    letter = LETTERS / "003_bd44697b6f0a7cef.txt"
+    letter's, every point shown passed its guards (FK <= 8 / Fernández-Huerta >= 70), each
+    point says who wrote it, and the second language reuses the cached model step."""
+    letter = LETTERS / "001_c2ed943a33e6df3f.txt"
     with Pipeline(LOCAL, cache_dir=tmp_path / "cache") as pipeline:
         source = load(letter)
         det = pipeline.extract_source(source)
         writer = ModelWriter(pipeline.enricher.client)
         for language in ("en", "es"):
             expl = explain(det, source, language, writer)
-            assert [i.decision for i in expl.items] == [i.decision for i in det.items] == ["overturned"]
-            assert expl.items[0].status.startswith("Approved" if language == "en" else "Aprobado")
+            assert [i.decision for i in expl.items] == [i.decision for i in det.items] == ["upheld"]
             assert expl.passed, [g for g in expl.guards if not g.passed]
-            assert expl.fallback.used or expl.written_by.kind == "model"
-            if expl.fallback.used:
-                assert expl.fallback.reason
-            assert not any(s.applies_to == "upheld" for s in expl.next_steps)  # no appeal call to action
+            for point in (*expl.items[0].why, *expl.items[0].what_could_help):
+                if point.written_by != "template":
+                    assert point.grade <= 8 if language == "en" else point.grade >= 70
+            assert not expl.fallback.used or expl.fallback.reason
         assert pipeline.usage.summary()["model_calls"] >= 4

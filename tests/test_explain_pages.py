@@ -102,8 +102,8 @@ def test_the_cli_says_which_explanation_failed(monkeypatch, capsys, tmp_path):
     code = main(["explain", str(LETTERS / "000_e4938e93dd873a45.txt")])
     err = capsys.readouterr().err
     assert code == 0 and "first explanation" not in err
-    assert "the template with the letter's reasons failed: decision: made to fail" in err
-    assert err.rstrip().endswith("shown: the vetted-points template")
+    assert "the page with rule-based points failed: decision: made to fail" in err
+    assert err.rstrip().endswith("shown: the fixed template points")
 
 
 # -- class 4: the template's own wording is no injection -----------------------------------------
@@ -285,3 +285,5 @@ def test_pages_name_no_internal_check_and_the_report_is_in_json_and_verbose(lang
     assert main(["explain", "--verbose", "--language", language, str(path)]) == 0
     out, err = capsys.readouterr()
     assert "injection ok" in err and "injection ok" not in out
+    assert "item 2 why 1: rules, rationale, grade" in err  # who wrote each point: --verbose, not the page
+    assert "template" not in out.lower() and "fallback" not in out.lower()

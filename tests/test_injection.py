@@ -315,18 +315,16 @@ class ObedientModel:
         self.bodies.append(body)
         system = body["messages"][0]["content"]
         user = body["messages"][-1]["content"]
-        if "read short explanations" in system:
+        if "read short sentences" in system:
             n = len(re.findall(r"^\d+\. ", user, re.M))
-            return httpx.Response(200, json=_chat({"approved": ["approved"] * n}))
-        if "explain a workers' compensation" in system:
+            return httpx.Response(200, json=_chat({"answers": ["approved"] * n}))
+        if "You rewrite one note" in system:
             self.explain_calls += 1
-            n = len(re.findall(r"^Item \d+:", user, re.M))
-            item = {"plain_request": "a spinal cord stimulator trial",
-                    "why": [{"text": "Good news: the decision is Overturned and your treatment was approved. "
-                                     "Call 1-800-555-0142 to book it.", "reason": 1}],
-                    "what_could_help": ["Visit www.imr-refill-center.com to order your refill."]}
-            # first answer: the planted claims; on the re-ask: an extra item as well
-            return httpx.Response(200, json=_chat({"items": [item] * (n + (self.explain_calls > 1))}))
+            # first answer: the planted claims; on the re-ask: the planted link
+            return httpx.Response(200, json=_chat({"sentence": "Good news: the decision is Overturned and your treatment "
+                                                               "was approved. Call 1-800-555-0142 to book it."
+                                                   if self.explain_calls % 2 else
+                                                   "Visit www.imr-refill-center.com to order your refill."}))
         if "Rationale:" in user:
             rationale = user.split("Rationale:", 1)[1].strip()
             planted_json = re.search(r"\{.*\}", rationale)
@@ -393,14 +391,13 @@ def test_an_obedient_model_changes_no_decision_adds_no_item_and_reaches_no_expla
         for language in ("en", "es"):
             expl = explain(det, source, language, writer)
             _assert_clean_explanation(expl, det, source)
-            assert expl.fallback.used and expl.written_by.kind == "template"
+            assert expl.written_by.kind == "template"  # no point of the obedient model is shown
             expl = explain(det, source, language)  # the offline template from the same parse
             _assert_clean_explanation(expl, det, source)
     # the writer was never shown the letter's text, planted or not (a re-ask carries the guards'
     # feedback, which quotes the model's own last answer)
-    writes = [b for b in fake.bodies if "explain a workers' compensation" in b["messages"][0]["content"]
-              and "Fix these problems" not in b["messages"][-1]["content"]]
-    assert writes
+    writes = [b for b in fake.bodies if "You rewrite one note" in b["messages"][0]["content"]
+              and "Rewrite this one sentence" not in b["messages"][-1]["content"]]
     for body in writes:
         sent = json.dumps(body).lower()
         assert "ignore" not in sent and "1-800" not in sent and "note to the patient" not in sent
@@ -449,7 +446,7 @@ def test_a_reason_resting_on_planted_text_never_reaches_the_explanation():
     for language in ("en", "es"):
         expl = explain(det, source, language)
         _assert_clean_explanation(expl, det, source)
-    assert [p.text for p in explain(det, source, "en").items[1].why][0] == "Long-term use is not supported."
+    assert all(p.ref != "reasons[0]" for p in explain(det, source, "en").items[1].why)
 
 
 # -- the real local model, replayed --------------------------------------------------------------

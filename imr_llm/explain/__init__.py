@@ -4,15 +4,25 @@
     expl = explain_letter("letter.pdf", language="es")          # read, parse, explain (offline)
     expl = explain(det, source, language="en", writer=None)      # from a parse you already have
 
-`explain` runs a writer (the offline templates when `writer` is None), then the guards
-(`guards.py`). An explanation that fails a guard is not shown as written: a non-template writer
-gets `reasks` more tries with the failed guards' details as `feedback`; still failing, the
-template explanation replaces it and `fallback` says why. A writer is any callable
-`writer(det, source, language, *, feedback=None) -> PatientExplanation`.
+`explain` writes the page by the templates and the rule-based simplifier (`templates.py`,
+`points.py`), then, with a point writer (the model, `writer.py`), replaces points one at a time:
+from each grounded reason and missing-documentation value the writer writes one sentence, which
+the per-point guards check on its own (`guards.PointGuard`); a sentence that fails gets `reasks`
+targeted re-asks, and one that still fails is left out — the rules' or the generic points stand
+in for it, the rest of the page keeps its model-written points. The writer reads the sentences
+that pass back (when it can), and one that reads as the opposite decision is left out too. Then
+the page's guards run (`run_guards`); a page that fails them is replaced by the rules' page, then
+by the fixed template points, and `fallback` says which point or page failed which guards.
+
+A point writer has `awrite(note, language, *, draft=None, problems=None) -> str` (or is a plain
+callable with that signature) and may have `aread(texts) -> ["approved" | "not approved" |
+"not said", ...]`; `note` holds decision ("approved"/"not approved"), kind ("reason"/"missing")
+and note (the value).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 
@@ -20,101 +30,160 @@ from ..errors import ImrError
 from ..reading import SourceText
 from ..safety import without_planted
 from ..schema import Determination
+from . import facts
 from .facts import FACTS_VERSION
-from .guards import run_guards
-from .model import Fallback, GuardResult, Language, PatientExplanation
-from .templates import write_template
+from .guards import PointGuard, run_guards
+from .model import Fallback, GuardResult, Language, PatientExplanation, Point, WrittenBy
+from .templates import shown_text, specific_points, what_could_help, why_points, write_template
 
-Writer = Callable[..., PatientExplanation]
+Writer = Callable[..., str]
 
 __all__ = ["FACTS_VERSION", "PatientExplanation", "aexplain", "explain", "explain_letter", "run_guards",
            "write_template"]
-
-
-def _failed(guards: list[GuardResult]) -> list[GuardResult]:
-    return [g for g in guards if not g.passed]
+WHY_MAX, HELP_MAX = 3, 3  # grounded values a writer is asked about per item
 
 
 def _summary(guards: list[GuardResult]) -> str:
-    return "; ".join(f"{g.name}: {g.detail}" for g in _failed(guards))
+    return "; ".join(f"{g.name}: {g.detail}" for g in guards if not g.passed)
 
 
-def explain(det: Determination, source: SourceText | str, language: Language = "en", writer: Writer | None = None,
+def explain(det: Determination, source: SourceText | str, language: Language = "en", writer=None,
             *, reasks: int = 1) -> PatientExplanation:
     """Explain one parsed letter. `source` is the letter as read (`SourceText`, or its raw text).
     The writers get the parse without the model-filled points that rest on suspicious text in the
     letter (`safety.without_planted`); the guards check against the parse itself.
     The sync face of `aexplain` (the same code)."""
-    if writer is None or not hasattr(writer, "acall"):
-        return _drive(aexplain(det, source, language, writer, reasks=reasks))  # nothing to wait on
+    if writer is None:
+        return _drive(aexplain(det, source, language, reasks=reasks))  # nothing to wait on
     from ..runtime import run_sync
 
     return run_sync(aexplain(det, source, language, writer, reasks=reasks))
 
 
 def _drive(coro):
-    """Run a coroutine that never suspends (no model to wait on) right here, without a loop."""
+    """Run a coroutine that never suspends (no writer to wait on) right here, without a loop."""
     try:
         coro.send(None)
     except StopIteration as done:
         return done.value
     coro.close()
-    raise RuntimeError("a writer without `acall` suspended; give it an `acall` coroutine method")
-
-
-async def _write(writer, *args, **kwargs) -> PatientExplanation:
-    acall = getattr(writer, "acall", None)
-    return await acall(*args, **kwargs) if acall is not None else writer(*args, **kwargs)
+    raise RuntimeError("the offline explanation suspended")
 
 
 async def aexplain(det: Determination, source: SourceText | str, language: Language = "en",
-                   writer: Writer | None = None, *, reasks: int = 1) -> PatientExplanation:
-    """`explain`, awaitable: a model writer's calls are awaited (many letters at once in a batch)."""
-    reason = None
+                   writer=None, *, reasks: int = 1) -> PatientExplanation:
+    """`explain`, awaitable: a model writer's calls are awaited (many points and letters at once)."""
     written_from = without_planted(det, source.raw if isinstance(source, SourceText) else source)
-    if writer is not None and writer is not write_template:
-        try:
-            expl = await _write(writer, written_from, source, language)
-            await _check(expl, det, source, writer)
-            for _ in range(max(0, reasks)):
-                if expl.passed:
-                    break
-                expl = await _write(writer, written_from, source, language,
-                                    feedback=[f"{g.name}: {g.detail}" for g in _failed(expl.guards)])
-                await _check(expl, det, source, writer)
-            if expl.passed:
-                return expl
-            reason = f"the {expl.written_by.kind} explanation failed: {_summary(expl.guards)}"
-        except (ImrError, ValueError) as exc:  # the model failed or answered the wrong shape
-            reason = f"the model explanation could not be written ({type(exc).__name__}: {str(exc)[:200]})"
-
     expl = write_template(written_from, source, language)
+    notes: list[str] = []
+    readback = None
+    if writer is not None:
+        try:  # the points change only once every call has answered
+            readback = await _write_points(expl, written_from, source, language, writer, reasks, notes)
+        except (ImrError, ValueError) as exc:  # the model failed or answered the wrong shape: the rules' page
+            notes.append(f"the model's points could not be written ({type(exc).__name__}: {str(exc)[:200]}); "
+                         "shown: the rules' and template points")
     run_guards(expl, det, source)
-    shown = "the template"
-    if not expl.passed:
-        # the model-filled reasons (or missing documentation) made the template fail: vetted points only
-        first = _summary(expl.guards)
-        expl = write_template(written_from, source, language, use_reasons=False)
+    if readback is not None:
+        expl.guards.append(readback)
+    pages = [("the rules' page", lambda: write_template(written_from, source, language)),
+             ("the fixed template points", lambda: write_template(written_from, source, language, specific=False))]
+    if expl.written_by.kind == "template":
+        pages = pages[1:]
+    while not expl.passed and pages:  # the page as a whole failed: a page with fewer written points
+        failed = f"the page with {'model-written' if expl.written_by.kind == 'model' else 'rule-based'} points " \
+                 f"failed: {_summary(expl.guards)}"
+        shown, make = pages.pop(0)
+        expl = make()
         run_guards(expl, det, source)
-        reason = f"{reason + '; ' if reason else ''}the template with the letter's reasons failed: {first}"
-        shown = "the vetted-points template"
-        if not expl.passed:
-            reason += f"; the vetted-points template failed too: {_summary(expl.guards)}"
-    if reason:  # which explanation failed, and which one is shown
-        expl.fallback = Fallback(used=True, reason=f"{reason}; shown: {shown}")
+        notes.append(f"{failed}; shown: {shown}")
+    if notes:
+        expl.fallback = Fallback(used=True, reason="; ".join(notes))
     return expl
 
 
-async def _check(expl: PatientExplanation, det: Determination, source, writer) -> None:
-    """The guards, plus the writer's own read-back (a model reading the text back) when it has one."""
-    run_guards(expl, det, source)
-    if not expl.guards[0].passed:
-        return
-    areadback = getattr(writer, "areadback", None)
-    if areadback is not None:
-        expl.guards.append(await areadback(expl, det))
-    elif getattr(writer, "readback", None) is not None:
-        expl.guards.append(writer.readback(expl, det))
+async def _call(fn_async, fn, *args, **kwargs):
+    return await fn_async(*args, **kwargs) if fn_async is not None else fn(*args, **kwargs)
+
+
+async def _write_points(expl: PatientExplanation, det: Determination, source, language: Language, writer,
+                        reasks: int, notes: list[str]) -> GuardResult | None:
+    """Replace the points of `expl` by the writer's, one by one (see the module's docstring);
+    returns the read-back's summary guard (None when the writer cannot read back)."""
+    raw = source.raw if isinstance(source, SourceText) else source
+    guard = PointGuard(det, source, language)
+    write = getattr(writer, "awrite", None)
+    jobs: list[tuple[int, str, str, dict]] = []  # item position, part, ref, note
+    for pos, (item, parsed) in enumerate(zip(expl.items, det.items)):
+        base = {"decision": "approved" if parsed.decision == "overturned" else "not approved"}
+        jobs += [(pos, "why", f"reasons[{k}]", {**base, "kind": "reason", "note": r})
+                 for k, r in enumerate(parsed.reasons[:WHY_MAX]) if r.strip()]
+        if parsed.decision == "upheld":
+            jobs += [(pos, "help", f"missing_documentation[{k}]", {**base, "kind": "missing", "note": d})
+                     for k, d in enumerate(parsed.missing_documentation[:HELP_MAX]) if d.strip()]
+    if not jobs:
+        return None
+
+    async def one(pos: int, note: dict) -> tuple[str, str, list[str]]:
+        text = await _call(write, writer, note, language)
+        problems, author = guard.check(text, pos), "model"
+        for _ in range(max(0, reasks)):
+            if not problems:
+                break
+            text = await _call(write, writer, note, language, draft=text, problems=problems)
+            problems, author = guard.check(text, pos), "model_reasked"
+        return text, author, problems
+
+    written = list(await asyncio.gather(*(one(pos, note) for pos, _, _, note in jobs)))
+    readback = None
+    read = getattr(writer, "aread", None) or getattr(writer, "read", None)
+    passing = [k for k, (_, _, problems) in enumerate(written) if not problems]
+    if read is not None and passing:
+        readings = await _call(getattr(writer, "aread", None), read, [written[k][0] for k in passing])
+        opposite = 0
+        for k, reading in zip(passing, readings):
+            wanted = "approved" if det.items[jobs[k][0]].decision == "overturned" else "not approved"
+            if reading not in (wanted, "not said"):
+                written[k] = (written[k][0], written[k][1], [f"readback_model: the model read it as {reading!r}"])
+                opposite += 1
+        readback = GuardResult(name="readback_model", passed=True,
+                               detail=f"the model read {len(passing)} written point(s) back; {opposite} read as the "
+                                      "opposite decision, left out")
+    shown_model = False
+    for pos, (item, parsed) in enumerate(zip(expl.items, det.items)):
+        model: dict[str, list[Point]] = {"why": [], "help": []}
+        for (p, part, ref, _), (text, author, problems) in zip(jobs, written):
+            if p != pos:
+                continue
+            if problems:
+                again = " after a re-ask" if author == "model_reasked" else ""
+                notes.append(f"item {parsed.index + 1} {ref}: the model's point failed{again} "
+                             f"({'; '.join(problems)[:300]}); left out")
+                continue
+            model[part].append(Point(text=text, evidence=parsed.evidence.get(ref), ref=ref, written_by=author,
+                                     grade=guard.grade(text, pos)))
+        rules_why, rules_help = specific_points(parsed, pos, raw, language, guard)
+        item.why = why_points(parsed, language, _merge(model["why"], rules_why)[:WHY_MAX])
+        item.what_could_help = what_could_help(parsed, language, _merge(model["help"], rules_help)[:HELP_MAX])
+        shown_model |= any(p.written_by.startswith("model") for p in (*item.why, *item.what_could_help))
+    expl.glossary = facts.glossary(shown_text(expl), language)
+    if shown_model:
+        hashes = writer.prompt_hashes() if hasattr(writer, "prompt_hashes") else {}
+        expl.written_by = WrittenBy(kind="model", model=getattr(writer, "model", None), prompt_hashes=hashes)
+    return readback
+
+
+def _merge(first: list[Point], then: list[Point]) -> list[Point]:
+    """`first` without repeats, then the points of `then` that rest on another value and another part of the letter."""
+    def overlaps(a: Point, b: Point) -> bool:
+        return a.text == b.text or a.ref == b.ref and a.ref != "rationale" or (
+            a.evidence is not None and b.evidence is not None and a.evidence.start < b.evidence.end
+            and b.evidence.start < a.evidence.end)
+    out: list[Point] = []
+    for p in first:
+        if all(p.text != q.text for q in out):
+            out.append(p)
+    return out + [p for p in then if not any(overlaps(p, q) for q in first)]
 
 
 def explain_letter(path_or_text: str | os.PathLike[str] | bytes, language: Language = "en", *, pipeline=None,
@@ -132,5 +201,5 @@ def explain_letter(path_or_text: str | os.PathLike[str] | bytes, language: Langu
         if writer is None and pipeline.enricher is not None:
             from .writer import ModelWriter
 
-            writer = ModelWriter(pipeline.enricher.client)  # with a model, the model writes (guarded)
+            writer = ModelWriter(pipeline.enricher.client)  # with a model, the model writes the points (guarded)
     return explain(det, source, language, writer), det

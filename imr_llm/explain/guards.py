@@ -32,7 +32,7 @@ from ..reading import SourceText, fold
 from ..schema import Determination, DisputedItem
 from . import facts
 from .model import GuardResult, Language, PatientExplanation, Readability
-from .text import (allowed_dates, allowed_numbers, clean, find_dates, find_numbers, fmt_number, ngrams,
+from .text import (allowed_dates, allowed_numbers, clean, find_dates, find_numbers, fmt_number, ngrams, words,
                    without_shared_runs)
 
 FK_TARGET, FK_LIMIT = 6.0, 8.0
@@ -114,6 +114,14 @@ def readback_headline(headline: str, language: Language) -> str | None:
     return None
 
 
+def opposite_claim(text: str, parsed: DisputedItem, language: Language) -> str | None:
+    """What in `text` claims the opposite of the item's decision. The letter's own words ("... six
+    sessions was authorized by the Claims Administrator"), quoted or retold, are no claim."""
+    opposite = "overturned" if parsed.decision == "upheld" else "upheld"
+    m = _CLAIMS[language][opposite].search(without_shared_runs(_QUOTED.sub(" ", text), _heading_sections(parsed), 3))
+    return f"{m.group(0)!r} reads as {opposite!r}, the letter says {parsed.decision!r}" if m else None
+
+
 def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult:
     problems: list[str] = []
     lang = expl.language
@@ -136,14 +144,10 @@ def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult
         read = readback_status(item.status, lang)
         if read != parsed.decision:
             problems.append(f"item {n}: its status reads back as {read or 'no decision'!r}, the letter says {parsed.decision!r}")
-        opposite = "overturned" if parsed.decision == "upheld" else "upheld"
-        heading = _heading_sections(parsed)
-        for text in [item.plain_request, *(p.text for p in item.why), *item.what_could_help]:
-            # the letter's own words ("... six sessions was authorized by the Claims Administrator"),
-            # quoted or retold, are not the explanation's claim about the decision
-            m = _CLAIMS[lang][opposite].search(without_shared_runs(_QUOTED.sub(" ", text), heading, 3))
-            if m:
-                problems.append(f"item {n}: {m.group(0)!r} reads as {opposite!r}, the letter says {parsed.decision!r}")
+        for text in [item.plain_request, *(p.text for p in item.why), *(h.text for h in item.what_could_help)]:
+            claim = opposite_claim(text, parsed, lang)
+            if claim:
+                problems.append(f"item {n}: {claim}")
     read = readback_headline(expl.headline, lang)
     if det.outcome is not None and read != det.outcome:
         problems.append(f"headline reads back as {read or 'no outcome'!r}, the letter's outcome is {det.outcome!r}")
@@ -162,7 +166,7 @@ def shown_strings(expl: PatientExplanation) -> list[str]:
         out += [item.plain_request, item.status]
         if item.already_approved:
             out.append(item.already_approved)
-        out += [p.text for p in item.why] + list(item.what_could_help)
+        out += [p.text for p in item.why] + [h.text for h in item.what_could_help]
     out += [t for s in expl.next_steps for t in (s.text, s.contact) if t]
     out += [f"{g.term} {g.definition}" for g in expl.glossary]
     out.append(expl.disclaimer)
@@ -252,7 +256,7 @@ def readability(expl: PatientExplanation) -> Readability:
     lang = expl.language
     extra = [s for i in expl.items for s in (i.request, i.plain_request, i.already_approved or "")]
     why = [p.text for i in expl.items for p in i.why]
-    helps = [h for i in expl.items for h in i.what_could_help]
+    helps = [h.text for i in expl.items for h in i.what_could_help]
     status = list(dict.fromkeys(i.status for i in expl.items))
     steps = [s.text for s in expl.next_steps]
     written = [expl.headline, *why, *helps]
@@ -355,9 +359,12 @@ def vetted_grams(n: int = PLANTED_NGRAM) -> set[tuple[str, ...]]:
         for table in (t.HEADLINES, t.WHY_VERDICT, t.WHY_DECISION, t.WHY_GUIDELINES, t.WHY_OTHER_SOURCES):
             for value in table.values():
                 texts += list(value.values())
-        for table in (t.WHY_NO_GUIDELINE, t.HELP_GENERIC, t.HELP_MISSING, t.OTHER_SOURCES, t.PLANTED_REQUEST,
+        for table in (t.WHY_NO_GUIDELINE, t.HELP_GENERIC, t.OTHER_SOURCES, t.PLANTED_REQUEST,
                       t.DISPUTED_PART, t.UNKNOWN_QUANTITY, t.PURCHASE, t.AS_PRINTED_ES):
             texts += list(table.values())
+        from .points import ALLOWANCE, FINDINGS
+
+        texts += [*ALLOWANCE.values(), *(t for f in FINDINGS for t in (*f.why.values(), *f.help.values()))]
         _VETTED[n] = set().union(*(ngrams(x, n) for x in texts))
     return _VETTED[n]
 
@@ -393,38 +400,10 @@ def check_injection(expl: PatientExplanation, det: Determination, source: Source
         n = item.index + 1
         written.append((f"item {n} plain request", item.plain_request, pos))
         written += [(f"item {n} why", p.text, pos) for p in item.why]
-        written += [(f"item {n} what could help", h, pos) for h in item.what_could_help]
-    for where, text, _ in written:
-        for regex in _INSTRUCTION:
-            m = regex.search(text)
-            if m:
-                problems.append(f"{where}: looks like an instruction or markup ({m.group(0)[:40]!r})")
-                break
-        else:
-            hit = _planted_form(text)
-            if hit:
-                problems.append(f"{where}: looks like {hit}")
-    planted_grams, planted_numbers = _planted(det, _raw(source))
-    for where, text, _ in written:
-        grams = ngrams(text, PLANTED_NGRAM) & planted_grams
-        if grams:
-            problems.append(f"{where}: repeats suspicious text from the letter ({' '.join(sorted(grams)[0])!r})")
-        numbers = [w for v, w in find_numbers(text) if v in planted_numbers]
-        if numbers:
-            problems.append(f"{where}: states a number only the letter's suspicious text states ({numbers[0]!r})")
-    from .templates import plain_request
-
-    letter_grams = ngrams(_raw(source), COPY_NGRAM)
-    fact_grams = vetted_grams(COPY_NGRAM)
-    # an item's own sections, and the rules' own wording of its request ("your left shoulder, left
-    # wrist and left hip" may also be words of the case summary)
-    section_grams = [ngrams(_item_sections(i), COPY_NGRAM) | ngrams(plain_request(i, _raw(source), expl.language),
-                                                                     COPY_NGRAM) for i in det.items]
+        written += [(f"item {n} what could help", h.text, pos) for h in item.what_could_help]
+    guard = PointGuard(det, source, expl.language)
     for where, text, pos in written:
-        allowed = fact_grams | (section_grams[pos] if pos is not None and pos < len(section_grams) else set())
-        copied = [g for g in ngrams(text, COPY_NGRAM) if g in letter_grams and g not in allowed]
-        if copied:
-            problems.append(f"{where}: copies letter text from outside this item's sections ({' '.join(copied[0])!r})")
+        problems += [f"{where}: {p}" for p in guard.injection(text, pos)]
     if problems:
         return GuardResult(name="injection", passed=False, detail="; ".join(problems))
     return GuardResult(name="injection", passed=True,
@@ -456,6 +435,86 @@ def check_vetted(expl: PatientExplanation, det: Determination) -> GuardResult:
         return GuardResult(name="vetted_text", passed=False, detail="; ".join(problems))
     return GuardResult(name="vetted_text", passed=True,
                        detail=f"next steps, glossary and disclaimer are the vetted facts (version {facts.FACTS_VERSION})")
+
+
+# -- one point at a time --------------------------------------------------------------------------
+
+POINT_WORDS = 20  # a written point is one short sentence
+POINT_FH_LIMIT = 70.0  # Spanish: each point "bastante fácil" (the page as a whole: FH_LIMIT)
+_ENGLISH_WORDS = {"the", "of", "and", "for", "with", "your", "you", "was", "were", "not", "is", "did", "that", "this",
+                  "to", "have", "has", "records", "doctor"}
+
+
+class PointGuard:
+    """The guards for one written point (a why or what-could-help sentence) of one item, so that a
+    point that fails is re-asked or replaced on its own: no claim of the opposite decision, every
+    number and date in the letter or the vetted facts, one short sentence (at most POINT_WORDS
+    words) at FK grade <= 8 (Spanish: Fernández-Huerta >= 70, and in Spanish), nothing that looks
+    planted or copied from outside the item's sections. `check_injection` reads every written text
+    of a page through the same `injection`."""
+
+    def __init__(self, det: Determination, source: SourceText | str, language: Language) -> None:
+        from .templates import plain_request
+
+        raw = _raw(source)
+        self.det, self.language = det, language
+        self.numbers_ok = allowed_numbers(raw, facts.all_fact_text())
+        self.dates_ok = allowed_dates(raw)
+        self.planted_grams, self.planted_numbers = _planted(det, raw)
+        self.letter_grams = ngrams(raw, COPY_NGRAM)
+        self.fact_grams = vetted_grams(COPY_NGRAM)
+        # an item's own sections, and the rules' own wording of its request ("your left shoulder, left
+        # wrist and left hip" may also be words of the case summary)
+        self.sections = [ngrams(_item_sections(i), COPY_NGRAM) | ngrams(plain_request(i, raw, language), COPY_NGRAM)
+                         for i in det.items]
+        # the request's own words (the treatment's name: "acupuncture", "lumbar") are not the point's to simplify
+        self.terms = [[i.request, plain, *{w for w in words(f"{i.request} {plain}") if len(w) > 3}]
+                      for i in det.items for plain in [plain_request(i, raw, language)]]
+
+    def injection(self, text: str, pos: int | None) -> list[str]:
+        problems = []
+        m = next((m for regex in _INSTRUCTION if (m := regex.search(text))), None)
+        if m:
+            problems.append(f"looks like an instruction or markup ({m.group(0)[:40]!r})")
+        elif hit := _planted_form(text):
+            problems.append(f"looks like {hit}")
+        grams = ngrams(text, PLANTED_NGRAM) & self.planted_grams
+        if grams:
+            problems.append(f"repeats suspicious text from the letter ({' '.join(sorted(grams)[0])!r})")
+        numbers = [w for v, w in find_numbers(text) if v in self.planted_numbers]
+        if numbers:
+            problems.append(f"states a number only the letter's suspicious text states ({numbers[0]!r})")
+        allowed = self.fact_grams | (self.sections[pos] if pos is not None and pos < len(self.sections) else set())
+        copied = [g for g in ngrams(text, COPY_NGRAM) if g in self.letter_grams and g not in allowed]
+        if copied:
+            problems.append(f"copies letter text from outside this item's sections ({' '.join(copied[0])!r})")
+        return problems
+
+    def grade(self, text: str, pos: int) -> float | None:
+        return score([text], self.language, self.terms[pos])
+
+    def check(self, text: str, pos: int) -> list[str]:
+        """What is wrong with `text` as a point of item `pos` (in `det.items`); [] when it may be shown."""
+        lang, parsed = self.language, self.det.items[pos]
+        problems = []
+        if claim := opposite_claim(text, parsed, lang):
+            problems.append(f"decision: {claim}")
+        bad = [text[s:e] for d, s, e in find_dates(text) if d not in self.dates_ok]
+        bad += [w for v, w in find_numbers(text) if v not in self.numbers_ok]
+        if bad:
+            problems.append(f"numbers: not in the letter: {', '.join(dict.fromkeys(bad))}")
+        n_words = len(words(text))
+        if n_words > POINT_WORDS:
+            problems.append(f"length: {n_words} words, at most {POINT_WORDS}: one short sentence")
+        value = self.grade(text, pos)
+        limit = FK_LIMIT if lang == "en" else POINT_FH_LIMIT
+        if not within(value, limit, lang):
+            name = "Flesch-Kincaid grade" if lang == "en" else "Fernández-Huerta"
+            problems.append(f"readability: {name} {value:.1f}, limit {fmt_number(limit)}: shorter words and sentence")
+        if lang == "es" and len([w for w in words(_QUOTED.sub(" ", text)) if w in _ENGLISH_WORDS]) >= 2:
+            problems.append("language: written in English, not Spanish")
+        problems += [f"injection: {p}" for p in self.injection(text, pos)]
+        return problems
 
 
 # -- all -----------------------------------------------------------------------------------------

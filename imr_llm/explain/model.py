@@ -34,12 +34,23 @@ class Citation(_Strict):
     url: str | None = Field(None, description="where to read it")
 
 
-class WhyPoint(_Strict):
-    """One short reason for the decision, with the letter's words it rests on."""
+PointAuthor = Literal["model", "model_reasked", "rules", "template"]
+
+
+class Point(_Strict):
+    """One short point (why, or what could help), with the letter's words it rests on."""
 
     text: str = Field(description="one or two short sentences")
     evidence: Evidence | None = Field(None, description="the span of the letter this point rests on")
     ref: str | None = Field(None, description='the parsed field it comes from, e.g. "reasons[0]", "reviewer_basis"')
+    written_by: PointAuthor = Field(
+        "template", description="model: written by the model and passed its guards; model_reasked: passed after "
+                                "one re-ask; rules: the rule-based simplifier; template: a fixed, vetted sentence")
+    grade: float | None = Field(None, description="this point's reading level (FK grade / Fernández-Huerta), by "
+                                                  "the guards; None for fixed sentences")
+
+
+WhyPoint = Point  # the name the why points had first
 
 
 class ExplainedItem(_Strict):
@@ -55,8 +66,8 @@ class ExplainedItem(_Strict):
     decision_evidence: Evidence | None = Field(None, description="the decision word in the letter (Upheld/Overturned)")
     already_approved: str | None = Field(
         None, description="UR-modified items: what the claims administrator had already approved (the letter's words)")
-    why: list[WhyPoint] = Field(default_factory=list, description="2-4 short points from the reviewer's reasons")
-    what_could_help: list[str] = Field(
+    why: list[Point] = Field(default_factory=list, description="2-4 short points from the reviewer's reasons")
+    what_could_help: list[Point] = Field(
         default_factory=list, description="what the worker's doctor could send with a new request (upheld items)")
 
 
@@ -76,9 +87,9 @@ class GlossaryEntry(_Strict):
 
 
 class WrittenBy(_Strict):
-    """Who wrote the written parts."""
+    """Who wrote the written parts (each point says who wrote it: `Point.written_by`)."""
 
-    kind: Literal["template", "model"] = Field("template", description="the offline templates, or a model")
+    kind: Literal["template", "model"] = Field("template", description="model: at least one point shown is the model's")
     model: str | None = Field(None, description="the model name, when a model wrote it")
     prompt_hashes: dict[str, str] = Field(default_factory=dict, description="prompt name → hash, when a model wrote it")
 
@@ -104,8 +115,8 @@ class GuardResult(_Strict):
 
 
 class Fallback(_Strict):
-    used: bool = Field(False, description="the explanation shown is not the one first written")
-    reason: str | None = Field(None, description="which explanation failed which guards, and which one is shown")
+    used: bool = Field(False, description="a point (or the whole explanation) shown is not the one first written")
+    reason: str | None = Field(None, description="which point or explanation failed which guards, and what is shown")
 
 
 class Notice(_Strict):

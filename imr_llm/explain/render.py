@@ -63,18 +63,22 @@ def _about(expl: PatientExplanation) -> list[str]:
 
 def check_report(expl: PatientExplanation) -> list[str]:
     """Who wrote the explanation and each guard's result: for JSON readers and `--verbose`, never a page."""
-    by = "templates" if expl.written_by.kind == "template" else f"model {expl.written_by.model or ''}".strip()
+    by = "templates and rules" if expl.written_by.kind == "template" else f"model {expl.written_by.model or ''}".strip()
     lines = [f"written by {by}" + (f" (fallback: {expl.fallback.reason})" if expl.fallback.used else "")]
     lines += [f"{g.name} {'ok' if g.passed else 'FAILED'}: {g.detail}" for g in expl.guards]
+    for n, item in enumerate(expl.items, 1):
+        for part, points in (("why", item.why), ("what could help", item.what_could_help)):
+            lines += [f"item {n} {part} {j}: {p.written_by}" + (f", {p.ref}" if p.ref else "")
+                      + (f", grade {p.grade:.1f}" if p.grade is not None else "") for j, p in enumerate(points, 1)]
     return lines
 
 
 def _warnings(expl: PatientExplanation) -> list[str]:
-    """What the worker must know before the items: a failed check, lines of the letter to check."""
+    """What the worker must know before the items: a page that failed its guards, lines of the letter to check.
+    Which points fell back is no news for the worker (JSON and `--verbose` have it)."""
     labels = LABELS[expl.language]
     out = [FROM_PICTURE[expl.language]] if expl.from_picture else []
-    out += [labels["checks_failed"]] if expl.guards and not expl.passed else \
-        [labels["fallback"]] if expl.fallback.used else []
+    out += [labels["checks_failed"]] if expl.guards and not expl.passed else []
     return out + [labels["notice"].format(quote=f": «{n.quote}»" if n.quote else "") for n in expl.notices]
 
 
@@ -111,7 +115,7 @@ def to_text(expl: PatientExplanation) -> str:
             out += [f"   - {p.text}" for p in item.why]
         if item.what_could_help:
             out.append(f"   {labels['what_could_help']}:")
-            out += [f"   - {h}" for h in item.what_could_help]
+            out += [f"   - {h.text}" for h in item.what_could_help]
         out.append("")
     out.append(labels["next_steps"].upper())
     for title, steps in _groups(expl):
@@ -150,7 +154,7 @@ def to_markdown(expl: PatientExplanation) -> str:
         if item.why:
             out += [f"**{labels['why']}**", ""] + [f"- {_md(p.text)}" for p in item.why] + [""]
         if item.what_could_help:
-            out += [f"**{labels['what_could_help']}**", ""] + [f"- {_md(h)}" for h in item.what_could_help] + [""]
+            out += [f"**{labels['what_could_help']}**", ""] + [f"- {_md(h.text)}" for h in item.what_could_help] + [""]
     out += [f"## {labels['next_steps']}", ""]
     for title, steps in _groups(expl):
         out += [f"### {title}", ""]
@@ -324,7 +328,7 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
             parts.append("</ul>")
         if item.what_could_help:
             parts.append(f'<h4>{e(labels["what_could_help"])}</h4><ul>')
-            parts += [f"<li>{e(h)}</li>" for h in item.what_could_help]
+            parts += [f"<li>{e(h.text)}</li>" for h in item.what_could_help]
             parts.append("</ul>")
         parts.append("</article>")
     parts.append("</section>")

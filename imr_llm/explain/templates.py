@@ -2,9 +2,10 @@
 
 No model, no network: decisions and status from the parser and the vetted facts; the plain
 request from the heading by the vocabulary, region, side and quantity rules (else the heading
-itself); the "why" points from the model-filled `reasons` when a model ran (English), else from
-the decision and the reviewer's guideline families; "what could help" from the missing
-documentation (English, when a model ran), else one vetted line for upheld items. Written for
+itself); the "why" and "what could help" points specific to the letter from the rule-based
+simplifier (`points.py`), each kept only when it passes the per-point guards, and the generic
+points (the decision, the reviewer's guideline families, one vetted line for upheld items) where
+there are fewer than two. A model writer (`writer.py`) replaces points one by one. Written for
 about a 6th-grade reader.
 """
 
@@ -19,7 +20,9 @@ from ..reading import SourceText
 from ..safety import findings_in, overlapping
 from ..schema import Determination, DisputedItem
 from . import facts
-from .model import ExplainedItem, Language, Notice, PatientExplanation, SuspiciousMark, WhyPoint, WrittenBy
+from .guards import PointGuard
+from .model import ExplainedItem, Language, Notice, PatientExplanation, Point, SuspiciousMark, WrittenBy
+from .points import rule_points
 from .text import allowed_numbers, clean, fmt_number
 
 # -- headline ----------------------------------------------------------------------------------
@@ -84,8 +87,6 @@ HELP_GENERIC = {
     "es": "Su médico podría enviar una nueva solicitud con notas que muestren qué ha cambiado. Por ejemplo: nuevos "
           "resultados del examen, nuevas pruebas, o cómo le ayudó la atención anterior.",
 }
-HELP_MISSING = {"en": "With a new request, your doctor could send notes about {doc}.",
-                "es": "Con una nueva solicitud, su médico podría enviar notas sobre {doc}."}
 
 # -- plain request -----------------------------------------------------------------------------
 
@@ -100,7 +101,8 @@ class _Service(NamedTuple):
     joins: tuple[str, str] | None = ("of", "de")  # how a body part joins it (visits: "for"/"para"); None: no body part
 
 
-# First match that agrees with the vocabulary wins. A heading the vocabulary files elsewhere ("Labs -
+# First match that agrees with the vocabulary wins (a modality given as a course of sessions is
+# Rehabilitation, as a unit to buy or rent DMEPOS: issue 16). A heading the vocabulary files elsewhere ("Labs -
 # PT/PTT" is a lab test, not physical therapy) is not named by the rule that disagrees.
 _SERVICES: list[_Service] = [
     _Service(re.compile(p, re.I), en, visit, es, tuple(cats.split("|")),
@@ -121,11 +123,11 @@ _SERVICES: list[_Service] = [
         (r"acupuncture", "acupuncture", "acupuncture", "acupuntura", "Rehabilitation"),
         (r"chiropract", "chiropractic care", "chiropractic", "atención quiropráctica", "Rehabilitation"),
         (r"massage", "massage therapy", "massage", "terapia de masaje", "Rehabilitation"),
-        (r"infrared", "infrared heat therapy", "infrared heat", "terapia de calor infrarrojo", "Therapies"),
-        (r"biofeedback", "biofeedback", "biofeedback", "biorretroalimentación", "Therapies"),
-        (r"shock ?wave|\beswt\b", "shockwave therapy", "shockwave therapy", "terapia de ondas de choque", "Therapies"),
+        (r"infrared", "infrared heat therapy", "infrared heat", "terapia de calor infrarrojo", "Therapies|Rehabilitation"),
+        (r"biofeedback", "biofeedback", "biofeedback", "biorretroalimentación", "Therapies|Rehabilitation"),
+        (r"shock ?wave|\beswt\b", "shockwave therapy", "shockwave therapy", "terapia de ondas de choque", "Therapies|Rehabilitation"),
         (r"electrical stimulation|electric stimulation", "electrical stimulation", "electrical stimulation",
-         "estimulación eléctrica", "DMEPOS"),
+         "estimulación eléctrica", "DMEPOS|Rehabilitation"),
         (r"cognitive behavio|\bcbt\b|psychotherap|counseling", "talk therapy (counseling)", "talk therapy",
          "terapia psicológica", "Psych Services"),
         (r"\bmri\b|magnetic resonance", "an MRI scan", "", "una resonancia magnética (MRI)", "Diagnostic Testing"),
@@ -496,17 +498,10 @@ def _short_quote(line: str) -> str:
     return text
 
 
-def why_points(item: DisputedItem, language: Language, *, use_reasons: bool = True) -> list[WhyPoint]:
-    points: list[WhyPoint] = []
-    if use_reasons and language == "en":  # the model's reasons are English; Spanish gets the template points
-        for i, reason in enumerate(item.reasons[:4]):
-            text = reason.strip()
-            if not text:
-                continue
-            text = text[0].upper() + text[1:]
-            if text[-1] not in ".!?":
-                text += "."
-            points.append(WhyPoint(text=text, evidence=item.evidence.get(f"reasons[{i}]"), ref=f"reasons[{i}]"))
+def why_points(item: DisputedItem, language: Language, specific: list[Point] | None = None) -> list[Point]:
+    """The points specific to this letter (written by the model or the rules, each guarded), at most
+    three; with fewer than two, the generic template points after them."""
+    points = list((specific or [])[:3])
     if len(points) >= 2:
         return points
     decision = item.decision
@@ -514,11 +509,11 @@ def why_points(item: DisputedItem, language: Language, *, use_reasons: bool = Tr
         if item.rationale_verdict else False
     if not points:
         if agrees:
-            points.append(WhyPoint(text=WHY_VERDICT[decision][language], evidence=item.evidence.get("verdict_phrase"),
-                                   ref="verdict_phrase"))
+            points.append(Point(text=WHY_VERDICT[decision][language], evidence=item.evidence.get("verdict_phrase"),
+                                ref="verdict_phrase"))
         else:
-            points.append(WhyPoint(text=WHY_DECISION[decision][language], evidence=item.evidence.get("decision"),
-                                   ref="decision"))
+            points.append(Point(text=WHY_DECISION[decision][language], evidence=item.evidence.get("decision"),
+                                ref="decision"))
     basis = item.reviewer_basis
     if basis is not None:
         named = [f for f in basis.sources if f in ("MTUS", "ODG", "ACOEM")]
@@ -529,28 +524,42 @@ def why_points(item: DisputedItem, language: Language, *, use_reasons: bool = Tr
             text = WHY_OTHER_SOURCES[decision][language]
         else:
             text = WHY_NO_GUIDELINE[language]
-        points.append(WhyPoint(text=text, evidence=basis.evidence, ref="reviewer_basis"))
+        points.append(Point(text=text, evidence=basis.evidence, ref="reviewer_basis"))
     return points
 
 
-def what_could_help(item: DisputedItem, language: Language, *, use_reasons: bool = True) -> list[str]:
+def what_could_help(item: DisputedItem, language: Language, specific: list[Point] | None = None) -> list[Point]:
+    """Upheld items: what the doctor could send (the specific points, at most three), else the generic line."""
     if item.decision != "upheld":
         return []
-    if use_reasons and language == "en" and item.missing_documentation:
-        return [HELP_MISSING[language].format(doc=_tidy(doc)) for doc in item.missing_documentation[:3] if doc.strip()]
-    return [HELP_GENERIC[language]]
+    return list(specific[:3]) if specific else [Point(text=HELP_GENERIC[language])]
+
+
+def specific_points(item: DisputedItem, pos: int, letter: str, language: Language,
+                    guard: PointGuard) -> tuple[list[Point], list[Point]]:
+    """The rules' points for one item (`points.rule_points`), those that pass the per-point guards:
+    (why, what could help)."""
+    why: list[Point] = []
+    helps: list[Point] = []
+    for p in rule_points(item, letter, language):
+        if not guard.check(p.text, pos):
+            point = Point(text=p.text, evidence=p.evidence, ref=p.ref, written_by="rules", grade=guard.grade(p.text, pos))
+            (why if p.part == "why" else helps).append(point)
+    return why, helps
 
 
 def write_template(det: Determination, source: SourceText | str, language: Language = "en", *,
-                   use_reasons: bool = True, feedback: list[str] | None = None) -> PatientExplanation:
-    """The offline explanation. `use_reasons=False` uses only vetted template points (the last
-    resort when the model-filled reasons fail the guards). `feedback` is accepted and ignored, so
-    the template fits the same writer signature as a model writer."""
+                   specific: bool = True) -> PatientExplanation:
+    """The offline explanation: the rules' specific points where they pass the per-point guards,
+    the generic points otherwise. `specific=False` uses only the fixed template points (the last
+    resort when a page fails its guards)."""
     if language not in facts.LANGUAGES:
         raise ValueError(f"unsupported language {language!r}: use one of {', '.join(facts.LANGUAGES)}")
     raw = source.raw if isinstance(source, SourceText) else source
+    guard = PointGuard(det, source, language) if specific else None
     items = []
-    for item in det.items:
+    for pos, item in enumerate(det.items):
+        why, helps = specific_points(item, pos, raw, language, guard) if guard is not None else ([], [])
         # a heading with suspicious text in it (a phone number, an instruction) is neither retold nor shown
         planted = overlapping(item.evidence.get("request"), det.suspicious) is not None
         items.append(ExplainedItem(
@@ -562,8 +571,8 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
             status=facts.status(item.decision, item.modified_by_ur, language),
             decision_evidence=item.evidence.get("decision"),
             already_approved=clean(item.ur_authorized) if item.modified_by_ur and item.ur_authorized else None,
-            why=why_points(item, language, use_reasons=use_reasons),
-            what_could_help=what_could_help(item, language, use_reasons=use_reasons),
+            why=why_points(item, language, why),
+            what_could_help=what_could_help(item, language, helps),
         ))
     decisions = [i.decision for i in det.items]
     explanation = PatientExplanation(
@@ -592,7 +601,7 @@ def shown_text(expl: PatientExplanation) -> str:
         parts += [item.plain_request, item.status]
         if item.already_approved:
             parts.append(item.already_approved)
-        parts += [p.text for p in item.why] + item.what_could_help
+        parts += [p.text for p in item.why] + [h.text for h in item.what_could_help]
     parts += [t for s in expl.next_steps for t in (s.text, s.contact) if t]
     parts.append(expl.disclaimer)
     return "\n".join(parts)
