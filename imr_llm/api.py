@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from .errors import UnsupportedLayout
-from .parsing import PARSER_VERSION, parse
+from .parsing import PARSER_VERSION, parse, parse_source
 from .reading import SourceText, read_bytes, read_path, read_text
 from .schema import Determination, Provenance, schema_hash
 from .version import __version__
@@ -123,19 +123,6 @@ def extract_images(images, model=None, *, name: str | None = None, **options) ->
 
     with Pipeline(model, **options) as pipeline:
         return pipeline.extract_source(read_images(list(images), name=name))
-
-
-def parse_source(source: SourceText) -> Determination:
-    """`parse`, and for a letter read by OCR that holds no decided item (one photographed page), what
-    it does hold, marked incomplete (`provenance.ocr.complete`), instead of `UnsupportedLayout`."""
-    try:
-        return parse(source)
-    except UnsupportedLayout:
-        if source.ocr is None:
-            raise
-        from .ocr import incomplete_determination
-
-        return incomplete_determination(source)
 
 
 def _ocr_notes(source: SourceText, det: Determination) -> None:

@@ -289,7 +289,7 @@ PARSE_WORKERS_AFTER = 32
 def read_and_parse(data: bytes, name: str):
     """(source, determination): a letter's bytes read and parsed (what a parse worker runs); a
     photographed page with no decided item comes back marked incomplete, as from `extract`."""
-    from .api import parse_source
+    from .parsing import parse_source
 
     source = read_bytes(data, name=name)
     return source, parse_source(source)

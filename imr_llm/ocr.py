@@ -490,34 +490,6 @@ CUT_OFF = ("incomplete letter: the pages read by OCR end inside the last item (i
            "add the pages that follow (--one-letter)")
 
 
-def incomplete_determination(source):
-    """What a picture of part of a letter holds (one page with the header and the case number, say)
-    when it has no decided item: the header, the reviewer's credentials and the patient, with
-    `provenance.ocr.complete` False and a warning. Only for letters read by OCR; text letters
-    without items stay `UnsupportedLayout`."""
-    from .parsing import MADE_START, SUMMARY_START
-    from .parsing.common import evidence
-    from .parsing.credentials import parse_reviewer
-    from .parsing.header import parse_header
-    from .parsing.summary import parse_patient
-    from .schema import Determination
-
-    text = source.text
-    det = Determination()
-    for name, found in parse_header(source).items():
-        setattr(det, name, found.value)
-        det.evidence[name] = evidence(source, found.start, found.end)
-    made, summary = MADE_START.search(text), SUMMARY_START.search(text)
-    det.letter_format = "dwc_2016" if det.case_number else ("dwc_body_only" if made or summary else "unknown")
-    if made:
-        det.reviewer = parse_reviewer(source, made.end(), summary.start() if summary and summary.start() > made.end()
-                                      else len(text))
-    if summary:
-        det.patient = parse_patient(source, summary.end(), len(text))
-    det.warnings.append(INCOMPLETE)
-    return det
-
-
 def annotate(source, det) -> None:
     """Warnings for a decision word or case number read with low confidence, and the record's
     `provenance.ocr` (call after `provenance` is set)."""

@@ -87,6 +87,34 @@ def parse(source: SourceText) -> Determination:
     return det
 
 
+def parse_source(source: SourceText) -> Determination:
+    """`parse`, and for a letter read by OCR that holds no decided item (one photographed page) what
+    it does hold, marked incomplete, instead of `UnsupportedLayout`: the header, the reviewer's
+    credentials and the patient, with a warning (`provenance.ocr.complete` is then False). Text
+    letters without items stay `UnsupportedLayout`."""
+    try:
+        return parse(source)
+    except UnsupportedLayout:
+        if source.ocr is None:
+            raise
+    from ..ocr import INCOMPLETE
+
+    text = source.text
+    det = Determination()
+    for name, found in parse_header(source).items():
+        setattr(det, name, found.value)
+        det.evidence[name] = evidence(source, found.start, found.end)
+    made, summary = MADE_START.search(text), SUMMARY_START.search(text)
+    det.letter_format = "dwc_2016" if det.case_number else ("dwc_body_only" if made or summary else "unknown")
+    if made:
+        det.reviewer = parse_reviewer(source, made.end(), summary.start() if summary and summary.start() > made.end()
+                                      else len(text))
+    if summary:
+        det.patient = parse_patient(source, summary.end(), len(text))
+    det.warnings.append(INCOMPLETE)
+    return det
+
+
 def _body_dates(source: SourceText, det: Determination, start: int, end: int) -> None:
     """Date of injury and UR date from the summary: the value when there is no header, a
     cross-check (reported as a conflict) when there is one."""
