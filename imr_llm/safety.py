@@ -236,7 +236,7 @@ _MAX_BLOCK = 900  # the longest JSON-like object taken whole
 
 def _sections(source: SourceText, det: Determination) -> list[tuple[str, int, int]]:
     """(name, normalized start, normalized end), most specific first."""
-    from .parsing import ISSUES_START, MADE_START, SUMMARY_START
+    from .parsing.landmarks import ISSUES_START, MADE_START, SUMMARY_START
 
     text = source.text
     n = len(text)

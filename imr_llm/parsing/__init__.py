@@ -17,13 +17,11 @@ from .common import evidence
 from .credentials import parse_reviewer
 from .header import parse_header
 from .items import read_items
+from .landmarks import ISSUES_START, MADE_START, SUMMARY_START
 from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
 
 PARSER_VERSION = "4"
 
-SUMMARY_START = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.IGNORECASE)
-ISSUES_START = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS?\s+AND\s+RATIONALES?|IMR\s+DECISION\(S\)\s+AND\s+RATIONALE\(S\)", re.IGNORECASE)
-MADE_START = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE", re.IGNORECASE)
 IMR_MARKERS = re.compile(
     r"Independent\s+Medical\s+Review|\bIMR\b|MAXIMUS|Final\s+Determination|Expert\s+Reviewer", re.IGNORECASE
 )
