@@ -1,7 +1,7 @@
 """Score the model step on a subset of the dev letters, with the same harness and pipeline users
 run (`run_eval(task=pipeline.extract)`), and print per-field figures plus cost.
 
-    python benchmarks/model_eval.py --every 5 [--requests-per-call item|letter] [--judge] [--json OUT]
+    python benchmarks/model_eval.py --every 5 [--requests-per-call fields-letter|fields|item|letter] [--judge] [--json OUT]
     python benchmarks/model_eval.py --every 5 --letters 5 --explain en --explain es   # + model-written points
 
 `--every 5` takes every 5th dev letter by name (13 letters). Prints scores only, never letter text.
@@ -30,7 +30,7 @@ FIELDS = ["items.decision", "items.alignment", "items.category", "items.subcateg
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--every", type=int, default=5)
-    ap.add_argument("--requests-per-call", choices=["item", "letter"], default="item")
+    ap.add_argument("--requests-per-call", choices=["fields-letter", "fields", "item", "letter"], default="fields-letter")
     ap.add_argument("--model", default="qwen2.5-coder-1.5b")
     ap.add_argument("--base-url", default="http://127.0.0.1:8011/v1")
     ap.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "imr-llm-bench"))
@@ -77,10 +77,8 @@ def main() -> None:
         extra += f" token_f1={m['mean_score']:.3f}" if "mean_score" in m else ""
         print(f"{f:40s} n={m.get('n', 0):3d} acc={m.get('accuracy', 0):.3f}{extra}")
     print(json.dumps(run.report["cost"]))
-    alone = model_alone_category(dets, suite)
-    figures["model_alone"] = alone
-    print(f"model alone (before the vocabulary check): category {alone['category']}/{alone['n']}, "
-          f"category+subcategory {alone['category_and_subcategory']}/{alone['n']}")
+    figures["deciders"] = report.get("deciders")  # each category decider alone (model_step.candidates)
+    print("category deciders:", json.dumps(report.get("deciders")))
     for language, ex in explained.items():
         figures.setdefault("explanations", {})[language] = ex
         print(f"explanations {language}:", json.dumps(ex))
@@ -129,27 +127,6 @@ def explanation_figures(dets: dict, suite, language: str, writer, usage) -> dict
     out["seconds_per_letter"] = round(sum(out["seconds"]) / max(1, out["letters"]), 1)
     out["tokens_per_letter"] = round(sum(out["tokens"]) / max(1, out["letters"]))
     return out
-
-
-def model_alone_category(dets: dict, suite) -> dict:
-    """The model's own category answers, recovered from `model_step.corrected` (where the
-    vocabulary overruled it) — what the category score would be without the vocabulary check."""
-    import re
-
-    n = cat = both = 0
-    golds = {stem: gold for stem, _, gold in suite.pairs}
-    for stem, det in dets.items():
-        overruled = {}
-        for note in det.model_step.corrected:
-            m = re.match(r"items\[(\d+)\]\.category: model (.*?)/(.*?), vocabulary", note)
-            if m:
-                overruled[int(m.group(1))] = (m.group(2), None if m.group(3) == "None" else m.group(3))
-        for item, gold in zip(det.items, golds[stem]["items"]):
-            model = overruled.get(item.index, (item.category, item.subcategory))
-            n += 1
-            cat += model[0] == gold.get("category")
-            both += model == (gold.get("category"), gold.get("subcategory"))
-    return {"n": n, "category": cat, "category_and_subcategory": both}
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ class Pipeline:
     so a batch opens the cache once. Use it as a context manager (or call `close()`)."""
 
     def __init__(self, model=None, *, cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
-                 http_client=None, requests_per_call: str = "item", cache=None) -> None:
+                 http_client=None, requests_per_call: str = "fields-letter", cache=None) -> None:
         """`cache`: any `CacheBackend` (a shared store); else `IMR_LLM_CACHE_BACKEND`, else diskcache
         in `cache_dir`. `use_cache=False`: no store at all."""
         self.model = model

@@ -94,6 +94,17 @@ class EndpointError(ModelError):
     code = "model_endpoint_error"
 
 
+class NotAnswered(ModelError):
+    """No answer in this run by design (an OpenAI Batch API pass defers the call, or its results
+    lack it): not a failure that asking again in smaller calls would help."""
+
+    code = "model_not_answered"
+
+
+class EndpointTimeout(EndpointError):
+    """The endpoint kept timing out: it may be up but slow, so a shorter answer can still come back."""
+
+
 class ConfigError(ImrError):
     code = "config_error"
 

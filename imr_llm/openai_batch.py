@@ -57,7 +57,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ImrError, ModelError
+from .errors import ImrError, ModelError, NotAnswered
 
 BATCH_URL = "/v1/chat/completions"
 MAX_REQUESTS, MAX_BYTES = 50_000, 200 * 1024 * 1024  # OpenAI's limits per batch input file
@@ -65,7 +65,7 @@ BATCH_DISCOUNT = 0.5  # Batch API tokens cost half the live price
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class BatchDeferred(ModelError):
+class BatchDeferred(NotAnswered):
     """A model call written to the requests file instead of sent (the prepare pass)."""
 
     code = "model_deferred"
@@ -223,12 +223,12 @@ class CollectPass:
         record = self.results.get(key)
         if record is None:
             self.missing.add(key)
-            raise ModelError(f"{task}: no answer in the batch results for request {key[:16]} "
+            raise NotAnswered(f"{task}: no answer in the batch results for request {key[:16]} "
                              "(run prepare again to submit it)")
         body = _answer(record)
         if body is None:
             self.failed.add(key)
-            raise ModelError(f"{task}: request {key[:16]} failed in the batch ({_failure(record)})")
+            raise NotAnswered(f"{task}: request {key[:16]} failed in the batch ({_failure(record)})")
         try:
             completion = await call(httpx.MockTransport(lambda request: httpx.Response(200, json=body)))
         except ModelError:

@@ -4,7 +4,8 @@
 `POST /v1/chat/completions`. Each request takes the next behaviour from its script (a queue);
 when the script is empty, `responder(body)` decides (by default: a valid answer). Behaviours:
 
-    ("ok",)                      a valid answer for the task asked (item_request / item_reasons)
+    ("ok",)                      a valid answer for the task asked (item_fields, the default; or the
+                                 two-call modes' item_request / item_reasons)
     ("ok", content_dict)         a chat completion whose message content is this JSON
     ("status", code, headers)    an HTTP error (429, 500, 502, 503, ...) with these headers;
     ("status", code, headers, body)  ... and this JSON body (e.g. one that carries `usage`)
@@ -30,6 +31,7 @@ it) through the test suite's offline guard (tests/conftest.py `_block_network`).
 from __future__ import annotations
 
 import json
+import re
 import socket
 import struct
 import threading
@@ -65,10 +67,12 @@ class Recorded:
 # -- answers ------------------------------------------------------------------------------------
 
 def task_of(body: dict) -> str:
-    """Which enricher task a request body is: item_reasons, item_requests_letter or item_request."""
+    """Which enricher task a request body is: item_fields, item_reasons, item_requests_letter or item_request."""
     messages = body.get("messages", [])
     if messages and "numbered treatment requests" in str(messages[0].get("content")):
         return "item_requests_letter"
+    if _FIELDS.match(asked_text(body)):
+        return "item_fields"
     if any(_is_reasons_message(m) for m in messages):
         return "item_reasons"
     return "item_request"
@@ -77,6 +81,25 @@ def task_of(body: dict) -> str:
 def _is_reasons_message(m: dict) -> bool:
     content = str(m.get("content") or "")
     return m.get("role") == "user" and content.startswith("Request: ") and "\nRationale: " in content
+
+
+_FIELDS = re.compile(r"\s*Request 1: ")
+
+
+def fields_items(text: str) -> list[tuple[str, str]]:
+    """The (request, rationale) pairs of an item_fields message ("Request k: ...", "Rationale k: ...")."""
+    pairs = []
+    for part in re.split(r"(?m)^\s*Request \d+: ", text)[1:]:
+        request, _, rationale = part.partition("\nRationale ")
+        pairs.append((request.strip(), rationale.partition(": ")[2].strip()))
+    return pairs
+
+
+def _reasons(rationale: str, quote_words: int = 8) -> dict:
+    negative = "not medically necessary" in rationale.lower()
+    return {"conclusion": "not medically necessary" if negative else "medically necessary",
+            "reasons": [{"point": "A reason.", "quote": " ".join(rationale.split()[:quote_words])}],
+            "missing_documentation": []}
 
 
 def asked_text(body: dict) -> str:
@@ -89,30 +112,34 @@ def asked_text(body: dict) -> str:
 def valid_answer(body: dict) -> dict:
     """An answer that passes the response model and its grounding validators."""
     text = asked_text(body)
+    if task_of(body) == "item_fields":
+        return {"items": [{**_request(request), **_reasons(rationale)} for request, rationale in fields_items(text)]}
     if task_of(body) == "item_reasons":
-        rationale = text.split("\nRationale: ", 1)[1]
-        words = rationale.split()
-        quote = " ".join(words[:8])
-        negative = "not medically necessary" in rationale.lower()
-        conclusion = "not medically necessary" if negative else "medically necessary"
-        return {"conclusion": conclusion, "reasons": [{"point": "A reason.", "quote": quote}],
-                "missing_documentation": []}
-    return {"service": text.split()[0].lower(), "category": "Therapies", "subcategory": None, "body_regions": [],
+        return _reasons(text.split("\nRationale: ", 1)[1])
+    return _request(text)
+
+
+def _request(heading: str) -> dict:
+    return {"service": heading.split()[0].lower(), "category": "Therapies", "subcategory": None, "body_regions": [],
             "laterality": None, "quantity": None}
 
 
 def ungrounded_answer(body: dict) -> dict:
     """Well-formed, but quoting words that are in no letter."""
-    if task_of(body) == "item_reasons":
-        return {"conclusion": "not medically necessary",
-                "reasons": [{"point": "Invented.", "quote": "the reviewer examined the patient on the moon"}],
-                "missing_documentation": []}
-    return {"service": "zero gravity flotation", "category": "Therapies", "subcategory": None, "body_regions": [],
-            "laterality": None, "quantity": None}
+    reasons = {"conclusion": "not medically necessary",
+               "reasons": [{"point": "Invented.", "quote": "the reviewer examined the patient on the moon"}],
+               "missing_documentation": []}
+    request = {"service": "zero gravity flotation", "category": "Therapies", "subcategory": None, "body_regions": [],
+               "laterality": None, "quantity": None}
+    if task_of(body) == "item_fields":
+        return {"items": [{**request, **reasons} for _ in fields_items(asked_text(body))]}
+    return reasons if task_of(body) == "item_reasons" else request
 
 
 def invalid_answer(body: dict) -> dict:
     """JSON that fails the response model (wrong literal, missing/empty required fields)."""
+    if task_of(body) == "item_fields":
+        return {"items": [{"service": 42, "category": "Not a category", "conclusion": "maybe", "reasons": []}]}
     if task_of(body) == "item_reasons":
         return {"conclusion": "maybe", "reasons": []}
     return {"service": 42, "category": "Not a category"}

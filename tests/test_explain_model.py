@@ -159,7 +159,7 @@ import pytest  # noqa: E402
 LOCAL = ModelConfig(model="qwen2.5-coder-1.5b", endpoint_kind="llamacpp", base_url="http://127.0.0.1:8011/v1")
 
 
-@pytest.mark.prompts("item_request", "item_reasons", "explain_point", "explain_readback")
+@pytest.mark.prompts("item_fields", "explain_point", "explain_readback")
 def test_model_written_points_in_both_languages_replayed(cassette, tmp_path):
     """Seed 001 (one upheld item) through the model step and the point writer, English and
     Spanish, replayed from the local model: whatever the model wrote, the decision shown is the

@@ -26,7 +26,7 @@ import pytest
 from fake_openai_server import COMPLETION_TOKENS, PROMPT_TOKENS, asked_text, fake_openai  # noqa: F401
 
 from imr_llm.api import Pipeline, extract
-from imr_llm.enrich.answers import ReasonsAnswer
+from imr_llm.enrich.answers import ItemsAnswer
 from imr_llm.errors import ConfigError, EndpointError, ModelError
 from imr_llm.model import ModelConfig
 
@@ -131,17 +131,17 @@ TRANSIENT = {
 def test_a_transient_fault_is_retried_and_the_letter_completes(fake_openai, tmp_path, http, fault, waits):
     fake_openai.queue(fault)
     r = run(fake_openai, tmp_path, http, timeout_s=HANG_TIMEOUT if fault == HANG else 5.0)
-    assert fake_openai.count("item_request") == 2 and fake_openai.count("item_reasons") == 1
+    assert fake_openai.count("item_fields") == 2 == fake_openai.count()  # one call a letter: the fault, its retry
     assert r.waits == waits  # Retry-After honoured: max(backoff 1 s, Retry-After)
     assert r.det.model_step.status == "complete" and r.det.warnings == []
     assert r.det.items[0].service == "physical" and r.det.items[0].reasons == ["A reason."]
     # the failed attempt brought no tokens; the retry is counted
-    assert r.record("item_request").attempts == 1 and r.record("item_request").retries == 1
-    assert r.summary["model_calls"] == 2 and r.summary["retries"] == 1
-    assert r.summary["prompt_tokens"] == fake_openai.prompt_tokens_served == 2 * PROMPT_TOKENS
-    assert r.summary["completion_tokens"] == fake_openai.completion_tokens_served == 2 * COMPLETION_TOKENS
-    assert r.det.model_step.usage.retries == 1 and r.det.model_step.usage.http_attempts == 2
-    assert len(r.cached()) == 2 and not any(v["salvaged"] for v in r.cached())
+    assert r.record("item_fields").attempts == 1 and r.record("item_fields").retries == 1
+    assert r.summary["model_calls"] == 1 and r.summary["retries"] == 1
+    assert r.summary["prompt_tokens"] == fake_openai.prompt_tokens_served == PROMPT_TOKENS
+    assert r.summary["completion_tokens"] == fake_openai.completion_tokens_served == COMPLETION_TOKENS
+    assert r.det.model_step.usage.retries == 1 and r.det.model_step.usage.http_attempts == 1  # responses received
+    assert len(r.cached()) == 1 and not any(v["salvaged"] for v in r.cached())
 
 
 # -- Retry-After: seconds, HTTP-date, retry-after-ms, capped, ignored where it does not apply --------
@@ -168,15 +168,15 @@ def test_retry_after_sets_the_wait(fake_openai, tmp_path, http, status_headers, 
     fake_openai.queue(("status", status, headers))
     r = run(fake_openai, tmp_path, http, **config)
     assert check(r.waits), r.waits
-    assert r.det.model_step.status == "complete" and fake_openai.count("item_request") == 2
+    assert r.det.model_step.status == "complete" and fake_openai.count("item_fields") == 2
 
 
 def test_the_wait_is_the_longer_of_backoff_and_retry_after(fake_openai, tmp_path, http):
     fake_openai.queue(*[("status", 429, {"Retry-After": "2"})] * 3)
     r = run(fake_openai, tmp_path, http, max_transport_retries=3)
     assert r.waits == [2.0, 2.0, 4.0]  # backoff 1, 2, 4 against Retry-After 2
-    assert r.det.model_step.status == "complete" and fake_openai.count("item_request") == 4
-    assert r.summary["retries"] == 3 and r.summary["prompt_tokens"] == 2 * PROMPT_TOKENS
+    assert r.det.model_step.status == "complete" and fake_openai.count("item_fields") == 4
+    assert r.summary["retries"] == 3 and r.summary["prompt_tokens"] == PROMPT_TOKENS
 
 
 # -- persistent transport faults: one clean error, the parse stands, nothing cached -------------------
@@ -196,19 +196,41 @@ PERSISTENT = {
 def test_a_persistent_transport_fault_fails_the_model_step_cleanly(fake_openai, tmp_path, http, fault, message):
     fake_openai.responder = lambda body: fault
     r = run(fake_openai, tmp_path, http, timeout_s=HANG_TIMEOUT if fault == HANG else 5.0)
-    # 1 + max_transport_retries attempts, then the letter's other calls are skipped (endpoint down)
-    assert fake_openai.count("item_request") == 3 and fake_openai.count("item_reasons") == 0
+    # 1 + max_transport_retries attempts of the letter's one call
+    assert fake_openai.count("item_fields") == 3 == fake_openai.count()
     assert r.waits == [1.0, 2.0]
     assert r.det.model_step.status == "failed"
-    first, second = r.det.warnings
-    assert first.startswith(f"items[0]: model step failed for the request (item_request: {message}")
+    [first] = r.det.warnings
+    assert first.startswith(f"items[0]: model step failed (item_fields: {message}")
     assert f"after 3 tries (127.0.0.1:{fake_openai.port})" in first and one_line(first)
-    assert second == "items[0]: model step skipped for the rationale (endpoint unavailable)"
     assert verbatim(r.det) == verbatim(offline(ONE))  # the parse is intact
-    assert r.record("item_request").attempts == 0 and r.record("item_request").retries == 2
+    assert r.record("item_fields").attempts == 0 and r.record("item_fields").retries == 2
     assert r.summary["model_calls"] == 0 and r.summary["retries"] == 2
     assert r.summary["prompt_tokens"] == 0 and r.summary["completion_tokens"] == 0
     assert r.cached() == []
+
+
+TWO_ITEMS = LETTERS / "002_e066e2eff228d9d9.txt"  # a seed letter with two items: they share one call
+
+
+def test_a_shared_call_that_times_out_is_asked_item_by_item(fake_openai, tmp_path, http):
+    """A slow server times out on the longest answer (a letter's items in one call); it is up, so
+    each item is asked alone, and every item gets its fields."""
+    fake_openai.responder = lambda body: HANG if "Request 2: " in asked_text(body) else ("ok",)
+    r = run(fake_openai, tmp_path, http, letter=TWO_ITEMS, timeout_s=HANG_TIMEOUT, max_transport_retries=0)
+    assert fake_openai.count("item_fields") == 1 + 2
+    assert r.det.model_step.status == "complete" and all(item.service for item in r.det.items)
+    shared, again = r.det.warnings
+    assert shared.startswith("items[0], items[1]: model step failed (item_fields: the model endpoint timed out")
+    assert again == "items[0], items[1]: asked again one item at a time"
+
+
+def test_a_shared_call_to_a_failing_server_is_not_asked_again_per_item(fake_openai, tmp_path, http):
+    fake_openai.responder = lambda body: ("status", 500, {})
+    r = run(fake_openai, tmp_path, http, letter=TWO_ITEMS)
+    assert fake_openai.count("item_fields") == 3  # the shared call and its 2 retries; the server is down
+    assert r.det.model_step.status == "failed" and len(r.det.warnings) == 1
+    assert verbatim(r.det) == verbatim(offline(TWO_ITEMS))
 
 
 def test_tokens_an_error_response_reports_are_counted(fake_openai, tmp_path, http):
@@ -217,7 +239,7 @@ def test_tokens_an_error_response_reports_are_counted(fake_openai, tmp_path, htt
     fake_openai.queue(("status", 500, {}, billed))
     r = run(fake_openai, tmp_path, http)
     assert r.det.model_step.status == "complete"
-    assert r.summary["prompt_tokens"] == fake_openai.prompt_tokens_served == 30 + 2 * PROMPT_TOKENS
+    assert r.summary["prompt_tokens"] == fake_openai.prompt_tokens_served == 30 + PROMPT_TOKENS
 
 
 def test_an_unauthorised_key_is_not_retried(fake_openai, tmp_path, http):
@@ -225,30 +247,25 @@ def test_an_unauthorised_key_is_not_retried(fake_openai, tmp_path, http):
     r = run(fake_openai, tmp_path, http)
     assert fake_openai.count() == 1 and r.waits == []
     assert r.det.model_step.status == "failed" and SECRET not in json.dumps(r.det.warnings)
-    assert f"item_request: the endpoint rejected the API key (127.0.0.1:{fake_openai.port})" in r.det.warnings[0]
+    assert f"item_fields: the endpoint rejected the API key (127.0.0.1:{fake_openai.port})" in r.det.warnings[0]
 
 
 # -- bad output: re-asked, salvaged, or one clean ModelError ------------------------------------------
 
-# script, requests per task (item_request, item_reasons), status, warning (None: no warning),
-# responses whose tokens are counted, cache entries (salvaged ones)
+# script, item_fields requests, status, warning (None: no warning), responses whose tokens are
+# counted, cache entries (salvaged ones). A one-item letter: one call, re-asked once on bad output.
 OUTPUT = {
-    "cut JSON, then good": ([("truncated_json",)], (2, 1), "complete", None, 3, (2, 0)),
-    "off-schema, then good": ([("invalid_schema",)], (2, 1), "complete", None, 3, (2, 0)),
-    "ungrounded, then good": ([("ungrounded",)], (2, 1), "complete", None, 3, (2, 0)),
-    "cut JSON twice": ([("truncated_json",)] * 2, (2, 1), "partial",
-                       "item_request: the model's output failed validation (not JSON) after 2 tries (", 3, (1, 0)),
-    "off-schema twice": ([("invalid_schema",)] * 2, (2, 1), "partial",
-                         "item_request: the model's output failed validation (service: string_type) after 2 tries (",
-                         3, (1, 0)),
-    "ungrounded twice": ([("ungrounded",)] * 2, (2, 1), "partial", None, 3, (2, 1)),
-    "no choices": ([("empty_choices",)], (1, 1), "partial", "item_request: the model returned no choices (", 2, (1, 0)),
-    "refusal": ([("refusal",)], (1, 1), "partial", "item_request: the model refused to answer (", 2, (1, 0)),
-    "refusal of the rationale": ([("ok",), ("refusal",)], (1, 1), "partial",
-                                 "item_reasons: the model refused to answer (", 2, (1, 0)),
-    "rationale off-schema twice": ([("ok",), ("invalid_schema",), ("invalid_schema",)], (1, 2), "partial",
-                                   "item_reasons: the model's output failed validation (conclusion: literal_error) "
-                                   "after 2 tries (", 3, (1, 0)),
+    "cut JSON, then good": ([("truncated_json",)], 2, "complete", None, 2, (1, 0)),
+    "off-schema, then good": ([("invalid_schema",)], 2, "complete", None, 2, (1, 0)),
+    "ungrounded, then good": ([("ungrounded",)], 2, "complete", None, 2, (1, 0)),
+    "cut JSON twice": ([("truncated_json",)] * 2, 2, "failed",
+                       "item_fields: the model's output failed validation (not JSON) after 2 tries (", 2, (0, 0)),
+    "off-schema twice": ([("invalid_schema",)] * 2, 2, "failed",
+                         "item_fields: the model's output failed validation (items.0.service: string_type) after 2 tries (",
+                         2, (0, 0)),
+    "ungrounded twice": ([("ungrounded",)] * 2, 2, "partial", None, 2, (1, 1)),
+    "no choices": ([("empty_choices",)], 1, "failed", "item_fields: the model returned no choices (", 1, (0, 0)),
+    "refusal": ([("refusal",)], 1, "failed", "item_fields: the model refused to answer (", 1, (0, 0)),
 }
 
 
@@ -256,7 +273,7 @@ OUTPUT = {
 def test_bad_output(fake_openai, tmp_path, http, script, requests, status, warning, responses, cached):
     fake_openai.queue(*script)
     r = run(fake_openai, tmp_path, http)
-    assert (fake_openai.count("item_request"), fake_openai.count("item_reasons")) == requests
+    assert fake_openai.count("item_fields") == requests == fake_openai.count()
     assert r.waits == []  # bad output is re-asked at once, never waited for
     assert r.det.model_step.status == status
     if warning is None:
@@ -282,27 +299,24 @@ def test_a_reask_carries_the_reason_and_an_answer_that_stays_ungrounded_is_dropp
     assert "items[0].service" in r.det.model_step.dropped
     assert "items[0].reasons: ungrounded quote" in r.det.model_step.dropped
     assert r.det.items[0].service is None and r.det.items[0].reasons == []
-    assert all(v["salvaged"] for v in r.cached()) and len(r.cached()) == 2  # stored with the flag, by design
+    assert all(v["salvaged"] for v in r.cached()) and len(r.cached()) == 1  # stored with the flag, by design
 
 
 # -- the cache: only answers are stored, so a rerun asks again exactly what failed -------------------
 
-@pytest.mark.parametrize("first_run, asked_again", [
-    ([("status", 500, {})] * 3, 2),  # the endpoint was down: both calls asked again
-    ([("invalid_schema",)] * 2, 1),  # the request reading failed: only it is asked again
-    ([("refusal",)], 1),
-    ([("ok",), ("empty_choices",)], 1),
-], ids=["endpoint down", "failed validation", "refusal", "no choices"])
-def test_a_failed_call_is_never_cached(fake_openai, tmp_path, http, first_run, asked_again):
+@pytest.mark.parametrize("first_run", [[("status", 500, {})] * 3, [("invalid_schema",)] * 2, [("refusal",)]],
+                         ids=["endpoint down", "failed validation", "refusal"])
+def test_a_failed_call_is_never_cached(fake_openai, tmp_path, http, first_run):
     fake_openai.queue(*first_run)
     first = run(fake_openai, tmp_path, http)
-    assert first.det.model_step.status in ("partial", "failed")
-    assert len(first.cached()) == 2 - asked_again
+    assert first.det.model_step.status == "failed" and first.cached() == []
     before = fake_openai.count()
-    second = run(fake_openai, tmp_path, http)  # same cache, a healthy server
-    assert fake_openai.count() - before == asked_again
+    second = run(fake_openai, tmp_path, http)  # same cache, a healthy server: the call is asked again
+    assert fake_openai.count() - before == 1
     assert second.det.model_step.status == "complete" and second.det.warnings == []
-    assert second.summary["cache_hits"] == 2 - asked_again and len(second.cached()) == 2
+    assert second.summary["cache_hits"] == 0 and len(second.cached()) == 1
+    third = run(fake_openai, tmp_path, http)  # and now answered from the cache
+    assert fake_openai.count() - before == 1 and third.summary["cache_hits"] == 1
 
 
 # -- errors: one line, task and host, never the letter or the key --------------------------------------
@@ -330,13 +344,13 @@ def test_errors_never_carry_letter_text_or_the_key(fake_openai, tmp_path, http, 
         client.sleep = lambda seconds: None
         source_text = offline(ONE).items[0].evidence["rationale"].quote
         with pytest.raises(ModelError) as info:  # the client's own error, as a library user gets it
-            client.run("item_reasons", pipeline.enricher.prompts["item_reasons"],
-                       {"request": "the request", "rationale": source_text}, ReasonsAnswer)
+            client.run("item_fields", pipeline.enricher.prompts["item_fields"],
+                       {"items": [{"request": "the request", "rationale": source_text}], "taxonomy": {}}, ItemsAnswer)
         det = pipeline.extract(ONE)
     error = str(info.value)
     assert isinstance(info.value, EndpointError) == (fault[0] in ("status", "reset_mid_body"))
     assert info.value.__cause__ is None and info.value.__suppress_context__  # no chained traceback with bodies
-    assert error.startswith("item_reasons: ") and f"(127.0.0.1:{fake_openai.port})" in error and one_line(error)
+    assert error.startswith("item_fields: ") and f"(127.0.0.1:{fake_openai.port})" in error and one_line(error)
     # what the server got: the key and the letter's words (so their absence below means something)
     assert all(r.headers.get("authorization") == f"Bearer {SECRET}" for r in fake_openai.requests)
     assert any(phrase in _flat(r.text) for r in fake_openai.requests)
@@ -379,16 +393,16 @@ def test_a_batch_goes_on_when_one_letters_model_step_fails(fake_openai, tmp_path
     assert first["model_step"]["status"] == "failed"
     parsed = [(i.request, i.decision) for i in offline(ONE).items]
     assert [(i["request"], i["decision"]) for i in first["items"]] == parsed
-    assert any("item_request: the model endpoint failed (HTTP 500) after 2 tries" in w for w in first["warnings"])
+    assert any("item_fields: the model endpoint failed (HTTP 500) after 2 tries" in w for w in first["warnings"])
     # letter 2: answered
     assert second["model_step"]["status"] == "complete" and second["warnings"] == []
     assert second["items"][0]["reasons"] == ["A reason."]
-    assert fake_openai.count("item_request") == 2 + 1 and fake_openai.count("item_reasons") == 1
+    assert fake_openai.count("item_fields") == 2 + 1 == fake_openai.count()
     # a failed model step is not a failed letter (README: the parse still comes out): exit 0
     assert code == 0
     assert SECRET not in err and SECRET not in json.dumps(lines)
     with diskcache.Cache(str(tmp_path / "cache")) as cache:
-        assert len(cache) == 2  # letter 2's two answers only
+        assert len(cache) == 1  # letter 2's answer only
 
 
 def test_stderr_names_the_letter_whose_model_step_failed(fake_openai, tmp_path, monkeypatch, capsys):

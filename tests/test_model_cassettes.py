@@ -28,7 +28,7 @@ LOCAL = ModelConfig(model="qwen2.5-coder-1.5b", endpoint_kind="llamacpp", base_u
 MODEL_BASELINE = ROOT / "evals" / "baseline_model.json"
 
 
-@pytest.mark.prompts("item_request", "item_reasons")
+@pytest.mark.prompts("item_fields")
 def test_seed_suite_with_the_local_model(cassette, tmp_path):
     suite = load_suite("seeds", LETTERS, GOLD_SEEDS)
     outputs: dict[str, dict] = {}
@@ -42,7 +42,7 @@ def test_seed_suite_with_the_local_model(cassette, tmp_path):
         run = run_eval([suite], task, usage=pipeline.usage, model_config=LOCAL)
         first = dict(outputs)
         calls = pipeline.usage.summary()["model_calls"]
-        assert calls >= 2 * 11  # two requests per item: 7 seed items + 4 in the written letter
+        assert calls >= len(suite.pairs)  # one call a letter at least: its items share it (re-asks add more)
 
         metrics = run.report["suites"]["seeds"]["metrics"]
         assert metrics["items.decision"]["accuracy"] == 1.0  # the model step never touches a decision
@@ -80,7 +80,7 @@ def test_seed_suite_with_the_local_model(cassette, tmp_path):
         for name in first:
             a, b = first[name], outputs[name]
             assert {**a, "model_step": None} == {**b, "model_step": None}
-            assert b["model_step"]["usage"]["calls"] == 0 and b["model_step"]["usage"]["cache_hits"] >= 2
+            assert b["model_step"]["usage"]["calls"] == 0 and b["model_step"]["usage"]["cache_hits"] >= 1
         assert run_again.report["suites"]["seeds"]["metrics"] == metrics
 
     # the regression gate for the model fields

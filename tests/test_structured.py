@@ -182,5 +182,5 @@ def test_many_calls_leave_no_class_or_schema_behind(fake_openai, tmp_path):  # n
         for letter in letters * 2:
             pipeline.extract(letter)
             sizes.append((answers._schemas.cache_info().currsize, structured.prepared.cache_info().currsize))
-    assert len(fake_openai.requests) >= 20
+    assert len(fake_openai.requests) >= 2 * len(letters)  # one call a letter, twice
     assert sizes[-1] == sizes[len(letters) - 1]  # the second pass over the letters added nothing

@@ -11,7 +11,7 @@ parser's verbatim facts are never changed: a model reading that contradicts one 
 
 from __future__ import annotations
 
-from ..errors import EndpointError, ModelError
+from ..errors import EndpointError, EndpointTimeout, ModelError, NotAnswered
 from ..prompts import load_prompt
 from ..reading import SourceText
 from ..safety import model_text_problem, overlapping, restated
@@ -33,12 +33,13 @@ ANSWER_TOKENS = 400  # the answer bound per item of a call
 
 
 class Enricher:
-    """Fills the model fields of a `Determination` in place. `requests_per_call`: "item" (one call
-    per heading: the default, the measured winner on accuracy, BENCHMARKS.md) or "letter" (all
-    headings of a letter in one call: about a quarter fewer prompt tokens, but the 1.5B model names
-    the service right far less often). A one-item letter, or a failed letter-level answer, is read per item."""
+    """Fills the model fields of a `Determination` in place. `requests_per_call`: "fields-letter"
+    (the default: the items of a letter share a call for all their fields; fewer prompt tokens than
+    the naive whole-letter peer on every letter size, BENCHMARKS.md), "fields" (one call per item),
+    or the older two-call modes "item" (a request call and a rationale call per item) and "letter"
+    (the headings of a letter in one call, rationales per item)."""
 
-    def __init__(self, client, requests_per_call: str = "item") -> None:
+    def __init__(self, client, requests_per_call: str = "fields-letter") -> None:
         self.client = client
         self.config = client.config
         self.requests_per_call = requests_per_call
@@ -137,9 +138,14 @@ class Enricher:
         failures, down = 0, False
         for group in groups:
             answers = None if down else await self._ask_fields(det, group)
-            if isinstance(answers, EndpointError):
+            if isinstance(answers, EndpointTimeout) and len(group) > 1:
+                answers = None  # up but slow: a shared answer is the longest, one item's is shorter
+            elif isinstance(answers, EndpointError):
                 down, answers = True, None
+            elif isinstance(answers, NotAnswered):
+                answers = []  # a Batch API pass: the shared call is the request, never split it
             if answers is None and len(group) > 1 and not down:  # one item at a time instead
+                det.warnings.append(f"{', '.join(f'items[{e[0].index}]' for e in group)}: asked again one item at a time")
                 answers = []
                 for entry in group:
                     one = await self._ask_fields(det, [entry])
@@ -154,7 +160,7 @@ class Enricher:
                 self._apply_reasons(det, item, rationale, answer)
         return failures
 
-    async def _ask_fields(self, det: Determination, group: list) -> list | EndpointError | None:
+    async def _ask_fields(self, det: Determination, group: list) -> list | ModelError | None:
         items = []
         for item, heading, rationale, _ in group:
             text = rationale.text
@@ -168,7 +174,7 @@ class Enricher:
             done = await self.client.arun("item_fields", self.prompts["item_fields"], {"items": items, "taxonomy": taxonomy},
                                           ItemsAnswer, context={"items": [(h, r) for _, h, r, _ in group]},
                                           salvage=True, max_tokens=ANSWER_TOKENS * len(group))
-        except EndpointError as exc:
+        except (EndpointError, NotAnswered) as exc:
             det.warnings.append(f"{where}: model step failed ({exc})")
             return exc
         except ModelError as exc:

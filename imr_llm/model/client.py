@@ -50,7 +50,7 @@ from typing import Callable, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..cache import CacheBackend, cache_key, schema_fingerprint
-from ..errors import EndpointError, ModelError
+from ..errors import EndpointError, EndpointTimeout, ModelError
 from ..prompts import Prompt
 from .config import ModelConfig
 from .structured import instructor_client, prepared
@@ -315,7 +315,8 @@ class StructuredClient:
         except openai.AuthenticationError:
             raise EndpointError(f"{task}: the endpoint rejected the API key ({host})") from None
         except (openai.APIError, OSError) as exc:
-            raise EndpointError(_endpoint_failure(task, exc, counts["transport_attempts"], config)) from None
+            kind = EndpointTimeout if isinstance(exc, openai.APITimeoutError) else EndpointError
+            raise kind(_endpoint_failure(task, exc, counts["transport_attempts"], config)) from None
         finally:
             record = UsageRecord(task=task, model=config.model, prompt_tokens=counts["prompt"],
                                  completion_tokens=counts["completion"], attempts=counts["responses"],
