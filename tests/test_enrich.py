@@ -301,7 +301,9 @@ def test_when_the_request_reading_fails_the_rules_fields_still_stand(tmp_path):
     with fake.pipeline(tmp_path) as pipeline:
         det = pipeline.extract(MULTI)
     item = det.items[0]
-    assert item.service is None  # only the model gives the service
+    # without the model's service, the vocabulary's word for the treatment, as the heading prints it
+    assert item.service == "oxycodone" and item.evidence["service"].origin == "rules"
+    assert det.items[1].service == "physical therapy"
     assert (item.category, item.subcategory) == ("Pharmaceuticals", "Opioids")  # the vocabulary's, with its evidence
     assert item.evidence["category"].origin == "rules" and item.quantity.dispense_qty == 60
     assert det.items[1].body_regions == ["knee"] and det.items[1].laterality == "right"

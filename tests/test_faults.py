@@ -298,7 +298,10 @@ def test_a_reask_carries_the_reason_and_an_answer_that_stays_ungrounded_is_dropp
     assert r.det.model_step.status == "partial" and r.det.warnings == []
     assert "items[0].service" in r.det.model_step.dropped
     assert "items[0].reasons: ungrounded quote" in r.det.model_step.dropped
-    assert r.det.items[0].service is None and r.det.items[0].reasons == []
+    assert r.det.items[0].reasons == []
+    # the model's service is dropped; the vocabulary's word for the treatment, the heading's own, stands
+    assert r.det.items[0].service == "physical therapy" and r.det.items[0].evidence["service"].origin == "rules"
+    assert r.det.items[0].evidence["service"].quote.lower() == "physical therapy"
     assert all(v["salvaged"] for v in r.cached()) and len(r.cached()) == 1  # stored with the flag, by design
 
 

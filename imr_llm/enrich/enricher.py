@@ -235,6 +235,10 @@ class Enricher:
         elif answer.service:
             step.dropped.append(f"{where}.service")
         _decide_category(source, det, item, heading, answer, match, service_ev)
+        if item.service is None and match is not None:  # no service of the model's found: the vocabulary's words
+            end = _word_end(heading.text, match.end)
+            item.service = " ".join(heading.text[match.start:end].lower().split())
+            item.evidence["service"] = heading.evidence(match.start, end, origin="rules")
         # body regions and side: only those the heading's words state
         found = regions(heading.text)
         names = {r for r, _, _ in found}
@@ -425,6 +429,14 @@ def _section(source: SourceText, ev: Evidence | None, name: str) -> Section | No
     end = source.norm_offset(ev.end - 1) + 1
     section = Section(source, start, end, name)
     return section if section.text else None
+
+
+def _word_end(text: str, end: int) -> int:
+    """The end of the word `end` falls in ("physical therap" is a stem the vocabulary matches: the
+    service is the word the heading prints, "physical therapy")."""
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return end
 
 
 def _count(usage: ModelUsage, done) -> None:
