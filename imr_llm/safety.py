@@ -75,22 +75,6 @@ def _d(kind: str, note: str, pattern: str, flags: int = _I, *, anchor_re: str | 
     return Detector(kind, note, re.compile(pattern, flags), anchor_re=re.compile(anchor_re) if anchor_re else None, **kw)
 
 
-def _gate_open(gates: tuple[str, ...], gate_text: str) -> bool:
-    """Does `gate_text` contain one of the phrases? Checked by each phrase's first word first."""
-    index = _GATE_INDEX.get(gates)
-    if index is None:
-        index = {}
-        for phrase in gates:
-            index.setdefault(phrase.split(" ")[0] or phrase, []).append(phrase)
-        _GATE_INDEX[gates] = index
-    return any(first in gate_text and any(p in gate_text for p in phrases) for first, phrases in index.items())
-
-
-_GATE_INDEX: dict[tuple[str, ...], dict[str, list[str]]] = {}
-
-
-
-
 DETECTORS: list[Detector] = [
     # -- instructions ---------------------------------------------------------------------------
     _d("instruction", "ignore/disregard earlier instructions",
@@ -224,7 +208,20 @@ def _trie_pattern(words: set[str]) -> str:
 
 # Any detector's gate phrase at all, in one pass (the phrases are lower-case, like the gate text):
 # most texts have none, and then no gated detector needs a look.
-_ANY_GATE = re.compile(_trie_pattern({p for d in DETECTORS for p in d.gates or ()}))
+_GATE_PHRASES = {p for d in DETECTORS for p in d.gates or ()}
+_ANY_GATE = re.compile(_trie_pattern(_GATE_PHRASES))
+# Every gate phrase in a text, in one pass: at each position the trie matches the longest phrase
+# starting there, and the phrases starting there are that one's prefixes that are phrases.
+_GATE_AT = re.compile(f"(?=({_ANY_GATE.pattern}))")
+_PREFIX_PHRASES = {p: frozenset(q for q in _GATE_PHRASES if p.startswith(q)) for p in _GATE_PHRASES}
+
+
+def _gates_in(gate_text: str) -> set[str]:
+    """The gate phrases `gate_text` contains (one regex pass instead of a search per phrase)."""
+    found: set[str] = set()
+    for m in _GATE_AT.finditer(gate_text):
+        found |= _PREFIX_PHRASES[m.group(1)]
+    return found
 
 # How far a finding's evidence reaches: its sentence (a JSON object whole, a role marker's line).
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s|$)")
@@ -358,10 +355,10 @@ def _anchor_spans(det_: Detector, text: str, low: str):
             pos = low.find(word, pos + 1)
 
 
-def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, any_gate: bool = True):
+def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, gates: set[str] | None = None):
     """The detector's matches in `text` (`gate_text`: the text lower-cased, whitespace collapsed;
-    `low`: the text lower-cased; `any_gate`: False when no detector's gate phrase is in it)."""
-    if det_.gates is not None and not (any_gate and _gate_open(det_.gates, gate_text)):
+    `low`: the text lower-cased; `gates`: the gate phrases in `gate_text`, found when not given)."""
+    if det_.gates is not None and (_gates_in(gate_text) if gates is None else gates).isdisjoint(det_.gates):
         return
     low = text.lower() if low is None else low
     if (det_.anchors is None and det_.anchor_re is None and det_.digit_anchors is None) or len(low) != len(text):
@@ -392,11 +389,11 @@ def findings_in(text: str, *, section: str | None = "letter") -> list[tuple[str,
     as for that part of a letter; None applies them all (a model's answer)."""
     hits = []
     gate_text, low = _gate_text(text), text.lower()
-    any_gate = _ANY_GATE.search(gate_text) is not None
+    gates = _gates_in(gate_text)
     for det_ in DETECTORS:
         if not _applies(det_, section):
             continue
-        for m in _matches(det_, text, gate_text, low, any_gate):
+        for m in _matches(det_, text, gate_text, low, gates):
             hits.append((det_.kind, det_.note, m.start(), m.end()))
     return sorted(hits, key=lambda h: (h[2], h[0]))
 
@@ -408,8 +405,8 @@ def scan(source: SourceText, sections: Sections, rejected=()) -> list[Suspicious
     text = source.text
     found: dict[tuple[str, int, int], SuspiciousText] = {}
     gate_text, low = _gate_text(text), text.lower()
-    any_gate = _ANY_GATE.search(gate_text) is not None
-    hits = [(det_, m) for det_ in DETECTORS for m in _matches(det_, text, gate_text, low, any_gate)]
+    gates = _gates_in(gate_text)
+    hits = [(det_, m) for det_ in DETECTORS for m in _matches(det_, text, gate_text, low, gates)]
     if not hits and not rejected:
         return []  # the usual case: a real letter
 

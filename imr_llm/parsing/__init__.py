@@ -17,6 +17,7 @@ from ..safety import Sections, scan, section_at
 from ..schema import Conflict, Determination
 from .common import evidence
 from .credentials import parse_reviewer
+from .dates import find_dates
 from .header import parse_header
 from .items import read_items
 from .landmarks import ISSUES_START, MADE_START, SUMMARY_START, letter_sections
@@ -115,8 +116,9 @@ def parse_source(source: SourceText) -> Determination:
 def _body_dates(source: SourceText, det: Determination, start: int, end: int) -> None:
     """Date of injury and UR date from the summary: the value when there is no header, a
     cross-check (reported as a conflict) when there is one."""
+    dates = find_dates(source.text, start, end)  # once for both
     for field, finder in (("date_of_injury", find_injury_date), ("ur_denial_date", find_ur_date)):
-        found = finder(source, start, end)
+        found = finder(source, start, end, dates)
         if found is None:
             continue
         current = getattr(det, field)
