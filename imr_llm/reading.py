@@ -164,6 +164,15 @@ class _Builder:
         self.pos += len(chunk)
 
 
+def trim_span(text: str, start: int, end: int, chars: str = " \t\n") -> tuple[int, int]:
+    """[start, end) without the `chars` at either end."""
+    while start < end and text[start] in chars:
+        start += 1
+    while end > start and text[end - 1] in chars:
+        end -= 1
+    return start, end
+
+
 def _lines(raw: str) -> list[tuple[int, int, int]]:
     """(content_start, content_end, separator_pos) per line; separator_pos -1 for the last."""
     out = []
@@ -231,9 +240,7 @@ def normalize(raw: str, kind: str = "text", path: str | None = None, pages: int 
                 paragraph_break = True
             i = j
             continue
-        if prev_line is not None and (
-            paragraph_break or not _joins_without_space(raw, prev_line, lines[i])
-        ):
+        if prev_line is not None and (paragraph_break or not _joins_without_space(raw, prev_line, lines[i])):
             at = prev_line[2]  # the raw separator after the previous line
             b.copy(raw, at, at + 1, replace="\n")
             if paragraph_break:
@@ -387,9 +394,7 @@ def read_bytes(data: bytes, name: str = "<bytes>") -> SourceText:
     if suffix in PDF_SUFFIXES:
         raise UnreadablePdf(f"{name}: not a valid PDF (no PDF header); the file may be corrupt")
     if suffix and suffix not in TEXT_SUFFIXES:
-        raise UnsupportedFileType(
-            f"{name}: unsupported file type '{suffix}'; give a PDF or a plain-text (.txt) letter"
-        )
+        raise UnsupportedFileType(f"{name}: unsupported file type '{suffix}'; give a PDF or a plain-text (.txt) letter")
     text = _decode(data, name)
     return read_text(text, path=name)
 
@@ -566,12 +571,8 @@ def read_images(images: list, name: str | None = None) -> SourceText:
     started = time.perf_counter()
     files: list[tuple[bytes, str]] = []
     for entry in images:
-        if isinstance(entry, tuple):
-            data, entry_name = entry
-            _check_file_size(len(data), entry_name)
-        else:
-            data, entry_name = read_file(entry), display_path(entry)
-            _check_file_size(len(data), entry_name)
+        data, entry_name = entry if isinstance(entry, tuple) else (read_file(entry), display_path(entry))
+        _check_file_size(len(data), entry_name)
         if not data or not data.strip():
             raise EmptyInput(f"{entry_name}: the file is empty")
         if ocr.image_kind(data) is None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .reading import SourceText
+from .reading import SourceText, trim_span
 from .schema import Determination, Evidence, SuspiciousText
 
 _I = re.IGNORECASE
@@ -178,11 +178,8 @@ DETECTORS: list[Detector] = [
        window=(40, 40)),
     # links and web addresses are how rationales and guideline fields cite their sources (ODG,
     # UpToDate, journals): only elsewhere (a heading, the case summary) is one out of place
-    _d("contact", "a link", r"\bhttps?://\S+|\bwww\.[\w-]+\.\w+\S*",
-       skip_sections=_CITING,
-       gates=("http", "www.")),
-    _d("contact", "an e-mail address", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",
-       gates=("@",)),
+    _d("contact", "a link", r"\bhttps?://\S+|\bwww\.[\w-]+\.\w+\S*", skip_sections=_CITING, gates=("http", "www.")),
+    _d("contact", "an e-mail address", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", gates=("@",)),
     _d("contact", "a web address", r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|info|biz|io|app|online|site)\b(?:/\S*)?",
        skip_sections=_CITING,
        gates=(".com", ".net", ".info", ".biz", ".io", ".app", ".online", ".site")),
@@ -275,14 +272,11 @@ def _extent(text: str, kind: str, start: int, end: int, lo: int, hi: int) -> tup
             if text[open_at] in "{[":
                 close = _matching(text, open_at, min(hi, open_at + _MAX_BLOCK))
                 if close is not None and close >= end:
-                    return _trim(text, open_at, close)
+                    return trim_span(text, open_at, close)
+    if kind in ("structured_data", "role_marker"):  # no whole object; a chat role or template token: its line
         line_start = text.rfind("\n", lo, start) + 1
         line_end = text.find("\n", end, hi)
-        return _trim(text, max(lo, line_start), hi if line_end < 0 else line_end)
-    if kind == "role_marker":  # a chat role or template token: its line
-        line_start = text.rfind("\n", lo, start) + 1
-        line_end = text.find("\n", end, hi)
-        return _trim(text, max(lo, line_start), hi if line_end < 0 else line_end)
+        return trim_span(text, max(lo, line_start), hi if line_end < 0 else line_end)
     right = _sentence_end(text, end, hi)
     if kind == "note_to_reader":
         # a note runs on while the sentences after it are suspicious too (a phone number, "your ...")
@@ -291,7 +285,7 @@ def _extent(text: str, kind: str, start: int, end: int, lo: int, hi: int) -> tup
             if nxt <= right or not findings_in(text[right:nxt]):
                 break
             right = nxt
-    return _trim(text, left, max(right, end))
+    return trim_span(text, left, max(right, end))
 
 
 def _sentence_end(text: str, pos: int, hi: int) -> int:
@@ -320,14 +314,6 @@ def _matching(text: str, start: int, limit: int) -> int | None:
             if depth == 0:
                 return pos + 1
     return None
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start] in " \t\n":
-        start += 1
-    while end > start and text[end - 1] in " \t\n":
-        end -= 1
-    return start, end
 
 
 # -- the scan ---------------------------------------------------------------------------------

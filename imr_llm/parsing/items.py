@@ -59,10 +59,7 @@ VERDICT_END_LINE = re.compile(
 # A rationale that ends in a citation rather than a sentence: a link, or a reference with its year.
 CITATION_END_LINE = re.compile(r"(?:https?://|www\.)\S+$|\bet\s+al\b.*$|(?<![/\-.\d])(?:19|20)\d\d(?:\)\W*|;\S*)$",
                                re.IGNORECASE)
-UR_TAIL = re.compile(
-    r"IMR\s+eligible|The\s+original\s+request,",
-    re.IGNORECASE,
-)
+UR_TAIL = re.compile(r"IMR\s+eligible|The\s+original\s+request,", re.IGNORECASE)
 UR_HEAD = re.compile(r"was\s+the\s+original\s+request", re.IGNORECASE)
 VERDICT_CUT = re.compile(r"(?:medically\s+necessary|medically\s+appropriate|denial|non-?certification|(?:be|is|are)\s+"
                          r"(?:not\s+)?(?:recommended|supported|warranted|indicated|established))\s*\.", re.IGNORECASE)
