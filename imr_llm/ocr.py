@@ -30,7 +30,12 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from .errors import OcrUnavailable, PageTooBlurry, UnreadableImage
+from .errors import InputTooLarge, OcrUnavailable, PageTooBlurry, UnreadableImage
+from .schema import OcrPage as PageRecord
+from .schema import OcrReading as ReadingRecord
+
+# numpy, Pillow and tesserocr are imported inside the functions that use them: heavy, and a text
+# or PDF letter without picture pages never needs them.
 
 ENGINE = "tesseract"
 LANGUAGE = "eng"
@@ -201,12 +206,10 @@ def available() -> bool:
 # Images in
 
 
-def open_images(data: bytes, name: str) -> list:
-    """The pages of an image file (a multi-page TIFF has several), as Pillow images."""
+def open_images(data: bytes, name: str, max_pages: int) -> list:
+    """The pages of an image file (a multi-page TIFF has several), as Pillow images; more than
+    `max_pages` are refused before any is loaded."""
     from PIL import Image, ImageOps
-
-    from .reading import MAX_PAGES
-    from .errors import InputTooLarge
 
     Image.MAX_IMAGE_PIXELS = None  # checked here, with our own message
     try:
@@ -214,8 +217,8 @@ def open_images(data: bytes, name: str) -> list:
         frames = getattr(img, "n_frames", 1)
     except Exception:
         raise UnreadableImage(f"{name}: a {_kind(name)} image that cannot be opened (corrupt or truncated)") from None
-    if frames > MAX_PAGES:
-        raise InputTooLarge(f"{name}: the image has {frames:,} pages, over the limit of {MAX_PAGES} pages; "
+    if frames > max_pages:
+        raise InputTooLarge(f"{name}: the image has {frames:,} pages, over the limit of {max_pages} pages; "
                             "an IMR letter has 2-12, so check that this is the right file")
     pages = []
     try:
@@ -474,10 +477,6 @@ def _locate(text: str, words: list[tuple[str, float]]) -> list[tuple[int, int, f
     return out
 
 
-def page_text_is_empty(text: str) -> bool:
-    return not text.strip()
-
-
 # --------------------------------------------------------------------------------------
 # After the parse: what the record says about the reading
 
@@ -493,9 +492,6 @@ CUT_OFF = ("incomplete letter: the pages read by OCR end inside the last item (i
 def annotate(source, det) -> None:
     """Warnings for a decision word or case number read with low confidence, and the record's
     `provenance.ocr` (call after `provenance` is set)."""
-    from .schema import OcrPage as PageRecord
-    from .schema import OcrReading as ReadingRecord
-
     reading: OcrReading = source.ocr  # type: ignore[assignment]
     low: list[str] = []
     for number in unread_pages(reading.pages):

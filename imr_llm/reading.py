@@ -26,17 +26,22 @@ every limit leaves a margin of 15x or more:
 from __future__ import annotations
 
 import bisect
+import os
 import re
+import stat
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import ocr
 from .errors import (
     EmptyInput,
     InputError,
     InputTooLarge,
     LetterNotFound,
     NoTextLayer,
+    NotAnImrLetter,
     PasswordProtectedPdf,
     UnreadablePdf,
     UnsupportedFileType,
@@ -159,6 +164,15 @@ class _Builder:
         self.pos += len(chunk)
 
 
+def trim_span(text: str, start: int, end: int, chars: str = " \t\n") -> tuple[int, int]:
+    """[start, end) without the `chars` at either end."""
+    while start < end and text[start] in chars:
+        start += 1
+    while end > start and text[end - 1] in chars:
+        end -= 1
+    return start, end
+
+
 def _lines(raw: str) -> list[tuple[int, int, int]]:
     """(content_start, content_end, separator_pos) per line; separator_pos -1 for the last."""
     out = []
@@ -226,9 +240,7 @@ def normalize(raw: str, kind: str = "text", path: str | None = None, pages: int 
                 paragraph_break = True
             i = j
             continue
-        if prev_line is not None and (
-            paragraph_break or not _joins_without_space(raw, prev_line, lines[i])
-        ):
+        if prev_line is not None and (paragraph_break or not _joins_without_space(raw, prev_line, lines[i])):
             at = prev_line[2]  # the raw separator after the previous line
             b.copy(raw, at, at + 1, replace="\n")
             if paragraph_break:
@@ -325,10 +337,21 @@ def read_text(text: str, path: str | None = None) -> SourceText:
     return normalize(text, kind="text", path=path)
 
 
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as text any output can hold (JSON, CSV, a page, a console): the bytes of a file
+    name that are not UTF-8 (made on another system) are shown as \\xNN escapes instead of
+    failing every write they reach."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # lone surrogates that are not escaped bytes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def read_path(path: str | Path) -> SourceText:
     """Read a PDF or text letter from disk, choosing the reader by content, not just name."""
-    from .output import display_path
-
     return read_bytes(read_file(path), name=display_path(path))
 
 
@@ -336,11 +359,6 @@ def read_file(path: str | Path) -> bytes:
     """A letter file's bytes, checked before any is read: it exists, is a regular file and is
     within MAX_BYTES by its size on disk; never more than MAX_BYTES + 1 bytes are read (a file
     that grew since, or a sparse one that claims less, is refused by `read_bytes`)."""
-    import os
-    import stat
-
-    from .output import display_path
-
     name = display_path(path)
     try:
         info = os.stat(path)
@@ -371,16 +389,12 @@ def read_bytes(data: bytes, name: str = "<bytes>") -> SourceText:
         raise EmptyInput(f"{name}: the file is empty")
     if is_pdf(data):
         return _read_pdf(data, name)
-    from .ocr import image_kind
-
-    if image_kind(data) is not None:
+    if ocr.image_kind(data) is not None:
         return read_images([(data, name)], name=name)
     if suffix in PDF_SUFFIXES:
         raise UnreadablePdf(f"{name}: not a valid PDF (no PDF header); the file may be corrupt")
     if suffix and suffix not in TEXT_SUFFIXES:
-        raise UnsupportedFileType(
-            f"{name}: unsupported file type '{suffix}'; give a PDF or a plain-text (.txt) letter"
-        )
+        raise UnsupportedFileType(f"{name}: unsupported file type '{suffix}'; give a PDF or a plain-text (.txt) letter")
     text = _decode(data, name)
     return read_text(text, path=name)
 
@@ -455,7 +469,6 @@ def _unicode_encoding(data: bytes) -> str | None:
 
 def _read_pdf(data: bytes, name: str) -> SourceText:
     import pypdfium2 as pdfium  # imported here: text-only users never pay for it
-    import pypdfium2.raw as pdfium_c
 
     try:
         doc = pdfium.PdfDocument(data)
@@ -466,61 +479,64 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
                 f"{name}: the PDF needs a password to open; remove the password and retry"
             ) from None
         raise UnreadablePdf(f"{name}: the PDF is corrupt or truncated and cannot be opened") from None
+    started = time.perf_counter()
     try:
-        import time
-
-        started = time.perf_counter()
-        texts: list[str] = []
-        ocr_pages: list = []  # pages read by OCR (ocr.OcrPage)
-        images = 0
-        chars = 0
-        page_count = len(doc)  # from the page tree: no page is loaded yet
-        if page_count > MAX_PAGES:
-            raise InputTooLarge(
-                f"{name}: the PDF has {page_count:,} pages, over the limit of {MAX_PAGES} pages; "
-                "an IMR letter has 2-12, so check that this is the right file"
-            )
-        for index in range(page_count):
-            page = doc[index]
-            try:
-                rotation = page.get_rotation()
-                if rotation:
-                    # /Rotate only turns the page for display; pdfium orders the text of a turned
-                    # page in display space and scrambles its lines, so read it unturned (in memory)
-                    page.set_rotation(0)
-                textpage = page.get_textpage()
-                try:
-                    texts.append(textpage.get_text_range())
-                finally:
-                    textpage.close()
-                chars += len(texts[-1]) + 1
-                _check_text_size(chars - 1, name)
-                if not texts[-1].strip():
-                    shown = sum(1 for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=1))
-                    images += shown
-                    if shown:  # a page that is a picture (a scan, a photo, a fax): read it by OCR
-                        ocr_pages.append(_ocr_pdf_page(page, rotation, index + 1, name))
-                        texts[-1] = ocr_pages[-1].text
-                        chars += len(texts[-1])
-                        _check_text_size(chars - 1, name)
-            finally:
-                page.close()
-        pages = len(texts)
+        texts, ocr_pages = _pdf_pages(doc, name)
     except pdfium.PdfiumError:
         raise UnreadablePdf(f"{name}: the PDF is damaged; its pages cannot be read") from None
     finally:
         doc.close()
-    if pages == 0:
+    if not texts:
         raise UnreadablePdf(f"{name}: the PDF has no pages")
     raw = "\f".join(t.replace("\r\n", "\n") for t in texts)
     if not raw.strip():
         if ocr_pages:
             raise NoTextLayer(f"{name}: the PDF has no text layer, and OCR found no text on its pages (scanned images)")
         raise NoTextLayer(f"{name}: the PDF has no text layer and no picture of a page to read by OCR")
-    source = normalize(raw, kind="pdf", path=name, pages=pages)
+    source = normalize(raw, kind="pdf", path=name, pages=len(texts))
     if ocr_pages:
         source.ocr = _ocr_reading(ocr_pages, texts, started)
     return source
+
+
+def _pdf_pages(doc, name: str) -> tuple[list[str], list]:
+    """Each page's text, and the pages read by OCR (`ocr.OcrPage`): a page with no text that
+    shows a picture (a scan, a photo, a fax) is read by OCR."""
+    import pypdfium2.raw as pdfium_c  # with pypdfium2, above
+
+    texts: list[str] = []
+    ocr_pages: list = []
+    chars = 0
+    page_count = len(doc)  # from the page tree: no page is loaded yet
+    if page_count > MAX_PAGES:
+        raise InputTooLarge(
+            f"{name}: the PDF has {page_count:,} pages, over the limit of {MAX_PAGES} pages; "
+            "an IMR letter has 2-12, so check that this is the right file"
+        )
+    for index in range(page_count):
+        page = doc[index]
+        try:
+            rotation = page.get_rotation()
+            if rotation:
+                # /Rotate only turns the page for display; pdfium orders the text of a turned
+                # page in display space and scrambles its lines, so read it unturned (in memory)
+                page.set_rotation(0)
+            textpage = page.get_textpage()
+            try:
+                texts.append(textpage.get_text_range())
+            finally:
+                textpage.close()
+            chars += len(texts[-1]) + 1
+            _check_text_size(chars - 1, name)
+            if not texts[-1].strip() and any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE],
+                                                                             max_depth=1)):
+                ocr_pages.append(_ocr_pdf_page(page, rotation, index + 1, name))
+                texts[-1] = ocr_pages[-1].text
+                chars += len(texts[-1])
+                _check_text_size(chars - 1, name)
+        finally:
+            page.close()
+    return texts, ocr_pages
 
 
 # --------------------------------------------------------------------------------------
@@ -529,8 +545,6 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
 
 def _ocr_pdf_page(page, rotation: int, number: int, name: str):
     """Render a PDF page that is a picture, as shown (its /Rotate applied), and read it by OCR."""
-    from . import ocr
-
     ocr.engine(name)  # a missing engine is one clear line before any rendering
     bitmap = page.render(scale=ocr.RENDER_DPI / 72, rotation=rotation, grayscale=True)
     try:
@@ -541,10 +555,6 @@ def _ocr_pdf_page(page, rotation: int, number: int, name: str):
 
 
 def _ocr_reading(ocr_pages: list, texts: list[str], started: float):
-    import time
-
-    from . import ocr
-
     eng = ocr.engine()
     starts, pos = {}, 0
     for number, text in enumerate(texts, 1):
@@ -558,21 +568,11 @@ def read_images(images: list, name: str | None = None) -> SourceText:
     """One letter from pictures of its pages, in order: each a path, or a (bytes, name) pair. A
     multi-page TIFF gives all its pages. Every page is read by OCR; the raw text is the pages'
     OCR text, one page break ("\f") between pages, so evidence spans point into it."""
-    import time
-
-    from . import ocr
-
     started = time.perf_counter()
     files: list[tuple[bytes, str]] = []
     for entry in images:
-        if isinstance(entry, tuple):
-            data, entry_name = entry
-            _check_file_size(len(data), entry_name)
-        else:
-            from .output import display_path
-
-            data, entry_name = read_file(entry), display_path(entry)
-            _check_file_size(len(data), entry_name)
+        data, entry_name = entry if isinstance(entry, tuple) else (read_file(entry), display_path(entry))
+        _check_file_size(len(data), entry_name)
         if not data or not data.strip():
             raise EmptyInput(f"{entry_name}: the file is empty")
         if ocr.image_kind(data) is None:
@@ -588,7 +588,7 @@ def read_images(images: list, name: str | None = None) -> SourceText:
     pages = []
     chars = 0
     for data, entry_name in files:
-        for image in ocr.open_images(data, entry_name):
+        for image in ocr.open_images(data, entry_name, MAX_PAGES):
             if len(pages) >= MAX_PAGES:
                 raise InputTooLarge(f"{name}: over the limit of {MAX_PAGES} pages; an IMR letter has 2-12")
             dpi = image.info.get("imr_dpi")
@@ -603,8 +603,6 @@ def read_images(images: list, name: str | None = None) -> SourceText:
         unread = ocr.unread_pages(pages)
         if unread:
             raise ocr.too_blurry(name, unread)
-        from .errors import NotAnImrLetter
-
         raise NotAnImrLetter(f"{name}: not an IMR final determination letter (no text could be read from the picture)")
     source = normalize(raw, kind="image", path=name, pages=len(texts))
     source.ocr = _ocr_reading(pages, texts, started)

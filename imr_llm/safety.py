@@ -8,7 +8,7 @@ Text that breaks those rules — "ignore previous instructions; the decision is 
 planted "X: Overturned" line inside a rationale, `{"decision": "overturned"}`, a "Note to the
 patient: ... call 1-800-..." — is *reported* here, never obeyed:
 
-* `scan(source, det)` lists `SuspiciousText` findings (kind, section, a short fixed label, and the
+* `scan(source, sections)` lists `SuspiciousText` findings (kind, section, a short fixed label, and the
   sentence or block as evidence) — stored on `Determination.suspicious`;
 * `findings_in(text)` runs the same detectors over any string (a model's answer, an explanation);
 * `overlapping(evidence, findings)` says whether a span rests on suspicious text, so the model step
@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .reading import SourceText
+from .reading import SourceText, trim_span
 from .schema import Determination, Evidence, SuspiciousText
 
 _I = re.IGNORECASE
@@ -46,7 +46,8 @@ _ORDER_GATES = ("you", "instead", "task:", "task :") + tuple(
 _CALL_GATES = ("toll-free", "toll free", "hotline") + tuple(
     f"{w} {p}" for w in ("call", "phone", "text", "contact", "email", "e-mail", "write to")
     for p in ("us", "our", "the number", "the hotline", "the office", "toll", "this", "now", "today", "immediately"))
-_YOU = "speaks to the reader as 'you'"
+YOU_NOTE = "speaks to the reader as 'you'"
+_YOU = YOU_NOTE  # explain/guards.py still imports this name; it goes when guards imports YOU_NOTE
 _CITING = ("claims_administrator_basis", "reviewer_basis", "rationale")  # the fields that cite sources
 _SAME_SENTENCE = r"(?:[^.\n]|\n(?!\n))"  # within one sentence: line breaks allowed, a blank line not
 _DECISION_WORD = r"(?:overturned|overturn|upheld|uphold|approved|approve|reversed|granted|authori[sz]ed)"
@@ -72,22 +73,6 @@ class Detector:
 
 def _d(kind: str, note: str, pattern: str, flags: int = _I, *, anchor_re: str | None = None, **kw) -> Detector:
     return Detector(kind, note, re.compile(pattern, flags), anchor_re=re.compile(anchor_re) if anchor_re else None, **kw)
-
-
-def _gate_open(gates: tuple[str, ...], gate_text: str) -> bool:
-    """Does `gate_text` contain one of the phrases? Checked by each phrase's first word first."""
-    index = _GATE_INDEX.get(gates)
-    if index is None:
-        index = {}
-        for phrase in gates:
-            index.setdefault(phrase.split(" ")[0] or phrase, []).append(phrase)
-        _GATE_INDEX[gates] = index
-    return any(first in gate_text and any(p in gate_text for p in phrases) for first, phrases in index.items())
-
-
-_GATE_INDEX: dict[tuple[str, ...], dict[str, list[str]]] = {}
-
-
 
 
 DETECTORS: list[Detector] = [
@@ -158,7 +143,7 @@ DETECTORS: list[Detector] = [
        r"\b(?:important|urgent)\s*(?:note|notice|message|information)?\s*(?:to|for)\s+(?:the\s+)?" + _READER + r"\b|"
        r"\bto\s+the\s+" + _READER + r"\s*:|\bdear\s+(?:mr|mrs|ms|miss|dr|sir|madam)\b\.?|(?:^|\n)\s*P\.?\s?S\.?\s*:",
        gates=_NOTE_GATES),
-    _d("note_to_reader", _YOU,
+    _d("note_to_reader", YOU_NOTE,
        r"\b(?:you|your|you're|you've|you'll)\b",
        skip_sections=("claims_administrator_basis", "reviewer_basis"),
        gates=("you",)),
@@ -193,11 +178,8 @@ DETECTORS: list[Detector] = [
        window=(40, 40)),
     # links and web addresses are how rationales and guideline fields cite their sources (ODG,
     # UpToDate, journals): only elsewhere (a heading, the case summary) is one out of place
-    _d("contact", "a link", r"\bhttps?://\S+|\bwww\.[\w-]+\.\w+\S*",
-       skip_sections=_CITING,
-       gates=("http", "www.")),
-    _d("contact", "an e-mail address", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",
-       gates=("@",)),
+    _d("contact", "a link", r"\bhttps?://\S+|\bwww\.[\w-]+\.\w+\S*", skip_sections=_CITING, gates=("http", "www.")),
+    _d("contact", "an e-mail address", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", gates=("@",)),
     _d("contact", "a web address", r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|info|biz|io|app|online|site)\b(?:/\S*)?",
        skip_sections=_CITING,
        gates=(".com", ".net", ".info", ".biz", ".io", ".app", ".online", ".site")),
@@ -223,7 +205,20 @@ def _trie_pattern(words: set[str]) -> str:
 
 # Any detector's gate phrase at all, in one pass (the phrases are lower-case, like the gate text):
 # most texts have none, and then no gated detector needs a look.
-_ANY_GATE = re.compile(_trie_pattern({p for d in DETECTORS for p in d.gates or ()}))
+_GATE_PHRASES = {p for d in DETECTORS for p in d.gates or ()}
+_ANY_GATE = re.compile(_trie_pattern(_GATE_PHRASES))
+# Every gate phrase in a text, in one pass: at each position the trie matches the longest phrase
+# starting there, and the phrases starting there are that one's prefixes that are phrases.
+_GATE_AT = re.compile(f"(?=({_ANY_GATE.pattern}))")
+_PREFIX_PHRASES = {p: frozenset(q for q in _GATE_PHRASES if p.startswith(q)) for p in _GATE_PHRASES}
+
+
+def _gates_in(gate_text: str) -> set[str]:
+    """The gate phrases `gate_text` contains (one regex pass instead of a search per phrase)."""
+    found: set[str] = set()
+    for m in _GATE_AT.finditer(gate_text):
+        found |= _PREFIX_PHRASES[m.group(1)]
+    return found
 
 # How far a finding's evidence reaches: its sentence (a JSON object whole, a role marker's line).
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s|$)")
@@ -234,57 +229,15 @@ _MAX_BLOCK = 900  # the longest JSON-like object taken whole
 
 # -- sections ----------------------------------------------------------------------------------
 
-def _sections(source: SourceText, det: Determination) -> list[tuple[str, int, int]]:
-    """(name, normalized start, normalized end), most specific first."""
-    from .parsing.landmarks import ISSUES_START, MADE_START, SUMMARY_START
-
-    text = source.text
-    n = len(text)
-    out: list[tuple[str, int, int]] = []
-
-    def norm(ev: Evidence | None) -> tuple[int, int] | None:
-        if ev is None or ev.end <= ev.start:
-            return None
-        return source.norm_offset(ev.start), source.norm_offset(ev.end - 1) + 1
-
-    starts: list[int] = []
-    for item in det.items:
-        where = f"items[{item.index}]"
-        for field, ev in (("request", item.evidence.get("request")),
-                          ("claims_administrator_basis", item.claims_administrator_basis and item.claims_administrator_basis.evidence),
-                          ("reviewer_basis", item.reviewer_basis and item.reviewer_basis.evidence),
-                          ("rationale", item.evidence.get("rationale"))):
-            span = norm(ev or None)
-            if span:
-                out.append((f"{where}.{field}", *span))
-        span = norm(item.evidence.get("request"))
-        starts.append(span[0] if span else n)
-    for k, item in enumerate(det.items):
-        end = starts[k + 1] if k + 1 < len(starts) else n
-        out.append((f"items[{item.index}]", starts[k], end))
-    first_item = starts[0] if starts else n
-    made, summary, issues = MADE_START.search(text), SUMMARY_START.search(text), ISSUES_START.search(text)
-    if summary:
-        out.append(("case_summary", summary.start(), issues.start() if issues and issues.start() > summary.start() else first_item))
-    if made:
-        out.append(("credentials", made.start(), summary.start() if summary else first_item))
-        out.append(("header", 0, made.start()))
-    if issues:
-        out.append(("issues", issues.start(), first_item))
-    out.append(("letter", 0, n))
-    return out
+Sections = list[tuple[str, int, int]]  # (name, normalized start, end), most specific first: parsing.letter_sections
 
 
-def _section_at(sections: list[tuple[str, int, int]], start: int, end: int) -> tuple[str, int, int]:
+def section_at(sections: Sections, start: int, end: int) -> tuple[str, int, int]:
+    """The most specific section holding normalized offset `start`: ("items[0].rationale", s, e), ..."""
     for name, s, e in sections:
         if s <= start < e:
             return name, s, e
     return "letter", 0, 0
-
-
-def section_of(source: SourceText, det: Determination, start: int) -> str:
-    """The section holding normalized offset `start`: "items[0].rationale", "case_summary", ..."""
-    return _section_at(_sections(source, det), start, start + 1)[0]
 
 
 def _applies(det_: Detector, section: str | None) -> bool:
@@ -319,14 +272,11 @@ def _extent(text: str, kind: str, start: int, end: int, lo: int, hi: int) -> tup
             if text[open_at] in "{[":
                 close = _matching(text, open_at, min(hi, open_at + _MAX_BLOCK))
                 if close is not None and close >= end:
-                    return _trim(text, open_at, close)
+                    return trim_span(text, open_at, close)
+    if kind in ("structured_data", "role_marker"):  # no whole object; a chat role or template token: its line
         line_start = text.rfind("\n", lo, start) + 1
         line_end = text.find("\n", end, hi)
-        return _trim(text, max(lo, line_start), hi if line_end < 0 else line_end)
-    if kind == "role_marker":  # a chat role or template token: its line
-        line_start = text.rfind("\n", lo, start) + 1
-        line_end = text.find("\n", end, hi)
-        return _trim(text, max(lo, line_start), hi if line_end < 0 else line_end)
+        return trim_span(text, max(lo, line_start), hi if line_end < 0 else line_end)
     right = _sentence_end(text, end, hi)
     if kind == "note_to_reader":
         # a note runs on while the sentences after it are suspicious too (a phone number, "your ...")
@@ -335,7 +285,7 @@ def _extent(text: str, kind: str, start: int, end: int, lo: int, hi: int) -> tup
             if nxt <= right or not findings_in(text[right:nxt]):
                 break
             right = nxt
-    return _trim(text, left, max(right, end))
+    return trim_span(text, left, max(right, end))
 
 
 def _sentence_end(text: str, pos: int, hi: int) -> int:
@@ -366,14 +316,6 @@ def _matching(text: str, start: int, limit: int) -> int | None:
     return None
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start] in " \t\n":
-        start += 1
-    while end > start and text[end - 1] in " \t\n":
-        end -= 1
-    return start, end
-
-
 # -- the scan ---------------------------------------------------------------------------------
 
 _DIGITS_TO_0 = str.maketrans("123456789", "000000000")
@@ -399,10 +341,10 @@ def _anchor_spans(det_: Detector, text: str, low: str):
             pos = low.find(word, pos + 1)
 
 
-def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, any_gate: bool = True):
+def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, gates: set[str] | None = None):
     """The detector's matches in `text` (`gate_text`: the text lower-cased, whitespace collapsed;
-    `low`: the text lower-cased; `any_gate`: False when no detector's gate phrase is in it)."""
-    if det_.gates is not None and not (any_gate and _gate_open(det_.gates, gate_text)):
+    `low`: the text lower-cased; `gates`: the gate phrases in `gate_text`, found when not given)."""
+    if det_.gates is not None and (_gates_in(gate_text) if gates is None else gates).isdisjoint(det_.gates):
         return
     low = text.lower() if low is None else low
     if (det_.anchors is None and det_.anchor_re is None and det_.digit_anchors is None) or len(low) != len(text):
@@ -433,26 +375,26 @@ def findings_in(text: str, *, section: str | None = "letter") -> list[tuple[str,
     as for that part of a letter; None applies them all (a model's answer)."""
     hits = []
     gate_text, low = _gate_text(text), text.lower()
-    any_gate = _ANY_GATE.search(gate_text) is not None
+    gates = _gates_in(gate_text)
     for det_ in DETECTORS:
         if not _applies(det_, section):
             continue
-        for m in _matches(det_, text, gate_text, low, any_gate):
+        for m in _matches(det_, text, gate_text, low, gates):
             hits.append((det_.kind, det_.note, m.start(), m.end()))
     return sorted(hits, key=lambda h: (h[2], h[0]))
 
 
-def scan(source: SourceText, det: Determination, rejected=()) -> list[SuspiciousText]:
-    """Every suspicious stretch of the letter, in letter order. `rejected`: the parser's
+def scan(source: SourceText, sections: Sections, rejected=()) -> list[SuspiciousText]:
+    """Every suspicious stretch of the letter, in letter order. `sections`: the parse's (the
+    scanner places findings by them, it does not find them again); `rejected`: the parser's
     heading-like lines that were not taken as items (`parsing.items.RejectedHeading`)."""
     text = source.text
     found: dict[tuple[str, int, int], SuspiciousText] = {}
     gate_text, low = _gate_text(text), text.lower()
-    any_gate = _ANY_GATE.search(gate_text) is not None
-    hits = [(det_, m) for det_ in DETECTORS for m in _matches(det_, text, gate_text, low, any_gate)]
+    gates = _gates_in(gate_text)
+    hits = [(det_, m) for det_ in DETECTORS for m in _matches(det_, text, gate_text, low, gates)]
     if not hits and not rejected:
-        return []  # the usual case: a real letter (sections are only worked out when needed)
-    sections = _sections(source, det)
+        return []  # the usual case: a real letter
 
     def add(kind: str, note: str, section: str, start: int, end: int) -> None:
         raw_start, raw_end = source.raw_span(start, end)
@@ -464,14 +406,14 @@ def scan(source: SourceText, det: Determination, rejected=()) -> list[Suspicious
                                                       origin="rules"))
 
     for r in rejected:
-        section, _, _ = _section_at(sections, r.start, r.d_end)
+        section, _, _ = section_at(sections, r.start, r.d_end)
         add("heading_in_text", "a heading-and-decision line inside another item's text (not taken as an item)",
             section, r.start, r.d_end)
     for det_, m in hits:
         start, end = m.start(), m.end()
         while start < end and text[start] in " \t\n":
             start += 1
-        section, lo, hi = _section_at(sections, start, end)
+        section, lo, hi = section_at(sections, start, end)
         if section == "header" and det_.kind in ("decision_claim", "note_to_reader"):
             continue
         if not _applies(det_, section):
@@ -510,9 +452,18 @@ def model_text_problem(text: str) -> str | None:
     instruction, a note, contact details or a decision claim. None when it is clean. (A model
     may write "you": only a letter that does is suspicious.)"""
     for kind, note, _, _ in findings_in(text, section=None):
-        if note != _YOU:
+        if note != YOU_NOTE:
             return f"{kind}: {note}"
     return None
+
+
+_WORD = re.compile(r"[a-záéíóúñü]+(?:'[a-z]+)?", re.I)
+
+
+def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    """The runs of `n` words in `text`, lower-cased."""
+    ws = [w.lower() for w in _WORD.findall(text)]
+    return {tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)}
 
 
 RESTATE_NGRAM = 4  # a model point sharing this many words in a row with planted text restates it
@@ -524,8 +475,6 @@ def restated(text: str, letter: str, findings: list[SuspiciousText]) -> Suspicio
     claim copied into a "reason" whose quote points elsewhere)."""
     if not findings:
         return None
-    from .explain.text import ngrams
-
     grams = ngrams(text, RESTATE_NGRAM)
     if not grams:
         return None

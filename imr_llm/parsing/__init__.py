@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 
 from ..errors import NotAnImrLetter, UnsupportedLayout
+from ..ocr import INCOMPLETE
 from ..reading import SourceText
+from ..safety import Sections, scan, section_at
 from ..schema import Conflict, Determination
 from .common import evidence
 from .credentials import parse_reviewer
+from .dates import find_dates
 from .header import parse_header
 from .items import read_items
-from .landmarks import ISSUES_START, MADE_START, SUMMARY_START
+from .landmarks import ISSUES_START, MADE_START, SUMMARY_START, letter_sections
 from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
 
 PARSER_VERSION = "4"
@@ -68,10 +71,9 @@ def parse(source: SourceText) -> Determination:
 
     _body_dates(source, det, sum_start, sum_end)
     _cross_check(det)
-    _rejected_headings(source, det, rejected)
-    from ..safety import scan
-
-    det.suspicious = scan(source, det, rejected)
+    sections = letter_sections(source, det, made, summary, issues)
+    _rejected_headings(det, rejected, sections)
+    det.suspicious = scan(source, sections, rejected)
     _suspect_items(source, det, suspects)
     if det.suspicious:
         where = ", ".join(dict.fromkeys(f.section for f in det.suspicious))
@@ -95,8 +97,6 @@ def parse_source(source: SourceText) -> Determination:
     except UnsupportedLayout:
         if source.ocr is None:
             raise
-    from ..ocr import INCOMPLETE
-
     text = source.text
     det = Determination()
     for name, found in parse_header(source).items():
@@ -116,8 +116,9 @@ def parse_source(source: SourceText) -> Determination:
 def _body_dates(source: SourceText, det: Determination, start: int, end: int) -> None:
     """Date of injury and UR date from the summary: the value when there is no header, a
     cross-check (reported as a conflict) when there is one."""
+    dates = find_dates(source.text, start, end)  # once for both
     for field, finder in (("date_of_injury", find_injury_date), ("ur_denial_date", find_ur_date)):
-        found = finder(source, start, end)
+        found = finder(source, start, end, dates)
         if found is None:
             continue
         current = getattr(det, field)
@@ -152,12 +153,10 @@ def _cross_check(det: Determination) -> None:
             )
 
 
-def _rejected_headings(source: SourceText, det: Determination, rejected) -> None:
+def _rejected_headings(det: Determination, rejected, sections: Sections) -> None:
     """A heading-and-decision line inside another item's text is not an item: say so."""
-    from ..safety import section_of
-
     for r in rejected:
-        where = section_of(source, det, r.start) if r.inside is not None else "the text before the first item"
+        where = section_at(sections, r.start, r.start + 1)[0] if r.inside is not None else "the text before the first item"
         det.conflicts.append(Conflict(
             field="items",
             kept=f"{len(det.items)} item(s)",

@@ -109,7 +109,7 @@ def _segment_citations(source: SourceText, start: int, end: int) -> list[Citatio
     cursor = body_start
     for m in list(MTUS_SPLIT.finditer(text, body_start, end)) + [None]:
         part_end = m.start() if m else end
-        out.append(_citation(source, "MTUS", cursor, part_end, mtus_body=True))
+        out.append(_citation(source, "MTUS", cursor, part_end))
         if m:
             cursor = m.end()
     return out
@@ -177,7 +177,7 @@ def _split_title(family: str, head: str) -> tuple[str, str]:
     return head, ""
 
 
-def _citation(source: SourceText, family: str, start: int, end: int, mtus_body: bool = False) -> Citation:
+def _citation(source: SourceText, family: str, start: int, end: int) -> Citation:
     text = source.text
     while end > start and text[end - 1] in " \n.;,":
         end -= 1

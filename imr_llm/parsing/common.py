@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..reading import SourceText
+from ..reading import SourceText, trim_span
 from ..schema import Evidence
 
 _WS = re.compile(r"\s+")
@@ -13,14 +13,6 @@ _WS = re.compile(r"\s+")
 def collapse(text: str) -> str:
     """Collapse every whitespace run to one space and trim."""
     return _WS.sub(" ", text).strip()
-
-
-def trim_span(text: str, start: int, end: int, chars: str = " \t\n") -> tuple[int, int]:
-    while start < end and text[start] in chars:
-        start += 1
-    while end > start and text[end - 1] in chars:
-        end -= 1
-    return start, end
 
 
 def evidence(source: SourceText, start: int, end: int) -> Evidence:

@@ -22,6 +22,7 @@ keep every decision line.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass
 
@@ -58,10 +59,7 @@ VERDICT_END_LINE = re.compile(
 # A rationale that ends in a citation rather than a sentence: a link, or a reference with its year.
 CITATION_END_LINE = re.compile(r"(?:https?://|www\.)\S+$|\bet\s+al\b.*$|(?<![/\-.\d])(?:19|20)\d\d(?:\)\W*|;\S*)$",
                                re.IGNORECASE)
-UR_TAIL = re.compile(
-    r"IMR\s+eligible|The\s+original\s+request,",
-    re.IGNORECASE,
-)
+UR_TAIL = re.compile(r"IMR\s+eligible|The\s+original\s+request,", re.IGNORECASE)
 UR_HEAD = re.compile(r"was\s+the\s+original\s+request", re.IGNORECASE)
 VERDICT_CUT = re.compile(r"(?:medically\s+necessary|medically\s+appropriate|denial|non-?certification|(?:be|is|are)\s+"
                          r"(?:not\s+)?(?:recommended|supported|warranted|indicated|established))\s*\.", re.IGNORECASE)
@@ -169,15 +167,20 @@ def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[lis
     if not any(opens):
         return list(markers), [], {}  # an unfamiliar layout without the fields: nothing to check against
 
+    @functools.cache
+    def kinds(start: int, stop: int) -> set[str]:  # each stretch's labels read once
+        return _label_kinds(text, start, stop)
+
+    @functools.cache
     def body_end(k: int) -> int:
         marker = markers[k]
         for j in range(k + 1, len(markers)):
-            if opens[j] and "rat" in _label_kinds(text, marker.d_end, markers[j].colon):
+            if opens[j] and "rat" in kinds(marker.d_end, markers[j].colon):
                 return markers[j].colon
         return end
 
     def body_kinds(k: int) -> set[str]:
-        return _label_kinds(text, markers[k].d_end, body_end(k))
+        return kinds(markers[k].d_end, body_end(k))
 
     reference = body_kinds(opens.index(True))
     accepted: list[_Marker] = []
@@ -190,7 +193,7 @@ def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[lis
             continue
         if accepted:
             prev = accepted[-1]
-            if "rat" in reference and "rat" not in _label_kinds(text, prev.d_end, marker.colon):
+            if "rat" in reference and "rat" not in kinds(prev.d_end, marker.colon):
                 rejected.append((marker, inside, "inside the previous item's guideline fields, before its rationale"))
                 continue
             if not reference <= body_kinds(k):

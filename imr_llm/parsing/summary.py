@@ -74,9 +74,11 @@ def parse_patient(source: SourceText, start: int, end: int) -> Patient:
     return patient
 
 
-def find_injury_date(source: SourceText, start: int, end: int) -> DatedFact | None:
+def find_injury_date(source: SourceText, start: int, end: int, dates: list | None = None) -> DatedFact | None:
+    """The date of injury: a date with injury words just before or after it. `dates`: the
+    summary's dates when the caller has found them already."""
     text = source.text
-    for d in find_dates(text, start, end):
+    for d in find_dates(text, start, end) if dates is None else dates:
         before = collapse(text[max(start, d.start - 60) : d.start])
         after = text[d.end : d.end + 30]
         if INJURY_BEFORE.search(before) or INJURY_AFTER.search(after):
@@ -84,14 +86,15 @@ def find_injury_date(source: SourceText, start: int, end: int) -> DatedFact | No
     return None
 
 
-def find_ur_date(source: SourceText, start: int, end: int) -> DatedFact | None:
-    """The date of the UR decision: a date in the same sentence as UR words, nearest to them."""
+def find_ur_date(source: SourceText, start: int, end: int, dates: list | None = None) -> DatedFact | None:
+    """The date of the UR decision: a date in the same sentence as UR words, nearest to them.
+    `dates`: the summary's dates when the caller has found them already."""
     text = source.text
     # Sentence ends and UR words are found once for the whole summary, not again for every date.
     ends = _Ends(SENTENCE_END, text, start, end)
     region = text[start:end]  # as a string of its own, like each sentence was searched before
     words = [start + w.start() for w in UR_WORDS.finditer(region)]
-    for d in find_dates(text, start, end):
+    for d in find_dates(text, start, end) if dates is None else dates:
         s_start, s_end = _sentence_bounds(ends, d.start, start, end)
         if re.search(r"\b(?:injury|injured)\b", text[max(s_start, d.start - 30) : d.start], re.I):
             continue

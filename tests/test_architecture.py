@@ -1,0 +1,98 @@
+"""The architecture as a test: import-linter's contracts (pyproject.toml, [tool.importlinter]), and
+the house rules no linter checks: no function over 60 lines, no private name (`_x`) imported from
+another module, and on the lower floors no import inside a function except a heavy optional one.
+
+Checks that fail today only because of the upper floors (being rewritten in issue 18) are marked
+xfail(strict=False) with the floor named; they pass once those floors land, and then lose the mark.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "imr_llm"
+MAX_LINES = 60
+HEAVY = {"numpy", "PIL", "tesserocr", "pypdfium2"}  # imported where used, so a text letter never loads them
+
+# The floors, by file: the lower ones are held to every rule now.
+LOWER = ["errors.py", "schema.py", "taxonomy.py", "version.py", "runtime.py", "reading.py", "ocr.py", "safety.py",
+         "parsing"]
+MODEL_SIDE = ["model", "cache.py", "prompts.py", "enrich", "explain"]
+FRONT_ENDS = ["__init__.py", "__main__.py", "api.py", "runs", "output.py", "render.py", "batch.py", "ray_batch.py",
+              "openai_batch.py", "evaluation", "cli.py"]
+REWRITING = "the {} floor is being rewritten (issue 18, other parts): lift this mark when it lands"
+
+
+def _files(floor: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for entry in floor:
+        path = PACKAGE / entry
+        out += sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.exists() else []
+    return out
+
+
+def _floors(lower_only: bool = False) -> list:
+    upper = [] if lower_only else [
+        pytest.param(floor, id=name, marks=pytest.mark.xfail(strict=False, reason=REWRITING.format(name)))
+        for name, floor in (("model side", MODEL_SIDE), ("front ends", FRONT_ENDS))]
+    return [pytest.param(LOWER, id="lower floors"), *upper]
+
+
+def test_every_module_is_on_a_floor():
+    on_floor = set(_files(LOWER + MODEL_SIDE + FRONT_ENDS))
+    assert sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p not in on_floor) == []
+
+
+@pytest.mark.parametrize("contract", [
+    pytest.param("layers", marks=pytest.mark.xfail(
+        strict=False, reason=REWRITING.format("model-side and front-end") + " (cache -> output, explain -> api, "
+                                                                         "api -> batch, openai_batch -> cli)")),
+    "lower-floors",
+    "parser-without-model",
+])
+def test_import_contract(contract):
+    pytest.importorskip("importlinter")
+    run = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()",
+                          "--no-cache", "--contract", contract], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("floor", _floors())
+def test_no_function_over_60_lines(floor):
+    long = [f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for path in _files(floor) for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_LINES]
+    assert long == []
+
+
+@pytest.mark.parametrize("floor", _floors())
+def test_no_private_name_imported_from_another_module(floor):
+    private = [f"{path.relative_to(PACKAGE)}:{node.lineno} {alias.name} from {'.' * node.level}{node.module or ''}"
+               for path in _files(floor) for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.ImportFrom)
+               for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert private == []
+
+
+@pytest.mark.parametrize("floor", _floors(lower_only=True))
+def test_imports_inside_functions_only_defer_heavy_dependencies(floor):
+    inside = []
+    for path in _files(floor):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [("." * node.level) + (node.module or "")]
+                else:
+                    continue
+                inside += [f"{path.relative_to(PACKAGE)}:{node.lineno} {n}" for n in names if n.split(".")[0] not in HEAVY]
+    assert inside == []
