@@ -74,7 +74,7 @@ class UnsupportedLayout(ImrError):
 
 class ReadingLimitExceeded(InputError):
     """Reading the letter took longer or needed more memory than one letter may (a hostile or
-    broken PDF: `imr_llm.batch.READ_SECONDS`, `READ_MEMORY`); the batch goes on without it."""
+    broken PDF: `imr_llm.runs.workers.READ_SECONDS`, `READ_MEMORY`); the batch goes on without it."""
 
     code = "reading_limit_exceeded"
 
