@@ -60,7 +60,7 @@ def child(args) -> None:
     from latency_server import warm_up
 
     from imr_llm.api import Pipeline
-    from imr_llm.batch import BatchOptions, run_batch
+    from imr_llm.runs.batch import BatchOptions, run_batch
     from imr_llm.model import ModelConfig
 
     work = Path(args.work)

@@ -42,7 +42,7 @@ from latency_server import LatencyServer, code_under_test, loopback_env, make_le
 def timed_run(letters: list[Path], out: Path, *, url: str | None, cache_dir: Path, concurrency: int,
               parse_workers: int = 0) -> dict:
     from imr_llm.api import Pipeline
-    from imr_llm.batch import BatchOptions, run_batch
+    from imr_llm.runs.batch import BatchOptions, run_batch
     from imr_llm.model import ModelConfig
 
     config = None if url is None else ModelConfig(model="fake", endpoint_kind="llamacpp", base_url=url,
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     loopback_env()
-    from imr_llm.batch import default_parse_workers
+    from imr_llm.runs.workers import default_parse_workers
 
     workers = default_parse_workers() if args.parse_workers is None else args.parse_workers
     tmp = Path(tempfile.mkdtemp(prefix="imr-bench-rerun-"))

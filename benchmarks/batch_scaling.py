@@ -57,7 +57,7 @@ def run_once(url: str | None, letters: list[Path], concurrency: int, work: Path,
              cache: bool = False, parse_workers: int = 0) -> dict:
     """One batch run (url None: offline, parse only)."""
     from imr_llm.api import Pipeline
-    from imr_llm.batch import BatchOptions, run_batch
+    from imr_llm.runs.batch import BatchOptions, run_batch
     from imr_llm.model import ModelConfig
 
     if work.exists():
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         args.concurrency = [1, *args.concurrency]
 
     loopback_env()
-    from imr_llm.batch import default_parse_workers
+    from imr_llm.runs.workers import default_parse_workers
 
     workers = default_parse_workers() if args.parse_workers is None else args.parse_workers
     tmp = Path(tempfile.mkdtemp(prefix="imr-bench-scaling-"))

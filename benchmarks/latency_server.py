@@ -125,7 +125,7 @@ def warm_up(url: str, folder: Path) -> None:
     import asyncio
 
     from imr_llm.api import Pipeline
-    from imr_llm.batch import BatchOptions, run_batch
+    from imr_llm.runs.batch import BatchOptions, run_batch
     from imr_llm.model import ModelConfig
 
     letters = make_letters(folder / "in", 5)

@@ -55,11 +55,7 @@ def main() -> None:
             dets[path.stem] = det = pipeline.extract(path)
             return det
 
-        writer = None
-        if args.explain:
-            from imr_llm.explain.writer import ModelWriter
-
-            writer = ModelWriter(pipeline.enricher.client)
+        writer = pipeline.writer
         started = time.perf_counter()
         run = run_eval([suite], task, judge=judge, usage=pipeline.usage, model_config=config,
                        on_letter=lambda s, stem: print(f"  {stem} {time.perf_counter() - started:.0f}s", flush=True))

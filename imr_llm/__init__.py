@@ -12,7 +12,8 @@ evidence span. No model, no key, no network.
 from __future__ import annotations
 
 from .version import __version__  # noqa: E402
-from .api import Pipeline, aextract, extract, extract_file, extract_images, extract_many, extract_text  # noqa: E402
+from .api import Pipeline, aextract, extract, extract_file, extract_images, extract_text  # noqa: E402
+from .runs.loop import extract_many  # noqa: E402
 from .errors import (  # noqa: E402
     EmptyInput,
     ImrError,

@@ -1,8 +1,10 @@
-"""The one pipeline: read → parse → optional model step → provenance.
+"""The one pipeline: read → parse → optional model step → provenance → explanation.
 
-The CLI, the eval harness (`run_eval(task=pipeline.extract)`), the benchmarks and the tests all
-call this, so what is measured is exactly what users run. Without a model the result is the
-exact parse, offline, and `model_step.status` says the model fields were not requested.
+The CLI, the letter loop (`runs/`), the eval harness (`run_eval(task=pipeline.extract)`), the
+benchmarks and the tests all call this, so what is measured is exactly what users run. Without
+a model the result is the exact parse, offline, and `model_step.status` says the model fields
+were not requested. `Pipeline` assembles every stage from its configuration once: nothing else
+builds a model client, a cache handle or an explanation writer.
 """
 
 from __future__ import annotations
@@ -21,29 +23,29 @@ PathOrText = str | os.PathLike[str] | bytes
 
 
 class Pipeline:
-    """One configured run. Holds the model client, the response cache and the run's usage log,
-    so a batch opens the cache once. Use it as a context manager (or call `close()`)."""
+    """One configured run. Holds the model client, the response cache, the run's usage log and the
+    explanation writer, so a batch opens the cache once. Use it as a context manager (or call
+    `close()`)."""
 
     def __init__(self, model=None, *, cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
                  http_client=None, requests_per_call: str = "fields-letter", cache=None) -> None:
         """`cache`: any `CacheBackend` (a shared store); else `IMR_LLM_CACHE_BACKEND`, else diskcache
         in `cache_dir`. `use_cache=False`: no store at all."""
-        self.model = model
-        self.enricher = None
-        self.cache = None
+        # deferred: the model side (openai, instructor) is only imported with a model
+        from .model import UsageLog
+
+        self.model, self.usage = model, UsageLog()
+        self.enricher = self.cache = self.writer = None
         if model is not None:
             from .cache import open_cache
             from .enrich import Enricher
-            from .model import StructuredClient, UsageLog
+            from .explain.writer import ModelWriter
+            from .model import StructuredClient
 
             self.cache = (cache if cache is not None else open_cache(cache_dir)) if use_cache else None
-            self.usage = UsageLog()
             self.enricher = Enricher(StructuredClient(model, cache=self.cache, usage=self.usage,
                                                       http_client=http_client), requests_per_call=requests_per_call)
-        else:
-            from .model import UsageLog
-
-            self.usage = UsageLog()
+            self.writer = ModelWriter(self.enricher.client)  # with a model, the model writes; the guards decide
 
     def extract(self, path_or_text: PathOrText) -> Determination:
         return self.extract_source(load(path_or_text))
@@ -73,9 +75,25 @@ class Pipeline:
         _ocr_notes(source, det)
         return det
 
+    def explain(self, det: Determination, source: SourceText, language: str = "en"):
+        """The patient explanation of a finished letter (written by the model when there is one)."""
+        from .explain import explain  # deferred: the explanation's vetted text loads only when asked for
+
+        return explain(det, source, language, self.writer)
+
+    async def aexplain(self, det: Determination, source: SourceText, language: str = "en"):
+        from .explain import aexplain  # deferred, as in `explain`
+
+        return await aexplain(det, source, language, self.writer)
+
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
+
+    async def aclose(self) -> None:
+        """Close the model client's connections (they belong to the event loop that used them)."""
+        if self.enricher is not None:
+            await self.enricher.client.aclose()
 
     def __enter__(self) -> "Pipeline":
         return self
@@ -97,16 +115,6 @@ async def aextract(path_or_text: PathOrText, model=None, *, cache_dir=None, use_
         return await pipeline.aextract(path_or_text)
 
 
-def extract_many(paths, model=None, *, concurrency: int = 4, cache_dir=None, use_cache: bool = True):
-    """Extract many letters, `concurrency` at a time; yields a `LetterResult` per letter as it
-    finishes (not in input order), so memory stays flat however many there are. A letter that
-    fails is a result with its `error` (an `ImrError`), never an exception that ends the run."""
-    from .batch import iterate_results
-
-    with Pipeline(model, cache_dir=cache_dir, use_cache=use_cache) as pipeline:
-        yield from iterate_results(paths, pipeline, concurrency=concurrency)
-
-
 def extract_file(path: str | os.PathLike[str], model=None, **options) -> Determination:
     return extract(Path(path), model, **options)
 
@@ -123,6 +131,16 @@ def extract_images(images, model=None, *, name: str | None = None, **options) ->
 
     with Pipeline(model, **options) as pipeline:
         return pipeline.extract_source(read_images(list(images), name=name))
+
+
+def explain_letter(path_or_text: PathOrText, language: str = "en", *, pipeline: Pipeline | None = None):
+    """Read and parse a letter (through `pipeline` when given, e.g. one with a model), then explain
+    it: (explanation, determination). Raises the same `ImrError`s as `extract`."""
+    source = load(path_or_text)
+    with Pipeline() as offline:
+        pipeline = pipeline or offline
+        det = pipeline.extract_source(source)
+        return pipeline.explain(det, source, language), det
 
 
 def _ocr_notes(source: SourceText, det: Determination) -> None:

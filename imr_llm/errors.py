@@ -6,6 +6,9 @@ Messages name the problem and what to do about it; they never quote letter text.
 
 from __future__ import annotations
 
+#: the exit statuses of every command: all inputs done, some input failed, a usage error
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
 
 class ImrError(Exception):
     """Base class for every error imr-llm raises on purpose."""
@@ -71,7 +74,7 @@ class UnsupportedLayout(ImrError):
 
 class ReadingLimitExceeded(InputError):
     """Reading the letter took longer or needed more memory than one letter may (a hostile or
-    broken PDF: `imr_llm.batch.READ_SECONDS`, `READ_MEMORY`); the batch goes on without it."""
+    broken PDF: `imr_llm.runs.workers.READ_SECONDS`, `READ_MEMORY`); the batch goes on without it."""
 
     code = "reading_limit_exceeded"
 

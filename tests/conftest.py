@@ -74,7 +74,7 @@ def cassette(request, monkeypatch):
     (its requests could no longer match), instead of failing somewhere inside the model step."""
     import vcr
 
-    from imr_llm.evaluation.cassettes import cassette_prompts, current_hashes, record_cassette_prompts
+    from cassette_manifest import cassette_prompts, current_hashes, record_cassette_prompts
 
     module = request.node.module.__name__.split(".")[-1]
     name = f"{module}/{request.node.name}.yaml"
@@ -113,6 +113,6 @@ def pytest_sessionfinish(session, exitstatus):
     later prompt change shows up as stale cassettes (tests/test_cassettes.py, eval manifests)."""
     if not RECORDING:
         return
-    from imr_llm.evaluation.cassettes import write_manifest
+    from cassette_manifest import write_manifest
 
     write_manifest(CASSETTES)

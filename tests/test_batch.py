@@ -179,7 +179,7 @@ def test_extract_many_and_aextract(tmp_path):
 
 
 def test_parse_workers_write_the_same_lines_as_parsing_in_the_loop_process(tmp_path, capsys, monkeypatch):
-    from imr_llm import batch
+    from imr_llm.runs import loop as batch
 
     monkeypatch.setattr(batch, "PARSE_WORKERS_AFTER", 0)  # workers from the second letter on
     make_letters(tmp_path / "in", 9)
@@ -198,7 +198,7 @@ def test_parse_workers_write_the_same_lines_as_parsing_in_the_loop_process(tmp_p
 def test_a_letter_that_kills_its_worker_is_a_failed_letter_and_the_next_gets_a_new_worker():
     from pdfwriter import flate_bomb_pdf, overprinted_text_pdf
 
-    from imr_llm.batch import Parsers, read_and_parse
+    from imr_llm.runs.workers import Parsers, read_and_parse
     from imr_llm.errors import ReadingLimitExceeded
 
     text, pdf = SEEDS[0].read_bytes(), (LETTERS / "synthetic_2016_multi.pdf").read_bytes()

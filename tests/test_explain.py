@@ -12,7 +12,8 @@ import pytest
 
 from imr_llm.api import Pipeline, load
 from imr_llm.cli import main
-from imr_llm.explain import explain, explain_letter, write_template
+from imr_llm.api import explain_letter
+from imr_llm.explain import explain, write_template
 from imr_llm.explain import facts
 from imr_llm.explain.guards import (FH_LIMIT, FH_TARGET, FK_LIMIT, FK_TARGET, readback_headline, readback_status,
                                     run_guards, score)

@@ -134,7 +134,7 @@ def test_one_photographed_page_in_a_batch_is_marked_incomplete_too():
     import asyncio
 
     from imr_llm.api import Pipeline
-    from imr_llm.batch import read_and_parse
+    from imr_llm.runs.workers import read_and_parse
 
     first = _pages()[0]
     cut = first.crop((0, 0, first.width, first.height * 2 // 5))

@@ -18,10 +18,10 @@ import pytest
 
 from fake_openai_server import asked_text, fields_items, task_of, valid_answer
 from imr_llm.api import Pipeline
-from imr_llm.batch import BatchOptions, run_batch
+from imr_llm.runs.batch import BatchOptions, run_batch
 from imr_llm.cli import main
 from imr_llm.model import ModelConfig
-from imr_llm.openai_batch import BATCH_URL, BatchResults, _failure
+from imr_llm.runs.openai_batch import BATCH_URL, BatchResults, _failure
 
 LETTERS = Path(__file__).resolve().parent / "fixtures" / "letters"
 SEEDS = sorted(LETTERS.glob("00*.txt"))[:3]

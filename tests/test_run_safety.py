@@ -128,7 +128,7 @@ def test_csv_cells_that_start_like_a_formula_are_escaped(tmp_path, capsys):
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_every_formula_start_is_escaped_and_other_cells_are_not(start):
-    from imr_llm.batch import csv_cell
+    from imr_llm.runs.sinks import csv_cell
 
     assert csv_cell(f"{start}1+1") == f"'{start}1+1"
     assert csv_cell("a = b") == "a = b" and csv_cell(3) == 3 and csv_cell(None) is None
@@ -289,7 +289,7 @@ def test_explain_redact_leaves_nothing_out_in_any_format(capsys, tmp_path, secre
 @pytest.mark.parametrize("fmt", ["html", "json", "markdown", "text"])
 def test_batch_redact_leaves_nothing_out_of_the_lines_the_csv_or_the_pages(capsys, tmp_path, secrets, named_letter,
                                                                           fmt):
-    from imr_llm.batch import CSV_COLUMNS
+    from imr_llm.runs.sinks import CSV_COLUMNS
 
     out, table, pages = tmp_path / "o.jsonl", tmp_path / "o.csv", tmp_path / "pages"
     bad = named_letter.parent / "Jane_Example_empty.txt"  # a failed letter's message names its file
@@ -312,7 +312,7 @@ def test_a_csv_rebuilt_with_redact_is_redacted_whatever_the_lines_hold(capsys, t
 
 
 def test_the_redaction_list_is_declared_once():
-    from imr_llm import output
+    from imr_llm import redaction as output
 
     for name in ("case_number", "date_of_injury", "decision_date", "date_assigned", "ur_denial_date",
                  "application_received", "age", "source", "request", "rationale", "quote"):

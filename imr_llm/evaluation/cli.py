@@ -17,9 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ImrError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ImrError
 
 
 def add_eval_parser(sub) -> None:
@@ -168,14 +166,9 @@ def _run(args: argparse.Namespace, suites, config):
         judge = None
         if pipeline.enricher is not None and not args.no_judge:
             judge = FreeTextJudge(pipeline.enricher.client)
-        writer = None
-        if pipeline.enricher is not None and args.explain:
-            from ..explain.writer import ModelWriter
-
-            writer = ModelWriter(pipeline.enricher.client)
         options = dict(judge=judge, usage=pipeline.usage, model_config=config,
                        keep_text=bool(args.html) and not args.html_no_text,
-                       explain_languages=tuple(args.explain or ()), explain_writer=writer)
+                       explain_languages=tuple(args.explain or ()))
         return _with_progress(suites, pipeline.extract, **options)
 
 

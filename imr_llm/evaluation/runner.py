@@ -5,6 +5,7 @@ judge is given, and assemble the report (metrics, confusion matrix, cost, manife
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import subprocess
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from statistics import median
 
 from ..api import Pipeline, load
 from ..errors import ImrError
@@ -20,7 +22,6 @@ from ..parsing import PARSER_VERSION
 from ..prompts import prompt_hashes
 from ..schema import Determination, schema_hash
 from ..version import __version__
-from .cassettes import stale_prompts
 from .gold import Suite
 from .scoring import LetterResult, aggregate, decision_confusion, score_letter
 from .split import HALVES, load_split
@@ -38,100 +39,87 @@ class EvalRun:
     texts: dict[tuple[str, str], str] = field(default_factory=dict)  # (suite, stem) → letter as read
 
 
-def run_eval(
-    suites: Iterable[Suite],
-    task: Task,
-    *,
-    judge=None,
-    usage=None,
-    model_config=None,
-    keep_text: bool = False,
-    on_letter: Callable[[str, str], None] | None = None,
-    explain_languages: tuple[str, ...] = (),
-    explain_writer=None,
-) -> EvalRun:
+def run_eval(suites: Iterable[Suite], task: Task, *, judge=None, usage=None, model_config=None, keep_text: bool = False,
+             on_letter: Callable[[str, str], None] | None = None, explain_languages: tuple[str, ...] = ()) -> EvalRun:
     """Score `task(path)` on every labelled letter of `suites`.
 
     An `ImrError` from the task is that letter's error (every labelled field fails); any other
     exception ends the run. `usage` (a `UsageLog`) supplies the cost figures, `model_config` the
     model in the manifest; when the task is a bound `Pipeline.extract` both default to the
-    pipeline's. `keep_text` keeps each letter's text (as read) for the HTML report."""
+    pipeline's, and its explanation step explains (`explain_languages`). `keep_text` keeps each
+    letter's text (as read) for the HTML report."""
     suites = list(suites)
     owner = getattr(task, "__self__", None)
-    if isinstance(owner, Pipeline):  # a bound Pipeline.extract: its usage log and model
+    if isinstance(owner, Pipeline):  # a bound Pipeline.extract: its usage log, model and explanation step
         usage = owner.usage if usage is None else usage
         model_config = owner.model if model_config is None else model_config
+    explainer = owner if isinstance(owner, Pipeline) else Pipeline()
     run = EvalRun(report={})
-    suite_reports: dict[str, dict] = {}
     started = time.perf_counter()
-    n_letters = 0
-    for suite in suites:
-        results: list[LetterResult] = []
-        errors: dict[str, str] = {}
-        grounding = {"model_values": 0, "ungrounded": [], "dropped": 0, "corrected": 0}
-        explained: list[dict] = []
-        chosen: list[dict] = []  # per labelled item: what each category decider said
-        for stem, path, gold in suite.pairs:
-            pred, error = None, None
-            if keep_text:
-                _keep_text(run, suite.name, stem, path)
-            try:
-                det = task(path)
-                pred = det.model_dump(mode="json")
-                checked = det.model_step.status != "not_requested"
-                source = load(path) if checked or explain_languages else None  # read once for both checks
-                if checked:
-                    _check_grounding(grounding, stem, det, source.raw)
-                for language in explain_languages:
-                    explained.append(_explanation_figures(stem, det, source, language, explain_writer))
-            except ImrError as exc:
-                error = f"[{exc.code}] {exc}"
-                errors[stem] = error
-            result = score_letter(stem, pred, gold, error)
-            chosen += _decider_rows(stem, result, pred, gold)
-            if judge is not None:
-                _judge(result, judge)
-            results.append(result)
-            n_letters += 1
-            if on_letter:
-                on_letter(suite.name, stem)
-        run.results[suite.name] = results
-        halves = load_split(suite.gold_dir)
-        split_figures = {}
-        if halves:
-            split_figures["halves"] = {h: {"letters": sum(halves.get(r.stem) == h for r in results),
-                                           "metrics": aggregate([r for r in results if halves.get(r.stem) == h])}
-                                       for h in HALVES}
-        if any(row["candidates"] for row in chosen):
-            split_figures["deciders"] = {part: decider_figures([r for r in chosen if part == "all" or halves.get(r["stem"]) == part])
-                                         for part in ("all", *(HALVES if halves else ()))}
-        suite_reports[suite.name] = {
-            "letters": len(suite.pairs),
-            "letters_dir": str(suite.letters_dir),
-            "gold_dir": str(suite.gold_dir),
-            "unlabelled_letters": suite.unlabelled,
-            "gold_without_letter": suite.missing_letters,
-            "gold_warnings": suite.warnings,
-            "errors": errors,
-            "metrics": aggregate(results),
-            "decision_confusion": decision_confusion(results),
-            "grounding": grounding,
-            **split_figures,
-            **({"explanations": _explanation_summary(explained)} if explain_languages else {}),
-            "per_letter": {r.stem: _letter_json(r) for r in results},
-        }
-    elapsed = time.perf_counter() - started
+    suite_reports = {suite.name: _run_suite(run, suite, task, judge=judge, keep_text=keep_text, on_letter=on_letter,
+                                            explainer=explainer, languages=explain_languages) for suite in suites}
+    elapsed, n_letters = time.perf_counter() - started, sum(len(r) for r in run.results.values())
     cost = {"letters": n_letters, "seconds_total": round(elapsed, 3),
             "seconds_per_letter": round(elapsed / n_letters, 4) if n_letters else None}
     cost.update(usage.summary() if usage is not None else
                 {"requests": 0, "model_calls": 0, "cache_hits": 0, "cache_hit_rate": None,
                  "prompt_tokens": 0, "completion_tokens": 0, "model_seconds": 0.0})
-    run.report = {
-        "manifest": manifest(suites, model_config),
-        "cost": cost,
-        "suites": suite_reports,
-    }
+    run.report = {"manifest": manifest(suites, model_config), "cost": cost, "suites": suite_reports}
     return run
+
+
+def _run_suite(run: EvalRun, suite: Suite, task: Task, *, judge, keep_text: bool, on_letter, explainer,
+               languages: tuple[str, ...]) -> dict:
+    """One suite's letters extracted and scored; its report."""
+    results: list[LetterResult] = []
+    errors: dict[str, str] = {}
+    grounding = {"model_values": 0, "ungrounded": [], "dropped": 0, "corrected": 0}
+    explained: list[dict] = []
+    chosen: list[dict] = []  # per labelled item: what each category decider said
+    for stem, path, gold in suite.pairs:
+        pred, error = None, None
+        if keep_text:
+            _keep_text(run, suite.name, stem, path)
+        try:
+            det = task(path)
+            pred = det.model_dump(mode="json")
+            checked = det.model_step.status != "not_requested"
+            source = load(path) if checked or languages else None  # read once for both checks
+            if checked:
+                _check_grounding(grounding, stem, det, source.raw)
+            for language in languages:
+                explained.append(_explanation_figures(stem, explainer.explain(det, source, language), language))
+        except ImrError as exc:
+            error = f"[{exc.code}] {exc}"
+            errors[stem] = error
+        result = score_letter(stem, pred, gold, error)
+        chosen += _decider_rows(stem, result, pred, gold)
+        if judge is not None:
+            _judge(result, judge)
+        results.append(result)
+        if on_letter:
+            on_letter(suite.name, stem)
+    run.results[suite.name] = results
+    return {"letters": len(suite.pairs), "letters_dir": str(suite.letters_dir), "gold_dir": str(suite.gold_dir),
+            "unlabelled_letters": suite.unlabelled, "gold_without_letter": suite.missing_letters,
+            "gold_warnings": suite.warnings, "errors": errors, "metrics": aggregate(results),
+            "decision_confusion": decision_confusion(results), "grounding": grounding,
+            **_split_figures(suite, results, chosen),
+            **({"explanations": _explanation_summary(explained)} if languages else {}),
+            "per_letter": {r.stem: _letter_json(r) for r in results}}
+
+
+def _split_figures(suite: Suite, results: list[LetterResult], chosen: list[dict]) -> dict:
+    """The metrics of each half of a split suite, and what each category decider got right."""
+    halves = load_split(suite.gold_dir)
+    out = {}
+    if halves:
+        out["halves"] = {h: {"letters": sum(halves.get(r.stem) == h for r in results),
+                             "metrics": aggregate([r for r in results if halves.get(r.stem) == h])} for h in HALVES}
+    if any(row["candidates"] for row in chosen):
+        out["deciders"] = {part: decider_figures([r for r in chosen if part == "all" or halves.get(r["stem"]) == part])
+                           for part in ("all", *(HALVES if halves else ()))}
+    return out
 
 
 DECIDERS = ("section_table", "vocabulary", "model")
@@ -197,11 +185,8 @@ def _check_grounding(tally: dict, stem: str, det, raw: str) -> None:
                 tally["ungrounded"].append(f"{stem}: items[{item.index}].{name}")
 
 
-def _explanation_figures(stem: str, det, source, language: str, writer) -> dict:
+def _explanation_figures(stem: str, expl, language: str) -> dict:
     """One letter's explanation, checked: what the guards found (no text kept)."""
-    from ..explain import explain
-
-    expl = explain(det, source, language, writer)  # type: ignore[arg-type]
     guards = {g.name: g.passed for g in expl.guards}
     return {"letter": stem, "language": language, "written_by": expl.written_by.kind,
             "decisions_consistent": guards.get("decision", False), "readback_model": guards.get("readback_model"),
@@ -212,8 +197,6 @@ def _explanation_figures(stem: str, det, source, language: str, writer) -> dict:
 
 
 def _explanation_summary(rows: list[dict]) -> dict:
-    from statistics import median
-
     out: dict = {}
     for language in sorted({r["language"] for r in rows}):
         mine = [r for r in rows if r["language"] == language]
@@ -271,8 +254,17 @@ def manifest(suites: list[Suite], model_config=None) -> dict:
         "packages": _packages(),
         "git": _git(),
         "suites": {s.name: {"letters": len(s.pairs), "gold_sha256": _gold_hash(s)} for s in suites},
-        "stale_cassettes": stale_prompts(REPO_ROOT / "cassettes") if _in_source_tree() else [],
+        "stale_cassettes": _stale_prompts(REPO_ROOT / "cassettes" / "manifest.json") if _in_source_tree() else [],
     }
+
+
+def _stale_prompts(recorded: Path) -> list[str]:
+    """Prompts whose current hash differs from the one the cassettes were recorded with."""
+    if not recorded.exists():
+        return []
+    current = prompt_hashes()
+    return sorted(name for name, digest in json.loads(recorded.read_text(encoding="utf-8")).get("prompt_hashes", {}).items()
+                  if current.get(name) != digest)
 
 
 def _packages() -> dict[str, str | None]:

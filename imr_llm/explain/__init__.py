@@ -1,6 +1,6 @@
 """Patient explanations: what an IMR letter means for the injured worker, in plain words.
 
-    from imr_llm.explain import explain, explain_letter
+    from imr_llm.api import explain_letter
     expl = explain_letter("letter.pdf", language="es")          # read, parse, explain (offline)
     expl = explain(det, source, language="en", writer=None)      # from a parse you already have
 
@@ -23,7 +23,6 @@ and note (the value).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 
 from ..errors import ImrError
@@ -38,7 +37,7 @@ from .templates import shown_text, specific_points, what_could_help, why_points,
 
 Writer = Callable[..., str]
 
-__all__ = ["FACTS_VERSION", "PatientExplanation", "aexplain", "explain", "explain_letter", "run_guards",
+__all__ = ["FACTS_VERSION", "PatientExplanation", "aexplain", "explain", "run_guards",
            "write_template"]
 WHY_MAX, HELP_MAX = 3, 3  # grounded values a writer is asked about per item
 
@@ -184,22 +183,3 @@ def _merge(first: list[Point], then: list[Point]) -> list[Point]:
         if all(p.text != q.text for q in out):
             out.append(p)
     return out + [p for p in then if not any(overlaps(p, q) for q in first)]
-
-
-def explain_letter(path_or_text: str | os.PathLike[str] | bytes, language: Language = "en", *, pipeline=None,
-                   writer: Writer | None = None) -> tuple[PatientExplanation, Determination]:
-    """Read and parse a letter (through `pipeline` when given, e.g. one with a model), then explain it.
-    Raises the same `ImrError`s as `extract`."""
-    from ..api import Pipeline, load
-
-    source = load(path_or_text)
-    if pipeline is None:
-        with Pipeline() as offline:
-            det = offline.extract_source(source)
-    else:
-        det = pipeline.extract_source(source)
-        if writer is None and pipeline.enricher is not None:
-            from .writer import ModelWriter
-
-            writer = ModelWriter(pipeline.enricher.client)  # with a model, the model writes the points (guarded)
-    return explain(det, source, language, writer), det

@@ -38,7 +38,7 @@ Two passes of the normal pipeline, with the model client in a batch mode (`Struc
    in the summary), never an invented answer; it is not cached, so running prepare again writes a
    requests file with just those.
 
-The commands (`imr-llm openai-batch prepare|collect`) take the same `--model` and `--endpoint-kind`
+The commands (`imr-llm openai-batch prepare|collect`, in `cli/batch.py`) take the same `--model` and `--endpoint-kind`
 (default openai) for both passes: they are part of the cache key that is the custom_id. Other
 kinds work too where a server takes the same batch format (vLLM's `run_batch`: `--endpoint-kind
 vllm`). As in `imr-llm batch`, a letter already in collect's `--out` is skipped: after a second
@@ -48,21 +48,22 @@ Requests hold the letters' sections: the requests file is written user-only.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
-import sys
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ImrError, ModelError, NotAnswered
+import httpx2 as httpx
+
+from ..errors import ModelError, NotAnswered
+from ..output import FILE_MODE
+from .batch import BatchOptions, run_batch
+from .loop import aiter_results
+from .summary import Summary
 
 BATCH_URL = "/v1/chat/completions"
 MAX_REQUESTS, MAX_BYTES = 50_000, 200 * 1024 * 1024  # OpenAI's limits per batch input file
 BATCH_DISCOUNT = 0.5  # Batch API tokens cost half the live price
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class BatchDeferred(NotAnswered):
@@ -82,8 +83,6 @@ class PreparePass:
     (once per custom_id) and a `BatchDeferred` for the enricher (a failed call: nothing cached)."""
 
     def __init__(self, requests: Path) -> None:
-        from .output import FILE_MODE
-
         self.path = Path(requests)
         self._tmp = self.path.with_name(f".{self.path.name}.tmp")
         self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
@@ -92,9 +91,6 @@ class PreparePass:
         self.bytes = 0
 
     async def acall(self, task: str, key: str, call):
-        from .model.limits import _httpx
-
-        httpx = _httpx()
         recorded: list = []
 
         def record(request):
@@ -217,14 +213,11 @@ class CollectPass:
         self.unusable: set[str] = set()  # keys whose answer failed (refusal, cut off, not JSON, ...)
 
     async def acall(self, task: str, key: str, call):
-        from .model.limits import _httpx
-
-        httpx = _httpx()
         record = self.results.get(key)
         if record is None:
             self.missing.add(key)
             raise NotAnswered(f"{task}: no answer in the batch results for request {key[:16]} "
-                             "(run prepare again to submit it)")
+                              "(run prepare again to submit it)")
         body = _answer(record)
         if body is None:
             self.failed.add(key)
@@ -252,36 +245,26 @@ class CollectPass:
 
 # -- the passes ------------------------------------------------------------------------------------
 
-@dataclass
-class PrepareSummary:
-    letters: int = 0
-    failed: Counter = field(default_factory=Counter)
-    requests: int = 0  # lines written
-    deferred: int = 0  # calls deferred (letters sharing a request count once each)
-    cache_hits: int = 0  # calls already answered in the cache
-    bytes: int = 0
-
-    def lines(self, requests: Path) -> list[str]:
-        failed = sum(self.failed.values())
-        reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.failed.items()))
-        out = [f"letters: {self.letters} ({failed} failed" + (f": {reasons}" if reasons else "") + ")",
-               f"{self.requests} request(s) written to {requests} ({self.deferred} model call(s) deferred; "
-               f"{self.cache_hits} already answered in the cache)"]
-        if not self.requests:
-            out.append("nothing to submit: run collect (or imr-llm batch) with this model and cache")
-        if self.requests > MAX_REQUESTS or self.bytes > MAX_BYTES:
-            out.append(f"OpenAI takes at most {MAX_REQUESTS:,} requests and {MAX_BYTES // 2**20} MB per batch file: "
-                       "split it (its lines are independent) and submit each part")
-        return out
+def prepare_lines(summary: Summary, deferred: PreparePass, requests: Path) -> list[str]:
+    """What the prepare pass did: letters, requests written, calls deferred and already cached."""
+    reasons, requests_n = summary.reasons(), len(deferred.keys)
+    out = [f"letters: {summary.letters} ({sum(summary.failed.values())} failed" + (f": {reasons}" if reasons else "") + ")",
+           f"{requests_n} request(s) written to {requests} ({deferred.deferred} model call(s) deferred; "
+           f"{summary.cache_hits} already answered in the cache)"]
+    if not requests_n:
+        out.append("nothing to submit: run collect (or imr-llm batch) with this model and cache")
+    if requests_n > MAX_REQUESTS or deferred.bytes > MAX_BYTES:
+        out.append(f"OpenAI takes at most {MAX_REQUESTS:,} requests and {MAX_BYTES // 2**20} MB per batch file: "
+                   "split it (its lines are independent) and submit each part")
+    return out
 
 
-async def aprepare(paths, pipeline, requests: Path, *, concurrency: int = 4, progress=None) -> PrepareSummary:
-    """Run the letters under `paths` with the client in prepare mode; write the requests file."""
-    from .batch import aiter_results
-
+async def aprepare(paths, pipeline, requests: Path, *, concurrency: int = 4, progress=None) -> tuple[list[str], bool]:
+    """Run the letters under `paths` with the client in prepare mode; write the requests file.
+    Returns the summary's lines, and whether a letter failed."""
     client = pipeline.enricher.client
     deferred = client.deferred = PreparePass(requests)
-    summary = PrepareSummary()
+    summary = Summary()
     try:
         results = aiter_results(paths, pipeline, concurrency=concurrency)
         try:
@@ -302,15 +285,12 @@ async def aprepare(paths, pipeline, requests: Path, *, concurrency: int = 4, pro
     finally:
         client.deferred = None
         await client.aclose()
-    summary.requests, summary.deferred, summary.bytes = len(deferred.keys), deferred.deferred, deferred.bytes
-    return summary
+    return prepare_lines(summary, deferred, requests), bool(summary.failed)
 
 
-async def acollect(paths, pipeline, results: BatchResults, options, *, progress=None):
+async def acollect(paths, pipeline, results: BatchResults, options: BatchOptions, *, progress=None):
     """Run the letters under `paths` with the client answering from `results`; write
-    `options.out` (and the CSV) as `imr-llm batch` does. Returns (BatchSummary, CollectPass)."""
-    from .batch import run_batch
-
+    `options.out` (and the CSV) as `imr-llm batch` does. Returns (Summary, CollectPass)."""
     client = pipeline.enricher.client
     collected = client.deferred = CollectPass(results)
     try:
@@ -318,118 +298,3 @@ async def acollect(paths, pipeline, results: BatchResults, options, *, progress=
     finally:
         client.deferred = None
     return summary, collected
-
-
-# -- the command -----------------------------------------------------------------------------------
-
-def add_openai_batch_parser(sub) -> None:
-    ob = sub.add_parser("openai-batch", help="the model step through the OpenAI Batch API: prepare requests, "
-                                             "collect the results")
-    actions = ob.add_subparsers(dest="action", required=True, parser_class=type(ob))
-
-    def common(p) -> None:
-        p.add_argument("paths", nargs="+", metavar="PATH", help="letter files or folders (searched recursively)")
-        p.add_argument("--model", help="the model (else IMR_LLM_MODEL); the same for prepare and collect")
-        p.add_argument("--endpoint-kind", default="openai",
-                       help="openai (default) | vllm | ollama | llamacpp; the same for prepare and collect")
-        p.add_argument("--cache-dir", type=Path,
-                       help="response cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")
-        p.add_argument("--concurrency", type=int, default=4, metavar="N", help="letters in progress at once (default 4)")
-
-    pr = actions.add_parser("prepare", help="write the Batch API requests for every model call not in the cache")
-    common(pr)
-    pr.add_argument("--requests", type=Path, required=True, metavar="FILE",
-                    help="the Batch API input JSONL to write (replaced if it exists; user-only)")
-    pr.set_defaults(func=openai_batch_command)
-
-    co = actions.add_parser("collect", help="read the Batch API output; write the same JSONL as imr-llm batch")
-    common(co)
-    co.add_argument("--results", type=Path, action="append", required=True, metavar="FILE",
-                    help="a Batch API output (or error) JSONL file; repeatable")
-    co.add_argument("--out", type=Path, required=True, metavar="FILE",
-                    help="JSON Lines output, as imr-llm batch writes it (letters already in it are skipped)")
-    co.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per item (rebuilt from --out)")
-    co.add_argument("--redact", action="store_true", help="as for extract: no free text, case number, dates, ages or paths")
-    co.add_argument("--price-in", type=float, metavar="USD",
-                    help="price per million prompt tokens (default: half the live price, when known)")
-    co.add_argument("--price-out", type=float, metavar="USD", help="price per million completion tokens")
-    co.set_defaults(func=openai_batch_command)
-
-
-def openai_batch_command(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from .api import Pipeline
-    from .cli import Progress, expand_paths
-    from .model import ModelConfig
-
-    name = f"imr-llm openai-batch {args.action}"
-    paths, missing = expand_paths(args.paths)
-    for p in missing:
-        print(f"imr-llm: error: {p}", file=sys.stderr)
-    problem = None
-    if not paths:
-        problem = "no letters to read"
-    elif args.concurrency < 1:
-        problem = "--concurrency must be 1 or more"
-    elif args.action == "collect":
-        absent = [str(p) for p in args.results if not p.is_file()]
-        if absent:
-            problem = f"--results {', '.join(absent)}: no such file"
-        elif args.csv is not None and args.csv.resolve() == args.out.resolve():
-            problem = "--csv and --out must be different files"
-    if problem is None:
-        try:
-            config = ModelConfig.from_env(model=args.model, endpoint_kind=args.endpoint_kind)
-            pipeline = Pipeline(config, cache_dir=args.cache_dir)
-        except ImrError as exc:
-            problem = str(exc)
-    if problem is not None:
-        print(f"{name}: error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    with Progress(len(paths), quiet=False, label="letters") as progress:
-        advance = progress.letter_done
-        try:
-            if args.action == "prepare":
-                from .output import private_dir
-
-                private_dir(args.requests.parent)
-                summary = asyncio.run(aprepare(paths, pipeline, args.requests, concurrency=args.concurrency,
-                                               progress=advance))
-                lines, status = summary.lines(args.requests), EXIT_FAILED if summary.failed else EXIT_OK
-            else:
-                lines, status = _collect(args, pipeline, paths, config, advance)
-        except KeyboardInterrupt:
-            print(f"{name}: interrupted", file=sys.stderr)
-            return 130
-        except OSError as exc:  # the requests, results or output file
-            print(f"{name}: error: {exc.filename or ''}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
-            return EXIT_FAILED
-        except ImrError as exc:  # the output is another run's
-            print(f"{name}: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        finally:
-            pipeline.close()
-    for line in lines:
-        print(f"{name}: {line}", file=sys.stderr)
-    return EXIT_FAILED if missing and status == EXIT_OK else status
-
-
-def _collect(args, pipeline, paths, config, advance) -> tuple[list[str], int]:
-    import asyncio
-
-    from .batch import PRICES_PER_MTOK, BatchOptions, summary_text
-
-    results = BatchResults(args.results)
-    price_in, price_out = args.price_in, args.price_out
-    if price_in is None and price_out is None and config.endpoint_kind == "openai" and config.model in PRICES_PER_MTOK:
-        price_in, price_out = (p * BATCH_DISCOUNT for p in PRICES_PER_MTOK[config.model])
-    options = BatchOptions(out=args.out, csv=args.csv, concurrency=args.concurrency, redact=args.redact,
-                           price_in=price_in, price_out=price_out)
-    summary, collected = asyncio.run(acollect(paths, pipeline, results, options, progress=advance))
-    lines = [line.removeprefix("imr-llm batch: ") for line in summary_text(summary).splitlines()]
-    lines += collected.lines()
-    if summary.interrupted:
-        return lines, 130
-    failed = summary.failed or collected.missing or collected.failed or collected.unusable
-    return lines, EXIT_FAILED if failed else EXIT_OK

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from ..prompts import prompt_hashes
+from imr_llm.prompts import prompt_hashes
 
 MANIFEST = "manifest.json"
 
@@ -27,7 +27,7 @@ def write_manifest(cassettes_dir: Path) -> None:
 
 
 def current_hashes(names: list[str]) -> dict[str, str]:
-    from ..prompts import load_prompt
+    from imr_llm.prompts import load_prompt
 
     return {name: load_prompt(name).short_hash for name in names}
 
@@ -45,16 +45,6 @@ def record_cassette_prompts(cassettes_dir: Path, cassette: str, hashes: dict[str
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     data.setdefault("cassettes", {})[cassette] = hashes
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def stale_prompts(cassettes_dir: Path) -> list[str]:
-    """Prompts whose current hash differs from the one the cassettes were recorded with."""
-    path = Path(cassettes_dir) / MANIFEST
-    if not path.exists():
-        return []
-    recorded = json.loads(path.read_text(encoding="utf-8")).get("prompt_hashes", {})
-    current = prompt_hashes()
-    return sorted(name for name, digest in recorded.items() if current.get(name) != digest)
 
 
 def _version(name: str) -> str | None:

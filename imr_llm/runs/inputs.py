@@ -1,0 +1,145 @@
+"""What a run reads: the one input rule of every command (files, folders searched recursively,
+'-' for stdin, or the pictures of one letter's pages) and each letter's identity.
+
+Before a batch parses any letter, every file is hashed (sha256 of its bytes, its size checked
+before any is read): a letter found under two names is one letter, processed once, its line
+listing every path. A file that cannot be read is identified by its path (`path_key`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ImrError
+from ..output import display_path
+from ..reading import IMAGE_SUFFIXES, MAX_BYTES, SUPPORTED_SUFFIXES, read_file
+
+STDIN = "-"
+_STDIN_DATA: dict[str, bytes] = {}
+
+
+def iter_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Letter files under `paths` (folders: recursively, .pdf/.txt, sorted), lazily."""
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
+                        yield Path(root) / name
+        else:
+            yield p
+
+
+def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Letter files to process, and problems (missing paths, folders without letters): the one
+    input rule of every command. Folders are searched recursively for .pdf/.txt; '-' is stdin."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if raw == STDIN:
+            files.append(p)
+        elif p.is_dir():
+            found = list(iter_inputs([p]))
+            if not found:
+                problems.append(f"{display_path(p)}: folder has no .pdf or .txt letters")
+            files.extend(found)
+        elif p.exists():
+            files.append(p)
+        else:
+            problems.append(f"{display_path(p)}: no such file or folder")
+    return files, problems
+
+
+def one_letter_pages(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """`--one-letter`: the pictures of one letter's pages, in the order given (a folder: its pictures
+    in name order, not searched below), and problems. A letter with a page missing is not read at all."""
+    if STDIN in paths:
+        return [], ["'-' (stdin) cannot be a page of --one-letter; give the picture files"]
+    files, problems = [], []
+    for raw in paths:
+        p = Path(raw)
+        found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES) \
+            if p.is_dir() else [p] if p.exists() else []
+        if not found:
+            problems.append(f"{display_path(p)}: " + ("folder has no .png, .jpg or .tif pictures" if p.is_dir()
+                                                       else "no such file or folder"))
+        files.extend(found)
+    return ([], problems) if problems else (files, problems)
+
+
+def display_name(path: Path) -> str:
+    return "<stdin>" if str(path) == STDIN else display_path(path)
+
+
+def letter_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def path_key(name: str) -> str:
+    """The identity of a file that could not be read: its path (hashed, so a redacted line keeps it)."""
+    return "path:" + hashlib.sha256(name.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Letter:
+    """One letter of a run: its identity (None: not hashed, as for `extract`), every path it was
+    found under, or why it cannot be read; `pages`: the pictures of its pages, read by OCR."""
+
+    key: str | None
+    paths: list[Path]
+    names: list[str]
+    error: ImrError | None = None
+    pages: list[Path] | None = None
+
+    def read(self) -> bytes:
+        """The letter's bytes (stdin: read once, more than MAX_BYTES is refused, never read whole)."""
+        if str(self.paths[0]) != STDIN:
+            return read_file(self.paths[0])
+        if "data" not in _STDIN_DATA:
+            _STDIN_DATA["data"] = sys.stdin.buffer.read(MAX_BYTES + 1)
+        return _STDIN_DATA["data"]
+
+
+def each_file(files: list[Path], pages: bool = False) -> list[Letter]:
+    """One letter per file, in order, not hashed (`extract`, `explain`); `pages`: all of them one letter."""
+    if pages:
+        return [Letter(None, files[:1], [display_name(files[0])], pages=files)]
+    return [Letter(None, [f], [display_name(f)]) for f in files]
+
+
+async def plan_letters(paths: Iterable[str | os.PathLike[str]], stop=None) -> list[Letter]:
+    """Every letter under `paths`, once: files hashed (each file's size checked before it is read,
+    and its bytes let go), grouped by hash in the order first found. The loop gets a turn now and
+    then, so a Ctrl-C is seen while a large folder is hashed."""
+    letters: dict[str, Letter] = {}
+    seen: set[str] = set()
+    for n, path in enumerate(iter_inputs(paths)):
+        if n % 64 == 63:
+            await asyncio.sleep(0)
+        if stop is not None and stop.requested:
+            break
+        real = os.path.realpath(path)
+        if real in seen:  # the same file given twice (a folder and a file in it)
+            continue
+        seen.add(real)
+        name = display_path(path)
+        try:
+            key, error = letter_hash(read_file(path)), None
+        except ImrError as exc:
+            key, error = path_key(name), exc
+        letter = letters.get(key)
+        if letter is None:
+            letters[key] = Letter(key, [path], [name], error)
+        else:
+            letter.paths.append(path)
+            letter.names.append(name)
+    return list(letters.values())

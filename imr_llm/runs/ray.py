@@ -1,0 +1,144 @@
+"""Scale-out with Ray Data: `imr-llm batch --engine ray` (the optional extra `imr-llm[ray]`).
+
+The same per-letter code as `imr-llm batch` (`loop.aiter_results`), mapped over a Ray dataset of
+file paths; the lines come back to the driver, which appends them with the same writer
+(`output.JsonlAppender`) and the same line format (`LetterOutcome.record`), so the output is the
+batch CLI's JSONL, in finishing order.
+
+* **What runs where.** The driver lists the files and reads the output's letter hashes (resume);
+  only paths go into the dataset. Each Ray worker (an actor) opens one `Pipeline` — its own HTTP
+  client, cache handle, endpoint limits and event loop — and runs `per_worker` letters at once
+  on it, reading and hashing each file itself (so files must be readable at the same path on
+  every node). The driver writes every line and rebuilds the CSV.
+* **Resume.** A letter whose hash is already in `out` is skipped by the worker, before parsing;
+  a letter that comes back twice in one run (the same file under two names) is written once.
+* **Limits.** `IMR_LLM_MAX_IN_FLIGHT` / `_REQUESTS_PER_MINUTE` / `_TOKENS_PER_MINUTE` apply per
+  worker process: for a total budget, divide it by the number of workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from ..api import Pipeline
+from ..cache import default_cache_dir
+from ..errors import ConfigError
+from ..output import JsonlAppender
+from .batch import BatchOptions, finish
+from .inputs import iter_inputs
+from .loop import aiter_results
+from .sinks import PREFIX, done_keys
+from .summary import Summary
+
+RAY_MISSING = "the Ray engine needs Ray: install imr-llm[ray] (pip install 'imr-llm[ray]')"
+
+
+def require_ray():
+    """`ray` (with Ray Data), or a ConfigError saying how to install it."""
+    try:
+        import ray  # deferred: the optional extra imr-llm[ray]
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise ConfigError(RAY_MISSING) from None
+    return ray
+
+
+class LetterWorker:
+    """One per Ray worker process: a Pipeline and an event loop that live as long as the worker
+    (the HTTP client and the endpoint limits belong to the loop), fed batches of paths."""
+
+    def __init__(self, model=None, cache_dir: str | None = None, use_cache: bool = True, per_worker: int = 4,
+                 skip: frozenset[str] = frozenset(), redact: bool = False) -> None:
+        self.pipeline = Pipeline(model, cache_dir=cache_dir, use_cache=use_cache)
+        self.loop = asyncio.new_event_loop()
+        self.per_worker, self.skip, self.redact = per_worker, set(skip), redact
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        results = self.loop.run_until_complete(self._run([str(p) for p in batch["path"]]))
+        # the line exactly as `run_batch` writes it; a skipped letter is an empty line
+        return {"line": ["" if r.skipped else r.line(self.redact) for r in results]}
+
+    async def _run(self, paths: list[str]) -> list:
+        return [r async for r in aiter_results(paths, self.pipeline, concurrency=self.per_worker, skip=self.skip)]
+
+    def __del__(self) -> None:  # best effort: Ray may end the process without it
+        try:
+            if not self.loop.is_closed():
+                self.loop.run_until_complete(self.pipeline.aclose())
+            self.loop.close()
+            self.pipeline.close()
+        except Exception:
+            pass
+
+
+def run_ray(paths: Iterable[str | os.PathLike[str]], options: BatchOptions, *, model=None,
+            cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True, workers: int | None = None,
+            num_cpus: float | None = None, batch_size: int | None = None,
+            progress: Callable[[dict | None], None] | None = None) -> Summary:
+    """`run_batch` on Ray Data: every letter under `paths` not already in `options.out` is processed
+    by one of `workers` workers (default: one per CPU of the cluster), each with
+    `options.concurrency` letters in progress and `num_cpus` CPUs reserved (default 1); one line
+    per letter is appended to the output by this process. Uses the running Ray instance, else
+    `ray.init()` (RAY_ADDRESS names a cluster; without it a local instance is started and shut
+    down afterwards). `progress(record)` is called after each letter (None for one skipped)."""
+    ray = require_ray()
+    summary, started = Summary(), time.perf_counter()
+    appender = JsonlAppender(options.out, own=True)  # held for the run: a second run on it is refused
+    try:
+        skip = done_keys(options.out)
+    except BaseException:
+        appender.close()
+        raise
+    files = [str(p) for p in iter_inputs(paths)]
+    own_instance = not ray.is_initialized()
+    if own_instance:
+        ray.init(logging_level=logging.WARNING, **({} if os.environ.get("RAY_ADDRESS") else {"include_dashboard": False}))
+    try:
+        per_worker = max(1, options.concurrency)
+        workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // (num_cpus or 1)))
+        # workers need the cache folder the driver means (not their own default or environment)
+        cache = str(Path(cache_dir) if cache_dir else default_cache_dir()) if model is not None else None
+        setup = {"model": model, "cache_dir": cache, "use_cache": use_cache, "per_worker": per_worker,
+                 "skip": frozenset(skip), "redact": options.redact}
+        try:
+            if files:
+                ray.data.DataContext.get_current().enable_progress_bars = False  # the CLI shows its own
+                dataset = ray.data.from_items([{"path": f} for f in files]).map_batches(
+                    LetterWorker, batch_size=batch_size or per_worker, batch_format="numpy",
+                    compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1 if num_cpus is None else num_cpus,
+                    fn_constructor_kwargs=setup)
+                _write(dataset.iter_rows(), appender, summary, progress)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        finally:
+            appender.close()
+    finally:
+        if own_instance:
+            ray.shutdown()
+    finish(summary, started, options.out, options.csv, options.redact)
+    summary.estimate_cost(model, options.price_in, options.price_out)
+    return summary
+
+
+def _write(rows, appender: JsonlAppender, summary: Summary, progress) -> None:
+    """The workers' lines, appended as they come (a letter done before, or twice in this run: once)."""
+    written: set[str] = set()
+    for row in rows:
+        line = str(row["line"])
+        key = PREFIX.match(line)
+        record = None
+        if line and not (key and key.group(1) in written):
+            appender.write_line(line)
+            if key and key.group(1):
+                written.add(key.group(1))
+            record = json.loads(line)
+        summary.add(record)
+        if progress is not None:
+            progress(record)

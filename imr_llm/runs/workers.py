@@ -1,0 +1,272 @@
+"""Where letters are read and parsed, and how a run stops.
+
+* **Limits where the work runs.** A PDF is always read in a parse worker, a separate process
+  with at most READ_MEMORY of address space and READ_SECONDS per letter (a hostile PDF: a Flate
+  bomb, text extraction that is quadratic); a worker that runs out is ended and its letter fails
+  (`reading_limit_exceeded`), the run goes on. Text letters are parsed in the workers too once a
+  run has enough of them (`Parsers.start_after`), leaving the loop's core to the model calls.
+  Workers run in a process group of their own (a terminal's Ctrl-C never reaches them) and are
+  ended by this process; one that outlives it reads end-of-file and leaves.
+* **Stopping.** `Stop`: the first Ctrl-C stops taking letters, gives those in progress
+  STOP_GRACE_S to finish, then the summary says how to go on (exit 130); a second Ctrl-C ends
+  the process at once (workers killed, temporaries removed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import resource
+import signal
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ImrError, ReadingLimitExceeded
+from ..output import TEMPORARIES
+from ..parsing import parse_source
+from ..reading import is_pdf, read_bytes
+
+# Per-letter limits of a parse worker. The dev letters read and parse in under 0.1 s and 60 MB;
+# a hostile PDF can take minutes (pdfium's text extraction is quadratic in overprinted text
+# objects) or gigabytes (a Flate bomb).
+READ_SECONDS = 20  # wall time to read and parse one letter (IMR_LLM_READ_SECONDS)
+READ_MEMORY = 1 << 30  # address space of a worker process, bytes (IMR_LLM_READ_MEMORY_MB)
+STOP_GRACE_S = 3.0  # after the first Ctrl-C: how long letters in progress may take to finish
+
+
+class Stop:
+    """A request to stop a run (Ctrl-C). The first stops it taking letters and gives the letters
+    in progress STOP_GRACE_S to finish; the second ends the process at once: parse workers
+    killed, temporary files removed, exit status 130. `install()` makes SIGINT the request, in
+    the main thread, until `uninstall()`; a running batch (`run_batch`) also takes it through its
+    event loop, whose wake-up is what notices it while the loop waits."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._event: asyncio.Event | None = None
+        self._previous = None
+
+    def request(self, *_: Any) -> None:
+        if self.requested:
+            exit_now()
+        self.requested = True
+        os.write(2, f"imr-llm: stopping: letters in progress get up to {STOP_GRACE_S:g} s to finish, no new "
+                    "letter is started; Ctrl-C again to stop at once\n".encode())
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._event is None:
+            self._event = asyncio.Event()
+            if self.requested:
+                self._event.set()
+        await self._event.wait()
+
+    def install(self) -> "Stop":
+        self._previous = signal.signal(signal.SIGINT, self.request)
+        return self
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def exit_now() -> None:
+    """The second Ctrl-C: nothing half-done stays behind that this process can remove, then exit."""
+    for pid in list(_WORKER_PIDS):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)  # gone before this process is (unless the loop's child watcher reaped it first)
+        except OSError:
+            pass
+    for tmp in list(TEMPORARIES):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    os.write(2, b"imr-llm: stopped at once; the output holds whole lines only: run the same command to go on\n")
+    os._exit(130)
+
+
+def read_and_parse(data: bytes, name: str):
+    """(source, determination): a letter's bytes read and parsed (what a parse worker runs); a
+    photographed page with no decided item comes back marked incomplete, as from `extract`."""
+    source = read_bytes(data, name=name)
+    return source, parse_source(source)
+
+
+_WORKER_PIDS: set[int] = set()  # live parse workers of this process (a stop at once kills them)
+_FRAME = struct.Struct(">Q")
+
+
+class _WorkerGone(Exception):
+    pass
+
+
+class _Worker:
+    """One parse worker: a child process reading framed pickles (letter bytes, name) on stdin and
+    answering framed pickles on its stdout, one letter at a time."""
+
+    def __init__(self, process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, seconds: float, memory: int) -> "_Worker":
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "from imr_llm.runs.workers import parse_worker; parse_worker()", str(seconds), str(memory),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env=env, process_group=0)  # a group of its own: a terminal's Ctrl-C goes to the batch only
+        _WORKER_PIDS.add(process.pid)
+        return cls(process)
+
+    async def ask(self, data: bytes, name: str, timeout: float):
+        message = pickle.dumps((data, name), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self.process.stdin.write(_FRAME.pack(len(message)) + message)
+            await self.process.stdin.drain()
+            size = _FRAME.unpack(await asyncio.wait_for(self.process.stdout.readexactly(_FRAME.size), timeout))[0]
+            return pickle.loads(await self.process.stdout.readexactly(size))
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError) as exc:
+            raise _WorkerGone() from exc
+
+    async def end(self) -> int | None:
+        """Kill the worker (a child of this process) and reap it; its exit status."""
+        _WORKER_PIDS.discard(self.process.pid)
+        if self.process.returncode is None:
+            try:
+                self.process.kill()
+            except ProcessLookupError:
+                pass
+        return await self.process.wait()
+
+
+class Parsers:
+    """Where letters are read and parsed. A PDF always in a worker process, under the per-letter
+    limits; a text letter in this process, or in the workers too once more than `start_after`
+    letters came in (when `workers` > 0). At most max(1, workers) workers, started when needed."""
+
+    def __init__(self, workers: int, start_after: int = 0, seconds: float | None = None,
+                 memory: int | None = None) -> None:
+        self.workers, self.start_after = max(0, workers), start_after
+        self.seconds, self.memory = read_limits(seconds, memory)
+        self.letters = 0
+        self.idle: list[_Worker] = []
+        self.busy: set[_Worker] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self.unavailable = False  # a worker could not be started: everything is read here
+
+    def note_letter(self) -> None:
+        self.letters += 1
+
+    async def parse(self, data: bytes, name: str):
+        in_worker = is_pdf(data) or (self.workers and self.letters > self.start_after)
+        if not in_worker or self.unavailable:
+            return read_and_parse(data, name)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(max(1, self.workers))
+        async with self._slots:
+            while True:
+                reused = bool(self.idle)
+                try:
+                    worker = self.idle.pop() if reused else await _Worker.start(self.seconds, self.memory)
+                except OSError:  # no process can be started here: read as before workers
+                    self.unavailable = True
+                    return read_and_parse(data, name)
+                self.busy.add(worker)
+                try:
+                    kind, *answer = await worker.ask(data, name, self.seconds + 10)
+                except _WorkerGone:
+                    status = await worker.end()
+                    if reused:  # it may have died before this letter: the letter gets a new one
+                        continue
+                    raise ReadingLimitExceeded(_why_gone(name, status, self.seconds, self.memory)) from None
+                except BaseException:  # cancelled mid-letter (a stop): the worker cannot be reused
+                    await worker.end()
+                    raise
+                finally:
+                    self.busy.discard(worker)
+                self.idle.append(worker)
+                break
+        if kind == "ok":
+            return answer[0], answer[1]
+        if kind == "error":
+            raise answer[0]
+        raise RuntimeError(answer[0])  # a bug in the worker: reported as the letter's internal error
+
+    async def aclose(self) -> None:
+        workers, self.idle = [*self.idle, *self.busy], []
+        self.busy = set()
+        for worker in workers:
+            await worker.end()
+
+
+def read_limits(seconds: float | None = None, memory: int | None = None) -> tuple[float, int]:
+    """A parse worker's limits: as given, else IMR_LLM_READ_SECONDS / IMR_LLM_READ_MEMORY_MB, else
+    READ_SECONDS / READ_MEMORY."""
+    try:
+        if seconds is None:
+            seconds = float(os.environ.get("IMR_LLM_READ_SECONDS") or READ_SECONDS)
+        if memory is None:
+            memory = int(float(os.environ.get("IMR_LLM_READ_MEMORY_MB") or READ_MEMORY / 2**20) * 2**20)
+    except ValueError:
+        raise ConfigError("IMR_LLM_READ_SECONDS / IMR_LLM_READ_MEMORY_MB must be numbers") from None
+    if seconds <= 0 or memory < 64 * 2**20:
+        raise ConfigError("IMR_LLM_READ_SECONDS must be above 0 and IMR_LLM_READ_MEMORY_MB at least 64")
+    return seconds, memory
+
+
+def _why_gone(name: str, status: int | None, seconds: float, memory: int) -> str:
+    if status == -signal.SIGALRM or status is None:
+        what = f"took longer than {seconds:g} s"
+    else:  # killed by a signal, or exited on a MemoryError or a crash: which one depends on where it ran out
+        what = f"needed more than {memory / 2**20:,.0f} MB of memory, or crashed the reader"
+    return f"{name}: reading it {what}; the batch went on without it (check the file: a letter is far smaller)"
+
+
+def parse_worker() -> None:
+    """A parse worker's main (run by `_Worker.start`): letters in on stdin, answers out on the
+    original stdout; anything else printed goes nowhere. SIGINT is ignored (the batch decides),
+    memory is capped with RLIMIT_AS and each letter's wall time with alarm(): SIGALRM's default
+    action ends the process, however deep in pdfium it is. No core files."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    seconds, memory = float(sys.argv[1]), int(sys.argv[2])
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray prints (a library's, or pdfium's own) never reach the answers
+    letters = sys.stdin.buffer
+    import pypdfium2  # noqa: F401  (deferred: imported here before the limits, which are the letters')
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if memory:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    while True:
+        head = letters.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return  # end of file: the batch is done, or gone
+        data, name = pickle.loads(letters.read(_FRAME.unpack(head)[0]))
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            answer = ("ok", *read_and_parse(data, name))
+        except ImrError as exc:
+            answer = ("error", exc)
+        except MemoryError:
+            answer = ("error", ReadingLimitExceeded(_why_gone(name, -signal.SIGKILL, seconds, memory)))
+        except Exception as exc:
+            answer = ("bug", type(exc).__name__)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        del data
+        message = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.write(_FRAME.pack(len(message)) + message)
+        answers.flush()
+
+
+def default_parse_workers() -> int:
+    """One parse worker per core but the one the event loop runs on, at most 4 (one loop keeps
+    about 4 parsers busy: BENCHMARKS.md); none on a single core."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
