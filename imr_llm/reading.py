@@ -46,6 +46,7 @@ from .errors import (
     UnreadablePdf,
     UnsupportedFileType,
 )
+from .output import display_path
 
 TEXT_SUFFIXES = {".txt", ".text"}
 PDF_SUFFIXES = {".pdf"}
@@ -335,19 +336,6 @@ def read_text(text: str, path: str | None = None) -> SourceText:
     if not text or not text.strip():
         raise EmptyInput(f"{_name(path)}: the text is empty")
     return normalize(text, kind="text", path=path)
-
-
-def display_path(path: str | os.PathLike[str]) -> str:
-    """A path as text any output can hold (JSON, CSV, a page, a console): the bytes of a file
-    name that are not UTF-8 (made on another system) are shown as \\xNN escapes instead of
-    failing every write they reach."""
-    text = os.fspath(path)
-    if isinstance(text, bytes):
-        text = os.fsdecode(text)
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # lone surrogates that are not escaped bytes
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def read_path(path: str | Path) -> SourceText:
