@@ -11,10 +11,14 @@ The token budget is charged with an estimate before the request (prompt characte
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
+
+from . import adapters
+from .adapters import httpx
 
 
 @dataclass
@@ -101,13 +105,7 @@ def limiter_for(key: tuple, max_in_flight: int | None, requests_per_minute: floa
     return per_loop[full]
 
 
-def _httpx():
-    import httpx2
-
-    return httpx2
-
-
-class LimitedTransport:
+class LimitedTransport(httpx.AsyncBaseTransport):
     """An async httpx transport that takes a limiter slot for every request it sends — first
     tries, re-asks and retries alike — and corrects the token budget with the reported usage."""
 
@@ -117,14 +115,8 @@ class LimitedTransport:
 
     @classmethod
     def client(cls, given, config):
-        """An AsyncClient over this transport. `given`: an httpx client whose transport to reuse
-        when it can serve async requests (a MockTransport in tests); otherwise a fresh one."""
-        httpx = _httpx()
-        inner = getattr(given, "_transport", None) if given is not None else None
-        if not isinstance(inner, httpx.AsyncBaseTransport):
-            inner = httpx.AsyncHTTPTransport()
-        transport = type("LimitedAsyncTransport", (cls, httpx.AsyncBaseTransport), {})(inner, config)
-        return httpx.AsyncClient(transport=transport, timeout=config.timeout_s)
+        """An AsyncClient over this transport, around `given`'s transport when it has an async one."""
+        return httpx.AsyncClient(transport=cls(adapters.transport_of(given), config), timeout=config.timeout_s)
 
     async def handle_async_request(self, request):
         config = self.config
@@ -137,8 +129,6 @@ class LimitedTransport:
             response = await self.inner.handle_async_request(request)
             await response.aread()  # small JSON bodies: read here, so the slot covers the whole answer
             try:
-                import json
-
                 usage = json.loads(response.content).get("usage") or {}
                 actual = float((usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0)) or None
             except (ValueError, AttributeError, TypeError):

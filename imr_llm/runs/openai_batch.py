@@ -2,7 +2,7 @@
 back as one JSONL file (half the price, within 24 hours), through the same prompts, validation and
 grounding as a live run.
 
-Two passes of the normal pipeline, with the model client in a batch mode (`StructuredClient.deferred`):
+Two passes of the normal pipeline, with the model client in a batch mode (`StructuredClient.batch_api`):
 
 1. **prepare** — every model call that is not already in the response cache becomes one Batch API
    request line, `{"custom_id": <cache key>, "method": "POST", "url": "/v1/chat/completions",
@@ -79,7 +79,7 @@ class _Recorded(Exception):
 # -- the two client modes ------------------------------------------------------------------------
 
 class PreparePass:
-    """`StructuredClient.deferred` for the prepare pass: a cache miss becomes one request line
+    """`StructuredClient.batch_api` for the prepare pass: a cache miss becomes one request line
     (once per custom_id) and a `BatchDeferred` for the enricher (a failed call: nothing cached)."""
 
     def __init__(self, requests: Path) -> None:
@@ -202,7 +202,7 @@ def _failure(record: dict) -> str:
 
 
 class CollectPass:
-    """`StructuredClient.deferred` for the collect pass: a cache miss is answered by its line in
+    """`StructuredClient.batch_api` for the collect pass: a cache miss is answered by its line in
     the results (validated, salvaged, counted and cached as a live answer), or fails."""
 
     def __init__(self, results: BatchResults) -> None:
@@ -263,27 +263,27 @@ async def aprepare(paths, pipeline, requests: Path, *, concurrency: int = 4, pro
     """Run the letters under `paths` with the client in prepare mode; write the requests file.
     Returns the summary's lines, and whether a letter failed."""
     client = pipeline.enricher.client
-    deferred = client.deferred = PreparePass(requests)
+    deferred = PreparePass(requests)
     summary = Summary()
     try:
-        results = aiter_results(paths, pipeline, concurrency=concurrency)
-        try:
-            async for result in results:
-                summary.letters += 1
-                if result.error is not None:
-                    summary.failed[result.error.code] += 1
-                else:
-                    summary.cache_hits += result.determination.model_step.usage.cache_hits
-                if progress is not None:
-                    progress(result)
-        finally:
-            await results.aclose()
+        with client.batch_api(deferred):
+            results = aiter_results(paths, pipeline, concurrency=concurrency)
+            try:
+                async for result in results:
+                    summary.letters += 1
+                    if result.error is not None:
+                        summary.failed[result.error.code] += 1
+                    else:
+                        summary.cache_hits += result.determination.model_step.usage.cache_hits
+                    if progress is not None:
+                        progress(result)
+            finally:
+                await results.aclose()
         deferred.finish()
     except BaseException:
         deferred.abandon()
         raise
     finally:
-        client.deferred = None
         await client.aclose()
     return prepare_lines(summary, deferred, requests), bool(summary.failed)
 
@@ -291,10 +291,6 @@ async def aprepare(paths, pipeline, requests: Path, *, concurrency: int = 4, pro
 async def acollect(paths, pipeline, results: BatchResults, options: BatchOptions, *, progress=None):
     """Run the letters under `paths` with the client answering from `results`; write
     `options.out` (and the CSV) as `imr-llm batch` does. Returns (Summary, CollectPass)."""
-    client = pipeline.enricher.client
-    collected = client.deferred = CollectPass(results)
-    try:
+    with pipeline.enricher.client.batch_api(CollectPass(results)) as collected:
         summary = await run_batch(paths, pipeline, options, progress=progress)
-    finally:
-        client.deferred = None
     return summary, collected

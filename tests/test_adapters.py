@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from imr_llm.enrich.answers import ReasonsAnswer, RequestAnswer
-from imr_llm.model import structured
+from imr_llm.model import adapters as structured
 from imr_llm.model.config import PROFILES
 from conftest import ROOT
 from fake_openai_server import fake_openai  # noqa: F401  (fixture)
@@ -118,8 +118,8 @@ def test_params_that_are_not_plain_json_go_through_create(monkeypatch):
 
     asyncio.run(with_timeout())
     assert len(calls) == 2 and b"timeout" not in seen[-1].content  # a request option, not a body field
-    assert not structured._plain({1: "int key"}) and not structured._plain(Content())
-    assert structured._plain({"a": [1, 2.5, True, None, {"b": "c"}]})
+    assert not structured.plain({1: "int key"}) and not structured.plain(Content())
+    assert structured.plain({"a": [1, 2.5, True, None, {"b": "c"}]})
 
 
 def test_a_response_model_is_wrapped_once_and_answers_are_still_ours():
@@ -154,9 +154,9 @@ def test_a_model_with_async_validators_is_refused_every_time():
     for _ in range(2):
         with pytest.raises(ValueError, match="async validators are not supported"):
             check(Checked)
-    assert Checked not in structured._PASSED
+    assert Checked not in structured.PASSED
     check(RequestAnswer)
-    assert RequestAnswer in structured._PASSED
+    assert RequestAnswer in structured.PASSED
     check(None)  # neither weak-referenceable nor a model: checked by instructor's own function
     check(list[RequestAnswer])
 

@@ -1,0 +1,56 @@
+"""Models that wrap a model, in the style of pydantic-ai's wrapper models: each has the one
+method of the stack, `request(Request) -> Completion`, and adds one concern around its inner one.
+The client composes them (client.py): cached(endpoint), or cached(batch_api(endpoint)) during a
+Batch API pass. The endpoint's limits wrap its HTTP transport (limits.py): every attempt takes a
+slot, re-asks and retries included."""
+
+from __future__ import annotations
+
+import functools
+
+from pydantic import ValidationError
+
+from ..cache import CacheBackend
+from .endpoint import Completion, Endpoint, Request
+from .usage import UsageLog, UsageRecord
+
+
+class Cached:
+    """Answers from the store first; an answer that parses into the response model is stored after
+    the inner call (errors never are; a salvaged one with its flag, so a rerun drops the same values)."""
+
+    def __init__(self, inner, store: CacheBackend, usage: UsageLog, model_name: str) -> None:
+        self.inner, self.store, self.usage, self.model_name = inner, store, usage, model_name
+
+    async def request(self, request: Request) -> Completion:
+        hit = self.lookup(request)
+        if hit is not None:
+            return hit
+        completion = await self.inner.request(request)
+        self.store.set(request.key, {"value": completion.value.model_dump(mode="json"),
+                                     "salvaged": completion.salvaged, "problem": completion.problem})
+        return completion
+
+    def lookup(self, request: Request) -> Completion | None:
+        cached = self.store.get(request.key)
+        if not (isinstance(cached, dict) and "value" in cached):
+            return None
+        try:
+            value = request.response_model.model_validate(cached["value"])
+        except ValidationError:
+            return None  # written by an older schema: ask again
+        record = UsageRecord(task=request.task, model=self.model_name, cached=True, attempts=0)
+        self.usage.add(record)
+        return Completion(value, record, bool(cached.get("salvaged")), cached.get("problem"))
+
+
+class BatchAPI:
+    """Hands each call to a Batch API pass (runs/openai_batch.py) with its cache key and a way to run
+    it against an in-process httpx transport: the prepare pass records the request instructor builds,
+    the collect pass answers with the batch's completion, validated and counted as a live answer."""
+
+    def __init__(self, endpoint: Endpoint, batch_pass) -> None:
+        self.endpoint, self.batch_pass = endpoint, batch_pass
+
+    async def request(self, request: Request) -> Completion:
+        return await self.batch_pass.acall(request.task, request.key, functools.partial(self.endpoint.request, request))
