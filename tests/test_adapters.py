@@ -1,11 +1,15 @@
-"""The instructor client's fast path (imr_llm/model/structured.py): requests are byte-identical to
-what openai's `create` sends, anything unusual still goes through `create`, response models are
-wrapped once, and a model with async validators is still refused every time."""
+"""The library workarounds (imr_llm/model/adapters.py): each still finds what it works around in the
+installed instructor, openai and httpx (these fail when a library changes under one); the fast path's
+requests are byte-identical to what openai's `create` sends, anything unusual still goes through
+`create`, response models are wrapped once, and a model with async validators is still refused."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import logging
+from importlib.metadata import version
 
 import httpx2 as httpx
 import openai
@@ -14,6 +18,7 @@ from pydantic import BaseModel
 
 from imr_llm.enrich.answers import ReasonsAnswer, RequestAnswer
 from imr_llm.model import adapters as structured
+from imr_llm.model.adapters import CHECKED_AGAINST
 from imr_llm.model.config import PROFILES
 from conftest import ROOT
 from fake_openai_server import fake_openai  # noqa: F401  (fixture)
@@ -184,3 +189,46 @@ def test_many_calls_leave_no_class_or_schema_behind(fake_openai, tmp_path):  # n
             sizes.append((answers._schemas.cache_info().currsize, structured.prepared.cache_info().currsize))
     assert len(fake_openai.requests) >= 2 * len(letters)  # one call a letter, twice
     assert sizes[-1] == sizes[len(letters) - 1]  # the second pass over the letters added nothing
+
+
+@pytest.mark.parametrize("library", sorted(CHECKED_AGAINST))
+def test_the_libraries_are_the_versions_the_workarounds_were_checked_against(library):
+    """A new version: recheck each workaround below against it, then update CHECKED_AGAINST."""
+    assert version(library) == CHECKED_AGAINST[library]
+
+
+def test_what_the_workarounds_touch_is_still_there():
+    from instructor.v2.core import patch
+    from instructor.v2.core.errors import InstructorRetryException
+    from instructor.v2.core.function_calls import ResponseSchema
+    from instructor.v2.core.hooks import HookName
+    from instructor.v2.validation import async_validators
+    from openai._models import SecurityOptions
+    from openai.resources.chat.completions import AsyncCompletions
+
+    # install(): instructor's check, bound by name in `patch` too, takes the response model only
+    for module in (async_validators, patch):
+        assert list(inspect.signature(module.reject_async_validators).parameters) == ["response_model"]
+    # chat_completion(): `post` takes body, cast_to and options; `security` is an option create sets
+    post = inspect.signature(openai.AsyncOpenAI.post).parameters
+    assert {"body", "cast_to", "options"} <= set(post)
+    assert "bearer_auth" in SecurityOptions.__annotations__
+    assert 'security={"bearer_auth": True}' in inspect.getsource(AsyncCompletions.create)
+    # Tally's hooks, the retry exception's fields salvage reads, the wrapped response model
+    assert {HookName.COMPLETION_KWARGS.value, HookName.COMPLETION_RESPONSE.value} == {"completion:kwargs",
+                                                                                      "completion:response"}
+    assert {"last_completion", "failed_attempts"} <= set(inspect.signature(InstructorRetryException).parameters)
+    assert issubclass(structured.prepared(RequestAnswer), ResponseSchema)
+    # transport_of(): httpx keeps a client's transport in `_transport`
+    mock = httpx.MockTransport(lambda request: httpx.Response(200))
+    assert structured.transport_of(httpx.AsyncClient(transport=mock)) is mock
+    # install() silences the logger instructor writes the model's output to
+    structured.install()
+    assert logging.getLogger("instructor").propagate is False
+    assert "getLogger(\"instructor\")" in inspect.getsource(__import__("instructor.v2.core.usage").v2.core.usage)
+
+
+def test_a_context_drops_one_trailing_newline_as_instructor_s_templates_did():
+    messages = [{"role": "user", "content": "a\n\n"}, {"role": "user", "content": "b"}, "not a dict"]
+    structured.drop_trailing_newlines(messages)
+    assert messages[:2] == [{"role": "user", "content": "a\n"}, {"role": "user", "content": "b"}]

@@ -1,8 +1,5 @@
-"""Model configuration and the provider-profile table.
-
-A new kind of endpoint is one row in PROFILES, not a new branch in the call code. Each row
-says which instructor mode to use and how to ask that server for schema-constrained JSON.
-"""
+"""Model configuration and the provider-profile table: a new kind of endpoint is one row in
+PROFILES (its instructor mode and how to ask that server for schema-constrained JSON)."""
 
 from __future__ import annotations
 
@@ -25,25 +22,14 @@ class Profile:
     structured: Callable[[dict], dict[str, Any]]  # JSON schema → extra_body for the request
 
 
-def _no_extra(schema: dict) -> dict[str, Any]:
-    return {}
-
-
-def _json_object_with_schema(schema: dict) -> dict[str, Any]:
-    # llama.cpp's server refuses response_format json_schema (HTTP 500) but constrains
-    # json_object output with a grammar built from "schema".
-    return {"response_format": {"type": "json_object", "schema": schema}}
-
-
-def _ollama_format(schema: dict) -> dict[str, Any]:
-    return {"format": schema}
-
-
 PROFILES: dict[str, Profile] = {
-    "openai": Profile("TOOLS", "https://api.openai.com/v1", True, _no_extra),
-    "vllm": Profile("JSON_SCHEMA", "http://127.0.0.1:8000/v1", False, _no_extra),
-    "ollama": Profile("JSON", "http://127.0.0.1:11434/v1", False, _ollama_format),
-    "llamacpp": Profile("JSON", "http://127.0.0.1:8080/v1", False, _json_object_with_schema),
+    "openai": Profile("TOOLS", "https://api.openai.com/v1", True, lambda schema: {}),
+    "vllm": Profile("JSON_SCHEMA", "http://127.0.0.1:8000/v1", False, lambda schema: {}),
+    "ollama": Profile("JSON", "http://127.0.0.1:11434/v1", False, lambda schema: {"format": schema}),
+    # llama.cpp's server refuses response_format json_schema (HTTP 500) but constrains json_object
+    # output with a grammar built from "schema"
+    "llamacpp": Profile("JSON", "http://127.0.0.1:8080/v1", False,
+                        lambda schema: {"response_format": {"type": "json_object", "schema": schema}}),
 }
 
 
@@ -76,16 +62,13 @@ class ModelConfig(BaseModel):
         except KeyError:
             raise ConfigError(f"unknown endpoint kind '{self.endpoint_kind}'; use one of {sorted(PROFILES)}") from None
 
-    @property
-    def resolved_base_url(self) -> str:
-        return self.base_url or self.profile.default_base_url
+    resolved_base_url = property(lambda self: self.base_url or self.profile.default_base_url)
 
     @property
     def endpoint_host(self) -> str:
         """Host and port only: what reports may show about the endpoint (never a key, a user or
         a password from the URL)."""
-        url = without_credentials(self.resolved_base_url)
-        return urlparse(url).netloc or url
+        return urlparse(url := without_credentials(self.resolved_base_url)).netloc or url
 
     def __repr_args__(self):
         for name, value in super().__repr_args__():
@@ -101,9 +84,8 @@ class ModelConfig(BaseModel):
         if key:
             return key
         if self.profile.needs_key:
-            raise ConfigError(
-                f"the '{self.endpoint_kind}' endpoint needs an API key: set {self.api_key_env} (or OPENAI_API_KEY)"
-            )
+            raise ConfigError(f"the '{self.endpoint_kind}' endpoint needs an API key: set {self.api_key_env} "
+                              "(or OPENAI_API_KEY)")
         return "not-needed"  # local servers ignore the key, but the client requires one
 
     @classmethod

@@ -1,20 +1,11 @@
-"""One call to an OpenAI-compatible endpoint: a `Request` in, a validated `Completion` out, through
-instructor over the openai client, with two separate retry layers:
-
-* transport errors (429, 5xx, timeouts, dropped or reset connections, bodies cut short): tenacity,
-  `max_transport_retries` times, backoff from `retry_wait_min_s` doubling up to `retry_wait_max_s`.
-  On 429 and 503 a `Retry-After` (seconds or an HTTP-date; OpenAI's `retry-after-ms` too) is
-  honoured: the wait is max(backoff, Retry-After capped at `max_retry_after_s`). Other 4xx are not
-  retried. `sleep` is injectable so tests record waits instead of waiting.
-* outputs that fail validation (not JSON, cut short, the wrong schema, a grounding validator): re-asked
-  by instructor with the error, `max_validation_retries` times — except a response with no `choices`
-  or a refusal, which asking again does not change: one `ModelError` at once.
-
-Failures are one line naming the task and the endpoint's host (never letter text, output or key):
-`EndpointError` when the transport retries are used up or the key is rejected, `ModelError` for
-unusable output. Every call adds its own `UsageRecord` (failed ones too): `attempts` counts the
-completions received, `retries` every request after the first; tokens an error reports count too.
-"""
+"""One call to an OpenAI-compatible endpoint (instructor over openai): a `Request` in, a validated
+`Completion` out. Transport errors (429, 5xx, timeouts, dropped connections, bodies cut short) are
+retried by tenacity with exponential backoff, or longer when a 429/503 says Retry-After (capped);
+`sleep` is injectable so tests record waits. Output that fails validation is re-asked by instructor
+with the error — except no `choices` or a refusal, which asking again does not change. A failure is
+one line naming the task and the host (never letter text, output or key): `EndpointError` (retries
+used up, key rejected) or `ModelError` (unusable output). Every call adds its `UsageRecord`, failed
+ones too: `attempts` = completions received, `retries` = requests after the first."""
 
 from __future__ import annotations
 
@@ -48,7 +39,6 @@ T = TypeVar("T", bound=BaseModel)
 @dataclass(frozen=True)
 class Request:
     """One model call as every layer sees it; `key` is its cache key (cache.py's recipe)."""
-
     task: str
     messages: list[dict[str, str]]
     schema_json: str  # the schema the server's grammar enforces
@@ -63,7 +53,6 @@ class Request:
 class Completion(Generic[T]):
     """A call's answer and what it cost. `salvaged`: the answer still failed a validator after the
     last re-ask and was parsed without the validation context; the caller drops what fails."""
-
     value: T
     record: UsageRecord
     salvaged: bool = False
@@ -75,10 +64,9 @@ class Endpoint:
 
     def __init__(self, config: ModelConfig, usage: UsageLog, http_client=None,
                  sleep: Callable[[float], Any] | None = None) -> None:
-        self.config, self.usage = config, usage
-        self.sleep = sleep  # how transport-retry waits are slept (None: asyncio.sleep); tests record them
+        self.config, self.usage, self.sleep = config, usage, sleep  # sleep: None is asyncio.sleep
         self._http_client = http_client  # an httpx client whose transport to use (tests: a mock one)
-        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> (openai, instructor)
 
     async def request(self, request: Request, transport=None) -> Completion:
         """Ask the endpoint; or, given an in-process httpx `transport` (a Batch API pass), send one
@@ -103,11 +91,9 @@ class Endpoint:
         """The instructor client over the running loop's AsyncOpenAI client (connection pools belong to a loop)."""
         loop = asyncio.get_running_loop()
         if loop not in self._clients:
-            config = self.config
-            client = openai.AsyncOpenAI(
-                base_url=config.resolved_base_url, api_key=config.api_key(), timeout=config.timeout_s,
-                max_retries=0,  # tenacity owns transport retries
-                http_client=LimitedTransport.client(self._http_client, config))
+            config = self.config  # max_retries=0: tenacity owns transport retries
+            client = openai.AsyncOpenAI(base_url=config.resolved_base_url, api_key=config.api_key(), max_retries=0,
+                                        timeout=config.timeout_s, http_client=LimitedTransport.client(self._http_client, config))
             self._clients[loop] = (client, adapters.instructor_client(client, config.profile.mode))
         return self._clients[loop][1]
 
@@ -138,8 +124,7 @@ class Endpoint:
 
     @staticmethod
     async def _ask(client, config: ModelConfig, request: Request, response_model, tally: "Tally"):
-        tally.transport_attempts += 1
-        tally.unanswerable = None
+        tally.transport_attempts, tally.unanswerable = tally.transport_attempts + 1, None
         grounding = current_context.set(request.context)  # never instructor's context= (see validation.py)
         try:
             return await client.chat.completions.create(
@@ -165,11 +150,9 @@ class Tally:
     """One call's counts, kept by its own instructor hooks (concurrent calls never mix them)."""
 
     def __init__(self, context: dict | None) -> None:
-        self.context = context
+        self.context, self.started, self.hooks = context, time.perf_counter(), Hooks()
         self.prompt = self.completion = self.responses = self.requests = self.transport_attempts = 0
         self.unanswerable: str | None = None  # why the last response cannot be answered by re-asking
-        self.started = time.perf_counter()
-        self.hooks = Hooks()
         self.hooks.on("completion:kwargs", self.on_request)
         self.hooks.on("completion:response", self.on_response)
 
@@ -181,7 +164,9 @@ class Tally:
     def on_response(self, response) -> None:
         self.responses += 1
         self.add_usage(getattr(response, "usage", None))
-        self.unanswerable = _unanswerable(response)
+        choices = getattr(response, "choices", None)
+        refused = choices and getattr(getattr(choices[0], "message", None), "refusal", None)
+        self.unanswerable = "returned no choices" if not choices else "refused to answer" if refused else None
 
     def reask(self, exc: BaseException) -> bool:
         """Output that failed parsing or validation is re-asked, unless asking again cannot fix it."""
@@ -198,10 +183,9 @@ class Tally:
     def add_error_usage(self, exc) -> None:
         """Token counts an error response reports (when a server bills a failed request)."""
         try:
-            body = exc.response.json()
+            usage = exc.response.json().get("usage")
         except Exception:
             return
-        usage = body.get("usage") if isinstance(body, dict) else None
         self.add_usage(usage if isinstance(usage, dict) else None)
 
     def record(self, task: str, model: str) -> UsageRecord:
@@ -220,9 +204,8 @@ class RetryWait:
     """Exponential backoff, or longer when a 429/503 says how long (capped)."""
 
     def __init__(self, config: ModelConfig) -> None:
-        self.cap = config.max_retry_after_s
-        self.backoff = wait_exponential(multiplier=config.retry_wait_min_s, min=config.retry_wait_min_s,
-                                        max=config.retry_wait_max_s)
+        self.cap, self.backoff = config.max_retry_after_s, wait_exponential(
+            multiplier=config.retry_wait_min_s, min=config.retry_wait_min_s, max=config.retry_wait_max_s)
 
     def __call__(self, retry_state) -> float:
         delay = self.backoff(retry_state)
@@ -236,30 +219,19 @@ def retry_after(exc) -> float | None:
     response = getattr(exc, "response", None)
     if response is None or getattr(exc, "status_code", None) not in (429, 503):
         return None
-    headers = response.headers
-    try:
-        return max(0.0, float(headers["retry-after-ms"]) / 1000)
-    except (KeyError, ValueError):
-        pass
-    value = (headers.get("retry-after") or "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
+    for name, seconds in (("retry-after-ms", lambda v: float(v) / 1000), ("retry-after", float),
+                          ("retry-after", _seconds_until)):
+        try:
+            return max(0.0, seconds(response.headers[name].strip()))
+        except (KeyError, ValueError, TypeError, IndexError):
+            continue
+    return None
+
+
+def _seconds_until(http_date: str) -> float:
+    when = parsedate_to_datetime(http_date)
     when = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def _unanswerable(response) -> str | None:
-    """Why this response cannot be fixed by re-asking: no choices, or a refusal."""
-    choices = getattr(response, "choices", None)
-    if not choices:
-        return "returned no choices"
-    return "refused to answer" if getattr(getattr(choices[0], "message", None), "refusal", None) else None
+    return (when - datetime.now(timezone.utc)).total_seconds()
 
 
 def _failure(exc: BaseException, request: Request, tries: int, config: ModelConfig) -> Exception:

@@ -1,12 +1,8 @@
-"""Per-endpoint limits: requests in flight, requests per minute, tokens per minute.
-
-Every HTTP attempt (first tries, re-asks and transport retries alike) takes a slot before it is
-sent, so a batch at concurrency 64 never sends more than the endpoint allows. One `Limiter` per
-(endpoint, event loop): asyncio primitives belong to the loop they were made in.
-
-The token budget is charged with an estimate before the request (prompt characters / 4 plus
-`max_tokens`) and corrected with the usage the endpoint reports afterwards.
-"""
+"""Per-endpoint limits: requests in flight, requests and tokens per minute. Every HTTP attempt
+(first tries, re-asks and transport retries alike) takes a slot before it is sent, so a batch at
+concurrency 64 never sends more than the endpoint allows. One `Limiter` per (endpoint, event loop):
+asyncio primitives belong to their loop. Tokens are charged with an estimate (prompt characters / 4
+plus `max_tokens`) and corrected with the usage the endpoint reports."""
 
 from __future__ import annotations
 
@@ -41,8 +37,7 @@ class _Window:
         self._trim(now)
         if self.total + amount <= self.per_minute or not self.spent:
             return 0.0
-        excess = self.total + amount - self.per_minute
-        freed = 0.0
+        excess, freed = self.total + amount - self.per_minute, 0.0
         for t, spent in self.spent:
             freed += spent
             if freed >= excess:
@@ -59,10 +54,8 @@ class Limiter:
     def __init__(self, max_in_flight: int | None = None, requests_per_minute: float | None = None,
                  tokens_per_minute: float | None = None, clock=time.monotonic, sleep=asyncio.sleep) -> None:
         self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
-        self._requests = _Window(requests_per_minute)
-        self._tokens = _Window(tokens_per_minute)
-        self._lock = asyncio.Lock()
-        self._clock, self._sleep = clock, sleep
+        self._requests, self._tokens = _Window(requests_per_minute), _Window(tokens_per_minute)
+        self._lock, self._clock, self._sleep = asyncio.Lock(), clock, sleep
         self.waited_s = 0.0  # time spent waiting for the rate limits (reported by benchmarks)
 
     async def acquire(self, tokens: float) -> None:
@@ -110,8 +103,7 @@ class LimitedTransport(httpx.AsyncBaseTransport):
     tries, re-asks and retries alike — and corrects the token budget with the reported usage."""
 
     def __init__(self, inner, config) -> None:
-        self.inner = inner
-        self.config = config
+        self.inner, self.config = inner, config
 
     @classmethod
     def client(cls, given, config):
@@ -119,12 +111,11 @@ class LimitedTransport(httpx.AsyncBaseTransport):
         return httpx.AsyncClient(transport=cls(adapters.transport_of(given), config), timeout=config.timeout_s)
 
     async def handle_async_request(self, request):
-        config = self.config
+        config, actual = self.config, None
         limiter = limiter_for((config.endpoint_host,), config.max_in_flight, config.requests_per_minute,
                               config.tokens_per_minute)
         estimate = len(request.content or b"") / 4 + config.max_tokens
         await limiter.acquire(estimate)
-        actual = None
         try:
             response = await self.inner.handle_async_request(request)
             await response.aread()  # small JSON bodies: read here, so the slot covers the whole answer

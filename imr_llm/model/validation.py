@@ -1,11 +1,7 @@
-"""The grounding context validators read, handed over without instructor.
-
-instructor's `context=` argument also renders every message as a Jinja template — and the
-messages hold the letter's text, so a rationale containing `{{ 6 * 7 }}` reached the model as
-`42` and one containing `{% if %}` failed the letter. The context is therefore set here, for
-the duration of one call (a ContextVar: each concurrent call sees its own), and never given to
-instructor; validators read it through `context_of(info)`.
-"""
+"""The grounding context validators read, handed over without instructor: its `context=` argument
+also renders every message as a Jinja template, and the messages hold the letter's text (a rationale
+with `{{ 6 * 7 }}` reached the model as `42`). So it is set here for one call (a ContextVar: each
+concurrent call sees its own), and validators read it through `context_of(info)`."""
 
 from __future__ import annotations
 
