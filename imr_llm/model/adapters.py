@@ -1,20 +1,11 @@
-"""Every place the model side works around instructor, openai or httpx, and nowhere else.
-
-Each workaround names the version it was checked against (CHECKED_AGAINST); tests/test_adapters.py
-fails when a library changes under one (the patched function gone, a hook renamed, the bytes sent
-no longer those of openai's `create`). Measured per request (`benchmarks/batch_scaling.py`), three
-pieces of the libraries' per-call work did not depend on the call:
-
-* openai's `create` walks every request's params against its TypedDicts (~5 ms), the identity for
-  the JSON-ready dicts instructor sends: `chat_completion` posts such a body as it is through the
-  same client (`post`, with the `security` option `create` passes), else calls `create`.
-* instructor wraps a plain response model in a new subclass per call (~2.5 ms, and a class leak):
-  `prepared` wraps each model once.
-* instructor walks a response model's types three times a call to refuse async validators (~3 ms):
-  `install` puts a check that remembers the classes that passed in place of its function.
-
-Requests stay byte-identical to `create`'s, so recorded cassettes and the cache hold.
-"""
+"""Every place the model side works around instructor, openai or httpx, and nowhere else; each
+was checked against the versions in CHECKED_AGAINST, and tests/test_adapters.py fails when a library
+changes under one. Three skip per-call work that does not depend on the call (measured per request,
+`benchmarks/batch_scaling.py`): openai's `create` walks each request against its TypedDicts (~5 ms)
+to send the JSON-ready dicts instructor gives it unchanged — `chat_completion` posts them as they are
+(byte-identical, so cassettes and the cache hold); instructor wraps a response model in a new class
+per call (~2.5 ms, and a leak) — `prepared` wraps it once; instructor walks a model's types three
+times a call to refuse async validators (~3 ms) — `install` remembers the classes that passed."""
 
 from __future__ import annotations
 
@@ -116,9 +107,8 @@ def _reject_async_validators_once(original):
 
 
 def drop_trailing_newlines(messages) -> None:
-    """Requests stay byte-identical to those made while instructor rendered messages as Jinja
-    templates whenever a context was given (which drops one trailing newline), so recorded
-    cassettes and cache keys hold; the letter's text is no longer evaluated (validation.py)."""
+    """Requests with a context as they were when instructor rendered them as Jinja templates (which
+    drops one trailing newline), so cassettes and cache keys hold; the text is not evaluated."""
     for message in messages or []:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str) and content.endswith("\n"):

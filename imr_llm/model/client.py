@@ -1,7 +1,7 @@
-"""StructuredClient: prompt file + variables -> a validated pydantic object, through a stack of
-models (wrappers.py) over one endpoint call (endpoint.py). It renders the prompt, computes the cache
-key (cache.py's recipe: model, prompt, schema, messages, params) and asks the stack; a Batch API pass
-swaps the stack for this context only (`batch_api`), never for other callers of a shared client."""
+"""StructuredClient: prompt file + variables -> a validated pydantic object. It renders the prompt,
+computes the cache key (cache.py's recipe) and asks its stack of models (wrappers.py) over one
+endpoint call (endpoint.py): cached(endpoint), or within `batch_api()` cached(batch_api(endpoint)) —
+for that context and the tasks it starts only, never for other callers of a shared client."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ import functools
 import json
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Callable, TypeVar
-
-from pydantic import BaseModel
 
 from ..cache import CacheBackend, cache_key, schema_fingerprint
 from ..prompts import Prompt
@@ -21,53 +18,44 @@ from .endpoint import Completion, Endpoint, Request
 from .usage import UsageLog
 from .wrappers import BatchAPI, Cached
 
-T = TypeVar("T", bound=BaseModel)
-
-_override: ContextVar[tuple | None] = ContextVar("imr_llm_model_stack", default=None)  # (client, stack)
+_stack: ContextVar[tuple | None] = ContextVar("imr_llm_model_stack", default=None)  # (client, its stack here)
 
 
 class StructuredClient:
     def __init__(self, config: ModelConfig, cache: CacheBackend | None = None, usage: UsageLog | None = None,
-                 http_client=None, sleep: Callable[[float], None] | None = None) -> None:
-        self.config, self.cache = config, cache
-        self.usage = usage if usage is not None else UsageLog()
+                 http_client=None, sleep=None) -> None:
+        self.config, self.cache, self.usage = config, cache, usage if usage is not None else UsageLog()
         self.endpoint = Endpoint(config, self.usage, http_client, sleep)
         self.model = self._cached(self.endpoint)
 
     def _cached(self, model):
         return Cached(model, self.cache, self.usage, self.config.model) if self.cache is not None else model
 
-    @property
-    def sleep(self):
-        return self.endpoint.sleep
-
-    @sleep.setter
-    def sleep(self, sleep) -> None:  # tests record the transport-retry waits instead of sleeping them
-        self.endpoint.sleep = sleep
+    # how transport-retry waits are slept (None: asyncio.sleep); tests record them instead
+    sleep = property(lambda self: self.endpoint.sleep, lambda self, sleep: setattr(self.endpoint, "sleep", sleep))
 
     @contextmanager
     def batch_api(self, batch_pass):
-        """Within this block (and the tasks it starts) calls go to `batch_pass`: cached(batch_api(endpoint))."""
-        token = _override.set((self, self._cached(BatchAPI(self.endpoint, batch_pass))))
+        """Within this block, calls go to a Batch API pass (runs/openai_batch.py) through the cache."""
+        token = _stack.set((self, self._cached(BatchAPI(self.endpoint, batch_pass))))
         try:
             yield batch_pass
         finally:
-            _override.reset(token)
+            _stack.reset(token)
 
-    def complete(self, task: str, prompt: Prompt, variables: dict, response_model: type[T]) -> T:
+    def complete(self, task: str, prompt: Prompt, variables: dict, response_model: type):
         """The validated answer (raises ModelError when there is none)."""
         return self.run(task, prompt, variables, response_model).value
 
-    def run(self, task: str, prompt: Prompt, variables: dict, response_model: type[T], *,
-            context: dict | None = None, salvage: bool = False) -> Completion[T]:
+    def run(self, task: str, prompt: Prompt, variables: dict, response_model: type, **options) -> Completion:
         """`arun` run on imr-llm's background loop."""
-        return run_sync(self.arun(task, prompt, variables, response_model, context=context, salvage=salvage))
+        return run_sync(self.arun(task, prompt, variables, response_model, **options))
 
-    async def acomplete(self, task: str, prompt: Prompt, variables: dict, response_model: type[T]) -> T:
+    async def acomplete(self, task: str, prompt: Prompt, variables: dict, response_model: type):
         return (await self.arun(task, prompt, variables, response_model)).value
 
-    async def arun(self, task: str, prompt: Prompt, variables: dict, response_model: type[T], *,
-                   context: dict | None = None, salvage: bool = False, max_tokens: int | None = None) -> Completion[T]:
+    async def arun(self, task: str, prompt: Prompt, variables: dict, response_model: type, *,
+                   context: dict | None = None, salvage: bool = False, max_tokens: int | None = None) -> Completion:
         """Ask once (cache first). With `context`, validators can ground values in it; with `salvage`,
         an answer that still fails validation after the re-asks is returned parsed without the context
         (flagged) instead of raising, when it parses at all. `max_tokens`: this call's bound when it
@@ -77,10 +65,9 @@ class StructuredClient:
         params = {"temperature": self.config.temperature, "max_tokens": max_tokens or self.config.max_tokens}
         key = cache_key(model=self.config.model, endpoint_kind=self.config.endpoint_kind,
                         prompt_hash=prompt.sha256, schema_hash=schema_hash, messages=messages, params=params)
-        request = Request(task, messages, schema_json, params, response_model, key, context, salvage)
-        override = _override.get()
-        model = override[1] if override is not None and override[0] is self else self.model
-        return await model.request(request)
+        stack = _stack.get()
+        model = stack[1] if stack is not None and stack[0] is self else self.model
+        return await model.request(Request(task, messages, schema_json, params, response_model, key, context, salvage))
 
     async def aclose(self) -> None:
         await self.endpoint.aclose()

@@ -18,7 +18,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable
 
 import openai
 from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException, ResponseParsingError
@@ -32,9 +32,6 @@ from .config import ModelConfig
 from .limits import LimitedTransport
 from .usage import UsageLog, UsageRecord
 from .validation import current as current_context
-
-T = TypeVar("T", bound=BaseModel)
-
 
 @dataclass(frozen=True)
 class Request:
@@ -50,10 +47,10 @@ class Request:
 
 
 @dataclass
-class Completion(Generic[T]):
+class Completion:
     """A call's answer and what it cost. `salvaged`: the answer still failed a validator after the
     last re-ask and was parsed without the validation context; the caller drops what fails."""
-    value: T
+    value: BaseModel
     record: UsageRecord
     salvaged: bool = False
     problem: str | None = None  # the last validation error, for a salvaged answer
@@ -252,7 +249,11 @@ def _failure(exc: BaseException, request: Request, tries: int, config: ModelConf
     else:
         what = f"the model endpoint failed ({type(exc).__name__})"
     kind = EndpointTimeout if isinstance(exc, openai.APITimeoutError) else EndpointError
-    return kind(f"{task}: {what} after {tries} {'try' if tries == 1 else 'tries'} ({host})")
+    return kind(f"{task}: {what} after {_tries(tries)} ({host})")
+
+
+def _tries(n: int) -> str:
+    return f"{n} {'try' if n == 1 else 'tries'}"
 
 
 def _salvaged(exc: InstructorRetryException, request: Request, response_model, tally: Tally, config: ModelConfig):
@@ -264,9 +265,8 @@ def _salvaged(exc: InstructorRetryException, request: Request, response_model, t
     attempts = getattr(exc, "failed_attempts", None) or []
     value = _salvage(exc, response_model) if request.salvage else None
     if value is None:
-        tries = max(1, len(attempts))
         raise ModelError(f"{request.task}: the model's output failed validation ({_problem_kind(exc, attempts)}) "
-                         f"after {tries} {'try' if tries == 1 else 'tries'} ({host})") from None
+                         f"after {_tries(max(1, len(attempts)))} ({host})") from None
     return value, str(attempts[-1].exception).splitlines()[0][:300] if attempts else "validation failed"
 
 
@@ -302,9 +302,5 @@ def _with_full_schema(response_model):
     if not hasattr(response_model, "grammar_schema"):
         return response_model
     full = response_model.grammar_schema()
-
-    def model_json_schema(cls, *args, **kwargs):
-        return full
-
-    return type(response_model.__name__, (response_model,), {"model_json_schema": classmethod(model_json_schema),
-                                                             "__module__": response_model.__module__})
+    return type(response_model.__name__, (response_model,), {"__module__": response_model.__module__,
+                                                             "model_json_schema": classmethod(lambda cls, *a, **k: full)})

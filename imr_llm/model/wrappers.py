@@ -1,8 +1,6 @@
-"""Models that wrap a model, in the style of pydantic-ai's wrapper models: each has the one
-method of the stack, `request(Request) -> Completion`, and adds one concern around its inner one.
-The client composes them (client.py): cached(endpoint), or cached(batch_api(endpoint)) during a
-Batch API pass. The endpoint's limits wrap its HTTP transport (limits.py): every attempt takes a
-slot, re-asks and retries included."""
+"""Models that wrap a model (as pydantic-ai's wrapper models do): each has the stack's one method,
+`request(Request) -> Completion`, and adds one concern around its inner model. The endpoint's limits
+wrap its HTTP transport instead (limits.py): every attempt takes a slot, re-asks and retries too."""
 
 from __future__ import annotations
 
@@ -45,9 +43,8 @@ class Cached:
 
 
 class BatchAPI:
-    """Hands each call to a Batch API pass (runs/openai_batch.py) with its cache key and a way to run
-    it against an in-process httpx transport: the prepare pass records the request instructor builds,
-    the collect pass answers with the batch's completion, validated and counted as a live answer."""
+    """Hands each call to a Batch API pass (runs/openai_batch.py) with its key and a way to run it on an
+    in-process transport: prepare records the request, collect answers it from the batch's results."""
 
     def __init__(self, endpoint: Endpoint, batch_pass) -> None:
         self.endpoint, self.batch_pass = endpoint, batch_pass
