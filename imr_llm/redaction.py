@@ -8,18 +8,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .fields import FIELDS
+
 _EMPTY = object()  # the field's value becomes "", [] or {} (its type kept), else None
 
 #: What `--redact` removes from every output (JSON Lines, CSV, the terminal table and every
 #: explanation format), by field name at any depth of a determination, an explanation or an
 #: output line, and what it becomes. No field holds a name: a name can only be in free text,
-#: which goes whole.
+#: which goes whole (the model-filled fields' free text too: imr_llm/fields.py, `free_text`).
 REDACTED_FIELDS: dict[str, object] = {
     # the letter's words, or a model's
     **dict.fromkeys(["evidence", "quote", "request", "original_request", "ur_authorized", "disputed_portion",
-                     "rationale", "verdict_phrase", "raw", "diagnoses", "reasons", "missing_documentation",
-                     "plain_request", "why", "what_could_help", "source_text", "already_approved", "dropped",
-                     "corrected", "detail"], _EMPTY),
+                     "rationale", "verdict_phrase", "raw", "diagnoses", "plain_request", "why", "what_could_help",
+                     "source_text", "already_approved", "dropped", "corrected", "detail"], _EMPTY),
     "decision_evidence": None,
     "kept": None,  # a conflict keeps its field and note, not the two values (one may be a date of injury)
     "other": None,
@@ -50,8 +51,8 @@ def redact(record: Any, key: str | None = None) -> Any:
     if isinstance(record, dict):
         out: dict[str, Any] = {}
         for name, value in record.items():
-            if name in REDACTED_FIELDS:
-                how = REDACTED_FIELDS[name]
+            if name in REDACTED_FIELDS or (name in FIELDS and FIELDS[name].free_text):
+                how = REDACTED_FIELDS.get(name, _EMPTY)
                 out[name] = how if how is not _EMPTY else type(value)() if isinstance(value, (str, list, dict)) else None
             else:
                 out[name] = redact(value, name)

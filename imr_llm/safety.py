@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .fields import of_kind
 from .reading import SourceText, trim_span
 from .schema import Determination, Evidence, SuspiciousText
 
@@ -499,7 +500,7 @@ def without_planted(det: Determination, letter: str = "") -> Determination:
     all three kinds, this covers a parse enriched elsewhere.)"""
     drop: dict[int, dict[str, set[int]]] = {}
     for item in det.items:
-        for field in ("reasons", "missing_documentation"):
+        for field in (f.name for f in of_kind("points")):
             for k, text in enumerate(getattr(item, field)):
                 ev = item.evidence.get(f"{field}[{k}]")
                 if overlapping(ev, det.suspicious) is not None or (letter and restated(text, letter, det.suspicious)):

@@ -21,8 +21,8 @@ MAX_LINES = 60
 HEAVY = {"numpy", "PIL", "tesserocr", "pypdfium2"}  # imported where used, so a text letter never loads them
 
 # The floors, by file: the lower ones are held to every rule now.
-LOWER = ["errors.py", "schema.py", "taxonomy.py", "version.py", "runtime.py", "output.py", "reading.py", "ocr.py",
-         "safety.py", "parsing"]
+LOWER = ["errors.py", "schema.py", "taxonomy.py", "version.py", "runtime.py", "output.py", "fields.py", "reading.py",
+         "ocr.py", "safety.py", "parsing"]
 MODEL_SIDE = ["model", "cache.py", "prompts.py", "enrich", "explain"]
 FRONT_ENDS = ["__init__.py", "__main__.py", "api.py", "runs", "render.py", "redaction.py", "evaluation", "cli"]
 REWRITING = "the {} floor is being rewritten (issue 18, other parts): lift this mark when it lands"

@@ -289,7 +289,7 @@ def test_explain_redact_leaves_nothing_out_in_any_format(capsys, tmp_path, secre
 @pytest.mark.parametrize("fmt", ["html", "json", "markdown", "text"])
 def test_batch_redact_leaves_nothing_out_of_the_lines_the_csv_or_the_pages(capsys, tmp_path, secrets, named_letter,
                                                                           fmt):
-    from imr_llm.runs.sinks import CSV_COLUMNS
+    from imr_llm.runs.sinks import csv_columns
 
     out, table, pages = tmp_path / "o.jsonl", tmp_path / "o.csv", tmp_path / "pages"
     bad = named_letter.parent / "Jane_Example_empty.txt"  # a failed letter's message names its file
@@ -299,7 +299,7 @@ def test_batch_redact_leaves_nothing_out_of_the_lines_the_csv_or_the_pages(capsy
     assert code == 1, err  # the empty file failed
     produced = {"jsonl": out.read_text(encoding="utf-8"), "csv": table.read_text(encoding="utf-8")}
     produced.update({p.name: p.read_text(encoding="utf-8") for p in pages.iterdir()})
-    assert len(produced) == 3 and table.read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
+    assert len(produced) == 3 and table.read_text().splitlines()[0] == ",".join(csv_columns())
     for name, text in produced.items():
         _assert_redacted(text + name, secrets + [str(named_letter.parent)], f"batch {name}")
 

@@ -12,8 +12,9 @@ import copy
 import functools
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator, model_validator
 
+from ..fields import FIELDS
 from ..schema import BodyRegion, Category, Laterality
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
 from ..model.validation import context_of
@@ -184,3 +185,18 @@ class ItemsAnswer(_Answer):
         if bad:
             raise ValueError("; ".join(bad) + ". Copy the words exactly, or leave that point out")
         return self
+
+
+_NEW_ANSWERS = {"text": (str | None, None), "points": (list[Point], [])}  # the kinds fields.register() allows
+
+
+def items_answer() -> type[ItemsAnswer]:
+    """ItemsAnswer, with the fields registered at run time that its items lack (imr_llm/fields.py)."""
+    extra = tuple((f.name, f.kind) for f in FIELDS.values() if f.name not in ItemAnswer.model_fields)
+    return _extended(extra) if extra else ItemsAnswer
+
+
+@functools.cache
+def _extended(extra: tuple[tuple[str, str], ...]) -> type[ItemsAnswer]:
+    item = create_model("ItemAnswer", __base__=ItemAnswer, **{name: _NEW_ANSWERS[kind] for name, kind in extra})
+    return create_model("ItemsAnswer", __base__=ItemsAnswer, items=(list[item], ...))  # type: ignore[valid-type]

@@ -12,12 +12,13 @@ parser's verbatim facts are never changed: a model reading that contradicts one 
 from __future__ import annotations
 
 from ..errors import EndpointError, EndpointTimeout, ModelError, NotAnswered
+from ..fields import of_kind
 from ..prompts import load_prompt
 from ..reading import SourceText
 from ..safety import model_text_problem, overlapping, restated
 from ..schema import Conflict, Determination, DisputedItem, Evidence, ModelUsage
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
-from .answers import ItemsAnswer, LetterRequestsAnswer, ReasonsAnswer, RequestAnswer
+from .answers import LetterRequestsAnswer, ReasonsAnswer, RequestAnswer, items_answer
 from .grounding import Section, ground
 from .quantity import find_quantity, parse_quantity, trim_service
 from .sections import decide as section_decide
@@ -172,7 +173,7 @@ class Enricher:
         where = ", ".join(f"items[{item.index}]" for item, *_ in group)
         try:
             done = await self.client.arun("item_fields", self.prompts["item_fields"], {"items": items, "taxonomy": taxonomy},
-                                          ItemsAnswer, context={"items": [(h, r) for _, h, r, _ in group]},
+                                          items_answer(), context={"items": [(h, r) for _, h, r, _ in group]},
                                           salvage=True, max_tokens=ANSWER_TOKENS * len(group))
         except (EndpointError, NotAnswered) as exc:
             det.warnings.append(f"{where}: model step failed ({exc})")
@@ -222,63 +223,16 @@ class Enricher:
 
     def _apply_request(self, source: SourceText, det: Determination, item: DisputedItem, heading: Section,
                        answer: RequestAnswer | None, *, quantity: bool = True) -> None:
-        where, step = f"items[{item.index}]", det.model_step
+        """The fields the request heading states: each by its own rules (HEADING_RULES), a text
+        field without rules as the model copied it (grounded in the heading, or dropped)."""
         answer = answer or RequestAnswer.model_construct(service="", category=None, subcategory=None, body_regions=[],
                                                          laterality=None, quantity=None)
-        match = classify(heading.text)
-        drug = match is not None and match.category == "Pharmaceuticals"
-        service = trim_service(heading.text, answer.service, drug=drug) if answer.service else None
-        service_ev = ground(heading, service)
-        if service_ev is not None:
-            item.service = " ".join(service.lower().split())
-            item.evidence["service"] = service_ev
-        elif answer.service:
-            step.dropped.append(f"{where}.service")
-        _decide_category(source, det, item, heading, answer, match, service_ev)
-        if item.service is None and match is not None:  # no service of the model's found: the vocabulary's words
-            end = _word_end(heading.text, match.end)
-            item.service = " ".join(heading.text[match.start:end].lower().split())
-            item.evidence["service"] = heading.evidence(match.start, end, origin="rules")
-        # body regions and side: only those the heading's words state
-        found = regions(heading.text)
-        names = {r for r, _, _ in found}
-        for k, (region, start, end) in enumerate(found):
-            item.body_regions.append(region)  # type: ignore[arg-type]
-            said = region in answer.body_regions or any(region in COVERS.get(r, ()) for r in answer.body_regions)
-            item.evidence[f"body_regions[{k}]"] = heading.evidence(start, end, origin="model" if said else "rules")
-        for r in answer.body_regions:
-            if r in names:
-                continue
-            if COVERS.get(r, frozenset()) & names:  # the model's general word for what the heading names exactly
-                step.corrected.append(f"{where}.body_regions: model {r}, the heading's words "
-                                      + ", ".join(sorted(COVERS[r] & names)))
-            else:
-                step.dropped.append(f"{where}.body_regions: {r}")
-        side, start, end = sides(heading.text)
-        if side is not None:
-            item.laterality = side  # type: ignore[assignment]
-            item.evidence["laterality"] = heading.evidence(start, end, origin="model" if answer.laterality == side else "rules")
-        elif answer.laterality is not None:
-            step.dropped.append(f"{where}.laterality")
-        if not quantity:
-            return
-        # quantity: numbers read by rules from the quantity words
-        drug = item.category == "Pharmaceuticals"
-        found_q = find_quantity(heading.text, drug=drug)
-        if found_q is not None:
-            quantity_value, start, end = found_q
-            item.quantity = quantity_value
-            item.evidence["quantity"] = heading.evidence(start, end, origin="rules")
-        elif answer.quantity:
-            quantity_ev = ground(heading, answer.quantity)
-            parsed = parse_quantity(answer.quantity, drug=drug)
-            if quantity_ev is None:
-                step.dropped.append(f"{where}.quantity")
-            elif not _has_amount(parsed):
-                step.dropped.append(f"{where}.quantity: no number or unit in the model's quantity words")
-            else:
-                item.quantity = parsed
-                item.evidence["quantity"] = quantity_ev
+        for name, rule in HEADING_RULES.items():
+            if quantity or name != "quantity":
+                rule(source, det, item, heading, answer)
+        for field in of_kind("text", grounding="heading"):
+            if field.name not in HEADING_RULES:
+                _copied(det, item, heading, answer, field.name)
 
     # -- rationale ------------------------------------------------------------------------------
 
@@ -296,35 +250,123 @@ class Enricher:
 
     def _apply_reasons(self, det: Determination, item: DisputedItem, rationale: Section, answer) -> None:
         where, step = f"items[{item.index}]", det.model_step
-        for field in ("reasons", "missing_documentation"):
+        for field in (f.name for f in of_kind("points", grounding="rationale")):
             kept: list[str] = getattr(item, field)
-            for point in getattr(answer, field):
+            for point in getattr(answer, field, None) or []:
                 evidence = ground(rationale, point.quote)
                 if evidence is None or not point.point.strip():
                     step.dropped.append(f"{where}.{field}: ungrounded quote")
                     continue
-                # text planted in the letter (an instruction, a note to the patient, JSON) is never a
-                # reason, and a point that reads like one is not used either (imr_llm/safety.py)
-                planted = overlapping(evidence, det.suspicious)
-                if planted is not None:
-                    step.dropped.append(f"{where}.{field}: its quote is suspicious text in the letter ({planted.kind})")
-                    continue
-                problem = model_text_problem(point.point) or model_text_problem(point.quote)
-                if problem is not None:
-                    step.dropped.append(f"{where}.{field}: reads like an instruction or a claim ({problem})")
-                    continue
-                copied = restated(point.point, rationale.source.raw, det.suspicious)
-                if copied is not None:
-                    step.dropped.append(f"{where}.{field}: restates suspicious text in the letter ({copied.kind})")
+                refused = _refused(det, evidence, point.point, point.quote, rationale)
+                if refused is not None:
+                    step.dropped.append(f"{where}.{field}: {refused}")
                     continue
                 item.evidence[f"{field}[{len(kept)}]"] = evidence
                 kept.append(" ".join(point.point.split()))
+        for field in of_kind("text", grounding="rationale"):
+            _copied(det, item, rationale, answer, field.name)
         printed = "not medically necessary" if item.decision == "upheld" else "medically necessary"
         if answer.conclusion != printed:
             det.conflicts.append(Conflict(
                 field=f"{where}.decision", kept=item.decision, other=f"model: {answer.conclusion}",
                 note="the model read the rationale's conclusion differently from the printed decision; "
                      "the printed decision is kept"))
+
+
+def _refused(det: Determination, evidence: Evidence, text: str, quote: str, section: Section) -> str | None:
+    """Why a model's text is not used though its quote is in the section: text planted in the letter
+    (an instruction, a note to the patient, JSON) is never used, nor a text that reads like it."""
+    planted = overlapping(evidence, det.suspicious)
+    if planted is not None:
+        return f"its quote is suspicious text in the letter ({planted.kind})"
+    problem = model_text_problem(text) or model_text_problem(quote)
+    if problem is not None:
+        return f"reads like an instruction or a claim ({problem})"
+    copied = restated(text, section.source.raw, det.suspicious)
+    return None if copied is None else f"restates suspicious text in the letter ({copied.kind})"
+
+
+def _copied(det: Determination, item: DisputedItem, section: Section, answer, name: str) -> None:
+    """A text field without rules of its own: the model's words, found in the section."""
+    value = getattr(answer, name, None)
+    evidence = ground(section, value) if value else None
+    refused = None if evidence is None else _refused(det, evidence, value, value, section)
+    if value and (evidence is None or refused is not None):
+        det.model_step.dropped.append(f"items[{item.index}].{name}" + (f": {refused}" if refused else ""))
+    elif value:
+        setattr(item, name, " ".join(value.split()))
+        item.evidence[name] = evidence
+
+
+def _service(source: SourceText, det: Determination, item: DisputedItem, heading: Section, answer) -> None:
+    """The model's words trimmed and found in the heading, else the vocabulary's; with the category."""
+    match = classify(heading.text)
+    drug = match is not None and match.category == "Pharmaceuticals"
+    service = trim_service(heading.text, answer.service, drug=drug) if answer.service else None
+    service_ev = ground(heading, service)
+    if service_ev is not None:
+        item.service = " ".join(service.lower().split())
+        item.evidence["service"] = service_ev
+    elif answer.service:
+        det.model_step.dropped.append(f"items[{item.index}].service")
+    _decide_category(source, det, item, heading, answer, match, service_ev)
+    if item.service is None and match is not None:  # no service of the model's found: the vocabulary's words
+        end = _word_end(heading.text, match.end)
+        item.service = " ".join(heading.text[match.start:end].lower().split())
+        item.evidence["service"] = heading.evidence(match.start, end, origin="rules")
+
+
+def _body_regions(source: SourceText, det: Determination, item: DisputedItem, heading: Section, answer) -> None:
+    """Only the regions the heading's words state."""
+    where, step = f"items[{item.index}]", det.model_step
+    found = regions(heading.text)
+    names = {r for r, _, _ in found}
+    for k, (region, start, end) in enumerate(found):
+        item.body_regions.append(region)  # type: ignore[arg-type]
+        said = region in answer.body_regions or any(region in COVERS.get(r, ()) for r in answer.body_regions)
+        item.evidence[f"body_regions[{k}]"] = heading.evidence(start, end, origin="model" if said else "rules")
+    for r in answer.body_regions:
+        if r in names:
+            continue
+        if COVERS.get(r, frozenset()) & names:  # the model's general word for what the heading names exactly
+            step.corrected.append(f"{where}.body_regions: model {r}, the heading's words "
+                                  + ", ".join(sorted(COVERS[r] & names)))
+        else:
+            step.dropped.append(f"{where}.body_regions: {r}")
+
+
+def _laterality(source: SourceText, det: Determination, item: DisputedItem, heading: Section, answer) -> None:
+    """Only the side the heading's words state."""
+    side, start, end = sides(heading.text)
+    if side is not None:
+        item.laterality = side  # type: ignore[assignment]
+        item.evidence["laterality"] = heading.evidence(start, end, origin="model" if answer.laterality == side else "rules")
+    elif answer.laterality is not None:
+        det.model_step.dropped.append(f"items[{item.index}].laterality")
+
+
+def _quantity(source: SourceText, det: Determination, item: DisputedItem, heading: Section, answer) -> None:
+    """The numbers read by rules from the quantity words (the heading's, else the model's found in it)."""
+    where, step = f"items[{item.index}]", det.model_step
+    drug = item.category == "Pharmaceuticals"
+    found = find_quantity(heading.text, drug=drug)
+    if found is not None:
+        item.quantity, start, end = found
+        item.evidence["quantity"] = heading.evidence(start, end, origin="rules")
+    elif answer.quantity:
+        quantity_ev = ground(heading, answer.quantity)
+        parsed = parse_quantity(answer.quantity, drug=drug)
+        if quantity_ev is None:
+            step.dropped.append(f"{where}.quantity")
+        elif not _has_amount(parsed):
+            step.dropped.append(f"{where}.quantity: no number or unit in the model's quantity words")
+        else:
+            item.quantity = parsed
+            item.evidence["quantity"] = quantity_ev
+
+
+#: the request's fields with rules of their own, in this order (the category decides a drug's quantity)
+HEADING_RULES = {"service": _service, "body_regions": _body_regions, "laterality": _laterality, "quantity": _quantity}
 
 
 _BARE_DROP = {"service": "its words are not in the request", "quantity": "its words are not in the request",

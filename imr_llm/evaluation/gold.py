@@ -22,10 +22,11 @@ from datetime import date
 from pathlib import Path
 
 from ..errors import ImrError
+from ..fields import FIELDS
 from ..reading import SUPPORTED_SUFFIXES
 from ..schema import Determination, DisputedItem, GuidelineBasis, Patient, Quantity, Reviewer
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
-from .scoring import ITEM_RULES, LETTER_RULES
+from .scoring import LETTER_RULES, item_rules
 
 GOLD_ONLY_KEYS = frozenset({"letter", "notes"})  # labeller's bookkeeping, never scored
 LETTER_KEYS = frozenset(Determination.model_fields) | GOLD_ONLY_KEYS
@@ -34,7 +35,6 @@ QUANTITY_KEYS = frozenset(Quantity.model_fields)
 SECTION_KEYS = {"reviewer": frozenset(Reviewer.model_fields), "patient": frozenset(Patient.model_fields)}
 # schema fields a gold file may hold that no scoring rule reads (evidence, rationale, ...): noted, ignored
 SCORED_LETTER_KEYS = frozenset(path.split(".")[0] for path in LETTER_RULES) | {"items"}
-SCORED_ITEM_KEYS = frozenset(path.split(".")[0] for path in ITEM_RULES)
 
 
 def _literal_values(annotation: object) -> tuple:
@@ -194,9 +194,9 @@ def unknown_keys(gold: dict) -> list[str]:
     for section, known in SECTION_KEYS.items():
         if isinstance(gold.get(section), dict):
             notes += [f"{section}: unknown key '{k}' ignored" for k in gold[section] if k not in known]
+    known, scored = ITEM_KEYS | set(FIELDS), {p.split(".")[0] for p in item_rules()} | {"notes"}  # registered later too
     for i, item in enumerate(gold.get("items") or []):
-        notes += [f"items[{i}]: {_unscored(k, ITEM_KEYS, SCORED_ITEM_KEYS | {'notes'})}" for k in item
-                  if _unscored(k, ITEM_KEYS, SCORED_ITEM_KEYS | {"notes"})]
+        notes += [f"items[{i}]: {_unscored(k, known, scored)}" for k in item if _unscored(k, known, scored)]
         quantity = item.get("quantity")
         if isinstance(quantity, dict):
             notes += [f"items[{i}].quantity: unknown key '{k}' ignored" for k in quantity if k not in QUANTITY_KEYS]

@@ -18,6 +18,7 @@ from statistics import median
 
 from ..api import Pipeline, load
 from ..errors import ImrError
+from ..fields import FIELDS
 from ..parsing import PARSER_VERSION
 from ..prompts import prompt_hashes
 from ..schema import Determination, schema_hash
@@ -167,17 +168,14 @@ def decider_figures(rows: list[dict]) -> dict:
     return out
 
 
-MODEL_FIELDS = ("service", "category", "quantity", "laterality")
-MODEL_LISTS = ("body_regions", "reasons", "missing_documentation")
-
-
 def _check_grounding(tally: dict, stem: str, det, raw: str) -> None:
     """Every model-filled value must carry evidence whose quote is the letter's text at its span."""
     tally["dropped"] += len(det.model_step.dropped)
     tally["corrected"] += len(det.model_step.corrected)
     for item in det.items:
-        names = [f for f in MODEL_FIELDS if getattr(item, f) is not None]
-        names += [f"{f}[{k}]" for f in MODEL_LISTS for k in range(len(getattr(item, f)))]
+        grounded = [f.name for f in FIELDS.values() if f.grounding is not None]
+        names = [f for f in grounded if not isinstance(getattr(item, f), list) and getattr(item, f) is not None]
+        names += [f"{f}[{k}]" for f in grounded if isinstance(getattr(item, f), list) for k in range(len(getattr(item, f)))]
         for name in names:
             tally["model_values"] += 1
             ev = item.evidence.get(name)

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..fields import FIELDS
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -43,8 +45,14 @@ def _rules(kind: str, *fields: str, fuzzy: bool = False) -> dict[str, Rule]:
     return {f: Rule(kind, f, fuzzy) for f in fields}
 
 
+def _model(*names: str) -> dict[str, Rule]:
+    """The rules of model-filled fields: their measures are the registry's (imr_llm/fields.py)."""
+    return {ITEMS + path: Rule(kind, ITEMS + path) for name in names for path, kind in FIELDS[name].scoring}
+
+
 # The one table of scored fields: gold field path (dotted; `items.` = each item) → rule. The
-# metric name is the field path. score_letter and _score_item iterate it in this order.
+# metric name is the field path. score_letter and _score_item iterate it in this order; a field
+# registered later is scored after these (`item_rules`).
 SCORING: dict[str, Rule] = {
     **_rules("text", "case_number"),
     **_rules("exact", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date", "application_received",
@@ -52,19 +60,23 @@ SCORING: dict[str, Rule] = {
     **_rules("set", "reviewer.licensure_states", "reviewer.specialties", "reviewer.subspecialties"),
     **_rules("exact", "patient.age", "patient.sex"),
     **_rules("set", "diagnoses", fuzzy=True),
-    **_rules("text", "items.request", "items.original_request", "items.ur_authorized", "items.disputed_portion",
-             "items.service"),
-    **_rules("exact", "items.decision", "items.modified_by_ur", "items.category", "items.subcategory",
-             "items.laterality"),
+    **_rules("text", "items.request", "items.original_request", "items.ur_authorized", "items.disputed_portion"),
+    **_model("service"),
+    **_rules("exact", "items.decision", "items.modified_by_ur"),
+    **_model("category", "subcategory", "laterality"),
     **_rules("sources", "items.claims_administrator_basis.sources", "items.reviewer_basis.sources"),
-    **_rules("set", "items.body_regions"),
-    **_rules("exact", "items.quantity.count", "items.quantity.frequency_per_week", "items.quantity.duration_weeks",
-             "items.quantity.total_sessions", "items.quantity.dispense_qty"),
-    **_rules("text", "items.quantity.raw", "items.quantity.strength"),
-    **_rules("free", "items.reasons", "items.missing_documentation"),
+    **_model(*(name for name in FIELDS if name not in ("service", "category", "subcategory", "laterality"))),
 }
 LETTER_RULES = {f: r for f, r in SCORING.items() if not f.startswith(ITEMS)}
 ITEM_RULES = {f[len(ITEMS):]: r for f, r in SCORING.items() if f.startswith(ITEMS)}  # path inside an item
+
+
+def item_rules() -> dict[str, Rule]:
+    """ITEM_RULES, and after them the rules of fields registered since (fields.register)."""
+    later = {path: Rule(kind, ITEMS + path) for f in FIELDS.values() for path, kind in f.scoring if path not in ITEM_RULES}
+    return {**ITEM_RULES, **later} if later else ITEM_RULES
+
+
 ALIGN_THRESHOLD = 0.6
 DIAGNOSIS_THRESHOLD = 0.8
 
@@ -180,7 +192,7 @@ def _score_item(index: int, gold: dict, pred: dict | None) -> list[Check]:
     where = f"items[{index}]"
     p = pred or {}
     checks = []
-    for path, rule in ITEM_RULES.items():
+    for path, rule in item_rules().items():
         check = _score_field(rule, where, path, gold, p)
         if check is not None:
             checks.append(check)

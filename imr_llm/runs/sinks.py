@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..explain.render import EXTENSIONS, render
+from ..fields import FIELDS
 from ..output import private_file, write_private
 from ..redaction import redact_explanation, redacted
 
@@ -57,24 +58,24 @@ def record_key(record: dict[str, Any]) -> str | None:
     return "path:" + record["path_sha256"] if record.get("path_sha256") else None
 
 
-CSV_COLUMNS = ["letter_sha256", "source", "case_number", "decision_date", "outcome", "item", "request", "decision",
-               "modified_by_ur", "category", "subcategory", "service", "body_regions", "laterality", "quantity",
-               "claims_administrator_sources", "reviewer_sources", "model_status", "error"]
+def csv_columns() -> list[str]:
+    """The CSV's header: the model-filled fields' columns are the registry's (imr_llm/fields.py)."""
+    return ["letter_sha256", "source", "case_number", "decision_date", "outcome", "item", "request", "decision",
+            "modified_by_ur", *(f.name for f in FIELDS.values() if f.csv), "claims_administrator_sources",
+            "reviewer_sources", "model_status", "error"]
 
 
 def csv_rows(record: dict[str, Any]) -> Iterator[list[Any]]:
     """One row per item (a failed letter: one row with its error)."""
     base = [record.get("letter_sha256"), record.get("source")]
     if record.get("status") == "error":
-        yield base + [None] * (len(CSV_COLUMNS) - 3) + [f"{record['error']['code']}: {record['error']['message']}"]
+        yield base + [None] * (len(csv_columns()) - 3) + [f"{record['error']['code']}: {record['error']['message']}"]
         return
     for item in record.get("items", []):
-        quantity = item.get("quantity") or {}
         yield base + [
             record.get("case_number"), record.get("decision_date"), record.get("outcome"), item["index"] + 1,
-            item.get("request"), item.get("decision"), item.get("modified_by_ur"), item.get("category"),
-            item.get("subcategory"), item.get("service"), "; ".join(item.get("body_regions") or []),
-            item.get("laterality"), quantity.get("raw"),
+            item.get("request"), item.get("decision"), item.get("modified_by_ur"),
+            *(f.cell(item) for f in FIELDS.values() if f.csv),
             "; ".join((item.get("claims_administrator_basis") or {}).get("sources") or []),
             "; ".join((item.get("reviewer_basis") or {}).get("sources") or []),
             (record.get("model_step") or {}).get("status"), None,
@@ -97,7 +98,7 @@ def rebuild_csv(out: Path, target: Path, redact: bool = False) -> int:
     seen: set[str] = set()
     with private_file(target, replace_stale=True) as handle:
         writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(csv_columns())
         if out.exists():
             with out.open("rb") as lines:
                 for line in lines:
