@@ -20,7 +20,8 @@ from imr_llm.redaction import redacted
 from imr_llm.runs.sinks import csv_columns, csv_rows
 from imr_llm.schema import DisputedItem, schema_hash
 from conftest import GOLD_SEEDS, LETTERS
-from test_enrich import CONFIG, _chat
+from fake_openai_server import chat_completion
+from test_enrich import CONFIG
 
 MULTI = "synthetic_2016_multi"
 URGENCY = ModelField("urgency", "text", "how soon the reviewer says the treatment is needed, copied from the rationale",
@@ -39,7 +40,7 @@ def _answer(request: httpx.Request) -> httpx.Response:
               "laterality": None, "quantity": None, "conclusion": "not medically necessary",
               "reasons": [{"point": "A reason.", "quote": _words(t)}], "missing_documentation": [],
               "urgency": _words(t)} for r, t in pairs]
-    return httpx.Response(200, json=_chat({"items": items}))
+    return httpx.Response(200, json=chat_completion(json.dumps({"items": items})))
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def test_an_ungrounded_value_of_a_declared_field_is_dropped(tmp_path, urgency):
         content = json.loads(body["choices"][0]["message"]["content"])
         for item in content["items"]:
             item["urgency"] = "within the next hour"
-        return httpx.Response(200, json=_chat(content))
+        return httpx.Response(200, json=chat_completion(json.dumps(content)))
 
     with Pipeline(CONFIG, cache_dir=tmp_path / "cache", requests_per_call="fields-letter",
                   http_client=httpx.Client(transport=httpx.MockTransport(wrong))) as pipeline:

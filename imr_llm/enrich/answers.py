@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator, model_validator
 
-from ..fields import FIELDS
+from ..fields import FIELDS, of_kind
 from ..schema import BodyRegion, Category, Laterality
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
 from ..model.validation import context_of
@@ -178,10 +178,10 @@ class ItemsAnswer(_Answer):
             raise ValueError(f"give exactly {len(sections)} items, one per request, in order (got {len(self.items)})")
         bad = []
         for k, (item, (heading, rationale)) in enumerate(zip(self.items, sections), 1):
-            bad += [f"request {k}: {v!r} is not in the request" for v in (item.service, item.quantity)
-                    if v and locate(heading, v) is None]
+            copied = [getattr(item, f.name) for f in of_kind("text", "quantity", grounding="heading")]
+            bad += [f"request {k}: {v!r} is not in the request" for v in copied if v and locate(heading, v) is None]
             bad += [f"rationale {k}: {p.quote[:80]!r} is not in the rationale"
-                    for p in item.reasons + item.missing_documentation if locate(rationale, p.quote) is None]
+                    for f in of_kind("points") for p in getattr(item, f.name) if locate(rationale, p.quote) is None]
         if bad:
             raise ValueError("; ".join(bad) + ". Copy the words exactly, or leave that point out")
         return self
