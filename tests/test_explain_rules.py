@@ -85,6 +85,12 @@ def test_reason_rules_stay_silent(sentence):
     ("The notes did not document a diagnosis for which the drug is used.", "The records did not show a health problem"),
     ("The notes give no reason why the scan is needed now.", "The records did not explain why"),
     ("The exam was unremarkable, with an unremarkable lower limb neurologic exam.", "The records did not show signs of nerve"),
+    ("There were no signs of radiculopathy in either leg.", "The records did not show signs of nerve"),
+    ("There is no sign the unit will be used as an adjunct to an active exercise program.",
+     "The records did not show that this would be used with an exercise"),
+    ("There was no 30-day home-based trial of the unit.", "The records did not show a trial period"),
+    ("No psychological evaluation was done before the implant.", "The records did not show a mental health check"),
+    ("There was no documented improvement after the last round of shots.", "The records did not show that past care helped you."),
 ])
 def test_findings_of_what_the_records_did_not_show(sentence, starts):
     said = why(sentence)
@@ -106,6 +112,11 @@ def test_findings_stay_silent(sentence):
 def test_a_sentence_that_negates_each_of_several_findings_gives_each():
     said = why("There is no record of the response to conservative care and no plan for surgery.")
     assert [s.split(" that ")[1][:7] for s in said] == ["simpler", "surgery"]
+
+
+def test_the_vaguer_finding_gives_way_to_the_specific_one():
+    said = why("There was no documented improvement in function after the visits.")
+    assert said == ["The records did not show that past care helped you do more."]
 
 
 def test_a_trial_of_conservative_care_is_one_finding_not_two():

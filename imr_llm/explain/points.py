@@ -161,7 +161,8 @@ FINDINGS: list[Finding] = _table([
       "es": "Su médico podría enviar notas del examen que muestren cualquier señal de un problema grave."}),
     ("nerve_damage",
      r"\bneurologic(?:al)?\s+(?:deficits?|compromise|dysfunction|findings|signs)|\bnerve\s+(?:root\s+)?compromise\b|"
-     r"\bunremarkable\s+(?:[\w-]+\s+){0,3}?neurologic(?:al)?\s+exam",
+     r"\bunremarkable\s+(?:[\w-]+\s+){0,3}?neurologic(?:al)?\s+exam|\b(?:evidence|signs|findings)\s+of\s+"
+     r"radiculopathy|\bradicular\s+(?:signs|symptoms|findings)",
      {"en": "The records did not show signs of nerve damage.",
       "es": "Los expedientes no mostraron señales de daño en los nervios."},
      {"en": "Your doctor could send exam notes that show any signs of nerve damage.",
@@ -180,6 +181,25 @@ FINDINGS: list[Finding] = _table([
       "es": "Los expedientes no mostraron por qué no bastan los ejercicios en casa."},
      {"en": "Your doctor could explain why exercises at home are not enough.",
       "es": "Su médico podría explicar por qué no bastan los ejercicios en casa."}),
+    ("exercise_program",
+     r"\b(?:adjunct\w*\s+to|in\s+conjunction\s+with|along\s+with|part\s+of)\s+(?:an?\s+)?(?:active\s+|ongoing\s+)?"
+     r"(?:exercise|rehab\w*|functional\s+restoration|home\s+exercise)\s+program",
+     {"en": "The records did not show that this would be used with an exercise program.",
+      "es": "Los expedientes no mostraron que esto se usaría junto con un programa de ejercicios."},
+     {"en": "Your doctor could send notes about the exercise program you follow.",
+      "es": "Su médico podría enviar notas sobre el programa de ejercicios que usted sigue."}),
+    ("trial_first",
+     r"\b(?:one|1|30)[- ](?:month|day)\s+(?:home[- ]based\s+)?trial\b",
+     {"en": "The records did not show a trial period with this first.",
+      "es": "Los expedientes no mostraron un periodo de prueba con esto antes."},
+     {"en": "Your doctor could send notes from a trial period with it.",
+      "es": "Su médico podría enviar notas de un periodo de prueba con esto."}),
+    ("mental_health_check",
+     r"\bpsycholog\w*\s+(?:evaluation|screening|clearance|assessment)",
+     {"en": "The records did not show a mental health check that is needed first.",
+      "es": "Los expedientes no mostraron una consulta de salud mental que se pide antes."},
+     {"en": "Your doctor could send the results of a mental health check.",
+      "es": "Su médico podría enviar los resultados de una consulta de salud mental."}),
     ("drug_checks",
      r"\burine\s+drug\s+(?:screen|test)\w*|\bUDS\b|\b(?:opioid|pain|narcotic)\s+(?:contract|agreement)|"
      r"\baberrant\s+(?:drug[- ])?behavio|\brisk\s+of\s+(?:addiction|abuse|misuse)|\bCURES\b",
@@ -221,6 +241,13 @@ FINDINGS: list[Finding] = _table([
       "es": "Los expedientes no mostraron un problema de salud que esta atención trate."},
      {"en": "Your doctor could send notes on the health problem this treatment is for.",
       "es": "Su médico podría enviar notas sobre el problema de salud que esta atención trata."}),
+    ("past_help",  # the least specific: only where no other finding is named
+     r"\b(?:documented|significant|measurable|objective|sustained|meaningful)\s+(?:improvement|benefit|gains?|relief)\b|"
+     r"\b(?:efficacy|effectiveness|benefit|response)\s+(?:of|from|to)\s+(?:the\s+)?(?:prior|previous|past|recent)\s+",
+     {"en": "The records did not show that past care helped you.",
+      "es": "Los expedientes no mostraron que la atención anterior le ayudó."},
+     {"en": "Your doctor could send notes that show how past care helped you.",
+      "es": "Su médico podría enviar notas que muestren cómo le ayudó la atención anterior."}),
     ("reason_for_request",
      r"\b(?:physician\s+|clinical\s+|medical\s+)?(?:rationale|rational|reason(?:ing)?|explanation)\s+"
      r"(?:[\w-]+\s+){0,6}?(?:for|why|as\s+to)\b|\bindication\s+(?:is\s+|was\s+)?(?:for|why)\b|"
@@ -351,9 +378,11 @@ def finding(text: str) -> Finding | None:
 
 
 def _narrowest(found: list[Finding]) -> list[Finding]:
-    """"A trial of conservative care" names simpler care tried first once, not twice."""
+    """"A trial of conservative care" names simpler care tried first once, not twice; "no documented
+    improvement in function" is the finding about function, not the vaguer one about past care."""
     keys = {f.key for f in found}
-    return [f for f in found if not (f.key == "tried_first" and "conservative_care" in keys)]
+    return [f for f in found if not (f.key == "tried_first" and "conservative_care" in keys
+                                     or f.key == "past_help" and len(keys) > 1)]
 
 
 def negated_findings(text: str) -> list[Finding]:
