@@ -52,6 +52,7 @@ def test_allowance_rules_stay_silent(sentence):
     ("The guidelines do not recommend this patch for back pain.", "not_recommended"),
     ("The request did not specify the frequency or the body part.", "unspecified"),
     ("This medicine is only recommended for nerve pain.", "only_for"),
+    ("More visits are contingent on the worker's documented response to the first six.", "depends_on_response"),
 ])
 def test_reason_rules(sentence, key):
     en, es = REASONS[key][0]["en"], REASONS[key][0]["es"]
@@ -67,6 +68,7 @@ def test_reason_rules(sentence, key):
     "Routine use is recommended.",
     "Surface EMG is not recommended.",                                        # not about the request itself
     "The frequency was specified by the doctor.",
+    "Further care is not contingent on the response to treatment.",
 ])
 def test_reason_rules_stay_silent(sentence):
     assert why(sentence) == []

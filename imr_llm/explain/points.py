@@ -80,6 +80,9 @@ _SUPPORTED = re.compile(r"\b(?:is|are|was|were)\s+(?:medically\s+)?(?:supported|
                         r"document|demonstrate)s?\b", re.I)
 SUPPORTED = {"en": "The reviewer found that your records and the guidelines support this care.",
              "es": "El revisor encontró que sus expedientes y las guías apoyan esta atención."}
+_CONTINGENT = re.compile(r"\b(?:additional|further|more|continued)\s+(?:[\w-]+\s+){0,3}?(?:is|are)\s+(?:contingent|"
+                         r"dependent|based)\s+(?:up)?on\s+(?:the\s+)?(?:patient'?s?\s+|worker'?s?\s+)?(?:documented\s+|"
+                         r"objective\s+)?(?:response|improvement|progress|benefit)", re.I)
 _BECAUSE = re.compile(r"\b(?:as|since|because|given)\b", re.I)
 # the earlier review (utilization review) retold: its reading, not the reviewer's, gives no point
 _EARLIER = re.compile(r"\b(?:UR|utilization\s+review|denied|denial|non-?certif\w*|modified|(?:previous|prior)\s+"
@@ -278,6 +281,10 @@ REASONS: dict[str, tuple[dict[str, str], dict[str, str] | None]] = {
                      "es": "El pedido no dijo cuánto ni por cuánto tiempo."},
                     {"en": "Your doctor could send a new request that says how much and for how long.",
                      "es": "Su médico podría enviar un nuevo pedido que diga cuánto y por cuánto tiempo."}),
+    "depends_on_response": ({"en": "More care depends on how you did with the care you already had.",
+                             "es": "Más atención depende de cómo le fue con la atención que ya tuvo."},
+                            {"en": "Your doctor could send notes on how you did with the care you already had.",
+                             "es": "Su médico podría enviar notas de cómo le fue con la atención que ya tuvo."}),
     "only_for": ({"en": "The guidelines suggest this only for certain health problems.",
                   "es": "Las guías sugieren esto solo para ciertos problemas de salud."}, None),
     "short_term": ({"en": "The guidelines suggest it only for a short time.",
@@ -352,6 +359,8 @@ def reason(sentence: str) -> str | None:
     the request goes with one that was not approved; None when unsure."""
     if (m := _PRIMARY_DENIED.search(sentence)) and _ANCILLARY.search(sentence) and _BECAUSE.search(sentence):
         return "with_surgery" if m.group("what").lower().startswith("surg") else "with_other"
+    if _CONTINGENT.search(sentence) and not _NEGATION.search(sentence):
+        return "depends_on_response"
     if _SHORT.search(sentence) and not _CONDITIONAL.search(sentence):
         return "short_term"
     for key, pattern in _NOT_SUGGESTED:  # the rule's own negation the sentence's only one
