@@ -45,14 +45,14 @@ class Fake:
         if "read short sentences" in body["messages"][0]["content"]:
             n = len(re.findall(r"^\d+\. ", user, re.M))
             return httpx.Response(200, json=_chat({"answers": [self.reading] * n}))
-        note = next(k for k in self.sentences if k in user)
+        note = next(k for k in self.sentences if k.lower() in user.lower())  # the writer sends the value's clause
         sentence = self.sentences[note]
         if isinstance(sentence, list):
             sentence = sentence["Rewrite this one sentence" in user]
         return httpx.Response(200, json=_chat({"sentence": sentence}))
 
     def writes(self, note):
-        return [b for b in self.bodies if note in b["messages"][-1]["content"]]
+        return [b for b in self.bodies if note.lower() in b["messages"][-1]["content"].lower()]
 
 
 def _writer(fake, tmp_path):
@@ -150,6 +150,11 @@ def test_the_eval_reports_explanation_checks_per_language():
     assert ex["en"]["grade_metric"] == "flesch_kincaid_grade" and ex["en"]["grade_median"] <= 6 and ex["en"]["grade_worst"] <= 8
     assert ex["es"]["grade_metric"] == "fernandez_huerta" and ex["es"]["grade_worst"] >= 60
     assert "text" not in json.dumps(ex)  # figures only, no explanation text in the report
+    # per point: who wrote each point shown, items with a specific why, each point's grade
+    assert ex["en"]["items"] == sum(r["items"] for r in ex["en"]["per_letter"]) > 0
+    assert 0 < ex["en"]["items_with_specific_why"] <= ex["en"]["items"] and ex["en"]["points_by"]["rules"] > 0
+    assert ex["en"]["points_by"]["model"] == ex["en"]["points_fallen_back"] == 0  # offline: no model points
+    assert ex["en"]["point_grade_worst"] <= 8 and ex["es"]["point_grade_worst"] >= 70
 
 
 # -- the real local model, replayed ---------------------------------------------------------------

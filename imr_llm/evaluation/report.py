@@ -90,6 +90,16 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
                           f"{ex['decision_consistency']:.0%} · read-back {_fmt_ratio(ex['readback_agreement'])} · "
                           f"{grade} median {ex['grade_median']}, worst {ex['grade_worst']} · numbers not in letter "
                           f"{ex['numbers_not_in_source']} · fallbacks {ex['fallbacks']}", markup=False, highlight=False)
+            by = ex["points_by"]
+            console.print(f"  points ({language}): items with a specific why {ex['items_with_specific_why']}/{ex['items']} · "
+                          f"model-written {by['model']} · re-asked {by['model_reasked']} · rules {by['rules']} · "
+                          f"template {by['template']} · model points fallen back {ex['points_fallen_back']} · "
+                          f"{grade} per point median {ex['point_grade_median']}, worst {ex['point_grade_worst']}",
+                          markup=False, highlight=False)
+            for half, h in (ex.get("halves") or {}).items():
+                console.print(f"  {half} half ({language}): items with a specific why {h['items_with_specific_why']}/"
+                              f"{h['items']} · {grade} per point median {h['point_grade_median']}, worst "
+                              f"{h['point_grade_worst']}", markup=False, highlight=False)
         if suite["errors"]:
             console.print(f"[red]{len(suite['errors'])} letter(s) failed to extract[/red]: "
                           + escape(", ".join(suite["errors"])))

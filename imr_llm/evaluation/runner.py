@@ -106,7 +106,7 @@ def _run_suite(run: EvalRun, suite: Suite, task: Task, *, judge, keep_text: bool
             "gold_warnings": suite.warnings, "errors": errors, "metrics": aggregate(results),
             "decision_confusion": decision_confusion(results), "grounding": grounding,
             **_split_figures(suite, results, chosen),
-            **({"explanations": _explanation_summary(explained)} if languages else {}),
+            **({"explanations": _explanation_summary(explained, load_split(suite.gold_dir))} if languages else {}),
             "per_letter": {r.stem: _letter_json(r) for r in results}}
 
 
@@ -186,7 +186,14 @@ def _check_grounding(tally: dict, stem: str, det, raw: str) -> None:
 def _explanation_figures(stem: str, expl, language: str) -> dict:
     """One letter's explanation, checked: what the guards found (no text kept)."""
     guards = {g.name: g.passed for g in expl.guards}
+    points = [p for item in expl.items for p in (*item.why, *item.what_could_help)]
     return {"letter": stem, "language": language, "written_by": expl.written_by.kind,
+            "items": len(expl.items),
+            "items_with_specific_why": sum(any(p.written_by != "template" for p in i.why) for i in expl.items),
+            "points_by": {who: sum(p.written_by == who for p in points)
+                          for who in ("model", "model_reasked", "rules", "template")},
+            "points_fallen_back": (expl.fallback.reason or "").count("the model's point failed"),
+            "point_grades": [p.grade for p in points if p.grade is not None],
             "decisions_consistent": guards.get("decision", False), "readback_model": guards.get("readback_model"),
             "numbers_ok": guards.get("numbers", False), "all_guards": expl.passed,
             "grade": expl.readability.overall if expl.readability else None,
@@ -194,7 +201,7 @@ def _explanation_figures(stem: str, expl, language: str) -> dict:
             "metric": expl.readability.metric if expl.readability else None, "fallback": expl.fallback.used}
 
 
-def _explanation_summary(rows: list[dict]) -> dict:
+def _explanation_summary(rows: list[dict], halves: dict[str, str] | None = None) -> dict:
     out: dict = {}
     for language in sorted({r["language"] for r in rows}):
         mine = [r for r in rows if r["language"] == language]
@@ -212,9 +219,27 @@ def _explanation_summary(rows: list[dict]) -> dict:
             "grade_median": round(median(grades), 2) if grades else None,
             "grade_worst": (round(max(grades), 2) if mine[0]["metric"] == "flesch_kincaid_grade" else round(min(grades), 2))
             if grades else None,
+            **_point_summary(mine),
+            **({"halves": {h: _point_summary(part) for h in HALVES
+                           if (part := [r for r in mine if halves.get(r["letter"]) == h])}} if halves else {}),
             "per_letter": mine,
         }
     return out
+
+
+def _point_summary(rows: list[dict]) -> dict:
+    """Per point, over the letters: who wrote the points shown, how many model sentences fell back
+    (left out after failing their guards), items with a why specific to the letter, each point's grade."""
+    fk = rows[0]["metric"] == "flesch_kincaid_grade"
+    grades = [g for r in rows for g in r["point_grades"]]
+    items = sum(r["items"] for r in rows)
+    specific = sum(r["items_with_specific_why"] for r in rows)
+    return {"items": items, "items_with_specific_why": specific,
+            "specific_why_rate": round(specific / items, 4) if items else None,
+            "points_by": {who: sum(r["points_by"][who] for r in rows) for who in rows[0]["points_by"]},
+            "points_fallen_back": sum(r["points_fallen_back"] for r in rows),
+            "point_grade_median": round(median(grades), 2) if grades else None,
+            "point_grade_worst": round(max(grades) if fk else min(grades), 2) if grades else None}
 
 
 def _keep_text(run: EvalRun, suite: str, stem: str, path: Path) -> None:

@@ -6,7 +6,8 @@
 
 `explain` writes the page by the templates and the rule-based simplifier (`templates.py`,
 `points.py`), then, with a point writer (the model, `writer.py`), replaces points one at a time:
-from each grounded reason and missing-documentation value the writer writes one sentence, which
+from each grounded reason and missing-documentation value the rules cannot say plainly, the writer
+writes one sentence from the clause that states it (`points.reason_clause`), which
 the per-point guards check on its own (`guards.PointGuard`); a sentence that fails gets `reasks`
 targeted re-asks, and one that still fails is left out — the rules' or the generic points stand
 in for it, the rest of the page keeps its model-written points. The writer reads the sentences
@@ -33,6 +34,7 @@ from . import facts
 from .facts import FACTS_VERSION
 from .guards import PointGuard, run_guards
 from .model import Fallback, GuardResult, Language, PatientExplanation, Point, WrittenBy
+from .points import points_for, reason_clause
 from .templates import shown_text, specific_points, what_could_help, why_points, write_template
 
 Writer = Callable[..., str]
@@ -112,14 +114,7 @@ async def _write_points(expl: PatientExplanation, det: Determination, source, la
     raw = source.raw if isinstance(source, SourceText) else source
     guard = PointGuard(det, source, language)
     write = getattr(writer, "awrite", None)
-    jobs: list[tuple[int, str, str, dict]] = []  # item position, part, ref, note
-    for pos, (item, parsed) in enumerate(zip(expl.items, det.items)):
-        base = {"decision": "approved" if parsed.decision == "overturned" else "not approved"}
-        jobs += [(pos, "why", f"reasons[{k}]", {**base, "kind": "reason", "note": r})
-                 for k, r in enumerate(parsed.reasons[:WHY_MAX]) if r.strip()]
-        if parsed.decision == "upheld":
-            jobs += [(pos, "help", f"missing_documentation[{k}]", {**base, "kind": "missing", "note": d})
-                     for k, d in enumerate(parsed.missing_documentation[:HELP_MAX]) if d.strip()]
+    jobs = _jobs(det, language)
     if not jobs:
         return None
 
@@ -170,6 +165,24 @@ async def _write_points(expl: PatientExplanation, det: Determination, source, la
         hashes = writer.prompt_hashes() if hasattr(writer, "prompt_hashes") else {}
         expl.written_by = WrittenBy(kind="model", model=getattr(writer, "model", None), prompt_hashes=hashes)
     return readback
+
+
+def _jobs(det: Determination, language: Language) -> list[tuple[int, str, str, dict]]:
+    """item position, part, ref, note: the values the writer is asked about — the clause of each
+    that states it (`points.reason_clause`), and only those the rules cannot already say plainly
+    (their point stands for it, vetted, without a call)."""
+    jobs: list[tuple[int, str, str, dict]] = []
+    for pos, parsed in enumerate(det.items):
+        upheld = parsed.decision == "upheld"
+        base = {"decision": "not approved" if upheld else "approved"}
+        values = [("why", f"reasons[{k}]", "reason", r) for k, r in enumerate(parsed.reasons[:WHY_MAX])]
+        if upheld:
+            values += [("help", f"missing_documentation[{k}]", "missing", d)
+                       for k, d in enumerate(parsed.missing_documentation[:HELP_MAX])]
+        jobs += [(pos, part, ref, {**base, "kind": kind, "note": reason_clause(value)})
+                 for part, ref, kind, value in values
+                 if value.strip() and not points_for(value, language, upheld=upheld, missing=kind == "missing")]
+    return jobs
 
 
 def _merge(first: list[Point], then: list[Point]) -> list[Point]:

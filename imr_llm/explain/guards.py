@@ -362,9 +362,9 @@ def vetted_grams(n: int = PLANTED_NGRAM) -> set[tuple[str, ...]]:
         for table in (t.WHY_NO_GUIDELINE, t.HELP_GENERIC, t.OTHER_SOURCES, t.PLANTED_REQUEST,
                       t.DISPUTED_PART, t.UNKNOWN_QUANTITY, t.PURCHASE, t.AS_PRINTED_ES):
             texts += list(table.values())
-        from .points import ALLOWANCE, FINDINGS
+        from .points import vetted_texts
 
-        texts += [*ALLOWANCE.values(), *(t for f in FINDINGS for t in (*f.why.values(), *f.help.values()))]
+        texts += vetted_texts()
         _VETTED[n] = set().union(*(ngrams(x, n) for x in texts))
     return _VETTED[n]
 

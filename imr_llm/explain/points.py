@@ -1,19 +1,30 @@
 """Points specific to the letter, by rules: the rule-based simplifier.
 
-It writes a plain sentence only where it safely can, in English and Spanish alike:
-* the guideline's allowed count and duration ("The guidelines suggest up to 18 visits over 6 to
-  8 weeks."), from a sentence that states one such allowance and no negation;
-* what the records did not show, for a small set of common findings (progress in what the worker
-  can do, simpler care tried first, signs of a serious problem, nerve damage, plans for surgery,
-  the doctor's reason for the request), each with the matching "what could help" sentence: from a
-  missing-documentation value, or a sentence that says something is missing, names one finding
-  and neither quotes a guideline nor retells the earlier review (upheld items only).
+It writes a plain sentence only where it is sure, in English and Spanish alike, and is silent
+otherwise (the generic template points stay):
+* the guideline's allowance: a count and a duration ("The guidelines suggest up to 18 visits over
+  6 to 8 weeks."), a count the guidelines recommend ("... 3 to 6 visits."), or a limit on how long
+  ("... for no more than 2 to 3 weeks."; "... only for a short time.");
+* why the request is more than that: it exceeds the guidelines (more, longer, or visits already
+  had beyond them); it goes with a surgery or treatment that was not approved;
+* what the records did not show, for a table of common findings (progress in what the worker can
+  do, pain relief, simpler care or other treatments tried first, signs of a serious problem, nerve
+  damage, exam findings, plans for surgery, goals, the doctor's reason for the request).
+Each why point of the last two kinds comes with its matching "what could help" sentence; all of
+them are for upheld items only. For an overturned item it says, from a sentence that states it
+plainly, that the records and the guidelines support the request.
 
+The phrasing rules were fitted on the fitting half of the dev letters only (evals/gold/split.json);
+`reason_clause` cuts a reason the rules cannot say down to the clause that states it, for the model.
+
+Sure-or-silent: a sentence that negates what a rule reads (“does not exceed”; “not recommended
+for longer than” is read only as the limit it states), states it under a condition ("if",
+"should"), retells the earlier review (UR), quotes a guideline where the records are meant, or
+names two findings it does not each negate, gives no point.
 It reads the reviewer's reasons and missing documentation when the model step filled them (each
 point's evidence is that value's quote), and the item's rationale sentence by sentence (each
-point's evidence is the sentence). It never glues the letter's words into a sentence: a finding
-outside the table gives no point, and the generic template points stay. Every point it writes
-still goes through the per-point guards (`guards.PointGuard`).
+point's evidence is the sentence). It never glues the letter's words into a sentence, and every
+point it writes still goes through the per-point guards (`guards.PointGuard`).
 """
 
 from __future__ import annotations
@@ -25,27 +36,84 @@ from ..schema import DisputedItem, Evidence
 from .model import Language
 
 _NUM = r"\d+(?:\s*(?:-|to)\s*\d+)?"
+_QUALS = r"up\s+to\s+|about\s+|approximately\s+|a\s+maximum\s+of\s+|a\s+total\s+of\s+(?:up\s+to\s+)?"
+_NOUN = r"(?:[a-z]+\s+){0,3}?(?:visits?|sessions?|treatments?)"
 _ALLOWANCE = re.compile(
-    rf"\b(?P<qual>up\s+to\s+|about\s+|approximately\s+|a\s+maximum\s+of\s+|a\s+total\s+of\s+(?:up\s+to\s+)?)?"
-    rf"(?P<count>{_NUM})\s+(?:[a-z]+\s+){{0,3}}?(?:visits?|sessions?|treatments?)\s+(?:over|in|within|during)\s+"
+    rf"\b(?P<qual>{_QUALS})?(?P<count>{_NUM})\s+{_NOUN}\s+(?:over|in|within|during)\s+"
     rf"(?:a\s+period\s+of\s+)?(?P<span>{_NUM})\s+(?P<unit>weeks?|months?)\b", re.I)
+# "guidelines recommend 3 to 6 treatments": the count right after the verb, and no span
+_COUNT = re.compile(rf"\b(?:recommend|allow|support|suggest)\w*\s+(?:for\s+)?(?:an?\s+)?(?:initial\s+)?(?:trial\s+of\s+)?"
+                    rf"(?P<qual>{_QUALS})?(?P<count>{_NUM})\s+{_NOUN}\b", re.I)
+_LIMIT = re.compile(rf"\bnot\s+(?:be\s+)?recommended\s+(?:for\s+)?(?:use\s+)?(?:for\s+)?(?:longer|more)\s+than\s+"
+                    rf"(?P<count>{_NUM})\s+(?P<unit>days?|weeks?|months?)\b", re.I)
+_SHORT = re.compile(r"(?<!not\s)\b(?:recommended|suggested)\s+(?:only\s+)?(?:for|as)\s+(?:an?\s+)?(?:option\s+for\s+)?"
+                    r"(?:short[- ]term|a\s+short\s+(?:course|period|time))|\bnot\s+recommended\s+for\s+(?:chronic|"
+                    r"long[- ]term|prolonged|ongoing)\s+(?:use|treatment|therapy)|\brecommended\s+(?:only\s+)?(?:for|"
+                    r"using)\s+a\s+short\s+course", re.I)
+_EXCEEDS = re.compile(r"\b(?:exceed\w*|in\s+excess\s+of)\b", re.I)
+_ALREADY = re.compile(r"\b(?:already|completed|attended|to\s+date|has\s+had|have\s+had|had\s+(?:at\s+least\s+)?\d+|"
+                      r"prior|previous(?:ly)?)\b", re.I)
+_LONGER = re.compile(r"\b(?:duration|length|long|longer|weeks?|months?)\b", re.I)
+_VISITS = re.compile(r"\b(?:visits?|sessions?|treatments?|therapy)\b", re.I)
+_CONDITIONAL = re.compile(r"\b(?:if|unless|when|should|would|may|might|could)\b", re.I)
+_ANCILLARY = re.compile(r"\b(?:ancillary|associated|post-?op\w*|pre-?op\w*|peri-?op\w*|related|concurrent)\b", re.I)
+_PRIMARY_DENIED = re.compile(r"\b(?P<what>surg\w*|procedure|operation|primary\s+(?:request|treatment))\b[^.;]*?"
+                             r"\b(?:is|was|has\s+been|are|were)\s+not\s+(?:medically\s+necessary|certified|approved|"
+                             r"supported|indicated)", re.I)
+# "not recommended" read only where it is about the request itself
+_NOT_SUGGESTED = [(k, re.compile(p, re.I)) for k, p in [
+    ("not_routine", r"\broutine\s+(?:use|testing|imaging)\s+(?:is|are)\s+not\s+recommended\b|"
+                    r"\bnot\s+recommended\s+(?:for\s+|as\s+a\s+)?routine\b"),
+    ("not_repeat", r"\brepeat\s+(?:[\w-]+\s+){0,2}?(?:is|are)\s+not\s+(?:routinely\s+)?recommended\b"),
+    ("not_recommended", r"\b(?:guidelines?|MTUS|ODG|ACOEM)\s+(?:do|does)\s+not\s+(?:recommend|support)\b|"
+                        r"\bnot\s+(?:recommended|supported)\s+by\s+(?:the\s+)?(?:\w+\s+)?guidelines\b|"
+                        r"^(?:this|the\s+requested)\s+(?:[\w-]+\s+){0,3}?(?:is|are)\s+not\s+(?:\w+\s+)?recommended\b"),
+    ("unspecified", r"\b(?:did|does|do)\s+not\s+(?:specify|include|indicate|state)\s+(?:the\s+|a\s+)?(?:frequency|"
+                    r"duration|quantity|dosage|dose|number)\b|\b(?:frequency|duration|quantity|dosage|dose)\s+(?:was|"
+                    r"were|is|are)\s+not\s+(?:specified|provided|indicated|stated)\b"),
+    ("only_for", r"^(?:this|the\s+requested)\s+(?:[\w-]+\s+){0,3}?(?:is|are)\s+only\s+recommended\s+for\s+(?!a\s+short|short)"),
+]]
+# overturned items: the guidelines or the records support the request (no negation, nothing conditional)
+_SUPPORTED = re.compile(r"\b(?:is|are|was|were)\s+(?:medically\s+)?(?:supported|indicated|recommended)\s+(?:by|per|under)\s+"
+                        r"(?:the\s+)?(?:ACOEM|MTUS|ODG|(?:\w+\s+)?guidelines?|(?:the\s+)?records?)\b|"
+                        r"\b(?:records?|documentation)\s+(?:[\w-]+\s+){0,4}?(?:do\s+|does\s+)?(?:indicate|show|support|"
+                        r"document|demonstrate)s?\b", re.I)
+SUPPORTED = {"en": "The reviewer found that your records and the guidelines support this care.",
+             "es": "El revisor encontró que sus expedientes y las guías apoyan esta atención."}
+_CONTINGENT = re.compile(r"\b(?:additional|further|more|continued)\s+(?:[\w-]+\s+){0,3}?(?:is|are)\s+(?:contingent|"
+                         r"dependent|based)\s+(?:up)?on\s+(?:the\s+)?(?:patient'?s?\s+|worker'?s?\s+)?(?:documented\s+|"
+                         r"objective\s+)?(?:response|improvement|progress|benefit)", re.I)
+_BECAUSE = re.compile(r"\b(?:as|since|because|given)\b", re.I)
+# the earlier review (utilization review) retold: its reading, not the reviewer's, gives no point
+_EARLIER = re.compile(r"\b(?:UR|utilization\s+review|denied|denial|non-?certif\w*|modified|(?:previous|prior)\s+"
+                      r"review\w*)\b", re.I)
 _GUIDELINE = re.compile(r"\b(?:recommend\w*|allow\w*|support\w*|guidelines?|MTUS|ODG|ACOEM)\b", re.I)
 _NEGATION = re.compile(r"\b(?:not|no|never|without)\b", re.I)
 # a sentence that quotes a guideline or retells the earlier review says nothing of the records
 _NOT_THE_RECORDS = re.compile(r"\b(?:UR|utilization\s+review|denied|denial|non-?certif\w*|states?|stated|says|"
                               r"according|recommend\w*|guidelines?|MTUS|ODG|ACOEM)\b|[\"“”]", re.I)
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
+_LEAD = " \t\r\n\"”’')"
 
 ALLOWANCE = {"en": "The guidelines suggest {qual}{count} visits over {span} {unit}.",
              "es": "Las guías sugieren {qual}{count} sesiones en {span} {unit}."}
+COUNT = {"en": "The guidelines suggest {qual}{count} visits.", "es": "Las guías sugieren {qual}{count} sesiones."}
+LIMIT = {"en": "The guidelines suggest it for no more than {count} {unit}.",
+         "es": "Las guías lo sugieren por no más de {count} {unit}."}
 _QUAL = {"up to": ("up to ", "hasta "), "about": ("about ", "unas "), "approximately": ("about ", "unas "),
          "a maximum of": ("up to ", "hasta "), "a total of": ("up to ", "hasta "), "a total of up to": ("up to ", "hasta ")}
-_UNITS = {"week": ("week", "weeks", "semana", "semanas"), "month": ("month", "months", "mes", "meses")}
+_UNITS = {"day": ("day", "days", "día", "días"), "week": ("week", "weeks", "semana", "semanas"),
+          "month": ("month", "months", "mes", "meses")}
 
 # "The records did not show ..." — how a reason or a rationale sentence says something is missing
 _MISSING = re.compile(
     r"\b(?:no|not|without|lack\s+of|absence\s+of|insufficient|unclear|undocumented|not\s+documented|not\s+shown|"
-    r"did\s+not\s+(?:show|document)|does\s+not\s+(?:show|document)|has\s+not|have\s+not|no\s+longer)\b", re.I)
+    r"did\s+not\s+(?:show|document)|does\s+not\s+(?:show|document)|has\s+not|have\s+not|no\s+longer|"
+    r"fail(?:ed|s)?\s+to\s+(?:document|show|provide|mention)|unremarkable)\b", re.I)
+# a finding counts in a sentence naming several only when a negation governs it: before it, no clause break between
+_SCOPE = re.compile(r"\b(?:no|not|without|lack\s+of|absence\s+of|insufficient|fail(?:ed|s)?\s+to\s+document)\b", re.I)
+_SCOPE_WORDS = 60
+_BREAK = re.compile(r"\b(?:and|but|however|although|though|while|whereas|yet)\b", re.I)
 
 
 class Finding(NamedTuple):
@@ -55,19 +123,39 @@ class Finding(NamedTuple):
     help: dict[str, str]
 
 
-FINDINGS: list[Finding] = [Finding(k, re.compile(p, re.I), why, help) for k, p, why, help in [
+def _table(rows) -> list[Finding]:
+    return [Finding(k, re.compile(p, re.I), why, help) for k, p, why, help in rows]
+
+
+FINDINGS: list[Finding] = _table([
     ("functional_improvement",
-     r"\bfunctional\s+(?:improvement|gains?|benefit|response)|\bobjective\s+(?:improvement|response|benefit)",
+     r"\bfunctional\s+(?:improvement|gains?|benefit|response)|\bobjective\s+(?:improvement|response|benefit)|"
+     r"\b(?:improve\w*|increase\w*|gains?)\s+in\s+(?:function|ADLs?|activities)|\bimproved\s+function|"
+     r"\breturn(?:ed|ing)?\s+to\s+work",
      {"en": "The records did not show that past care helped you do more.",
       "es": "Los expedientes no mostraron que la atención anterior le ayudó a hacer más."},
      {"en": "Your doctor could send notes that show how past care helped you do more.",
       "es": "Su médico podría enviar notas que muestren cómo la atención anterior le ayudó a hacer más."}),
+    ("pain_relief",
+     r"\bpain\s+(?:relief|reduction)|\b(?:reduction|decrease|improvement)\s+(?:in|of)\s+(?:the\s+)?(?:pain|VAS)\b|"
+     r"\banalgesic\s+(?:effect|benefit|response)",
+     {"en": "The records did not show that past care eased your pain.",
+      "es": "Los expedientes no mostraron que la atención anterior le calmó el dolor."},
+     {"en": "Your doctor could send notes that show how much past care eased your pain.",
+      "es": "Su médico podría enviar notas que muestren cuánto le calmó el dolor la atención anterior."}),
     ("conservative_care",
      r"\bconservative\s+(?:care|treatment|therapy|course|management|measures)",
      {"en": "The records did not show that simpler care, like rest or therapy, was tried first and did not help.",
       "es": "Los expedientes no mostraron que antes se probó una atención más simple, como reposo o terapia, sin mejorar."},
      {"en": "Your doctor could send notes about the simpler care you tried first and how it went.",
       "es": "Su médico podría enviar notas sobre la atención más simple que usted probó antes y cómo le fue."}),
+    ("tried_first",
+     r"\bfirst[- ]line\b|\btrial(?:ed)?\s+and\s+fail\w*|\b(?:adequate|failed|prior)\s+trials?\s+of\b|\bfailed\s+(?:a\s+)?trials?\b|\bfailure\s+of\s+(?:a\s+)?"
+     r"(?:trial|first|other|oral)\b|\b(?:in)?toleran(?:t|ce)\s+(?:to|of)\s+(?:oral|other|first)",
+     {"en": "The records did not show that other treatments were tried first and did not work.",
+      "es": "Los expedientes no mostraron que antes probó otros tratamientos que no le ayudaron."},
+     {"en": "Your doctor could send notes about other treatments you tried first and how they went.",
+      "es": "Su médico podría enviar notas sobre otros tratamientos que usted probó antes y cómo le fue."}),
     ("red_flags",
      r"\bred[- ]flags?\b",
      {"en": "The records did not show signs of a serious problem.",
@@ -75,11 +163,60 @@ FINDINGS: list[Finding] = [Finding(k, re.compile(p, re.I), why, help) for k, p, 
      {"en": "Your doctor could send exam notes that show any signs of a serious problem.",
       "es": "Su médico podría enviar notas del examen que muestren cualquier señal de un problema grave."}),
     ("nerve_damage",
-     r"\bneurologic(?:al)?\s+(?:deficits?|compromise|dysfunction|findings|signs)|\bnerve\s+(?:root\s+)?compromise\b",
+     r"\bneurologic(?:al)?\s+(?:deficits?|compromise|dysfunction|findings|signs)|\bnerve\s+(?:root\s+)?compromise\b|"
+     r"\bunremarkable\s+(?:[\w-]+\s+){0,3}?neurologic(?:al)?\s+exam|\b(?:evidence|signs|findings)\s+of\s+"
+     r"radiculopathy|\bradicular\s+(?:signs|symptoms|findings)",
      {"en": "The records did not show signs of nerve damage.",
       "es": "Los expedientes no mostraron señales de daño en los nervios."},
      {"en": "Your doctor could send exam notes that show any signs of nerve damage.",
       "es": "Su médico podría enviar notas del examen que muestren cualquier señal de daño en los nervios."}),
+    ("exam_findings",
+     r"\b(?:physical\s+)?exam(?:ination)?\s+findings|\bobjective\s+(?:\w+\s+)?(?:findings|evidence|signs|deficits)|"
+     r"\bclinical\s+findings|\b(?:imaging|MRI|x-?ray|radiographic)\s+findings|\bmuscle\s+spasms?",
+     {"en": "The records did not show exam findings that back up this request.",
+      "es": "Los expedientes no mostraron datos del examen que apoyen este pedido."},
+     {"en": "Your doctor could send exam notes that show why you need this.",
+      "es": "Su médico podría enviar notas del examen que muestren por qué lo necesita."}),
+    ("home_program",
+     r"\bhome\s+(?:exercise\s+)?program\b|\bself[- ]directed\s+(?:home\s+)?(?:exercise|physical\s+medicine|program)|"
+     r"\bindependent\s+(?:home\s+)?exercise\s+program",
+     {"en": "The records did not show why exercises at home are not enough.",
+      "es": "Los expedientes no mostraron por qué no bastan los ejercicios en casa."},
+     {"en": "Your doctor could explain why exercises at home are not enough.",
+      "es": "Su médico podría explicar por qué no bastan los ejercicios en casa."}),
+    ("exercise_program",
+     r"\b(?:adjunct\w*\s+to|in\s+conjunction\s+with|along\s+with|part\s+of)\s+(?:an?\s+)?(?:active\s+|ongoing\s+)?"
+     r"(?:exercise|rehab\w*|functional\s+restoration|home\s+exercise)\s+program",
+     {"en": "The records did not show that this would be used with an exercise program.",
+      "es": "Los expedientes no mostraron que esto se usaría junto con un programa de ejercicios."},
+     {"en": "Your doctor could send notes about the exercise program you follow.",
+      "es": "Su médico podría enviar notas sobre el programa de ejercicios que usted sigue."}),
+    ("trial_first",
+     r"\b(?:one|1|30)[- ](?:month|day)\s+(?:home[- ]based\s+)?trial\b",
+     {"en": "The records did not show a trial period with this first.",
+      "es": "Los expedientes no mostraron un periodo de prueba con esto antes."},
+     {"en": "Your doctor could send notes from a trial period with it.",
+      "es": "Su médico podría enviar notas de un periodo de prueba con esto."}),
+    ("mental_health_check",
+     r"\bpsycholog\w*\s+(?:evaluation|screening|clearance|assessment)",
+     {"en": "The records did not show a mental health check that is needed first.",
+      "es": "Los expedientes no mostraron una consulta de salud mental que se pide antes."},
+     {"en": "Your doctor could send the results of a mental health check.",
+      "es": "Su médico podría enviar los resultados de una consulta de salud mental."}),
+    ("drug_checks",
+     r"\burine\s+drug\s+(?:screen|test)\w*|\bUDS\b|\b(?:opioid|pain|narcotic)\s+(?:contract|agreement)|"
+     r"\baberrant\s+(?:drug[- ])?behavio|\brisk\s+of\s+(?:addiction|abuse|misuse)|\bCURES\b",
+     {"en": "The records did not show safety checks, like drug tests, for this medicine.",
+      "es": "Los expedientes no mostraron que le hicieron pruebas de drogas ni otros controles."},
+     {"en": "Your doctor could send notes on safety checks, like drug tests.",
+      "es": "Su médico podría enviar notas sobre los controles de seguridad, como pruebas de drogas."}),
+    ("condition_changed",
+     r"\b(?:significant\s+)?change\s+in\s+(?:the\s+)?(?:patient'?s\s+|worker'?s\s+)?(?:symptoms|condition|findings|"
+     r"clinical\s+status)",
+     {"en": "The records did not show that your health changed.",
+      "es": "Los expedientes no mostraron que su salud cambió."},
+     {"en": "Your doctor could send notes on how your health has changed.",
+      "es": "Su médico podría enviar notas sobre cómo ha cambiado su salud."}),
     ("surgery_planned",
      r"\bsurg(?:ical|ery)\s+(?:candidate|candidacy|planning|plan|is\s+(?:not\s+)?(?:planned|being\s+considered))|"
      r"\bcandidate\s+for\s+surgery|\bplan\s+for\s+surgery|\bdiscussion\s+of\s+surgery|\bconsider\w*\s+surgery",
@@ -87,13 +224,92 @@ FINDINGS: list[Finding] = [Finding(k, re.compile(p, re.I), why, help) for k, p, 
       "es": "Los expedientes no mostraron que se esté pensando en una cirugía."},
      {"en": "Your doctor could send notes that say if surgery is being considered.",
       "es": "Su médico podría enviar notas que digan si se está pensando en una cirugía."}),
+    ("goals",
+     r"\b(?:specific|functional|treatment|therapy)\s+goals?\b|\btime[- ]?frame\b",
+     {"en": "The records did not show clear goals for this care.",
+      "es": "Los expedientes no mostraron metas claras para esta atención."},
+     {"en": "Your doctor could send a plan with goals for this care.",
+      "es": "Su médico podría enviar un plan con metas para esta atención."}),
+    ("symptoms",
+     r"\b(?:subjective\s+)?complaints\s+of\b|\b(?:active|ongoing|current)\s+(?:[\w-]+\s+)?symptoms\b|"
+     r"\bsymptoms\s+(?:of|that|to\s+(?:support|warrant))\b",
+     {"en": "The records did not show the symptoms this treatment is for.",
+      "es": "Los expedientes no mostraron los síntomas que esta atención trata."},
+     {"en": "Your doctor could send notes about your symptoms.",
+      "es": "Su médico podría enviar notas sobre sus síntomas."}),
+    ("diagnosis",
+     r"\b(?:any|a|the)\s+diagnosis\s+(?:for|that|which)\b|\bfor\s+diagnosing\b|"
+     r"\bsupport\w*\s+(?:for\s+)?(?:the\s+|a\s+)?diagnos\w+",
+     {"en": "The records did not show a health problem that this treatment is for.",
+      "es": "Los expedientes no mostraron un problema de salud que esta atención trate."},
+     {"en": "Your doctor could send notes on the health problem this treatment is for.",
+      "es": "Su médico podría enviar notas sobre el problema de salud que esta atención trata."}),
+    ("past_help",  # the least specific: only where no other finding is named
+     r"\b(?:documented|significant|measurable|objective|sustained|meaningful)\s+(?:improvement|benefit|gains?|relief)\b|"
+     r"\b(?:efficacy|effectiveness|benefit|response)\s+(?:of|from|to)\s+(?:the\s+)?(?:prior|previous|past|recent)\s+",
+     {"en": "The records did not show that past care helped you.",
+      "es": "Los expedientes no mostraron que la atención anterior le ayudó."},
+     {"en": "Your doctor could send notes that show how past care helped you.",
+      "es": "Su médico podría enviar notas que muestren cómo le ayudó la atención anterior."}),
     ("reason_for_request",
-     r"\b(?:physician\s+|clinical\s+|medical\s+)?(?:rationale|reason(?:ing)?|indication|explanation)\s+(?:for|why)\b",
+     r"\b(?:physician\s+|clinical\s+|medical\s+)?(?:rationale|rational|reason(?:ing)?|explanation)\s+"
+     r"(?:[\w-]+\s+){0,6}?(?:for|why|as\s+to)\b|\bindication\s+(?:is\s+|was\s+)?(?:for|why)\b|"
+     r"\b(?:clear|stated|established|explained)\s+why\b",
      {"en": "The records did not explain why you need this treatment.",
       "es": "Los expedientes no dicen por qué usted necesita esta atención."},
      {"en": "Your doctor could send a note that explains why you need this treatment.",
       "es": "Su médico podría enviar una nota que diga por qué usted necesita esta atención."}),
-]]
+])
+
+EXCEEDS_HELP = {"en": "Your doctor could explain why you need more than the guidelines suggest.",
+                "es": "Su médico podría explicar por qué usted necesita más de lo que sugieren las guías."}
+# reasons the request is more than the guidelines suggest, or rests on another request: key -> why, help
+REASONS: dict[str, tuple[dict[str, str], dict[str, str] | None]] = {
+    "exceeds": ({"en": "The request is for more than the guidelines suggest.",
+                 "es": "El pedido es por más de lo que sugieren las guías."}, EXCEEDS_HELP),
+    "exceeds_longer": ({"en": "The request is for longer than the guidelines suggest.",
+                        "es": "El pedido es por más tiempo del que sugieren las guías."}, EXCEEDS_HELP),
+    "exceeds_already": ({"en": "You already had more visits than the guidelines suggest.",
+                         "es": "Usted ya tuvo más sesiones de las que sugieren las guías."}, EXCEEDS_HELP),
+    "not_routine": ({"en": "The guidelines do not suggest this as a routine step.",
+                     "es": "Las guías no sugieren esto como un paso de rutina."}, None),
+    "not_repeat": ({"en": "The guidelines do not suggest doing this test again in most cases.",
+                    "es": "Las guías no sugieren repetir esta prueba en la mayoría de los casos."}, None),
+    "not_recommended": ({"en": "The guidelines do not suggest this treatment for a case like yours.",
+                         "es": "Las guías no sugieren esta atención para un caso como el suyo."}, None),
+    "unspecified": ({"en": "The request did not say how much or for how long.",
+                     "es": "El pedido no dijo cuánto ni por cuánto tiempo."},
+                    {"en": "Your doctor could send a new request that says how much and for how long.",
+                     "es": "Su médico podría enviar un nuevo pedido que diga cuánto y por cuánto tiempo."}),
+    "depends_on_response": ({"en": "More care depends on how you did with the care you already had.",
+                             "es": "Más atención depende de cómo le fue con la atención que ya tuvo."},
+                            {"en": "Your doctor could send notes on how you did with the care you already had.",
+                             "es": "Su médico podría enviar notas de cómo le fue con la atención que ya tuvo."}),
+    "only_for": ({"en": "The guidelines suggest this only for certain health problems.",
+                  "es": "Las guías sugieren esto solo para ciertos problemas de salud."}, None),
+    "short_term": ({"en": "The guidelines suggest it only for a short time.",
+                    "es": "Las guías lo sugieren solo por poco tiempo."},
+                   {"en": "Your doctor could explain why you need it for longer.",
+                    "es": "Su médico podría explicar por qué lo necesita por más tiempo."}),
+    "with_surgery": ({"en": "This goes with a surgery that was not approved.",
+                      "es": "Esto va con una cirugía que no fue aprobada."},
+                     {"en": "Your doctor could ask for this again with a new surgery request.",
+                      "es": "Su médico podría pedir esto otra vez junto con un nuevo pedido de cirugía."}),
+    "with_other": ({"en": "This goes with another treatment that was not approved.",
+                    "es": "Esto va con otro tratamiento que no fue aprobado."},
+                   {"en": "Your doctor could ask for this again with a new request for that treatment.",
+                    "es": "Su médico podría pedir esto otra vez junto con un nuevo pedido de ese tratamiento."}),
+}
+
+
+def vetted_texts() -> list[str]:
+    """Every sentence the rules can write (their numbers left as fields): planted text may copy them."""
+    out = [*ALLOWANCE.values(), *COUNT.values(), *LIMIT.values(), *SUPPORTED.values()]
+    for f in FINDINGS:
+        out += [*f.why.values(), *f.help.values()]
+    for why, help in REASONS.values():
+        out += [*why.values(), *(help or {}).values()]
+    return out
 
 
 class RulePoint(NamedTuple):
@@ -107,51 +323,161 @@ def _fmt_range(value: str, language: Language) -> str:
     return re.sub(r"\s*(?:-|to)\s*", " to " if language == "en" else " a ", value.strip())
 
 
+def _unit(name: str, count: str, language: Language) -> str:
+    forms = _UNITS[name.lower().rstrip("s")]
+    plural = count != "1"
+    return (forms[1] if plural else forms[0]) if language == "en" else (forms[3] if plural else forms[2])
+
+
+def _qual(m: re.Match, language: Language) -> str:
+    en, es = _QUAL.get(" ".join((m.group("qual") or "").lower().split()), ("", ""))
+    return en if language == "en" else es
+
+
 def allowance(sentence: str, language: Language) -> str | None:
-    """The guideline's allowed count and duration, when `sentence` states exactly one and no negation."""
-    found = list(_ALLOWANCE.finditer(sentence))
-    if len(found) != 1 or not _GUIDELINE.search(sentence) or _NEGATION.search(sentence):
+    """The guideline's allowed count (and duration, or limit on how long), when `sentence` states
+    exactly one and no negation other than the limit's own."""
+    if (limits := list(_LIMIT.finditer(sentence))) and len(limits) == 1 and not _CONDITIONAL.search(sentence):
+        m = limits[0]
+        count = _fmt_range(m.group("count"), language)
+        return LIMIT[language].format(count=count, unit=_unit(m.group("unit"), count, language))
+    if _NEGATION.search(sentence) or not _GUIDELINE.search(sentence):
         return None
-    m = found[0]
-    qual = " ".join((m.group("qual") or "").lower().split())
-    span = _fmt_range(m.group("span"), language)
-    unit = _UNITS[m.group("unit").lower().rstrip("s")]
-    plural = span != "1"
-    en, es = _QUAL.get(qual, ("", ""))
-    return ALLOWANCE[language].format(
-        qual=en if language == "en" else es, count=_fmt_range(m.group("count"), language), span=span,
-        unit=(unit[1] if plural else unit[0]) if language == "en" else (unit[3] if plural else unit[2]))
+    if len(found := list(_ALLOWANCE.finditer(sentence))) == 1:
+        m = found[0]
+        span = _fmt_range(m.group("span"), language)
+        return ALLOWANCE[language].format(qual=_qual(m, language), count=_fmt_range(m.group("count"), language),
+                                          span=span, unit=_unit(m.group("unit"), span, language))
+    if not found and len(counts := list(_COUNT.finditer(sentence))) == 1:
+        m = counts[0]
+        return COUNT[language].format(qual=_qual(m, language), count=_fmt_range(m.group("count"), language))
+    return None
+
+
+def reason(sentence: str) -> str | None:
+    """The key in `REASONS` of what `sentence` says is more than the guidelines suggest, or that
+    the request goes with one that was not approved; None when unsure."""
+    if (m := _PRIMARY_DENIED.search(sentence)) and _ANCILLARY.search(sentence) and _BECAUSE.search(sentence):
+        return "with_surgery" if m.group("what").lower().startswith("surg") else "with_other"
+    if _CONTINGENT.search(sentence) and not _NEGATION.search(sentence):
+        return "depends_on_response"
+    if _SHORT.search(sentence) and not _CONDITIONAL.search(sentence):
+        return "short_term"
+    for key, pattern in _NOT_SUGGESTED:  # the rule's own negation the sentence's only one
+        if (m := pattern.search(sentence)) and not _CONDITIONAL.search(sentence) \
+                and len(_NEGATION.findall(sentence)) == len(_NEGATION.findall(m.group(0))):
+            return key
+    if _EXCEEDS.search(sentence) and _GUIDELINE.search(sentence) and not _NEGATION.search(sentence) \
+            and not _CONDITIONAL.search(sentence):
+        if _ALREADY.search(sentence) and _VISITS.search(sentence):
+            return "exceeds_already"
+        return "exceeds_longer" if _LONGER.search(sentence) else "exceeds"
+    return None
+
+
+def supported(sentence: str) -> bool:
+    """Does `sentence` say, without negation or condition, that the guidelines or records support the request?"""
+    return bool(_SUPPORTED.search(sentence)) and not _NEGATION.search(sentence) and not _CONDITIONAL.search(sentence)
 
 
 def finding(text: str) -> Finding | None:
     """The one finding of the table that `text` (something missing from the records) names."""
-    hits = [f for f in FINDINGS if f.pattern.search(text)]
+    hits = _narrowest([f for f in FINDINGS if f.pattern.search(text)])
     return hits[0] if len(hits) == 1 else None
 
 
-def rule_points(item: DisputedItem, letter: str, language: Language) -> list[RulePoint]:
-    """The points the rules can write for one item: from its reasons and missing documentation
-    (model-filled), then from its rationale's sentences; no two points with the same text."""
-    out: list[RulePoint] = []
-    upheld = item.decision == "upheld"
-    sources: list[tuple[str, str, Evidence | None, bool]] = []  # text, ref, evidence, is it missing documentation?
-    sources += [(r, f"reasons[{k}]", item.evidence.get(f"reasons[{k}]"), False) for k, r in enumerate(item.reasons)]
+def _narrowest(found: list[Finding]) -> list[Finding]:
+    """"A trial of conservative care" names simpler care tried first once, not twice; "no documented
+    improvement in function" is the finding about function, not the vaguer one about past care."""
+    keys = {f.key for f in found}
+    return [f for f in found if not (f.key == "tried_first" and "conservative_care" in keys
+                                     or f.key == "past_help" and len(keys) > 1)]
+
+
+def negated_findings(text: str) -> list[Finding]:
+    """In a sentence naming several findings, those a negation governs ("no documentation of A and
+    no discussion of B"): none when any of them is not."""
+    out = []
+    for f in FINDINGS:
+        for m in f.pattern.finditer(text):
+            before = text[:m.start()]
+            last = None
+            for last in _SCOPE.finditer(before):
+                pass
+            between = before[last.end():] if last is not None else ""
+            if last is None or len(between) > _SCOPE_WORDS or re.search(r"[,;:]", between) or _BREAK.search(between):
+                return []
+            out.append(f)
+            break
+    return _narrowest(out)
+
+
+def _missing_points(text: str, missing: bool, language: Language) -> list[tuple[str, str]]:
+    if not missing and (not _MISSING.search(text) or _NOT_THE_RECORDS.search(text)):
+        return []
+    found = [f] if (f := finding(text)) is not None else negated_findings(text)
+    return [(part, (f.why if part == "why" else f.help)[language]) for f in found for part in ("why", "help")]
+
+
+def _sources(item: DisputedItem, letter: str) -> list[tuple[str, str, Evidence | None, bool]]:
+    """text, ref, evidence, is it missing documentation? — reasons, missing documentation, then
+    the rationale sentence by sentence (each with its span of the letter)."""
+    sources = [(r, f"reasons[{k}]", item.evidence.get(f"reasons[{k}]"), False) for k, r in enumerate(item.reasons)]
     sources += [(d, f"missing_documentation[{k}]", item.evidence.get(f"missing_documentation[{k}]"), True)
                 for k, d in enumerate(item.missing_documentation)]
     ev = item.evidence.get("rationale")
     if item.rationale and ev is not None and letter[ev.start:ev.end] == ev.quote:
         for m in _SENTENCE.finditer(ev.quote):
-            sentence = m.group(0).strip()
+            sentence = m.group(0).lstrip(_LEAD).rstrip()  # a quote's closing mark starts the next sentence
             if sentence:
-                start = ev.start + m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
+                start = ev.start + m.start() + (len(m.group(0)) - len(m.group(0).lstrip(_LEAD)))
                 sources.append((sentence, "rationale", Evidence(start=start, end=start + len(sentence), quote=sentence,
                                                                 origin="parser"), False))
-    for text, ref, evidence, missing in sources:
-        if (said := allowance(text, language)) is not None:
-            out.append(RulePoint("why", said, ref, evidence))
-        elif upheld and (missing or _MISSING.search(text) and not _NOT_THE_RECORDS.search(text)) \
-                and (f := finding(text)) is not None:
-            out.append(RulePoint("why", f.why[language], ref, evidence))
-            out.append(RulePoint("help", f.help[language], ref, evidence))
+    return sources
+
+
+def points_for(text: str, language: Language, *, upheld: bool, missing: bool = False) -> list[tuple[str, str]]:
+    """(part, sentence) the rules write for one reason, missing-documentation value or sentence."""
+    text = " ".join(text.split())  # a sentence of the letter runs over lines
+    if _EARLIER.search(text):
+        return []
+    if (said := allowance(text, language)) is not None:
+        return [("why", said)]
+    if not upheld:
+        return [("why", SUPPORTED[language])] if supported(text) else []
+    if (key := reason(text)) is not None:
+        why, help = REASONS[key]
+        return [("why", why[language])] + ([("help", help[language])] if help else [])
+    return _missing_points(text, missing, language)
+
+
+def rule_points(item: DisputedItem, letter: str, language: Language) -> list[RulePoint]:
+    """The points the rules can write for one item, from its reasons and missing documentation
+    (model-filled), then from its rationale's sentences; no two points with the same text."""
+    out = [RulePoint(part, said, ref, evidence) for text, ref, evidence, missing in _sources(item, letter)
+           for part, said in points_for(text, language, upheld=item.decision == "upheld", missing=missing)]
     seen: set[str] = set()
     return [p for p in out if not (p.text in seen or seen.add(p.text))]
+
+
+
+
+_LEADS = re.compile(r"^(?:(?:however|additionally|also|further(?:more)?|moreover|in\s+addition|in\s+this\s+case|here|"
+                    r"as\s+such|therefore|thus|given\s+the\s+above|notably|again)\s*,?\s*)+", re.I)
+_CLAUSE_BREAK = re.compile(r"\s*;\s*|,\s+(?=(?:and|but|however|which|as|although|while|so)\b)", re.I)
+CLAUSE_WORDS = 25
+
+
+def reason_clause(text: str) -> str:
+    """The clause of a reason that states it, for the model to simplify: no leading connective,
+    no parenthesis, and of a long sentence the first clause with a negation (else the first),
+    cut to `CLAUSE_WORDS` words at a comma when it can."""
+    text = _LEADS.sub("", re.sub(r"\s*\([^()]*\)", "", " ".join(text.split()))).strip()
+    clauses = [c for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
+    if len(text.split()) > CLAUSE_WORDS and len(clauses) > 1:
+        text = re.sub(r"^(?:and|but|however)\s+", "", next((c for c in clauses if _NEGATION.search(c)), clauses[0]).strip(),
+                      flags=re.I)
+    if len(text.split()) > CLAUSE_WORDS:
+        head = ",".join(text.split(",")[:1])
+        text = head if len(head.split()) >= 6 else " ".join(text.split()[:CLAUSE_WORDS])
+    return text[:1].upper() + text[1:]
