@@ -204,7 +204,7 @@ def test_a_letter_that_kills_its_worker_is_a_failed_letter_and_the_next_gets_a_n
     text, pdf = SEEDS[0].read_bytes(), (LETTERS / "synthetic_2016_multi.pdf").read_bytes()
 
     async def run():
-        parsers = Parsers(1, start_after=0, seconds=2, memory=512 << 20)
+        parsers = Parsers(1, start_after=0, seconds=2, memory=3 << 30)  # the time limit alone (below: the memory one)
         try:
             parsers.note_letter()
             _, det = await parsers.parse(pdf, "a.pdf")  # a PDF: always in a worker
