@@ -48,7 +48,6 @@ _CALL_GATES = ("toll-free", "toll free", "hotline") + tuple(
     f"{w} {p}" for w in ("call", "phone", "text", "contact", "email", "e-mail", "write to")
     for p in ("us", "our", "the number", "the hotline", "the office", "toll", "this", "now", "today", "immediately"))
 YOU_NOTE = "speaks to the reader as 'you'"
-_YOU = YOU_NOTE  # explain/guards.py still imports this name; it goes when guards imports YOU_NOTE
 _CITING = ("claims_administrator_basis", "reviewer_basis", "rationale")  # the fields that cite sources
 _SAME_SENTENCE = r"(?:[^.\n]|\n(?!\n))"  # within one sentence: line breaks allowed, a blank line not
 _DECISION_WORD = r"(?:overturned|overturn|upheld|uphold|approved|approve|reversed|granted|authori[sz]ed)"

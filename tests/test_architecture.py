@@ -36,7 +36,7 @@ def _files(floor: list[str]) -> list[Path]:
     return out
 
 
-def _floors(lower_only: bool = False, rewriting: tuple[str, ...] = ("model side", "front ends")) -> list:
+def _floors(lower_only: bool = False, rewriting: tuple[str, ...] = ()) -> list:
     upper = [] if lower_only else [
         pytest.param(floor, id=name, marks=[pytest.mark.xfail(strict=False, reason=REWRITING.format(name))]
                      if name in rewriting else [])
@@ -65,7 +65,7 @@ def test_no_function_over_60_lines(floor):
     assert long == []
 
 
-@pytest.mark.parametrize("floor", _floors(rewriting=("model side",)))
+@pytest.mark.parametrize("floor", _floors())
 def test_no_private_name_imported_from_another_module(floor):
     private = [f"{path.relative_to(PACKAGE)}:{node.lineno} {alias.name} from {'.' * node.level}{node.module or ''}"
                for path in _files(floor) for node in ast.walk(ast.parse(path.read_text()))

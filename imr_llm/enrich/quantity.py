@@ -13,15 +13,15 @@ from __future__ import annotations
 import re
 
 from ..schema import Quantity
-from .vocabulary import _blank_admin, fold, folded
+from .vocabulary import blank_admin, fold, folded
 
-_NUMBER_WORDS = {
+NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
     "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "twenty-four": 24, "thirty": 30,
     "single": 1, "once": 1, "twice": 2, "thrice": 3,
 }
-_NUM = r"(?:\d+(?:\.\d+)?|" + "|".join(sorted((w for w in _NUMBER_WORDS if w not in ("once", "twice", "thrice")), key=len, reverse=True)) + r")"
+_NUM = r"(?:\d+(?:\.\d+)?|" + "|".join(sorted((w for w in NUMBER_WORDS if w not in ("once", "twice", "thrice")), key=len, reverse=True)) + r")"
 _RANGE = rf"{_NUM}\s*(?:-|to)\s*{_NUM}"
 _SESSIONS = r"(?:sessions?|visits?|treatments?|appointments?)"
 
@@ -44,10 +44,10 @@ def _num(text: str | None) -> float | None:
     if text is None:
         return None
     t = text.strip().lower()
-    if re.search(r"\d\s*(?:-|to)\s*\d|[a-z]\s*(?:-|to)\s*[a-z]", t) and t not in _NUMBER_WORDS:
+    if re.search(r"\d\s*(?:-|to)\s*\d|[a-z]\s*(?:-|to)\s*[a-z]", t) and t not in NUMBER_WORDS:
         return None  # a range: not one number
-    if t in _NUMBER_WORDS:
-        return float(_NUMBER_WORDS[t])
+    if t in NUMBER_WORDS:
+        return float(NUMBER_WORDS[t])
     try:
         return float(t)
     except ValueError:
@@ -68,13 +68,13 @@ def _weeks(value: float | None, unit: str | None) -> float | None:
 def parse_quantity(words: str, *, drug: bool = False) -> Quantity:
     """Numbers read from quantity words (`raw` is the words themselves)."""
     q = Quantity(raw=words.strip() or None)
-    _fill(q, _blank_admin(words), drug)
+    _fill(q, blank_admin(words), drug)
     return q
 
 
 def find_quantity(heading: str, *, drug: bool = False) -> tuple[Quantity, int, int] | None:
     """The quantity words of a heading: numbers, and the span of the shortest stretch holding them."""
-    heading = _blank_admin(heading)
+    heading = blank_admin(heading)
     text = fold(heading)  # the patterns are lower-case (vocabulary.fold): same length, same spans
     spans = [m.span() for regex in _PATTERNS.values() for m in regex.finditer(text) if m.group(0).strip()]
     spans = [(s, e) for s, e in spans if not _is_date(heading, s, e)]

@@ -166,7 +166,7 @@ class Match:
 _ADMIN = folded(r"associated\s+surgical\s+services?\s*:|\bretrospective\b|\bprospective\b")
 
 
-def _blank_admin(text: str) -> str:
+def blank_admin(text: str) -> str:
     """`text` with its administrative words blanked (the case of the rest kept)."""
     spans = [m.span() for m in _ADMIN.finditer(fold(text))]
     for start, end in reversed(spans):
@@ -178,7 +178,7 @@ def classify(text: str) -> Match | None:
     """The DWC category of a request heading, decided by the first vocabulary entry it contains.
     Programs, acupuncture, chiropractic and injections are checked before drug names ("Toradol
     injection" is an injection, "acupuncture with capsaicin patch" acupuncture); the rest after."""
-    text = fold(_blank_admin(text))
+    text = fold(blank_admin(text))
     match = _first_rule(text, before_drugs=True) or _classify_drug(text) or _first_rule(text, before_drugs=False)
     return _in_context(text, match)
 

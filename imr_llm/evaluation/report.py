@@ -49,21 +49,7 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
                 deltas.setdefault((row["suite"], row["metric"]), []).append(f"{row['stat']} {row['delta']:+.3f}")
         regressed = {(row["suite"], row["metric"]) for row in comparison.metric_regressions}
     for name, suite in run.report["suites"].items():
-        metrics = suite["metrics"]
-        judged = any("judge_mean" in m for m in metrics.values())
-        table = Table(title=f"suite {name}: {suite['letters']} letters", title_justify="left", box=box.SIMPLE_HEAD,
-                      pad_edge=False, padding=0, header_style="bold", show_edge=False)
-        table.add_column("field", no_wrap=True, min_width=max((len(k) for k in metrics), default=5))
-        for col in ("n", "acc", "P/R/F1·mean", "cover") + (("judge",) if judged else ()) + ("Δ",):
-            table.add_column(col, justify="right", no_wrap=True)
-        for metric, m in metrics.items():
-            prf = (f"{m['precision']:.2f}/{m['recall']:.2f}/{m['f1']:.2f}" if "f1" in m
-                   else _fmt(m.get("mean_score")))
-            mark = "▼" if (name, metric) in regressed else ("▲" if (name, metric) in deltas else "")
-            row = [metric, str(m["n"]), f"{m['accuracy']:.3f}", prf, f"{m['coverage']:.2f}"]
-            row += [_fmt(m.get("judge_mean"))] if judged else []
-            table.add_row(*row, mark, style="red" if (name, metric) in regressed else None)
-        console.print(table)
+        console.print(_metrics_table(name, suite, deltas, regressed))
         changes = [f"{metric} {', '.join(d)}" for (s, metric), d in sorted(deltas.items()) if s == name]
         if changes:
             console.print("vs baseline: " + "; ".join(changes), markup=False, highlight=False)
@@ -85,21 +71,7 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
             console.print(f"category deciders alone, {part} ({figures['items']} items; right/answered): "
                           + " · ".join(shown), markup=False, highlight=False)
         for language, ex in (suite.get("explanations") or {}).items():
-            grade = "FK grade" if ex["grade_metric"] == "flesch_kincaid_grade" else "Fernández-Huerta"
-            console.print(f"explanations ({language}): {ex['letters']} letters · decisions consistent "
-                          f"{ex['decision_consistency']:.0%} · read-back {_fmt_ratio(ex['readback_agreement'])} · "
-                          f"{grade} median {ex['grade_median']}, worst {ex['grade_worst']} · numbers not in letter "
-                          f"{ex['numbers_not_in_source']} · fallbacks {ex['fallbacks']}", markup=False, highlight=False)
-            by = ex["points_by"]
-            console.print(f"  points ({language}): items with a specific why {ex['items_with_specific_why']}/{ex['items']} · "
-                          f"model-written {by['model']} · re-asked {by['model_reasked']} · rules {by['rules']} · "
-                          f"template {by['template']} · model points fallen back {ex['points_fallen_back']} · "
-                          f"{grade} per point median {ex['point_grade_median']}, worst {ex['point_grade_worst']}",
-                          markup=False, highlight=False)
-            for half, h in (ex.get("halves") or {}).items():
-                console.print(f"  {half} half ({language}): items with a specific why {h['items_with_specific_why']}/"
-                              f"{h['items']} · {grade} per point median {h['point_grade_median']}, worst "
-                              f"{h['point_grade_worst']}", markup=False, highlight=False)
+            _print_explanations(language, ex, console)
         if suite["errors"]:
             console.print(f"[red]{len(suite['errors'])} letter(s) failed to extract[/red]: "
                           + escape(", ".join(suite["errors"])))
@@ -114,6 +86,41 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
     )
     if comparison is not None:
         _print_comparison(comparison, console)
+
+
+def _print_explanations(language: str, ex: dict, console: Console) -> None:
+    grade = "FK grade" if ex["grade_metric"] == "flesch_kincaid_grade" else "Fernández-Huerta"
+    console.print(f"explanations ({language}): {ex['letters']} letters · decisions consistent "
+                  f"{ex['decision_consistency']:.0%} · read-back {_fmt_ratio(ex['readback_agreement'])} · "
+                  f"{grade} median {ex['grade_median']}, worst {ex['grade_worst']} · numbers not in letter "
+                  f"{ex['numbers_not_in_source']} · fallbacks {ex['fallbacks']}", markup=False, highlight=False)
+    by = ex["points_by"]
+    console.print(f"  points ({language}): items with a specific why {ex['items_with_specific_why']}/{ex['items']} · "
+                  f"model-written {by['model']} · re-asked {by['model_reasked']} · rules {by['rules']} · "
+                  f"template {by['template']} · model points fallen back {ex['points_fallen_back']} · "
+                  f"{grade} per point median {ex['point_grade_median']}, worst {ex['point_grade_worst']}",
+                  markup=False, highlight=False)
+    for half, h in (ex.get("halves") or {}).items():
+        console.print(f"  {half} half ({language}): items with a specific why {h['items_with_specific_why']}/"
+                      f"{h['items']} · {grade} per point median {h['point_grade_median']}, worst "
+                      f"{h['point_grade_worst']}", markup=False, highlight=False)
+
+
+def _metrics_table(name: str, suite: dict, deltas: dict, regressed: set) -> Table:
+    metrics = suite["metrics"]
+    judged = any("judge_mean" in m for m in metrics.values())
+    table = Table(title=f"suite {name}: {suite['letters']} letters", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, padding=0, header_style="bold", show_edge=False)
+    table.add_column("field", no_wrap=True, min_width=max((len(k) for k in metrics), default=5))
+    for col in ("n", "acc", "P/R/F1·mean", "cover") + (("judge",) if judged else ()) + ("Δ",):
+        table.add_column(col, justify="right", no_wrap=True)
+    for metric, m in metrics.items():
+        prf = f"{m['precision']:.2f}/{m['recall']:.2f}/{m['f1']:.2f}" if "f1" in m else _fmt(m.get("mean_score"))
+        mark = "▼" if (name, metric) in regressed else ("▲" if (name, metric) in deltas else "")
+        row = [metric, str(m["n"]), f"{m['accuracy']:.3f}", prf, f"{m['coverage']:.2f}"]
+        row += [_fmt(m.get("judge_mean"))] if judged else []
+        table.add_row(*row, mark, style="red" if (name, metric) in regressed else None)
+    return table
 
 
 def _print_comparison(comparison: Comparison, console: Console) -> None:

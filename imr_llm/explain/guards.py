@@ -342,10 +342,10 @@ _PLANTED_KINDS = {"instruction", "addressed_to_model", "system_prompt", "role_ma
 
 def _planted_form(text: str) -> str | None:
     """The scanner's detectors over written text: an instruction, a note, JSON, contact details."""
-    from ..safety import _YOU, findings_in
+    from ..safety import YOU_NOTE, findings_in
 
     for kind, note, _, _ in findings_in(text, section="explanation"):
-        if kind in _PLANTED_KINDS and note != _YOU:
+        if kind in _PLANTED_KINDS and note != YOU_NOTE:
             return f"{kind.replace('_', ' ')} ({note})"
     return None
 

@@ -288,9 +288,7 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
     raw = source.raw if isinstance(source, SourceText) else source
     spans = _evidence_spans(expl) if raw is not None else []
 
-    def e(text: str) -> str:  # on a Spanish page, a «quote» of the letter is English
-        return _ENGLISH_QUOTE.sub(r'<span lang="en">\g<0></span>', escape(text)) if lang == "es" else escape(text)
-    q = '<q lang="en">' if lang == "es" else "<q>"
+    e = _escaper(lang)
     title = labels["title"] + (f" — {expl.case_number}" if expl.case_number else "")
     parts = [
         "<!DOCTYPE html>", f'<html lang="{lang}">', "<head>", '<meta charset="utf-8">',
@@ -307,41 +305,11 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
 
     parts.append(f'<section aria-labelledby="requests"><h2 id="requests">{e(labels["requests"])}</h2>')
     for n, item in enumerate(expl.items, 1):
-        icon = "✓" if item.decision == "overturned" else "✗"
-        parts.append(f'<article class="item {item.decision}" id="item-{n}" aria-labelledby="item-{n}-title">')
-        parts.append(f'<h3 id="item-{n}-title">{n}. {e(item.plain_request)}</h3>')
-        see = ""
-        if item.decision_evidence is not None and raw is not None:
-            see = f' <a class="see" href="#{_ev_id(n, "decision")}">({e(labels["see_letter"])})</a>'
-        parts.append(f'<p class="status" id="item-{n}-status" data-decision="{item.decision}">'
-                     f'<span class="icon" aria-hidden="true">{icon}</span>'
-                     f'<span class="label">{e(labels["decision"])}:</span> {e(item.status)}{see}</p>')
-        parts += [f'<p class="letter-words">{e(label)}' + (f": {q}{escape(words)}</q>" if words else "") + "</p>"
-                  for label, words in _letter_lines(item, labels)]
-        if item.why:
-            parts.append(f'<h4>{e(labels["why"])}</h4><ul class="why">')
-            for j, point in enumerate(item.why, 1):
-                link = ""
-                if point.evidence is not None and raw is not None:
-                    link = (f' <a class="see" href="#{_ev_id(n, str(j))}">({e(labels["see_letter"])})</a>')
-                parts.append(f'<li id="pt-{n}-{j}">{e(point.text)}{link}</li>')
-            parts.append("</ul>")
-        if item.what_could_help:
-            parts.append(f'<h4>{e(labels["what_could_help"])}</h4><ul>')
-            parts += [f"<li>{e(h.text)}</li>" for h in item.what_could_help]
-            parts.append("</ul>")
-        parts.append("</article>")
+        parts += _html_item(n, item, lang, linked=raw is not None)
     parts.append("</section>")
 
     parts.append(f'<section aria-labelledby="next"><h2 id="next">{e(labels["next_steps"])}</h2>')
-    for title_, steps in _groups(expl):
-        parts.append(f"<h3>{e(title_)}</h3><ul>")
-        for s in steps:
-            cite = (f'<a href="{e(s.citation.url)}">{e(s.citation.label)}</a>' if s.citation.url
-                    else e(s.citation.label))
-            contact = f'<br><span class="contact">{e(s.contact)}</span>' if s.contact else ""
-            parts.append(f"<li>{e(s.text)} <cite>({cite})</cite>{contact}</li>")
-        parts.append("</ul>")
+    parts += _html_next_steps(expl, e)
     parts.append("</section>")
 
     if expl.glossary:
@@ -363,3 +331,54 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
         parts.append(f'<pre class="letter" lang="en">{_letter_html(raw, spans, withheld, lang)}</pre></section>')
     parts += ["</main>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"
+
+
+def _escaper(lang: str):
+    """HTML escaping for the page's language: on a Spanish page, a «quote» of the letter is English."""
+    def e(text: str) -> str:
+        return _ENGLISH_QUOTE.sub(r'<span lang="en">\g<0></span>', escape(text)) if lang == "es" else escape(text)
+    return e
+
+
+def _html_item(n: int, item, lang: str, *, linked: bool) -> list[str]:
+    """One decided item: its title, decision (linked to the letter's words), the letter's lines,
+    why, and what could help."""
+    e, labels = _escaper(lang), LABELS[lang]
+    q = '<q lang="en">' if lang == "es" else "<q>"
+    icon = "✓" if item.decision == "overturned" else "✗"
+    see = ""
+    if item.decision_evidence is not None and linked:
+        see = f' <a class="see" href="#{_ev_id(n, "decision")}">({e(labels["see_letter"])})</a>'
+    parts = [f'<article class="item {item.decision}" id="item-{n}" aria-labelledby="item-{n}-title">',
+             f'<h3 id="item-{n}-title">{n}. {e(item.plain_request)}</h3>',
+             f'<p class="status" id="item-{n}-status" data-decision="{item.decision}">'
+             f'<span class="icon" aria-hidden="true">{icon}</span>'
+             f'<span class="label">{e(labels["decision"])}:</span> {e(item.status)}{see}</p>']
+    parts += [f'<p class="letter-words">{e(label)}' + (f": {q}{escape(words)}</q>" if words else "") + "</p>"
+              for label, words in _letter_lines(item, labels)]
+    if item.why:
+        parts.append(f'<h4>{e(labels["why"])}</h4><ul class="why">')
+        for j, point in enumerate(item.why, 1):
+            link = ""
+            if point.evidence is not None and linked:
+                link = f' <a class="see" href="#{_ev_id(n, str(j))}">({e(labels["see_letter"])})</a>'
+            parts.append(f'<li id="pt-{n}-{j}">{e(point.text)}{link}</li>')
+        parts.append("</ul>")
+    if item.what_could_help:
+        parts.append(f'<h4>{e(labels["what_could_help"])}</h4><ul>')
+        parts += [f"<li>{e(h.text)}</li>" for h in item.what_could_help]
+        parts.append("</ul>")
+    return parts + ["</article>"]
+
+
+def _html_next_steps(expl: PatientExplanation, e) -> list[str]:
+    parts = []
+    for title, steps in _groups(expl):
+        parts.append(f"<h3>{e(title)}</h3><ul>")
+        for s in steps:
+            cite = (f'<a href="{e(s.citation.url)}">{e(s.citation.label)}</a>' if s.citation.url
+                    else e(s.citation.label))
+            contact = f'<br><span class="contact">{e(s.contact)}</span>' if s.contact else ""
+            parts.append(f"<li>{e(s.text)} <cite>({cite})</cite>{contact}</li>")
+        parts.append("</ul>")
+    return parts

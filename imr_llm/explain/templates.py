@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from ..enrich.quantity import _NUMBER_WORDS as NUMBER_WORDS, find_quantity
+from ..enrich.quantity import NUMBER_WORDS, find_quantity
 from ..enrich.vocabulary import classify, classify_drug, regions, sides
 from ..reading import SourceText
 from ..safety import findings_in, overlapping
@@ -323,44 +323,16 @@ def plain_request(item: DisputedItem, letter: str, language: Language) -> str:
     total the letter never states is not computed)."""
     if item.modified_by_ur and not item.disputed_portion:
         return DISPUTED_PART[language]
-    heading = clean(item.disputed_portion or item.request)
-    associated = bool(_ASSOCIATED.search(heading))
-    text = _RETRO.sub("", _ASSOCIATED.sub("", heading)).strip()
-    post_op = bool(_POST_OP.search(text))
-    text = _POST_OP.sub("", text).strip(" -:")
-    unknown = bool(_UNKNOWN.search(text))
-    text = _UNKNOWN.sub("", text).strip(" ,;:")
-    suffix = UNKNOWN_QUANTITY[language] if unknown else ""
-    if post_op:
-        suffix += " after surgery" if language == "en" else " después de la cirugía"
-    elif associated:  # "Associated surgical service: EKG" goes with the surgery, before or after it
-        suffix += " for the surgery" if language == "en" else " para la cirugía"
+    text, suffix = _request_words(clean(item.disputed_portion or item.request), language)
     match = classify(text)
     if match and match.category == "Pharmaceuticals":
-        if language == "en":
-            return "the medicine " + _tidy(text) + suffix
-        # a drug's name, strength and count read the same in Spanish; any other word ("patch", "refills") is quoted
-        rest = re.findall(r"[^\W\d_]+", _DOSE.sub(" ", text[:match.start] + text[match.end:]))
-        named = all((w.isupper() and len(w) <= 4) or classify_drug(w) for w in rest)  # HCL, ER; "(Mobic)"
-        return ("el medicamento " + _tidy(text) + suffix if named
-                else AS_PRINTED_ES["medicine"].format(suffix=suffix, words=_tidy(text)))
+        return _plain_medicine(text, match, suffix, language)
     agrees = {match.category, f"{match.category}:{match.subcategory}"} if match else set()
     service = next((s for s in _SERVICES if s.pattern.search(text) and agrees & set(s.categories)), None)
     if service is None or len(service.pattern.findall(re.sub(r"\([^)]*\)", " ", text))) > 1:
         return _as_printed(text, language, suffix)  # unknown, or several requests ("MRI (magnetic ...)" is one)
     visits = bool(service.en_visit)
-    count = freq = weeks = raw = None
-    found = find_quantity(text, drug=False)
-    if found is not None:
-        q = found[0]
-        allowed = allowed_numbers(letter, facts.all_fact_text())
-
-        def ok(v):
-            return v if v is not None and v in allowed and v > 0 else None
-        if visits and not _RANGE.search(q.raw or ""):
-            count, freq, weeks = ok(q.count), ok(q.frequency_per_week), ok(q.duration_weeks)
-        elif visits or re.search(r"\b(?:days?|weeks?|wks?|months?)\b", q.raw or "", re.I):
-            raw = _tidy(q.raw or "")  # a range, or how long a device or stay is for: the letter's words
+    count, freq, weeks, raw = _visit_numbers(text, letter, visits)
     more = bool(_MORE.search(text))
     places = _region_phrases(_CUT.split(text)[0], language) if service.joins else []
     joins = ("for", "para") if visits else service.joins
@@ -391,6 +363,51 @@ def plain_request(item: DisputedItem, letter: str, language: Language) -> str:
     elif weeks is not None:
         core += f", {'for' if language == 'en' else 'durante'} {_weeks(weeks, language)}"
     return core + suffix
+
+
+def _request_words(heading: str, language: Language) -> tuple[str, str]:
+    """The heading without its administrative words, and what they said as a suffix in words
+    ("after surgery", "for the surgery", an unknown quantity)."""
+    associated = bool(_ASSOCIATED.search(heading))
+    text = _RETRO.sub("", _ASSOCIATED.sub("", heading)).strip()
+    post_op = bool(_POST_OP.search(text))
+    text = _POST_OP.sub("", text).strip(" -:")
+    unknown = bool(_UNKNOWN.search(text))
+    text = _UNKNOWN.sub("", text).strip(" ,;:")
+    suffix = UNKNOWN_QUANTITY[language] if unknown else ""
+    if post_op:
+        suffix += " after surgery" if language == "en" else " después de la cirugía"
+    elif associated:  # "Associated surgical service: EKG" goes with the surgery, before or after it
+        suffix += " for the surgery" if language == "en" else " para la cirugía"
+    return text, suffix
+
+
+def _plain_medicine(text: str, match, suffix: str, language: Language) -> str:
+    if language == "en":
+        return "the medicine " + _tidy(text) + suffix
+    # a drug's name, strength and count read the same in Spanish; any other word ("patch", "refills") is quoted
+    rest = re.findall(r"[^\W\d_]+", _DOSE.sub(" ", text[:match.start] + text[match.end:]))
+    named = all((w.isupper() and len(w) <= 4) or classify_drug(w) for w in rest)  # HCL, ER; "(Mobic)"
+    return ("el medicamento " + _tidy(text) + suffix if named
+            else AS_PRINTED_ES["medicine"].format(suffix=suffix, words=_tidy(text)))
+
+
+def _visit_numbers(text: str, letter: str, visits: bool) -> tuple:
+    """(count, per week, weeks, the letter's own words for a range or a span of days): only
+    numbers the letter prints."""
+    count = freq = weeks = raw = None
+    found = find_quantity(text, drug=False)
+    if found is not None:
+        q = found[0]
+        allowed = allowed_numbers(letter, facts.all_fact_text())
+
+        def ok(v):
+            return v if v is not None and v in allowed and v > 0 else None
+        if visits and not _RANGE.search(q.raw or ""):
+            count, freq, weeks = ok(q.count), ok(q.frequency_per_week), ok(q.duration_weeks)
+        elif visits or re.search(r"\b(?:days?|weeks?|wks?|months?)\b", q.raw or "", re.I):
+            raw = _tidy(q.raw or "")  # a range, or how long a device or stay is for: the letter's words
+    return count, freq, weeks, raw
 
 
 _RANGE = re.compile(r"\d\s*(?:-|to)\s*\d|\b\w+\s+to\s+\w+\b")
