@@ -39,22 +39,13 @@ from imr_llm.api import Pipeline, load  # noqa: E402
 from imr_llm.errors import ImrError  # noqa: E402
 from imr_llm.evaluation.gold import load_suite  # noqa: E402
 from imr_llm.evaluation.runner import run_eval  # noqa: E402
+from imr_llm.parsing.ocr_damage import edit_distance  # noqa: E402
 from ocr_images import picture_copy  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "dwc-imr" / "dev"
 GOLD = ROOT / "evals" / "gold" / "dev"
 HEADER = ("case_number", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date",
           "application_received", "priority")
-
-
-def distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def _norm(text) -> str:
@@ -79,7 +70,7 @@ def score(letters_dir: Path, task, counts: dict) -> dict:
                 decisions[1] += 1
             elif m == "items.request":
                 exp, got = _norm(c["expected"]), _norm(c["got"])
-                headings[0] += bool(exp) and distance(exp, got) <= 0.05 * len(exp)
+                headings[0] += bool(exp) and edit_distance(exp, got) <= 0.05 * len(exp)
                 headings[1] += 1
             elif m in HEADER:
                 header[0] += c["ok"]
