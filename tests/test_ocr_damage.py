@@ -39,6 +39,16 @@ def test_a_speck_between_a_heading_and_its_decision_word_is_read_through(mark):
     assert _items(_damaged("Physical therapy: Overturned", f"Physical therapy:{mark} Overturned")) == EXPECTED
 
 
+@pytest.mark.parametrize("marks", [" ~", " :", " -", ". ;", " _", "'"])
+def test_marks_after_a_decision_word_at_the_line_end_are_read_through(marks):
+    assert _items(_damaged("Physical therapy: Overturned", f"Physical therapy: Overturned{marks}")) == EXPECTED
+
+
+def test_a_word_after_the_decision_word_is_not_a_mark():
+    det = parse(read_text(_damaged("Physical therapy: Overturned", "Physical therapy: Overturned in part")))
+    assert [i.request for i in det.items] == ["MRI of the lumbar spine", "Norco 10/325mg #90"]
+
+
 def test_two_words_between_the_colon_and_the_decision_are_not_a_speck():
     """Only marks are passed over: a word there keeps the line from being a decision line."""
     det = parse(read_text(_damaged("Physical therapy: Overturned", "Physical therapy: see Overturned")))
@@ -72,6 +82,16 @@ def test_marks_before_a_heading_are_not_part_of_it(marks):
     assert _items(_damaged("\nPhysical therapy:", f"\n{marks}Physical therapy:")) == EXPECTED
 
 
+@pytest.mark.parametrize("lead", ["set forth bilo: ;", "set forth belov:", "set forth be1ow:"])
+def test_the_line_leading_into_the_items_with_its_last_word_misread_still_ends_before_the_first_heading(lead):
+    assert _items(_damaged("set forth below:", lead)) == EXPECTED
+
+
+def test_a_lead_word_too_far_from_below_is_not_the_lead():
+    det = parse(read_text(_damaged("set forth below:", "set forth herein:")))
+    assert det.items[0].request.endswith("set forth herein: MRI of the lumbar spine")
+
+
 def test_a_quote_the_heading_closes_is_kept():
     text = _damaged("\nPhysical therapy:", "\n“Work hardening” program:")
     assert _items(text)[1] == ("“Work hardening” program", "overturned")
@@ -89,7 +109,7 @@ def test_without_trailing_specks(line, kept):
 
 
 @pytest.mark.parametrize("heading, words", [
-    ("~ MRI", "MRI"), ("- - Norco", "Norco"), ("‘Associated surgical service", "Associated surgical service"),
+    ("~ MRI", "MRI"), ("- - Norco", "Norco"), ("_PA assist", "PA assist"), ("-20 mg", "-20 mg"), ("‘Associated surgical service", "Associated surgical service"),
     ("'Norco' 10mg", "'Norco' 10mg"), ("-20 degrees", "-20 degrees"), ("MRI", "MRI"), ("~", "~"),
 ])
 def test_past_leading_specks(heading, words):

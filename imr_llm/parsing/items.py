@@ -30,14 +30,14 @@ from ..reading import SourceText
 from ..schema import DisputedItem
 from .citations import parse_basis
 from .common import collapse, evidence, trim_span
-from .ocr_damage import DECISION_SPECKS, near_labels, past_leading_specks, without_trailing_specks
+from .ocr_damage import AFTER_DECISION_SPECKS, DECISION_SPECKS, items_leads, near_labels, past_leading_specks, without_trailing_specks
 from .verdicts import closing_verdicts, read_verdict
 
 # A decision token: any short word after the heading's last colon, read as Upheld/Overturned when it
 # is one of them with at most one character wrong ("Overtumed", "0verturned": OCR and typing errors;
 # look-alike and format characters are already folded by reading.normalize).
 DECISION = re.compile(
-    r":[ \t]*" + DECISION_SPECKS + r"(?:\n[ \t]*)?(?P<d>[A-Za-z0-9]{5,11})\b\.?[ \t]*"
+    r":[ \t]*" + DECISION_SPECKS + r"(?:\n[ \t]*)?(?P<d>[A-Za-z0-9]{5,11})\b\.?[ \t]*" + AFTER_DECISION_SPECKS +
     r"(?=\n|\Z|Claims\s+Administrator\s+guideline|MAXIMUS\s+guideline|Decision\s+rationale)",
 )
 DECISION_WORDS = ("upheld", "overturned")
@@ -46,7 +46,6 @@ BODY_LABEL = re.compile(
     r"(?P<ca>Claims\s+Administrator\s+guideline\s*:)|(?P<rv>MAXIMUS\s+guideline\s*:)|(?P<rat>Decision\s+rationale\s*:)",
     re.IGNORECASE,
 )
-ITEMS_LEAD = re.compile(r"set\s+forth\s+below\s*:", re.IGNORECASE)
 SENTENCE_END_LINE = re.compile(r"[.!?][\"'”’)\]]*\s*$")
 # A rationale's closing verdict ends the previous item even when the period is missing.
 VERDICT_END_LINE = re.compile(
@@ -90,6 +89,7 @@ class _Marker:
     d_start: int
     d_end: int
     exact: bool = True  # False: read with one character wrong, or backwards
+    line_end: int = 0  # past the decision word and what may follow it on its line (a period, specks)
 
 
 def decision_word(token: str) -> tuple[str, bool] | None:
@@ -137,7 +137,7 @@ def find_markers(text: str, start: int, end: int) -> list[_Marker]:
     for m in DECISION.finditer(text, start, end):
         read = decision_word(m.group("d"))
         if read is not None:
-            out.append(_Marker(m.start(), read[0], m.start("d"), m.end("d"), exact=read[1]))
+            out.append(_Marker(m.start(), read[0], m.start("d"), m.end("d"), exact=read[1], line_end=m.end()))
     return out
 
 
@@ -326,7 +326,7 @@ def _unreadable(source: SourceText, split, end: int) -> list[RejectedHeading]:
 
 
 def _body_start(text: str, marker: _Marker) -> int:
-    pos = marker.d_end
+    pos = max(marker.d_end, marker.line_end)
     while pos < len(text) and text[pos] in " \t\n.":
         pos += 1
     return pos
@@ -388,8 +388,8 @@ def _split(text: str, start: int, end: int):
         i = bisect.bisect_left(rejected_ends, colon) - 1
         return rejected_ends[i] if i >= 0 and rejected_ends[i] >= lo else lo
 
-    leads = list(ITEMS_LEAD.finditer(text, start, markers[0].colon))
-    first_lo = leads[-1].end() if leads else start
+    leads = items_leads(text, start, markers[0].colon)
+    first_lo = leads[-1] if leads else start
     return markers, rejected, first_lo, after_rejected, suspects, labels
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import re
 
-# One or two stray marks between a heading's colon and its decision word ("right foot:. Upheld").
+# One or two stray marks between a heading's colon and its decision word ("right foot:. Upheld"),
+# and after the decision word at the line's end ("Upheld ~", "Overturned :", "Upheld -").
 DECISION_SPECKS = r"(?:[.,;'‘’`~][ \t]*)?"
+AFTER_DECISION_SPECKS = r"(?:[.,;:'‘’`~\-_|]{1,2}[ \t]*)?"
 # Marks after a line's last sentence ("is not medically necessary. ;"), each apart from the words.
 _TRAILING = re.compile(r"(?:[ \t]+[.,;:'‘’`~^*°•·|_\-]{1,2})+[ \t]*$")
 # Marks before a heading: a bullet or speck apart from the first word ("~ MRI", "- Norco"), or an
 # opening quote stuck to it ("‘Associated") that nothing in the heading closes.
-_LEADING = re.compile(r"(?:[~\-–—•·*_|.,;:'‘’`\"“]{1,2}\s+)+|(?P<quote>[‘'`\"“])(?=[A-Za-z])")
+_LEADING = re.compile(r"(?:[~\-–—•·*_|.,;:'‘’`\"“]{1,2}\s+)+|(?P<quote>[‘'`\"“])(?=[A-Za-z])|[_~•·](?=[A-Za-z0-9])")
 _CLOSING = re.compile(r"[’'`\"”]")
 
 
@@ -35,6 +37,15 @@ def past_leading_specks(text: str, start: int, end: int) -> int:
     if m.group("quote") and _CLOSING.search(text, m.end(), end):
         return start  # a quote the heading closes is the heading's own
     return m.end()
+
+
+# The line that leads into the items ("... set forth below:"), its last word misread ("bilo").
+_ITEMS_LEAD = re.compile(r"set\s+forth\s+(?P<w>[^\s:]{3,7})\s*:", re.IGNORECASE)
+
+
+def items_leads(text: str, start: int, end: int) -> list[int]:
+    """Where each "set forth below:" ends, "below" read with up to two letters wrong."""
+    return [m.end() for m in _ITEMS_LEAD.finditer(text, start, end) if edit_distance(m.group("w").lower(), "below") <= 2]
 
 
 # An item's field labels, each as its words and the kind the item reader gives it.
