@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -34,26 +35,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from imr_llm.api import Pipeline  # noqa: E402
+from imr_llm.api import Pipeline, load  # noqa: E402
 from imr_llm.errors import ImrError  # noqa: E402
 from imr_llm.evaluation.gold import load_suite  # noqa: E402
 from imr_llm.evaluation.runner import run_eval  # noqa: E402
+from imr_llm.parsing.ocr_damage import edit_distance  # noqa: E402
 from ocr_images import picture_copy  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "dwc-imr" / "dev"
 GOLD = ROOT / "evals" / "gold" / "dev"
 HEADER = ("case_number", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date",
           "application_received", "priority")
-
-
-def distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def _norm(text) -> str:
@@ -78,7 +70,7 @@ def score(letters_dir: Path, task, counts: dict) -> dict:
                 decisions[1] += 1
             elif m == "items.request":
                 exp, got = _norm(c["expected"]), _norm(c["got"])
-                headings[0] += bool(exp) and distance(exp, got) <= 0.05 * len(exp)
+                headings[0] += bool(exp) and edit_distance(exp, got) <= 0.05 * len(exp)
                 headings[1] += 1
             elif m in HEADER:
                 header[0] += c["ok"]
@@ -91,16 +83,49 @@ def score(letters_dir: Path, task, counts: dict) -> dict:
             "header": header, "invented_items": invented, "errors": errors}
 
 
-def timed(letters_dir: Path, extract) -> dict:
-    """Score `extract(path)` (a Determination) on the letters of `letters_dir`, timing each letter."""
-    times, counts = {}, {}
+class Readings:
+    """Each letter's reading (the SourceText) and its seconds, kept in `folder` when given: a rerun then
+    parses the kept readings again (to score a parser change) without reading the pictures again, and
+    reports the seconds the reading took then. The folder holds letter text: keep it under /tmp."""
 
-    def task(path: Path):
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        if folder:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def has(self, key: str) -> bool:
+        return bool(self.folder) and (self.folder / f"{key}.pickle").exists()
+
+    def get(self, key: str, read):
+        kept = self.folder / f"{key}.pickle" if self.folder else None
+        if kept and kept.exists():
+            return pickle.loads(kept.read_bytes())
         t = time.perf_counter()
         try:
-            det = extract(path)
+            result = (read(), None)
+        except ImrError as exc:
+            result = (None, exc)
+        result = (*result, time.perf_counter() - t)
+        if kept:
+            kept.write_bytes(pickle.dumps(result))
+        return result
+
+
+def timed(letters_dir: Path, read, readings: Readings, route: str) -> dict:
+    """Score the parse of `read(path)` (a SourceText) on the letters of `letters_dir`, timing each
+    letter's reading and parse."""
+    times, counts = {}, {}
+    pipeline = Pipeline()
+
+    def task(path: Path):
+        source, error, seconds = readings.get(f"{letters_dir.name}.{route}.{path.stem}", lambda: read(path))
+        t = time.perf_counter()
+        try:
+            if error is not None:
+                raise error
+            det = pipeline.extract_source(source)
         finally:
-            times[path.stem] = time.perf_counter() - t
+            times[path.stem] = seconds + time.perf_counter() - t
         counts[path.stem] = len(det.items)
         return det
 
@@ -109,24 +134,23 @@ def timed(letters_dir: Path, extract) -> dict:
     return result
 
 
-def ours(letters_dir: Path) -> dict:
-    return timed(letters_dir, Pipeline().extract)
+def ours(letters_dir: Path, readings: Readings) -> dict:
+    return timed(letters_dir, load, readings, "ours")
 
 
-def ocrmypdf_route(letters_dir: Path, exe: str, work: Path) -> dict:
+def ocrmypdf_route(letters_dir: Path, exe: str, work: Path, readings: Readings) -> dict:
     out_dir = work / (letters_dir.name + "-ocrmypdf")
     out_dir.mkdir()
-    pipeline = Pipeline()
 
-    def extract(path: Path):
+    def read(path: Path):
         target = out_dir / path.name
         run = subprocess.run([exe, "--deskew", "-q", "--output-type", "pdf", str(path), str(target)],
                              capture_output=True, text=True)
         if run.returncode != 0:
             raise ImrError(f"ocrmypdf failed ({run.returncode}): {run.stderr.strip().splitlines()[-1:]}")
-        return pipeline.extract(target)
+        return load(target)
 
-    return timed(letters_dir, extract)
+    return timed(letters_dir, read, readings, "ocrmypdf")
 
 
 def main() -> None:
@@ -137,18 +161,21 @@ def main() -> None:
     ap.add_argument("--ocrmypdf", help="the ocrmypdf command, for the side-by-side route (skipped without it)")
     ap.add_argument("--text", action="store_true", help="also score the text-layer letters themselves")
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
+    ap.add_argument("--keep", type=Path, help="keep each letter's reading here (under /tmp: letter text), "
+                    "and on a rerun parse the kept readings instead of reading the pictures again")
     args = ap.parse_args()
 
     letters = sorted(DEV.glob("*.pdf"))[args.offset::args.every]
     report = {"letters": [p.stem for p in letters], "every": args.every, "offset": args.offset, "styles": {}}
     work = Path(tempfile.mkdtemp(prefix="imr-ocr-bench-"))
+    readings = Readings(args.keep)
     try:
         if args.text:
             text_dir = work / "text"
             text_dir.mkdir()
             for p in letters:
                 shutil.copy(p, text_dir / p.name)
-            report["text"] = ours(text_dir)
+            report["text"] = ours(text_dir, readings)
             print("text", json.dumps(report["text"]), flush=True)
         for spec in args.styles.split(","):
             style, dpi = spec.split(":")
@@ -156,11 +183,13 @@ def main() -> None:
             folder.mkdir()
             for p in letters:
                 seed = zlib.crc32(f"{p.stem}:{style}:{dpi}".encode())
-                (folder / p.name).write_bytes(picture_copy(p, style, int(dpi), seed))
-            entry = {"ours": ours(folder)}
+                routes = ["ours"] + (["ocrmypdf"] if args.ocrmypdf else [])
+                kept = all(readings.has(f"{folder.name}.{r}.{p.stem}") for r in routes)  # no copy needed
+                (folder / p.name).write_bytes(b"" if kept else picture_copy(p, style, int(dpi), seed))
+            entry = {"ours": ours(folder, readings)}
             print(spec, "ours", json.dumps(entry["ours"]), flush=True)
             if args.ocrmypdf:
-                entry["ocrmypdf"] = ocrmypdf_route(folder, args.ocrmypdf, work)
+                entry["ocrmypdf"] = ocrmypdf_route(folder, args.ocrmypdf, work, readings)
                 print(spec, "ocrmypdf", json.dumps(entry["ocrmypdf"]), flush=True)
             report["styles"][spec] = entry
     finally:

@@ -30,25 +30,22 @@ from ..reading import SourceText
 from ..schema import DisputedItem
 from .citations import parse_basis
 from .common import collapse, evidence, trim_span
+from .ocr_damage import AFTER_DECISION_SPECKS, DECISION_SPECKS, items_leads, near_labels, past_leading_specks, without_trailing_specks
 from .verdicts import closing_verdicts, read_verdict
 
 # A decision token: any short word after the heading's last colon, read as Upheld/Overturned when it
 # is one of them with at most one character wrong ("Overtumed", "0verturned": OCR and typing errors;
 # look-alike and format characters are already folded by reading.normalize).
 DECISION = re.compile(
-    r":[ \t]*(?:\n[ \t]*)?(?P<d>[A-Za-z0-9]{5,11})\b\.?[ \t]*"
+    r":[ \t]*" + DECISION_SPECKS + r"(?:\n[ \t]*)?(?P<d>[A-Za-z0-9]{5,11})\b\.?[ \t]*" + AFTER_DECISION_SPECKS +
     r"(?=\n|\Z|Claims\s+Administrator\s+guideline|MAXIMUS\s+guideline|Decision\s+rationale)",
 )
 DECISION_WORDS = ("upheld", "overturned")
-CA_LABEL = re.compile(r"Claims\s+Administrator\s+guideline\s*:", re.IGNORECASE)
-REVIEWER_LABEL = re.compile(r"MAXIMUS\s+guideline\s*:", re.IGNORECASE)
-RATIONALE_LABEL = re.compile(r"Decision\s+rationale\s*:", re.IGNORECASE)
 # The fields that open an item's body, in the order the letters print them.
 BODY_LABEL = re.compile(
     r"(?P<ca>Claims\s+Administrator\s+guideline\s*:)|(?P<rv>MAXIMUS\s+guideline\s*:)|(?P<rat>Decision\s+rationale\s*:)",
     re.IGNORECASE,
 )
-ITEMS_LEAD = re.compile(r"set\s+forth\s+below\s*:", re.IGNORECASE)
 SENTENCE_END_LINE = re.compile(r"[.!?][\"'”’)\]]*\s*$")
 # A rationale's closing verdict ends the previous item even when the period is missing.
 VERDICT_END_LINE = re.compile(
@@ -92,6 +89,7 @@ class _Marker:
     d_start: int
     d_end: int
     exact: bool = True  # False: read with one character wrong, or backwards
+    line_end: int = 0  # past the decision word and what may follow it on its line (a period, specks)
 
 
 def decision_word(token: str) -> tuple[str, bool] | None:
@@ -139,20 +137,61 @@ def find_markers(text: str, start: int, end: int) -> list[_Marker]:
     for m in DECISION.finditer(text, start, end):
         read = decision_word(m.group("d"))
         if read is not None:
-            out.append(_Marker(m.start(), read[0], m.start("d"), m.end("d"), exact=read[1]))
+            out.append(_Marker(m.start(), read[0], m.start("d"), m.end("d"), exact=read[1], line_end=m.end()))
     return out
 
 
-def _label_kinds(text: str, start: int, end: int) -> set[str]:
-    return {m.lastgroup for m in BODY_LABEL.finditer(text, start, end)}  # type: ignore[misc]
+class FieldLabels:
+    """The items' field labels, found once: every label as printed, and a label with one word
+    misread by OCR (ocr_damage.near_labels) only where an item's fields are expected — after a
+    decision line, in their order, before that item's rationale. One that reads like a label inside
+    a rationale stays rationale text, and its item is flagged (`in_rationale`)."""
+
+    ORDER = {"ca": 0, "rv": 1, "rat": 2}
+
+    def __init__(self, text: str, start: int, end: int, markers: list[_Marker]) -> None:
+        exact = [(m.start(), m.end(), m.lastgroup or "") for m in BODY_LABEL.finditer(text, start, end)]
+        taken = {s for s, _, _ in exact}
+        events = sorted([(m.d_end, 0, "", 0) for m in markers] + [(s, 1, kind, e) for s, e, kind in exact]
+                        + [(s, 2, kind, e) for s, e, kind in near_labels(text, start, end) if s not in taken])
+        self.labels: list[tuple[int, int, str]] = []
+        self.in_rationale: list[tuple[int, int, str]] = []  # near-labels left in a rationale
+        last = None  # the kind of the last label since the last decision line; None: none yet
+        for pos, what, kind, stop in events:
+            if what == 0:
+                last = ""
+            elif what == 1 or (last is not None and last != "rat" and self.ORDER[kind] > self.ORDER.get(last, -1)):
+                self.labels.append((pos, stop, kind))
+                last = kind if last is not None else None
+            elif last == "rat" and not any(s < stop and pos < e for s, e, _ in self.labels):
+                self.in_rationale.append((pos, stop, kind))
+        self.starts = [s for s, _, _ in self.labels]
+
+    def within(self, start: int, end: int, kind: str | None = None) -> list[tuple[int, int, str]]:
+        """The labels (of `kind`) lying in [start, end), in text order."""
+        i = bisect.bisect_left(self.starts, start)
+        out = []
+        while i < len(self.labels) and self.labels[i][1] <= end:
+            if kind is None or self.labels[i][2] == kind:
+                out.append(self.labels[i])
+            i += 1
+        return out
+
+    def first(self, kind: str, start: int, end: int) -> tuple[int, int, str] | None:
+        found = self.within(start, end, kind)
+        return found[0] if found else None
+
+    def kinds(self, start: int, end: int) -> set[str]:
+        return {kind for _, _, kind in self.within(start, end)}
+
+    def opens_body(self, text: str, marker: _Marker) -> bool:
+        """Is the decision token followed directly (after whitespace) by one of an item's fields?"""
+        at = _body_start(text, marker)
+        i = bisect.bisect_left(self.starts, at)
+        return i < len(self.starts) and self.starts[i] == at
 
 
-def _opens_body(text: str, marker: _Marker, end: int) -> bool:
-    """Is the decision token followed directly (after whitespace) by one of an item's fields?"""
-    return BODY_LABEL.match(text, _body_start(text, marker), end) is not None
-
-
-def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[list[_Marker], list[tuple[_Marker, int | None, str]], dict[int, str]]:
+def structural_markers(text: str, markers: list[_Marker], end: int, labels: FieldLabels) -> tuple[list[_Marker], list[tuple[_Marker, int | None, str]], dict[int, str]]:
     """Split decision lines into item headings and heading-like lines inside other text:
     (accepted, [(rejected marker, index of the accepted item it sits in or None, why)],
     {index of an accepted item: why it is kept but cannot be vouched for}).
@@ -163,13 +202,13 @@ def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[lis
     sits inside this item's text. The first item's fields are the letter's reference; every later
     heading must open a body with them. A heading that has them all is an item, however odd its
     place: what looks planted about it is a suspicion the patient is shown, never a silent drop."""
-    opens = [_opens_body(text, m, end) for m in markers]
+    opens = [labels.opens_body(text, m) for m in markers]
     if not any(opens):
         return list(markers), [], {}  # an unfamiliar layout without the fields: nothing to check against
 
     @functools.cache
     def kinds(start: int, stop: int) -> set[str]:  # each stretch's labels read once
-        return _label_kinds(text, start, stop)
+        return labels.kinds(start, stop)
 
     @functools.cache
     def body_end(k: int) -> int:
@@ -199,7 +238,7 @@ def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[lis
             if not reference <= body_kinds(k):
                 rejected.append((marker, inside, "without the guideline and rationale fields every item of this letter has"))
                 continue
-            odd = _odd_place(text, prev, marker, body_end(k))
+            odd = _odd_place(text, labels, prev, marker, body_end(k))
             if odd:
                 suspects[len(accepted)] = odd
         if not marker.exact:
@@ -209,16 +248,16 @@ def structural_markers(text: str, markers: list[_Marker], end: int) -> tuple[lis
     return accepted, rejected, suspects
 
 
-def _odd_place(text: str, prev: _Marker, marker: _Marker, end: int) -> str | None:
+def _odd_place(text: str, labels: FieldLabels, prev: _Marker, marker: _Marker, end: int) -> str | None:
     """Why a heading with all an item's fields may have been cut into the previous rationale, or
     None: that rationale then has no verdict, and this item's has two (its own and the one it
     cut off). (Instruction-like text before a heading is the parser's other sign; it is read
     from the letter's one safety scan, see parsing._suspect_items.)"""
-    rat = RATIONALE_LABEL.search(text, prev.d_end, marker.colon)
-    own = RATIONALE_LABEL.search(text, marker.d_end, end)
-    if rat is None or own is None or len(closing_verdicts(text, own.end(), end)) < 2:
+    rat = labels.first("rat", prev.d_end, marker.colon)
+    own = labels.first("rat", marker.d_end, end)
+    if rat is None or own is None or len(closing_verdicts(text, own[1], end)) < 2:
         return None
-    if read_verdict(text, rat.end(), marker.colon) is None:
+    if read_verdict(text, rat[1], marker.colon) is None:
         return "the previous item's rationale stops before its verdict, and this item's rationale has two verdicts"
     return None
 
@@ -231,7 +270,21 @@ def read_items(source: SourceText, start: int, end: int) -> tuple[list[DisputedI
     if split is None:
         return [], [], {}
     items = _items(source, end, split)
-    return items, _rejected(source, start, split) + _unreadable(source, split, end), {**split[4], **_duplicates(items)}
+    suspects = {**_labels_in_rationales(source.text, split), **split[4], **_duplicates(items)}
+    return items, _rejected(source, start, split) + _unreadable(source, split, end), suspects
+
+
+def _labels_in_rationales(text: str, split) -> dict[int, str]:
+    """Items whose rationale has a line that reads like a damaged field label: it stays rationale
+    text (a near-label never splits an item), and the item is flagged to be checked."""
+    colons = [m.colon for m in split[0]]
+    out: dict[int, str] = {}
+    for s, e, _ in split[5].in_rationale:
+        k = bisect.bisect_right(colons, s) - 1
+        if k >= 0:
+            out.setdefault(k, f"a line of its rationale reads like a damaged field label ({collapse(text[s:e])!r}); "
+                              "it was read as rationale text")
+    return out
 
 
 def _duplicates(items: list[DisputedItem]) -> dict[int, str]:
@@ -256,8 +309,8 @@ def _unreadable(source: SourceText, split, end: int) -> list[RejectedHeading]:
     opened = {_body_start(text, m) for m in markers} | {_body_start(text, m) for m, _, _ in rejected_markers}
     out = []
     prev_kind = None
-    for label in BODY_LABEL.finditer(text, markers[0].d_end, end):
-        at, opens_item, prev_kind = label.start(), prev_kind == "rat" and label.lastgroup != "rat", label.lastgroup
+    for at, _, kind in split[5].within(markers[0].d_end, end):
+        opens_item, prev_kind = prev_kind == "rat" and kind != "rat", kind
         if not opens_item or at in opened or (at and text[at - 1] != "\n"):
             continue
         line_end = at - 1
@@ -273,7 +326,7 @@ def _unreadable(source: SourceText, split, end: int) -> list[RejectedHeading]:
 
 
 def _body_start(text: str, marker: _Marker) -> int:
-    pos = marker.d_end
+    pos = max(marker.d_end, marker.line_end)
     while pos < len(text) and text[pos] in " \t\n.":
         pos += 1
     return pos
@@ -282,29 +335,30 @@ def _body_start(text: str, marker: _Marker) -> int:
 def _items(source: SourceText, end: int, split) -> list[DisputedItem]:
     """The disputed items, headings taken only where they are structurally headings."""
     text = source.text
-    markers, _, first_lo, after_rejected, _ = split
+    markers, _, first_lo, after_rejected, _, labels = split
     heading_starts: list[int] = []
     for k, marker in enumerate(markers):
         if k == 0:
             lo = first_lo
         else:
             prev = markers[k - 1]
-            rat = RATIONALE_LABEL.search(text, prev.d_end, marker.colon)
-            lo = rat.end() if rat else prev.d_end
+            rat = labels.first("rat", prev.d_end, marker.colon)
+            lo = rat[1] if rat else prev.d_end
         heading_starts.append(_heading_start(text, after_rejected(lo, marker.colon), marker.colon))
 
     items: list[DisputedItem] = []
     for k, marker in enumerate(markers):
         h_start, h_end = trim_span(text, heading_starts[k], marker.colon)
+        h_start = past_leading_specks(text, h_start, h_end)
         body_end = heading_starts[k + 1] if k + 1 < len(markers) else end
-        items.append(_build_item(source, k, marker, h_start, h_end, marker.d_end, body_end))
+        items.append(_build_item(source, labels, k, marker, (h_start, h_end), body_end))
     return items
 
 
 def _rejected(source: SourceText, start: int, split) -> list[RejectedHeading]:
     """The heading-and-decision lines not taken as items, and why."""
     text = source.text
-    markers, rejected_markers, first_lo, after_rejected, _ = split
+    markers, rejected_markers, first_lo, after_rejected, _, _ = split
     out: list[RejectedHeading] = []
     for marker, inside, why in rejected_markers:
         if inside is not None:
@@ -324,7 +378,8 @@ def _split(text: str, start: int, end: int):
     found = find_markers(text, start, end)
     if not found:
         return None
-    markers, rejected, suspects = structural_markers(text, found, end)
+    labels = FieldLabels(text, start, end, found)
+    markers, rejected, suspects = structural_markers(text, found, end, labels)
     rejected_ends = sorted(m.d_end for m, _, _ in rejected)
 
     def after_rejected(lo: int, colon: int) -> int:
@@ -333,9 +388,9 @@ def _split(text: str, start: int, end: int):
         i = bisect.bisect_left(rejected_ends, colon) - 1
         return rejected_ends[i] if i >= 0 and rejected_ends[i] >= lo else lo
 
-    leads = list(ITEMS_LEAD.finditer(text, start, markers[0].colon))
-    first_lo = leads[-1].end() if leads else start
-    return markers, rejected, first_lo, after_rejected, suspects
+    leads = items_leads(text, start, markers[0].colon)
+    first_lo = leads[-1] if leads else start
+    return markers, rejected, first_lo, after_rejected, suspects, labels
 
 
 def _heading_start(text: str, lo: int, colon: int) -> int:
@@ -359,7 +414,7 @@ def _heading_start(text: str, lo: int, colon: int) -> int:
         if not prev_line.strip():  # a page break inside the heading: look past it
             start = prev_start
             continue
-        if not needs_head and (SENTENCE_END_LINE.search(prev_line) or CITATION_END_LINE.search(prev_line)
+        if not needs_head and (SENTENCE_END_LINE.search(without_trailing_specks(prev_line)) or CITATION_END_LINE.search(prev_line)
                                or _verdict_ends_at(text, lo, prev_start, prev_end)):
             break
         if re.search(r"(?:guideline|rationale|set\s+forth\s+below)\s*:\s*$", prev_line, re.IGNORECASE):
@@ -382,10 +437,11 @@ def _cut_fused_verdict(text: str, start: int, colon: int) -> int:
     return last.end() if last else start
 
 
-def _build_item(
-    source: SourceText, index: int, marker: _Marker, h_start: int, h_end: int, body_start: int, body_end: int
-) -> DisputedItem:
+def _build_item(source: SourceText, labels: FieldLabels, index: int, marker: _Marker, heading: tuple[int, int],
+                body_end: int) -> DisputedItem:
     text = source.text
+    h_start, h_end = heading
+    body_start = marker.d_end
     request = collapse(text[h_start:h_end])
     item = DisputedItem(index=index, request=request, decision=marker.decision)  # type: ignore[arg-type]
     item.evidence["request"] = evidence(source, h_start, h_end)
@@ -404,17 +460,17 @@ def _build_item(
         if re.search(r"original\s+request|authorized\s+by\s+the\s+Claims\s+Administrator", request, re.I):
             item.modified_by_ur = True  # an unfamiliar wording: flag it, leave the parts unknown
 
-    ca = CA_LABEL.search(text, body_start, body_end)
-    rv = REVIEWER_LABEL.search(text, body_start, body_end)
-    rat = RATIONALE_LABEL.search(text, body_start, body_end)
+    ca = labels.first("ca", body_start, body_end)
+    rv = labels.first("rv", body_start, body_end)
+    rat = labels.first("rat", body_start, body_end)
     if ca:
-        ca_end = rv.start() if rv else (rat.start() if rat else body_end)
-        item.claims_administrator_basis = parse_basis(source, "claims_administrator", ca.end(), ca_end)
+        ca_end = rv[0] if rv else (rat[0] if rat else body_end)
+        item.claims_administrator_basis = parse_basis(source, "claims_administrator", ca[1], ca_end)
     if rv:
-        rv_end = rat.start() if rat and rat.start() > rv.start() else body_end
-        item.reviewer_basis = parse_basis(source, "reviewer", rv.end(), rv_end)
+        rv_end = rat[0] if rat and rat[0] > rv[0] else body_end
+        item.reviewer_basis = parse_basis(source, "reviewer", rv[1], rv_end)
     if rat:
-        r_start, r_end = trim_span(text, rat.end(), body_end)
+        r_start, r_end = trim_span(text, rat[1], body_end)
         if r_end > r_start:
             item.rationale = collapse(text[r_start:r_end])
             item.evidence["rationale"] = evidence(source, r_start, r_end)
