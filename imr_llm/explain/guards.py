@@ -30,7 +30,7 @@ from statistics import median
 from ..parsing.items import decision_word
 from ..reading import SourceText, fold
 from ..schema import Determination, DisputedItem
-from . import facts
+from . import facts, languages
 from .model import GuardResult, Language, PatientExplanation, Readability
 from .text import (allowed_dates, allowed_numbers, clean, find_dates, find_numbers, fmt_number, ngrams, words,
                    without_shared_runs)
@@ -353,15 +353,9 @@ def _planted_form(text: str) -> str | None:
 def vetted_grams(n: int = PLANTED_NGRAM) -> set[tuple[str, ...]]:
     """Word runs of every vetted or template sentence: planted text may copy them, they stay allowed."""
     if n not in _VETTED:
-        from . import templates as t
-
         texts = [facts.all_fact_text()]
-        for table in (t.HEADLINES, t.WHY_VERDICT, t.WHY_DECISION, t.WHY_GUIDELINES, t.WHY_OTHER_SOURCES):
-            for value in table.values():
-                texts += list(value.values())
-        for table in (t.WHY_NO_GUIDELINE, t.HELP_GENERIC, t.OTHER_SOURCES, t.PLANTED_REQUEST,
-                      t.DISPUTED_PART, t.UNKNOWN_QUANTITY, t.PURCHASE, t.AS_PRINTED_ES):
-            texts += list(table.values())
+        for code in languages.BUILT_IN:
+            texts += languages.get(code).vetted()
         from .points import vetted_texts
 
         texts += vetted_texts()

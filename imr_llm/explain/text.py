@@ -138,3 +138,15 @@ def without_shared_runs(text: str, other: str, n: int) -> str:
         if blank:
             out[start:end] = " " * (end - start)
     return "".join(out)
+
+
+def tidy(text: str) -> str:
+    """One line, no edge punctuation, guillemets made plain quotes (the templates add their own)."""
+    return re.sub(r"\s+", " ", text).strip(" .,;:").replace("«", "\"").replace("»", "\"")
+
+
+def join_words(parts: list[str], conj: str) -> str:
+    """ "a, b<conj>c": a list in running text."""
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + conj + parts[-1]
