@@ -19,7 +19,7 @@ from imr_llm.explain.guards import (FH_LIMIT, FH_TARGET, FK_LIMIT, FK_TARGET, re
                                     run_guards, score)
 from imr_llm.explain.model import PatientExplanation, WhyPoint, WrittenBy
 from imr_llm.explain.render import check_report as render_check_report, render
-from imr_llm.explain.templates import plain_request
+from imr_llm.explain.wording import plain_request
 from imr_llm.explain.text import allowed_numbers
 from imr_llm.schema import DisputedItem, Evidence
 from conftest import DEV_LETTERS, LETTERS, SEEDS, needs_dev_letters

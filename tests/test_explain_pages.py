@@ -19,7 +19,7 @@ from imr_llm.explain import explain, facts, run_guards, write_template
 from imr_llm.explain.guards import readback_headline
 from imr_llm.explain.model import WhyPoint
 from imr_llm.explain.render import render
-from imr_llm.explain.templates import DISPUTED_PART
+from imr_llm.explain.wording import DISPUTED_PART
 from imr_llm.schema import Conflict
 from conftest import DEV_LETTERS, LETTERS, needs_dev_letters
 

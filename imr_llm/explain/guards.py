@@ -29,11 +29,14 @@ from statistics import median
 
 from ..parsing.items import decision_word
 from ..reading import SourceText, fold
+from ..safety import YOU_NOTE, findings_in
 from ..schema import Determination, DisputedItem
 from . import facts, languages
 from .model import GuardResult, Language, PatientExplanation, Readability
+from .points import vetted_texts
 from .text import (allowed_dates, allowed_numbers, clean, find_dates, find_numbers, fmt_number, ngrams, words,
                    without_shared_runs)
+from .wording import notices, plain_request
 
 FK_TARGET, FK_LIMIT = 6.0, 8.0
 FH_TARGET, FH_LIMIT = 70.0, 60.0  # Fernández-Huerta: 70-80 "bastante fácil" (~6th grade), 60-70 "normal" (~7th-8th)
@@ -342,8 +345,6 @@ _PLANTED_KINDS = {"instruction", "addressed_to_model", "system_prompt", "role_ma
 
 def _planted_form(text: str) -> str | None:
     """The scanner's detectors over written text: an instruction, a note, JSON, contact details."""
-    from ..safety import YOU_NOTE, findings_in
-
     for kind, note, _, _ in findings_in(text, section="explanation"):
         if kind in _PLANTED_KINDS and note != YOU_NOTE:
             return f"{kind.replace('_', ' ')} ({note})"
@@ -356,8 +357,6 @@ def vetted_grams(n: int = PLANTED_NGRAM) -> set[tuple[str, ...]]:
         texts = [facts.all_fact_text()]
         for code in languages.BUILT_IN:
             texts += languages.get(code).vetted()
-        from .points import vetted_texts
-
         texts += vetted_texts()
         _VETTED[n] = set().union(*(ngrams(x, n) for x in texts))
     return _VETTED[n]
@@ -419,8 +418,6 @@ def check_vetted(expl: PatientExplanation, det: Determination) -> GuardResult:
     for entry in expl.glossary:
         if (entry.term, entry.definition) not in vetted:
             problems.append(f"glossary entry {entry.term!r} is not vetted")
-    from .templates import notices
-
     if expl.notices != notices(det):
         problems.append("the notices are not one for each line of the letter to check on paper")
     if expl.facts_version != facts.FACTS_VERSION:
@@ -448,8 +445,6 @@ class PointGuard:
     of a page through the same `injection`."""
 
     def __init__(self, det: Determination, source: SourceText | str, language: Language) -> None:
-        from .templates import plain_request
-
         raw = _raw(source)
         self.det, self.language = det, language
         self.numbers_ok = allowed_numbers(raw, facts.all_fact_text())
