@@ -195,6 +195,17 @@ def test_parse_workers_write_the_same_lines_as_parsing_in_the_loop_process(tmp_p
     assert sum('"status": "error"' in line for line in outs["2"]) == 3
 
 
+def test_a_worker_whose_exit_status_was_lost_is_named_by_how_long_its_letter_ran():
+    """asyncio reports 255 for a worker another waitpid() reaped first (seen on a CI machine whose
+    process ids wrapped): the time limit only when the letter ran that long, else memory or a crash."""
+    from imr_llm.runs.workers import _why_gone
+
+    assert "took longer than 2 s" in _why_gone("a.pdf", 255, 2, 1 << 30, elapsed=2.5)
+    assert "needed more than 1,024 MB" in _why_gone("a.pdf", 255, 2, 1 << 30, elapsed=0.5)
+    assert "took longer than 2 s" in _why_gone("a.pdf", -signal.SIGALRM, 2, 1 << 30, elapsed=0.1)
+    assert "needed more than 1,024 MB" in _why_gone("a.pdf", -signal.SIGKILL, 2, 1 << 30, elapsed=9)
+
+
 def test_a_letter_that_kills_its_worker_is_a_failed_letter_and_the_next_gets_a_new_worker():
     from pdfwriter import flate_bomb_pdf, overprinted_text_pdf
 

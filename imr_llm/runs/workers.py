@@ -21,6 +21,7 @@ import resource
 import signal
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -179,13 +180,15 @@ class Parsers:
                     self.unavailable = True
                     return read_and_parse(data, name)
                 self.busy.add(worker)
+                began = time.monotonic()
                 try:
                     kind, *answer = await worker.ask(data, name, self.seconds + 10)
                 except _WorkerGone:
                     status = await worker.end()
                     if reused:  # it may have died before this letter: the letter gets a new one
                         continue
-                    raise ReadingLimitExceeded(_why_gone(name, status, self.seconds, self.memory)) from None
+                    raise ReadingLimitExceeded(_why_gone(name, status, self.seconds, self.memory,
+                                                         time.monotonic() - began)) from None
                 except BaseException:  # cancelled mid-letter (a stop): the worker cannot be reused
                     await worker.end()
                     raise
@@ -221,8 +224,14 @@ def read_limits(seconds: float | None = None, memory: int | None = None) -> tupl
     return seconds, memory
 
 
-def _why_gone(name: str, status: int | None, seconds: float, memory: int) -> str:
-    if status == -signal.SIGALRM or status is None:
+_LOST_STATUS = 255  # what asyncio reports for a child another waitpid() reaped first: the real status is lost
+
+
+def _why_gone(name: str, status: int | None, seconds: float, memory: int, elapsed: float = 0.0) -> str:
+    """Why a worker died mid-letter. Its alarm (SIGALRM) is the time limit; a lost exit status
+    counts as the time limit only when the letter had run that long (the alarm cannot fire sooner)."""
+    timed_out = status == -signal.SIGALRM or status is None or (status == _LOST_STATUS and elapsed >= seconds)
+    if timed_out:
         what = f"took longer than {seconds:g} s"
     else:  # killed by a signal, or exited on a MemoryError or a crash: which one depends on where it ran out
         what = f"needed more than {memory / 2**20:,.0f} MB of memory, or crashed the reader"
