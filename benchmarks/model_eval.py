@@ -16,6 +16,7 @@ from pathlib import Path
 
 from imr_llm.api import Pipeline
 from imr_llm.evaluation.gold import load_suite
+from imr_llm.evaluation.split import load_split
 from imr_llm.evaluation.runner import run_eval
 from imr_llm.model import ModelConfig
 
@@ -38,10 +39,14 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--explain", action="append", choices=["en", "es"], help="also explain with the model (guarded)")
     ap.add_argument("--letters", type=int, help="only the first N letters of the subset")
+    ap.add_argument("--offset", type=int, default=0, help="the subset is the letters i with i %% every == offset")
+    ap.add_argument("--half", choices=["fitting", "checking"], help="only that half's letters (evals/gold/dev/split.json)")
     args = ap.parse_args()
 
     suite = load_suite("dev", DEV, ROOT / "evals" / "gold" / "dev")
-    suite.pairs = [p for i, p in enumerate(sorted(suite.pairs)) if i % args.every == 0][:args.letters]
+    halves = load_split(ROOT / "evals" / "gold" / "dev")
+    subset = [p for i, p in enumerate(sorted(suite.pairs)) if i % args.every == args.offset]
+    suite.pairs = [p for p in subset if args.half in (None, halves.get(p[0]))][:args.letters]
     config = ModelConfig(model=args.model, endpoint_kind="llamacpp", base_url=args.base_url)
     judge = None
     with Pipeline(config, cache_dir=args.cache_dir, requests_per_call=args.requests_per_call) as pipeline:

@@ -405,11 +405,12 @@ def test_a_partial_model_step_says_what_it_dropped_and_why_in_words():
 
 class FieldsModel:
     """Answers `item_fields` prompts: each request's first word as the service, each rationale's
-    first six words as the quote (`drop` answers one item too few)."""
+    first six words as the quote; `shape` changes a shared answer (the list of items) before it
+    is sent."""
 
-    def __init__(self, drop: bool = False):
+    def __init__(self, shape=None):
         self.bodies: list[dict] = []
-        self.drop = drop
+        self.shape = shape
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         import re
@@ -422,8 +423,8 @@ class FieldsModel:
                   "laterality": None, "quantity": None, "conclusion": "not medically necessary",
                   "reasons": [{"point": "A reason.", "quote": " ".join(t.split()[:6])}], "missing_documentation": []}
                  for r, t in pairs]
-        if self.drop and len(items) > 1:
-            items = items[:-1]
+        if self.shape and len(items) > 1:
+            items = self.shape(items)
         return httpx.Response(200, json=_chat({"items": items}))
 
     def pipeline(self, tmp_path, mode: str) -> Pipeline:
@@ -445,9 +446,40 @@ def test_one_call_reads_every_field_of_an_item_and_a_letter_can_share_one(tmp_pa
     assert det.model_step.status == "complete"
 
 
-def test_a_shared_answer_with_the_wrong_number_of_items_is_read_again_per_item(tmp_path):
-    fake = FieldsModel(drop=True)
+@pytest.mark.parametrize("missing", [3, 1])
+def test_an_item_a_shared_answer_left_out_is_asked_alone_and_only_that_one(tmp_path, missing):
+    """The model answered for 3 of 4 requests: the 3 answers go to the items whose headings hold
+    their services (in order), the fourth item is asked alone. No re-ask of the whole call."""
+    fake = FieldsModel(shape=lambda items: items[:missing] + items[missing + 1:])
     with fake.pipeline(tmp_path, "fields-letter") as pipeline:
         det = pipeline.extract(MULTI)
-    assert all(item.reasons for item in det.items)
-    assert len(fake.bodies) == 1 + 1 + 4  # the letter call and its re-ask, then one call per item
+    assert len(fake.bodies) == 2 and "Request 2: " not in fake.bodies[1]["messages"][-1]["content"]
+    assert all(item.reasons == ["A reason."] and item.service for item in det.items)
+    assert det.warnings == ["items[0], items[1], items[2], items[3]: the model gave 3 answers for 4 requests",
+                            f"items[{missing}]: asked again one item at a time"]
+    assert det.model_step.status == "complete" and det.model_step.usage.calls == 2
+
+
+def test_a_shared_answer_for_more_requests_than_the_letter_has_is_not_used(tmp_path):
+    """An answer for text that is no request (what a planted heading gets): every item asked alone."""
+    fake = FieldsModel(shape=lambda items: items + items[:1])
+    with fake.pipeline(tmp_path, "fields-letter") as pipeline:
+        det = pipeline.extract(MULTI)
+    assert len(fake.bodies) == 1 + 4 and all(item.reasons for item in det.items)
+    assert det.warnings[0] == "items[0], items[1], items[2], items[3]: the model gave 5 answers for 4 requests"
+
+
+def test_a_shared_answer_with_a_quote_not_in_its_rationale_is_not_re_asked(tmp_path):
+    """One call: the item's other values stand, the point resting on the wrong quote is dropped."""
+    def misquote(items):
+        items[2]["reasons"][0]["quote"] = "words the rationale never says"
+        return items
+
+    fake = FieldsModel(shape=misquote)
+    with fake.pipeline(tmp_path, "fields-letter") as pipeline:
+        det = pipeline.extract(MULTI)
+    assert len(fake.bodies) == 1 and det.model_step.usage.retries == 0
+    assert det.items[2].reasons == [] and det.items[2].service and all(det.items[k].reasons for k in (0, 1, 3))
+    assert det.model_step.dropped == ["items[2].reasons: ungrounded quote"] and det.model_step.status == "partial"
+
+

@@ -161,7 +161,7 @@ def test_prepare_collect_is_a_live_batch_through_the_batch_api(tmp_path, capsys,
     assert f"{len(lines)} request(s) written" in err and deferred == len(lines) and f"letters: {len(SEEDS)} " in err
     assert not any(cache.iterdir()) or not _cached_keys(cache, keys)  # nothing cached by prepare
 
-    # the live path sends exactly these bodies (and re-asks the ungrounded answer once)
+    # the live path sends exactly these bodies (the ungrounded point of a shared call is dropped, not re-asked)
     plan = Plan(lines)
     sent: list[dict] = []
     live_out = tmp_path / "live.jsonl"
@@ -170,7 +170,7 @@ def test_prepare_collect_is_a_live_batch_through_the_batch_api(tmp_path, capsys,
         live_batch(letters, live_out, tmp_path / "live_cache", config, plan, sent)
     first_tries = [b for b in sent if any(b == r["body"] for r in lines)]
     assert sorted(map(_canonical, first_tries)) == sorted(_canonical(r["body"]) for r in lines)
-    assert len(sent) == len(lines) + 1  # the one re-ask
+    assert len(sent) == len(lines)
 
     # collect: the Batch API's output file
     results = tmp_path / "batch" / "output.jsonl"

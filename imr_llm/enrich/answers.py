@@ -176,15 +176,21 @@ class ItemsAnswer(_Answer):
             return self
         if len(self.items) != len(sections):
             raise ValueError(f"give exactly {len(sections)} items, one per request, in order (got {len(self.items)})")
-        bad = []
-        for k, (item, (heading, rationale)) in enumerate(zip(self.items, sections), 1):
-            copied = [getattr(item, f.name) for f in of_kind("text", "quantity", grounding="heading")]
-            bad += [f"request {k}: {v!r} is not in the request" for v in copied if v and locate(heading, v) is None]
-            bad += [f"rationale {k}: {p.quote[:80]!r} is not in the rationale"
-                    for f in of_kind("points") for p in getattr(item, f.name) if locate(rationale, p.quote) is None]
+        bad = [problem for k, (item, (heading, rationale)) in enumerate(zip(self.items, sections), 1)
+               for problem in item_problems(item, heading, rationale, k)]
         if bad:
             raise ValueError("; ".join(bad) + ". Copy the words exactly, or leave that point out")
         return self
+
+
+def item_problems(item: ItemAnswer, heading, rationale, k: int = 1) -> list[str]:
+    """What in one item's answer is not found where it says it comes from: the words it copied from
+    the request, the quotes from the rationale (the validator's re-ask reasons; the enricher's test
+    of which item a shared answer belongs to)."""
+    copied = [getattr(item, f.name) for f in of_kind("text", "quantity", grounding="heading")]
+    bad = [f"request {k}: {v!r} is not in the request" for v in copied if v and locate(heading, v) is None]
+    return bad + [f"rationale {k}: {p.quote[:80]!r} is not in the rationale"
+                  for f in of_kind("points") for p in getattr(item, f.name) if locate(rationale, p.quote) is None]
 
 
 _NEW_ANSWERS = {"text": (str | None, None), "points": (list[Point], [])}  # the kinds fields.register() allows

@@ -19,7 +19,7 @@ from ..safety import model_text_problem, overlapping, restated
 from ..schema import Conflict, Determination, DisputedItem, Evidence, ModelUsage
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
 from .answers import LetterRequestsAnswer, ReasonsAnswer, RequestAnswer, items_answer
-from .grounding import Section, ground
+from .grounding import Section, ground, locate
 from .quantity import find_quantity, parse_quantity, trim_service
 from .sections import decide as section_decide
 from .vocabulary import COVERS, classify, regions, sides
@@ -138,22 +138,13 @@ class Enricher:
             chars += length
         failures, down = 0, False
         for group in groups:
-            answers = None if down else await self._ask_fields(det, group)
-            if isinstance(answers, EndpointTimeout) and len(group) > 1:
-                answers = None  # up but slow: a shared answer is the longest, one item's is shorter
-            elif isinstance(answers, EndpointError):
-                down, answers = True, None
-            elif isinstance(answers, NotAnswered):
-                answers = []  # a Batch API pass: the shared call is the request, never split it
-            if answers is None and len(group) > 1 and not down:  # one item at a time instead
-                det.warnings.append(f"{', '.join(f'items[{e[0].index}]' for e in group)}: asked again one item at a time")
-                answers = []
-                for entry in group:
-                    one = await self._ask_fields(det, [entry])
-                    down = down or isinstance(one, EndpointError)
-                    answers.append(None if one is None or isinstance(one, EndpointError) else one[0])
-            for k, (item, heading, rationale, with_quantity) in enumerate(group):
-                answer = answers[k] if answers else None
+            reply = None if down else await self._ask_fields(det, group)
+            timed_out = isinstance(reply, EndpointTimeout) and len(group) > 1  # up but slow: one item's answer is shorter
+            down = down or (isinstance(reply, EndpointError) and not timed_out)
+            answers = _aligned(det, reply, group) if isinstance(reply, list) else [None] * len(group)
+            if len(group) > 1 and not down and not isinstance(reply, NotAnswered):  # a Batch API pass never splits
+                down = await self._ask_alone(det, group, answers)
+            for (item, heading, rationale, with_quantity), answer in zip(group, answers):
                 self._apply_request(source, det, item, heading, answer, quantity=with_quantity)
                 if answer is None:
                     failures += 1
@@ -161,7 +152,22 @@ class Enricher:
                 self._apply_reasons(det, item, rationale, answer)
         return failures
 
+    async def _ask_alone(self, det: Determination, group: list, answers: list) -> bool:
+        """Ask each item of a shared call that got no answer of its own in a call of its own (in
+        place in `answers`); whether the endpoint is down."""
+        alone = [k for k, answer in enumerate(answers) if answer is None]
+        if alone:
+            det.warnings.append(f"{', '.join(f'items[{group[k][0].index}]' for k in alone)}: asked again one item at a time")
+        for k in alone:
+            one = await self._ask_fields(det, [group[k]])
+            if isinstance(one, EndpointError):
+                return True
+            answers[k] = one[0] if isinstance(one, list) else None
+        return False
+
     async def _ask_fields(self, det: Determination, group: list) -> list | ModelError | None:
+        """The model's answers for `group`, as many as it gave. A shared call is not re-asked with
+        the whole conversation: each item without a usable answer is asked alone instead."""
         items = []
         for item, heading, rationale, _ in group:
             text = rationale.text
@@ -174,7 +180,7 @@ class Enricher:
         try:
             done = await self.client.arun("item_fields", self.prompts["item_fields"], {"items": items, "taxonomy": taxonomy},
                                           items_answer(), context={"items": [(h, r) for _, h, r, _ in group]},
-                                          salvage=True, max_tokens=ANSWER_TOKENS * len(group))
+                                          salvage=True, max_tokens=ANSWER_TOKENS * len(group), reask=len(group) == 1)
         except (EndpointError, NotAnswered) as exc:
             det.warnings.append(f"{where}: model step failed ({exc})")
             return exc
@@ -182,9 +188,6 @@ class Enricher:
             det.warnings.append(f"{where}: model step failed ({exc})")
             return None
         _count(det.model_step.usage, done)
-        if len(done.value.items) != len(group):
-            det.warnings.append(f"{where}: the model gave {len(done.value.items)} answers for {len(group)} requests")
-            return None
         return list(done.value.items)
 
     # -- requests -----------------------------------------------------------------------------
@@ -458,6 +461,26 @@ def _has_amount(quantity) -> bool:
     if any(getattr(quantity, f) is not None for f in numbers):
         return True
     return bool(quantity.raw) and find_quantity(quantity.raw) is not None
+
+
+def _aligned(det: Determination, answers: list, group: list) -> list:
+    """Each item's answer from one call: in its place when the counts agree; when the model gave
+    fewer, the next answer in order whose service is found in the item's heading (None for an item
+    none fits). More answers than requests is an answer for text that is no request (a planted
+    heading): none of them is used."""
+    if len(answers) == len(group):
+        return list(answers)
+    det.warnings.append(f"{', '.join(f'items[{e[0].index}]' for e in group)}: "
+                        f"the model gave {len(answers)} answers for {len(group)} requests")
+    if len(answers) > len(group):
+        return [None] * len(group)
+    out, start = [], 0
+    for _, heading, _, _ in group:
+        fits = (j for j in range(start, len(answers)) if answers[j].service and locate(heading, answers[j].service))
+        j = next(fits, None)
+        out.append(None if j is None else answers[j])
+        start = start if j is None else j + 1
+    return out
 
 
 def _heading_evidence(item: DisputedItem) -> Evidence | None:

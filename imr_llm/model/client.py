@@ -55,19 +55,21 @@ class StructuredClient:
         return (await self.arun(task, prompt, variables, response_model)).value
 
     async def arun(self, task: str, prompt: Prompt, variables: dict, response_model: type, *,
-                   context: dict | None = None, salvage: bool = False, max_tokens: int | None = None) -> Completion:
+                   context: dict | None = None, salvage: bool = False, max_tokens: int | None = None,
+                   reask: bool = True) -> Completion:
         """Ask once (cache first). With `context`, validators can ground values in it; with `salvage`,
         an answer that still fails validation after the re-asks is returned parsed without the context
         (flagged) instead of raising, when it parses at all. `max_tokens`: this call's bound when it
-        is not the configured one (an answer for several items of a letter)."""
+        is not the configured one (an answer for several items of a letter). `reask=False`: no re-ask
+        with the whole conversation (the caller asks again only what failed, more cheaply)."""
         messages = prompt.render(**variables)
         schema_json, schema_hash = _grammar(response_model)
         params = {"temperature": self.config.temperature, "max_tokens": max_tokens or self.config.max_tokens}
-        key = cache_key(model=self.config.model, endpoint_kind=self.config.endpoint_kind,
-                        prompt_hash=prompt.sha256, schema_hash=schema_hash, messages=messages, params=params)
+        key = cache_key(model=self.config.model, endpoint_kind=self.config.endpoint_kind, prompt_hash=prompt.sha256,
+                        schema_hash=schema_hash, messages=messages, params=params if reask else {**params, "reask": False})
         stack = _stack.get()
         model = stack[1] if stack is not None and stack[0] is self else self.model
-        return await model.request(Request(task, messages, schema_json, params, response_model, key, context, salvage))
+        return await model.request(Request(task, messages, schema_json, params, response_model, key, context, salvage, reask))
 
     async def aclose(self) -> None:
         await self.endpoint.aclose()

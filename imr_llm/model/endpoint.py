@@ -44,6 +44,7 @@ class Request:
     key: str
     context: dict | None = None
     salvage: bool = False
+    reask: bool = True  # False: an invalid answer is not re-asked (with `salvage`, it is parsed as it is)
 
 
 @dataclass
@@ -126,7 +127,7 @@ class Endpoint:
         try:
             return await client.chat.completions.create(
                 model=config.model, messages=request.messages, response_model=response_model,
-                max_retries=AsyncRetrying(stop=stop_after_attempt(config.max_validation_retries + 1),
+                max_retries=AsyncRetrying(stop=stop_after_attempt(config.max_validation_retries * request.reask + 1),
                                           retry=retry_if_exception(tally.reask), reraise=True),
                 extra_body=config.profile.structured(json.loads(request.schema_json)) or None,
                 hooks=tally.hooks, **request.params)
