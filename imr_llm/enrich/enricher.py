@@ -15,6 +15,7 @@ from ..errors import ConfigError, EndpointError, EndpointTimeout, ModelError, No
 from ..fields import of_kind
 from ..prompts import load_prompt
 from ..reading import SourceText
+from ..runtime import run_sync
 from ..safety import model_text_problem, overlapping, restated
 from ..schema import Conflict, Determination, DisputedItem, Evidence, ModelUsage
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
@@ -54,8 +55,6 @@ class Enricher:
 
     def enrich(self, source: SourceText, det: Determination) -> None:
         """The sync face of `aenrich` (the same code, on imr-llm's background loop)."""
-        from ..runtime import run_sync
-
         run_sync(self.aenrich(source, det))
 
     async def aenrich(self, source: SourceText, det: Determination) -> None:
