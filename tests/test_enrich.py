@@ -136,6 +136,18 @@ def det_source_quote(ev):
     return load(MULTI).raw[ev.start:ev.end]
 
 
+def test_the_service_is_the_letters_words_the_model_pointed_at_not_its_copy(tmp_path):
+    """A model copying the whole heading, with a typo: the service is the heading's own treatment
+    words, cut before the strength and trimmed of the salt and release form."""
+    fake = FakeModel(request_answer={"service": "oxyycodone hcl er 20mg #60 day supply", "category": "Pharmaceuticals",
+                                     "subcategory": "Opioids", "body_regions": [], "laterality": None, "quantity": None})
+    with fake.pipeline(tmp_path) as pipeline:
+        det = pipeline.extract(MULTI)
+    item = det.items[0]
+    assert item.service == "oxycodone" and item.evidence["service"].quote == "Oxycodone"
+    assert item.evidence["service"].origin == "model" and item.evidence["service"].alignment == "fuzzy"
+
+
 def test_ur_modified_item_reads_the_disputed_portion(tmp_path):
     fake = FakeModel(request_answer={"service": "physical therapy", "category": "Rehabilitation", "subcategory": "PT/OT",
                                      "body_regions": ["knee"], "laterality": "right", "quantity": "six sessions"})
@@ -387,7 +399,8 @@ class FieldsModel:
         self.bodies.append(body)
         last = body["messages"][-1]["content"]
         pairs = zip(re.findall(r"^Request \d+: (.*)$", last, re.M), re.findall(r"^Rationale \d+: (.*)$", last, re.M))
-        items = [{"service": r.split()[0].lower(), "category": "Therapies", "subcategory": None, "body_regions": [],
+        items = [{"service": re.sub(r"(?i)^associated surgical service:\s*", "", r).split()[0].lower(),
+                  "category": "Therapies", "subcategory": None, "body_regions": [],
                   "laterality": None, "quantity": None, "conclusion": "not medically necessary",
                   "reasons": [{"point": "A reason.", "quote": " ".join(t.split()[:6])}], "missing_documentation": []}
                  for r, t in pairs]

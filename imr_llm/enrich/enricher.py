@@ -21,7 +21,7 @@ from ..schema import Conflict, Determination, DisputedItem, Evidence, ModelUsage
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
 from .answers import RequestAnswer, items_answer
 from .grounding import Section, ground, locate
-from .quantity import find_quantity, parse_quantity, trim_service
+from .quantity import find_quantity, parse_quantity, service_span, trim_service
 from .sections import decide as section_decide
 from .vocabulary import COVERS, classify, regions, sides
 
@@ -209,15 +209,21 @@ def _copied(det: Determination, item: DisputedItem, section: Section, answer, na
 
 
 def _service(source: SourceText, det: Determination, item: DisputedItem, heading: Section, answer) -> None:
-    """The model's words trimmed and found in the heading, else the vocabulary's; with the category."""
+    """The heading's words the model pointed at, trimmed and cut to the convention (the letter's
+    words, never the model's copy of them), else the vocabulary's; with the category."""
     match = classify(heading.text)
     drug = match is not None and match.category == "Pharmaceuticals"
-    service = trim_service(heading.text, answer.service, drug=drug) if answer.service else None
-    service_ev = ground(heading, service)
-    if service_ev is not None:
-        item.service = " ".join(service.lower().split())
-        item.evidence["service"] = service_ev
-    elif answer.service:
+    found = locate(heading, trim_service(heading.text, answer.service, drug=drug)) if answer.service else None
+    service_ev = None
+    if found is not None:
+        start, end = service_span(heading.text, found[0], found[1], drug=drug)
+        words = trim_service(heading.text, heading.text[start:end], drug=drug) if end > start else ""
+        start = heading.text.find(words, start, end) if words else -1
+        if start >= 0:  # nothing left (only administrative words): not a service
+            service_ev = heading.evidence(start, start + len(words), found[2])
+            item.service = words.lower()
+            item.evidence["service"] = service_ev
+    if service_ev is None and answer.service:
         det.model_step.dropped.append(f"items[{item.index}].service")
     _decide_category(source, det, item, heading, answer, match, service_ev)
     if item.service is None and match is not None:  # no service of the model's found: the vocabulary's words
