@@ -196,6 +196,7 @@ def test_rules_on_every_labelled_item():
     ("Three phase bone scan to the left foot", "three phase bone scan", False, "three phase bone scan"),
     ("Acupuncture visits with Capsaicin patch", "acupuncture visits with capsaicin patch", False,
      "acupuncture visits with capsaicin patch"),
+    ("Cold therapy unit rental", "cold therapy unit rental", False, "cold therapy unit"),  # the rental goes, the unit stays
 ])
 def test_service_words_are_trimmed_to_the_convention(heading, service, drug, expected):
     assert trim_service(heading, service, drug=drug) == expected
@@ -342,6 +343,8 @@ def test_section_table_rows_are_sourced_and_in_the_taxonomy():
     ("Associated surgical service: Front wheeled walker", "associated surgical service: front wheeled walker", False,
      "Front wheeled walker"),
     ("X-ray of the left wrist, 3 views", "x-ray of the left wrist", False, "X-ray"),
+    ("Associated surgical service: Cold therapy unit rental for seven days",
+     "associated surgical service: cold therapy unit rental for seven days", False, "Cold therapy unit"),
     # the body word inside the treatment's own words, or before them, stays
     ("Total knee replacement", "total knee replacement", False, "Total knee replacement"),
     ("Knee brace", "knee brace", False, "Knee brace"),

@@ -154,7 +154,7 @@ _LEAD_WORDS = re.compile(
 # One trailing word each; `_strip_trailing` takes them off one at a time from the end. (As one
 # `(?:\s+(?:...))+$` pattern, a service of n such words cost n^2: the search retried the whole run
 # from every word and failed at `$` each time when something else followed.)
-_TRAIL_WORDS = re.compile(r"\s+(?:visits?|sessions?|rental|purchase|unit rental)$", re.I)
+_TRAIL_WORDS = re.compile(r"\s+(?:visits?|sessions?|rental|purchase)$", re.I)  # a unit stays: "cold therapy unit"
 _DOSE_FORMS = re.compile(r"\s+(?:pads?|patch(?:es)?|cream|ointment|gel|lotion|tablets?|capsules?|oral suspension|"
                          r"suspension|hcl|er|xr)$", re.I)
 _LONGEST_TRAIL = 40  # longer than any one trailing word with its space (the texts are single-spaced)
