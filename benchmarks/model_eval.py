@@ -31,7 +31,7 @@ FIELDS = ["items.decision", "items.alignment", "items.category", "items.subcateg
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--every", type=int, default=5)
-    ap.add_argument("--requests-per-call", choices=["fields-letter", "fields", "item", "letter"], default="fields-letter")
+    ap.add_argument("--requests-per-call", choices=["fields-letter", "fields"], default="fields-letter")
     ap.add_argument("--model", default="qwen2.5-coder-1.5b")
     ap.add_argument("--base-url", default="http://127.0.0.1:8011/v1")
     ap.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "imr-llm-bench"))

@@ -31,7 +31,7 @@ FIELDS = ("items.decision", "items.category", "items.subcategory", "items.servic
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=["item", "letter", "fields", "fields-letter"], default="fields-letter")
+    ap.add_argument("--mode", choices=["fields", "fields-letter"], default="fields-letter")
     ap.add_argument("--every", type=int, default=5)
     ap.add_argument("--letters", type=int)
     ap.add_argument("--half", choices=["fitting", "checking"])

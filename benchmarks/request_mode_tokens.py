@@ -46,7 +46,7 @@ def _answer(body: dict) -> dict:
     return {"service": last.split()[0], **blank}
 
 
-MODES = ("item", "letter", "fields", "fields-letter", "peer")
+MODES = ("fields", "fields-letter", "peer")
 
 
 def capture(letters: list[Path], mode: str) -> list[dict]:

@@ -69,7 +69,7 @@ SCRUBBED_HEADERS = ["authorization", "x-api-key", "api-key", "cookie", "set-cook
 @pytest.fixture
 def cassette(request, monkeypatch):
     """Replay (or, with IMR_LLM_RECORD=1, record) cassettes/<module>/<test>.yaml. A test marked
-    `@pytest.mark.prompts("item_request", ...)` names the prompts its requests render; if one was
+    `@pytest.mark.prompts("item_fields", ...)` names the prompts its requests render; if one was
     edited since the cassette was recorded the test fails at once with a "stale cassette" message
     (its requests could no longer match), instead of failing somewhere inside the model step."""
     import vcr

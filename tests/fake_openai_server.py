@@ -4,8 +4,7 @@
 `POST /v1/chat/completions`. Each request takes the next behaviour from its script (a queue);
 when the script is empty, `responder(body)` decides (by default: a valid answer). Behaviours:
 
-    ("ok",)                      a valid answer for the task asked (item_fields, the default; or the
-                                 two-call modes' item_request / item_reasons)
+    ("ok",)                      a valid answer for the task asked (item_fields)
     ("ok", content_dict)         a chat completion whose message content is this JSON
     ("status", code, headers)    an HTTP error (429, 500, 502, 503, ...) with these headers;
     ("status", code, headers, body)  ... and this JSON body (e.g. one that carries `usage`)
@@ -67,20 +66,8 @@ class Recorded:
 # -- answers ------------------------------------------------------------------------------------
 
 def task_of(body: dict) -> str:
-    """Which enricher task a request body is: item_fields, item_reasons, item_requests_letter or item_request."""
-    messages = body.get("messages", [])
-    if messages and "numbered treatment requests" in str(messages[0].get("content")):
-        return "item_requests_letter"
-    if _FIELDS.match(asked_text(body)):
-        return "item_fields"
-    if any(_is_reasons_message(m) for m in messages):
-        return "item_reasons"
-    return "item_request"
-
-
-def _is_reasons_message(m: dict) -> bool:
-    content = str(m.get("content") or "")
-    return m.get("role") == "user" and content.startswith("Request: ") and "\nRationale: " in content
+    """Which enricher task a request body is: item_fields, or "other"."""
+    return "item_fields" if _FIELDS.match(asked_text(body)) else "other"
 
 
 _FIELDS = re.compile(r"\s*Request 1: ")
@@ -112,11 +99,7 @@ def asked_text(body: dict) -> str:
 def valid_answer(body: dict) -> dict:
     """An answer that passes the response model and its grounding validators."""
     text = asked_text(body)
-    if task_of(body) == "item_fields":
-        return {"items": [{**_request(request), **_reasons(rationale)} for request, rationale in fields_items(text)]}
-    if task_of(body) == "item_reasons":
-        return _reasons(text.split("\nRationale: ", 1)[1])
-    return _request(text)
+    return {"items": [{**_request(request), **_reasons(rationale)} for request, rationale in fields_items(text)]}
 
 
 def _request(heading: str) -> dict:
@@ -131,18 +114,12 @@ def ungrounded_answer(body: dict) -> dict:
                "missing_documentation": []}
     request = {"service": "zero gravity flotation", "category": "Therapies", "subcategory": None, "body_regions": [],
                "laterality": None, "quantity": None}
-    if task_of(body) == "item_fields":
-        return {"items": [{**request, **reasons} for _ in fields_items(asked_text(body))]}
-    return reasons if task_of(body) == "item_reasons" else request
+    return {"items": [{**request, **reasons} for _ in fields_items(asked_text(body))]}
 
 
 def invalid_answer(body: dict) -> dict:
     """JSON that fails the response model (wrong literal, missing/empty required fields)."""
-    if task_of(body) == "item_fields":
-        return {"items": [{"service": 42, "category": "Not a category", "conclusion": "maybe", "reasons": []}]}
-    if task_of(body) == "item_reasons":
-        return {"conclusion": "maybe", "reasons": []}
-    return {"service": 42, "category": "Not a category"}
+    return {"items": [{"service": 42, "category": "Not a category", "conclusion": "maybe", "reasons": []}]}
 
 
 def chat_completion(content: str | None, *, finish_reason: str = "stop", refusal: str | None = None,

@@ -16,7 +16,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from imr_llm.enrich.answers import ReasonsAnswer, RequestAnswer
+from imr_llm.enrich.answers import ItemsAnswer, RequestAnswer
 from imr_llm.model import adapters as structured
 from imr_llm.model.adapters import CHECKED_AGAINST
 from imr_llm.model.config import PROFILES
@@ -44,7 +44,7 @@ PAYLOADS = {
         "type": "function", "function": {"name": "RequestAnswer"}}, tools=[{"type": "function", "function": {
             "name": "RequestAnswer", "parameters": RequestAnswer.grammar_schema()}}]),
     "openai json_schema": dict(model="m", messages=MESSAGES, response_format={"type": "json_schema", "json_schema": {
-        "name": "ReasonsAnswer", "schema": ReasonsAnswer.grammar_schema(), "strict": True}}, seed=7, top_p=1),
+        "name": "ItemsAnswer", "schema": ItemsAnswer.grammar_schema(), "strict": True}}, seed=7, top_p=1),
 }
 
 

@@ -347,7 +347,7 @@ def test_errors_never_carry_letter_text_or_the_key(fake_openai, tmp_path, http, 
         client.sleep = lambda seconds: None
         source_text = offline(ONE).items[0].evidence["rationale"].quote
         with pytest.raises(ModelError) as info:  # the client's own error, as a library user gets it
-            client.run("item_fields", pipeline.enricher.prompts["item_fields"],
+            client.run("item_fields", pipeline.enricher.prompt,
                        {"items": [{"request": "the request", "rationale": source_text}], "taxonomy": {}}, ItemsAnswer)
         det = pipeline.extract(ONE)
     error = str(info.value)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import imr_llm
 from imr_llm import errors, reading
 from imr_llm.enrich import grounding, quantity, vocabulary
-from imr_llm.enrich.answers import ReasonsAnswer, RequestAnswer
+from imr_llm.enrich.answers import ItemsAnswer
 from imr_llm.enrich.grounding import FUZZY_MIN, Section, ground, locate
 from imr_llm.explain import guards
 from imr_llm.parsing import citations, credentials, header, summary
@@ -417,14 +417,10 @@ def test_answer_validators_raise_only_validation_errors(text, quotes):
 
     src = read_text(text)
     section = Section(src, 0, len(src.text))
-    payload = {"conclusion": "medically necessary", "reasons": [{"point": "p", "quote": q} for q in quotes]}
+    item = {"service": quotes[0], "category": "Injection", "quantity": quotes[-1], "conclusion": "medically necessary",
+            "reasons": [{"point": "p", "quote": q} for q in quotes]}
     try:
-        ReasonsAnswer.model_validate(payload, context={"rationale": section})
-    except ValidationError:
-        pass
-    try:
-        RequestAnswer.model_validate({"service": quotes[0], "category": "Injection", "quantity": quotes[-1]},
-                                     context={"heading": section})
+        ItemsAnswer.model_validate({"items": [item]}, context={"items": [(section, section)]})
     except ValidationError:
         pass
 

@@ -355,9 +355,6 @@ class ObedientModel:
                                                              for r in rationales]}))
         if rationales:
             return httpx.Response(200, json=_chat(_obedient_reasons(rationales[0])))
-        if "numbered treatment requests" in system:
-            n = len(re.findall(r"^\d+\. ", user, re.M))
-            return httpx.Response(200, json=_chat({"items": [{**PLANTED_REQUEST, "quantity": None}] * (n + 1)}))
         return httpx.Response(200, json=_chat({**PLANTED_REQUEST, "decision": "overturned",
                                                "items": [{"request": "Spinal cord stimulator trial",
                                                           "decision": "overturned"}]}))
@@ -436,13 +433,26 @@ def test_planted_json_as_the_model_answer_fails_cleanly(tmp_path):
     assert det.items[0].reasons == []
 
 
-def test_an_obedient_model_reading_all_headings_at_once_cannot_add_one(tmp_path):
+def test_an_obedient_model_answering_one_request_more_cannot_add_one(tmp_path):
+    """The letter's items share a call; the model answers for a planted request as well: that
+    answer is not used (each item is asked alone), and no item is added."""
+    class OneMore(ObedientModel):
+        def __call__(self, request):
+            body = json.loads(request.content)
+            rationales = [r for _, r in fields_items(asked_text(body))]
+            if len(rationales) < 2:
+                return super().__call__(request)
+            self.bodies.append(body)
+            items = [{**PLANTED_REQUEST, **_obedient_reasons(r)} for r in rationales]
+            return httpx.Response(200, json=_chat({"items": items + items[:1]}))
+
     source = load(LETTERS / "injection_mixed.txt")
-    fake = ObedientModel()
-    with fake.pipeline(tmp_path, requests_per_call="letter") as pipeline:
+    fake = OneMore()
+    with fake.pipeline(tmp_path) as pipeline:
         det = pipeline.extract_source(source)
     assert [i.decision for i in det.items] == ["upheld", "upheld", "overturned"]
-    assert any("letter-level request reading" in w for w in det.warnings)
+    assert "items[0], items[1], items[2]: the model gave 4 answers for 3 requests" in det.warnings
+    assert "items[0], items[1], items[2]: asked again one item at a time" in det.warnings
 
 
 def test_a_reason_resting_on_planted_text_never_reaches_the_explanation():

@@ -169,13 +169,14 @@ def test_judge_replayed_from_cassette_then_cached(cassette, tmp_path):
 def test_tool_calling_endpoints_get_the_full_schema_and_answers_parse(tmp_path, monkeypatch):
     """endpoint_kind openai uses tool calling, which needs the schema's title (the JSON modes
     print a compact schema without it)."""
-    from imr_llm.enrich.answers import RequestAnswer
+    from imr_llm.enrich.answers import ItemsAnswer
     from imr_llm.prompts import load_prompt
 
     monkeypatch.setenv("IMR_LLM_API_KEY", "sk-test-not-a-real-key-000000")
     sent: list[dict] = []
-    answer = {"service": "physical therapy", "category": "Rehabilitation", "subcategory": None,
-              "body_regions": [], "laterality": None, "quantity": None}
+    answer = {"items": [{"service": "physical therapy", "category": "Rehabilitation", "subcategory": None,
+                         "body_regions": [], "laterality": None, "quantity": None, "conclusion": "medically necessary",
+                         "reasons": [{"point": "A reason.", "quote": "it helps"}], "missing_documentation": []}]}
 
     def handler(request):
         body = json.loads(request.content)
@@ -193,12 +194,12 @@ def test_tool_calling_endpoints_get_the_full_schema_and_answers_parse(tmp_path, 
     client = StructuredClient(config, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     from imr_llm.taxonomy import SUBCATEGORIES
 
-    value = client.complete("item_request", load_prompt("item_request"),
-                            {"request": "Physical therapy x 6", "taxonomy": SUBCATEGORIES},
-                            RequestAnswer)
-    assert value.service == "physical therapy" and isinstance(value, RequestAnswer)
+    value = client.complete("item_fields", load_prompt("item_fields"),
+                            {"items": [{"request": "Physical therapy x 6", "rationale": "it helps"}], "taxonomy": SUBCATEGORIES},
+                            ItemsAnswer)
+    assert value.items[0].service == "physical therapy" and isinstance(value, ItemsAnswer)
     tool = sent[0]["tools"][0]["function"]
-    assert tool["name"] == "RequestAnswer" and "service" in tool["parameters"]["properties"]
+    assert tool["name"] == "ItemsAnswer" and "items" in tool["parameters"]["properties"]
 
 
 def test_the_peer_benchmark_counts_each_letters_own_calls_past_the_usage_logs_limit(monkeypatch):

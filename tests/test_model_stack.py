@@ -10,15 +10,16 @@ import json
 import httpx2 as httpx
 
 from imr_llm.cache import MemoryCache
-from imr_llm.enrich.answers import RequestAnswer
+from imr_llm.enrich.answers import ItemsAnswer
 from imr_llm.model import ModelConfig, StructuredClient
 from imr_llm.model.wrappers import Cached
 from imr_llm.prompts import load_prompt
 from imr_llm.taxonomy import SUBCATEGORIES
 from fake_openai_server import chat_completion
 
-ANSWER = {"service": "physical therapy", "category": "Rehabilitation", "subcategory": None,
-          "body_regions": [], "laterality": None, "quantity": None}
+ANSWER = {"items": [{"service": "physical therapy", "category": "Rehabilitation", "subcategory": None,
+                     "body_regions": [], "laterality": None, "quantity": None, "conclusion": "medically necessary",
+                     "reasons": [{"point": "A reason.", "quote": "it helps"}], "missing_documentation": []}]}
 CONFIG = ModelConfig(model="fake", endpoint_kind="vllm", base_url="http://127.0.0.1:9/v1")
 
 
@@ -43,8 +44,8 @@ def _client(sent: list, cache=None) -> StructuredClient:
 
 
 def _ask(client: StructuredClient, request: str):
-    return client.arun("item_request", load_prompt("item_request"), {"request": request, "taxonomy": SUBCATEGORIES},
-                       RequestAnswer)
+    return client.arun("item_fields", load_prompt("item_fields"),
+                       {"items": [{"request": request, "rationale": "it helps"}], "taxonomy": SUBCATEGORIES}, ItemsAnswer)
 
 
 def test_batch_api_routes_only_this_client_in_this_context_and_the_cache_keeps_its_answers():
@@ -65,7 +66,7 @@ def test_batch_api_routes_only_this_client_in_this_context_and_the_cache_keeps_i
         return inside, again, fresh
 
     inside, again, fresh = asyncio.run(go())
-    assert len(batch_pass.keys) == 1 and inside.value.service == "physical therapy"
+    assert len(batch_pass.keys) == 1 and inside.value.items[0].service == "physical therapy"
     assert inside.record.attempts == 1 and not inside.record.cached
     assert again.record.cached and again.value.model_dump() == inside.value.model_dump()
     assert not fresh.record.cached and len(sent) == 1 and len(other_sent) == 1

@@ -196,6 +196,7 @@ def test_rules_on_every_labelled_item():
     ("Three phase bone scan to the left foot", "three phase bone scan", False, "three phase bone scan"),
     ("Acupuncture visits with Capsaicin patch", "acupuncture visits with capsaicin patch", False,
      "acupuncture visits with capsaicin patch"),
+    ("Cold therapy unit rental", "cold therapy unit rental", False, "cold therapy unit"),  # the rental goes, the unit stays
 ])
 def test_service_words_are_trimmed_to_the_convention(heading, service, drug, expected):
     assert trim_service(heading, service, drug=drug) == expected
@@ -333,3 +334,36 @@ def test_section_table_rows_are_sourced_and_in_the_taxonomy():
         assert row.source, row.topic
         assert row.category in SUBCATEGORIES, row.topic
         assert row.subcategory is None or row.subcategory in SUBCATEGORIES[row.category], row.topic
+
+
+@pytest.mark.parametrize("heading, pointed_at, drug, service", [
+    ("Physical therapy for the right knee six sessions", "physical therapy for the right knee six", False, "Physical therapy"),
+    ("MRI of the cervical spine without contrast", "mri of the cervical spine", False, "MRI"),
+    ("Oxycodone HCL ER 20mg #60 day supply: 30", "oxycodone hcl er 20mg #60 day supply", True, "Oxycodone"),
+    ("Associated surgical service: Front wheeled walker", "associated surgical service: front wheeled walker", False,
+     "Front wheeled walker"),
+    ("X-ray of the left wrist, 3 views", "x-ray of the left wrist", False, "X-ray"),
+    ("Associated surgical service: Cold therapy unit rental for seven days",
+     "associated surgical service: cold therapy unit rental for seven days", False, "Cold therapy unit"),
+    # the body word inside the treatment's own words, or before them, stays
+    ("Total knee replacement", "total knee replacement", False, "Total knee replacement"),
+    ("Knee brace", "knee brace", False, "Knee brace"),
+    ("Lumbar epidural steroid injection", "lumbar epidural steroid injection", False, "Lumbar epidural steroid injection"),
+    ("12 sessions of physical therapy", "physical therapy", False, "physical therapy"),
+])
+def test_the_service_the_model_points_at_is_cut_by_the_headings_own_spans(heading, pointed_at, drug, service):
+    """evals/README.md (5): no quantity, strength, body part or side, no administrative words; the
+    heading's own words (a model's copy with a typo still gives the letter's spelling)."""
+    from imr_llm.enrich.quantity import service_span
+
+    start = heading.lower().find(trim_service(heading, pointed_at, drug=drug).lower())
+    begin, end = service_span(heading, start, start + len(trim_service(heading, pointed_at, drug=drug)), drug=drug)
+    assert trim_service(heading, heading[begin:end], drug=drug) == service
+
+
+def test_a_service_of_administrative_words_only_is_empty():
+    from imr_llm.enrich.quantity import service_span
+
+    heading = "Associated surgical service: Cold therapy unit"
+    begin, end = service_span(heading, 0, len("Associated surgical service:"))
+    assert begin >= end

@@ -1,8 +1,7 @@
 """What the model is asked to return: lean response models with the validators that ground them.
 
-Validators run with instructor's validation context (`{"heading": Section}` or
-`{"rationale": Section}`); a value whose quote is not in the section raises, so instructor
-re-asks with that reason. Without a context (cache replays, salvage after the last re-ask) the
+Validators run with instructor's validation context (`{"items": [(heading, rationale), ...]}`);
+a value whose quote is not in its section raises, so instructor re-asks with that reason. Without a context (cache replays, salvage after the last re-ask) the
 grounding checks are skipped here and done again, value by value, by the enricher.
 """
 
@@ -77,10 +76,6 @@ def _compact(node):
     return node
 
 
-def _section(info: ValidationInfo, name: str):
-    return (context_of(info) or {}).get(name)
-
-
 class RequestAnswer(_Answer):
     """One request heading, read: the treatment, its DWC category, where on the body, how much."""
 
@@ -93,11 +88,8 @@ class RequestAnswer(_Answer):
 
     @field_validator("service", "quantity")
     @classmethod
-    def _copied_from_heading(cls, value: str | None, info: ValidationInfo) -> str | None:
-        section = _section(info, "heading")
-        if value and section is not None and locate(section, value) is None:
-            raise ValueError(f"{value!r} is not in the request; copy the words exactly as the request prints them")
-        return value.strip() if value else value
+    def _stripped(cls, value: str | None) -> str | None:
+        return value.strip() if value else value  # found in the request or not: ItemsAnswer's check
 
     @model_validator(mode="after")
     def _taxonomy(self, info: ValidationInfo) -> "RequestAnswer":
@@ -110,49 +102,9 @@ class RequestAnswer(_Answer):
         return self
 
 
-class LetterRequestsAnswer(_Answer):
-    """Every request heading of one letter, read in one call (the per-letter variant)."""
-
-    items: list[RequestAnswer]
-
-    @model_validator(mode="after")
-    def _one_per_request(self, info: ValidationInfo) -> "LetterRequestsAnswer":
-        headings = (context_of(info) or {}).get("headings")
-        if headings is None:
-            return self
-        if len(self.items) != len(headings):
-            raise ValueError(f"give exactly {len(headings)} items, one per request, in order (got {len(self.items)})")
-        bad = [f"request {k + 1}: {value!r}" for k, (item, section) in enumerate(zip(self.items, headings))
-               for value in (item.service, item.quantity) if value and locate(section, value) is None]
-        if bad:
-            raise ValueError("not copied from their requests: " + "; ".join(bad)
-                             + ". Copy the words exactly as each request prints them")
-        return self
-
-
 class Point(_Answer):
     point: str = Field(description="one short plain statement")
     quote: str = Field(description="the exact words of the rationale it rests on")
-
-
-class ReasonsAnswer(_Answer):
-    """The reviewer's reasons and what the records did not show, each with its quote."""
-
-    conclusion: Literal["not medically necessary", "medically necessary"]
-    reasons: list[Point] = Field(min_length=1, max_length=4)
-    missing_documentation: list[Point] = Field(default_factory=list, max_length=5)
-
-    @model_validator(mode="after")
-    def _quotes_in_rationale(self, info: ValidationInfo) -> "ReasonsAnswer":
-        section = _section(info, "rationale")
-        if section is None:
-            return self
-        bad = [p.quote for p in self.reasons + self.missing_documentation if locate(section, p.quote) is None]
-        if bad:
-            listed = "; ".join(repr(q[:80]) for q in bad)
-            raise ValueError(f"these quotes are not in the rationale: {listed}. Copy each quote word for word "
-                             "from the rationale, or leave that point out")
-        return self
 
 
 class ItemAnswer(RequestAnswer):

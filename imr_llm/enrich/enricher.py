@@ -11,16 +11,17 @@ parser's verbatim facts are never changed: a model reading that contradicts one 
 
 from __future__ import annotations
 
-from ..errors import EndpointError, EndpointTimeout, ModelError, NotAnswered
+from ..errors import ConfigError, EndpointError, EndpointTimeout, ModelError, NotAnswered
 from ..fields import of_kind
 from ..prompts import load_prompt
 from ..reading import SourceText
+from ..runtime import run_sync
 from ..safety import model_text_problem, overlapping, restated
 from ..schema import Conflict, Determination, DisputedItem, Evidence, ModelUsage
 from ..taxonomy import SUBCATEGORIES, subcategory_problem
-from .answers import LetterRequestsAnswer, ReasonsAnswer, RequestAnswer, items_answer
+from .answers import RequestAnswer, items_answer
 from .grounding import Section, ground, locate
-from .quantity import find_quantity, parse_quantity, trim_service
+from .quantity import find_quantity, parse_quantity, service_span, trim_service
 from .sections import decide as section_decide
 from .vocabulary import COVERS, classify, regions, sides
 
@@ -34,80 +35,34 @@ ANSWER_TOKENS = 400  # the answer bound per item of a call
 
 
 class Enricher:
-    """Fills the model fields of a `Determination` in place. `requests_per_call`: "fields-letter"
-    (the default: the items of a letter share a call for all their fields; fewer prompt tokens than
-    the naive whole-letter peer on every letter size, BENCHMARKS.md), "fields" (one call per item),
-    or the older two-call modes "item" (a request call and a rationale call per item) and "letter"
-    (the headings of a letter in one call, rationales per item)."""
+    """Fills the model fields of a `Determination` in place, every field of an item in one call.
+    `requests_per_call`: "fields-letter" (the default: the items of a letter share a call; fewer
+    prompt tokens than the naive whole-letter peer on every letter size, BENCHMARKS.md) or
+    "fields" (one call per item)."""
 
     def __init__(self, client, requests_per_call: str = "fields-letter") -> None:
+        if requests_per_call not in FIELD_MODES:
+            raise ConfigError(f"requests_per_call must be one of {', '.join(FIELD_MODES)} (got {requests_per_call!r})")
         self.client = client
         self.config = client.config
         self.requests_per_call = requests_per_call
-        self.prompts = {name: load_prompt(name)
-                        for name in ("item_request", "item_requests_letter", "item_reasons", "item_fields")}
+        self.prompt = load_prompt("item_fields")
 
     def prompt_hashes(self) -> dict[str, str]:
-        if self.requests_per_call in FIELD_MODES:
-            used = ["item_fields"]
-        else:
-            used = ["item_request", "item_reasons"] + (["item_requests_letter"] if self.requests_per_call == "letter" else [])
-        return {name: self.prompts[name].short_hash for name in sorted(used)}
+        return {"item_fields": self.prompt.short_hash}
 
     # -- the step ---------------------------------------------------------------------------
 
     def enrich(self, source: SourceText, det: Determination) -> None:
         """The sync face of `aenrich` (the same code, on imr-llm's background loop)."""
-        from ..runtime import run_sync
-
         run_sync(self.aenrich(source, det))
 
     async def aenrich(self, source: SourceText, det: Determination) -> None:
         step = det.model_step
         step.status, step.model, step.endpoint_kind = "complete", self.config.model, self.config.endpoint_kind
-        if self.requests_per_call in FIELD_MODES:
-            failures = await self._read_fields(source, det)
-            if failures:
-                step.status = "failed" if failures >= len(det.items) else "partial"
-            elif step.dropped:
-                step.status = "partial"
-            return
-        failures = 0
-        headings = [_section(source, _heading_evidence(item), f"items[{item.index}].request") for item in det.items]
-        answers = await self._read_requests(det, headings)
-        for item, heading, answer in zip(det.items, headings, answers):
-            if isinstance(answer, ModelError):
-                failures += 1
-                det.warnings.append(f"items[{item.index}]: model step failed for the request ({answer})")
-                answer = None
-            if heading is not None:
-                self._apply_request(source, det, item, heading, answer)  # the rules' fields stand without an answer
-            else:
-                # a UR-modified heading whose remaining portion the parse could not single out: the
-                # whole heading still says what the treatment is (never how much: that is the portion's)
-                whole = _section(source, item.evidence.get("request"), f"items[{item.index}].request")
-                if whole is not None:
-                    self._apply_request(source, det, item, whole, None, quantity=False)
-        endpoint_down = any(isinstance(a, EndpointError) for a in answers)
-        for item in det.items:
-            rationale = _section(source, item.evidence.get("rationale"), f"items[{item.index}].rationale")
-            if rationale is None:
-                continue
-            if endpoint_down:  # do not wait out the retries again for every item of this letter
-                failures += 1
-                det.warnings.append(f"items[{item.index}]: model step skipped for the rationale (endpoint unavailable)")
-                continue
-            try:
-                await self._read_reasons(det, item, rationale)
-            except EndpointError as exc:
-                endpoint_down = True
-                failures += 1
-                det.warnings.append(f"items[{item.index}]: model step failed for the rationale ({exc})")
-            except ModelError as exc:
-                failures += 1
-                det.warnings.append(f"items[{item.index}]: model step failed for the rationale ({exc})")
+        failures = await self._read_fields(source, det)
         if failures:
-            step.status = "failed" if failures >= 2 * len(det.items) else "partial"
+            step.status = "failed" if failures >= len(det.items) else "partial"
         elif step.dropped:
             step.status = "partial"
 
@@ -178,7 +133,7 @@ class Enricher:
         taxonomy = {k: list(v) for k, v in SUBCATEGORIES.items()}
         where = ", ".join(f"items[{item.index}]" for item, *_ in group)
         try:
-            done = await self.client.arun("item_fields", self.prompts["item_fields"], {"items": items, "taxonomy": taxonomy},
+            done = await self.client.arun("item_fields", self.prompt, {"items": items, "taxonomy": taxonomy},
                                           items_answer(), context={"items": [(h, r) for _, h, r, _ in group]},
                                           salvage=True, max_tokens=ANSWER_TOKENS * len(group), reask=len(group) == 1)
         except (EndpointError, NotAnswered) as exc:
@@ -189,40 +144,6 @@ class Enricher:
             return None
         _count(det.model_step.usage, done)
         return list(done.value.items)
-
-    # -- requests -----------------------------------------------------------------------------
-
-    async def _read_requests(self, det: Determination, headings: list[Section | None]) -> list:
-        taxonomy = {k: list(v) for k, v in SUBCATEGORIES.items()}
-        if self.requests_per_call == "letter" and len(headings) > 1 and all(h is not None for h in headings):
-            try:
-                done = await self.client.arun("item_requests_letter", self.prompts["item_requests_letter"],
-                                       {"requests": [h.text for h in headings], "taxonomy": taxonomy},
-                                       LetterRequestsAnswer, context={"headings": headings}, salvage=True)
-                _count(det.model_step.usage, done)
-                if len(done.value.items) == len(headings):
-                    return list(done.value.items)
-                det.warnings.append("model: the letter-level request reading gave the wrong number of items; "
-                                    "read per item instead")
-            except EndpointError as exc:
-                return [exc] * len(headings)
-            except ModelError:
-                det.warnings.append("model: the letter-level request reading failed; read per item instead")
-        out: list = []
-        for heading in headings:
-            if heading is None or any(isinstance(a, EndpointError) for a in out):
-                out.append(None if heading is None else EndpointError("endpoint unavailable; skipped"))
-                continue
-            try:
-                done = await self.client.arun("item_request", self.prompts["item_request"],
-                                       {"request": heading.text, "taxonomy": taxonomy},
-                                       RequestAnswer, context={"heading": heading}, salvage=True)
-            except ModelError as exc:
-                out.append(exc)
-                continue
-            _count(det.model_step.usage, done)
-            out.append(done.value)
-        return out
 
     def _apply_request(self, source: SourceText, det: Determination, item: DisputedItem, heading: Section,
                        answer: RequestAnswer | None, *, quantity: bool = True) -> None:
@@ -236,20 +157,6 @@ class Enricher:
         for field in of_kind("text", grounding="heading"):
             if field.name not in HEADING_RULES:
                 _copied(det, item, heading, answer, field.name)
-
-    # -- rationale ------------------------------------------------------------------------------
-
-    async def _read_reasons(self, det: Determination, item: DisputedItem, rationale: Section) -> None:
-        where, step = f"items[{item.index}]", det.model_step
-        text = rationale.text
-        if len(text) > MAX_RATIONALE_CHARS:
-            text = text[:MAX_RATIONALE_CHARS]
-            det.warnings.append(f"{where}: rationale cut to {MAX_RATIONALE_CHARS} characters for the model")
-        done = await self.client.arun("item_reasons", self.prompts["item_reasons"],
-                               {"request": item.disputed_portion or item.request, "rationale": text},
-                               ReasonsAnswer, context={"rationale": rationale}, salvage=True)
-        _count(step.usage, done)
-        self._apply_reasons(det, item, rationale, done.value)
 
     def _apply_reasons(self, det: Determination, item: DisputedItem, rationale: Section, answer) -> None:
         where, step = f"items[{item.index}]", det.model_step
@@ -302,15 +209,21 @@ def _copied(det: Determination, item: DisputedItem, section: Section, answer, na
 
 
 def _service(source: SourceText, det: Determination, item: DisputedItem, heading: Section, answer) -> None:
-    """The model's words trimmed and found in the heading, else the vocabulary's; with the category."""
+    """The heading's words the model pointed at, trimmed and cut to the convention (the letter's
+    words, never the model's copy of them), else the vocabulary's; with the category."""
     match = classify(heading.text)
     drug = match is not None and match.category == "Pharmaceuticals"
-    service = trim_service(heading.text, answer.service, drug=drug) if answer.service else None
-    service_ev = ground(heading, service)
-    if service_ev is not None:
-        item.service = " ".join(service.lower().split())
-        item.evidence["service"] = service_ev
-    elif answer.service:
+    found = locate(heading, trim_service(heading.text, answer.service, drug=drug)) if answer.service else None
+    service_ev = None
+    if found is not None:
+        start, end = service_span(heading.text, found[0], found[1], drug=drug)
+        words = trim_service(heading.text, heading.text[start:end], drug=drug) if end > start else ""
+        start = heading.text.find(words, start, end) if words else -1
+        if start >= 0:  # nothing left (only administrative words): not a service
+            service_ev = heading.evidence(start, start + len(words), found[2])
+            item.service = words.lower()
+            item.evidence["service"] = service_ev
+    if service_ev is None and answer.service:
         det.model_step.dropped.append(f"items[{item.index}].service")
     _decide_category(source, det, item, heading, answer, match, service_ev)
     if item.service is None and match is not None:  # no service of the model's found: the vocabulary's words

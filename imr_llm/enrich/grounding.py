@@ -86,7 +86,14 @@ def locate(section: Section, quote: str) -> tuple[int, int, str] | None:
     for k in range(len(tokens) - n + 1):
         if tokens[k] == first and tokens[k:k + n] == q_words:
             return words[k][0], words[k + n - 1][1], "normalized"
-    return _fuzzy(words, tokens, q_words)
+    found = _fuzzy(words, tokens, q_words)
+    if found is None:
+        return None
+    k = next(i for i, w in enumerate(words) if w[0] == found[0])
+    last = next(i for i in range(k, len(words)) if words[i][1] == found[1])
+    k -= k > 0 and _misspelt(tokens[k - 1], q_words[0], tokens[k:last + 1])
+    last += last + 1 < len(tokens) and _misspelt(tokens[last + 1], q_words[-1], tokens[k:last + 1])
+    return words[k][0], words[last][1], "fuzzy"
 
 
 def _fuzzy(words: list[tuple[int, int, str]], tokens: list[str], q_words: list[str]) -> tuple[int, int, str] | None:
@@ -142,6 +149,12 @@ def _fuzzy(words: list[tuple[int, int, str]], tokens: list[str], q_words: list[s
         k, last = best_span
         return words[k][0], words[last][1], "fuzzy"
     return None
+
+
+def _misspelt(word: str, quote_word: str, window: list[str]) -> bool:
+    """Is the word just outside a fuzzy window the quote's edge word with a typo ("oxyycodone" for
+    "oxycodone")? Word-level matching counts it a miss and leaves it out of the window."""
+    return quote_word not in window and difflib.SequenceMatcher(None, word, quote_word).ratio() >= FUZZY_MIN
 
 
 def ground(section: Section, quote: str | None) -> Evidence | None:

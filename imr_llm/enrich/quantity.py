@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ..schema import Quantity
-from .vocabulary import blank_admin, fold, folded
+from .vocabulary import blank_admin, fold, folded, regions, sides
 
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -154,13 +154,40 @@ _LEAD_WORDS = re.compile(
 # One trailing word each; `_strip_trailing` takes them off one at a time from the end. (As one
 # `(?:\s+(?:...))+$` pattern, a service of n such words cost n^2: the search retried the whole run
 # from every word and failed at `$` each time when something else followed.)
-_TRAIL_WORDS = re.compile(r"\s+(?:visits?|sessions?|rental|purchase|unit rental)$", re.I)
+_TRAIL_WORDS = re.compile(r"\s+(?:visits?|sessions?|rental|purchase)$", re.I)  # a unit stays: "cold therapy unit"
 _DOSE_FORMS = re.compile(r"\s+(?:pads?|patch(?:es)?|cream|ointment|gel|lotion|tablets?|capsules?|oral suspension|"
                          r"suspension|hcl|er|xr)$", re.I)
 _LONGEST_TRAIL = 40  # longer than any one trailing word with its space (the texts are single-spaced)
 # `(?<![A-Za-z/])`: a word is tried from its start only, not again from each of its letters; the
 # search stops at the last ")" (past it, every "(" read to the end of the text and failed).
 _PAREN = re.compile(r"(?<![A-Za-z/])([A-Za-z/]+)\s*\(([^)]*)\)")
+
+
+# Words that join the treatment to what follows it: "physical therapy for the right knee",
+# "MRI of the cervical spine", "injection at L4-5", "unit rental for seven days".
+_JOIN = re.compile(r"(?:[\s,:;-]+(?:for|of|to|on|at|in|x|with)?(?:\s+the)?)+\s*$", re.I)
+
+
+def service_span(heading: str, start: int, end: int, *, drug: bool = False) -> tuple[int, int]:
+    """The model's service [start, end) in the heading, cut to the convention by the heading's own
+    spans (evals/README.md (5)): no administrative words at its start; it ends before the quantity,
+    and before a side or body part that a joining word leads to ("for the right knee"), never
+    inside the treatment's own words ("total knee replacement")."""
+    admin = blank_admin(heading)
+    while start < end and admin[start] == " ":
+        start += 1
+    found = find_quantity(heading, drug=drug)
+    cuts = [found[1]] if found is not None else []
+    side, side_start, _ = sides(heading)
+    places = [s for _, s, _ in regions(heading)] + ([side_start] if side else [])
+    for place in places:
+        joined = _JOIN.search(heading, start, place)
+        if joined is not None and joined.group(0).strip(" ,:;-"):
+            cuts.append(joined.start())
+    cut = min((c for c in cuts if start < c < end), default=end)
+    joined = _JOIN.search(heading, start, cut)
+    cut = joined.start() if joined is not None and joined.start() > start else cut
+    return start, cut
 
 
 def trim_service(heading: str, service: str, *, drug: bool = False) -> str:
