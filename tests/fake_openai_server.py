@@ -103,7 +103,8 @@ def valid_answer(body: dict) -> dict:
 
 
 def _request(heading: str) -> dict:
-    return {"service": heading.split()[0].lower(), "category": "Therapies", "subcategory": None, "body_regions": [],
+    """The heading's first treatment word as the service (past "Associated surgical service:")."""
+    return {"service": re.sub(r"(?i)^associated surgical services?:\s*", "", heading).split()[0].lower(), "category": "Therapies", "subcategory": None, "body_regions": [],
             "laterality": None, "quantity": None}
 
 

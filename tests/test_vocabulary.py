@@ -338,7 +338,7 @@ def test_section_table_rows_are_sourced_and_in_the_taxonomy():
 
 @pytest.mark.parametrize("heading, pointed_at, drug, service", [
     ("Physical therapy for the right knee six sessions", "physical therapy for the right knee six", False, "Physical therapy"),
-    ("MRI of the cervical spine without contrast", "mri of the cervical spine", False, "MRI"),
+    ("CT scan of the thoracic spine without contrast", "ct scan of the thoracic spine", False, "CT scan"),
     ("Oxycodone HCL ER 20mg #60 day supply: 30", "oxycodone hcl er 20mg #60 day supply", True, "Oxycodone"),
     ("Associated surgical service: Front wheeled walker", "associated surgical service: front wheeled walker", False,
      "Front wheeled walker"),
