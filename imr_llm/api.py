@@ -13,8 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from .errors import UnsupportedLayout
-from .parsing import PARSER_VERSION, parse, parse_source
+from .parsing import PARSER_VERSION, parse, parse_source  # noqa: F401  (parse: a public re-export)
 from .reading import SourceText, read_bytes, read_path, read_text
 from .schema import Determination, Provenance, schema_hash
 from .version import __version__
@@ -54,16 +53,11 @@ class Pipeline:
         det = parse_source(source)
         if self.enricher is not None:
             self.enricher.enrich(source, det)
-        det.provenance = provenance(source, self.enricher)
-        _ocr_notes(source, det)
-        return det
+        return self._finish(source, det)
 
     async def aextract(self, path_or_text: PathOrText) -> Determination:
-        return await self.aextract_source(load(path_or_text))
-
-    async def aextract_source(self, source: SourceText) -> Determination:
-        """The same steps as `extract_source`; the model calls are awaited, so many letters can
-        wait on the endpoint at once (`extract_many`, `imr-llm batch`)."""
+        """`extract`, with the model calls awaited: many letters can wait on the endpoint at once."""
+        source = load(path_or_text)
         return await self.afinish(source, parse_source(source))
 
     async def afinish(self, source: SourceText, det: Determination) -> Determination:
@@ -71,8 +65,14 @@ class Pipeline:
         provenance."""
         if self.enricher is not None:
             await self.enricher.aenrich(source, det)
+        return self._finish(source, det)
+
+    def _finish(self, source: SourceText, det: Determination) -> Determination:
         det.provenance = provenance(source, self.enricher)
-        _ocr_notes(source, det)
+        if source.ocr is not None:
+            from .ocr import annotate
+
+            annotate(source, det)
         return det
 
     def explain(self, det: Determination, source: SourceText, language: str = "en"):
@@ -141,13 +141,6 @@ def explain_letter(path_or_text: PathOrText, language: str = "en", *, pipeline: 
         pipeline = pipeline or offline
         det = pipeline.extract_source(source)
         return pipeline.explain(det, source, language), det
-
-
-def _ocr_notes(source: SourceText, det: Determination) -> None:
-    if source.ocr is not None:
-        from .ocr import annotate
-
-        annotate(source, det)
 
 
 def load(path_or_text: PathOrText) -> SourceText:

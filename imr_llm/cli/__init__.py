@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ImrError
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ..evaluation.cli import add_eval_parser
 from ..output import display_path, output_problem, stream_is_utf8
 from ..runs.inputs import STDIN

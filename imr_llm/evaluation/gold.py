@@ -15,7 +15,6 @@ Which suites the project evaluates is a suites file (`evals/suites.json`, `load_
 from __future__ import annotations
 
 import json
-import types
 import typing
 from dataclasses import dataclass, field
 from datetime import date

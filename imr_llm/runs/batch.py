@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..output import JsonlAppender, private_dir
 from .loop import aiter_results
-from .sinks import count_letters, done_keys, rebuild_csv, write_page
+from .sinks import done_keys, rebuild_csv, write_page
 from .summary import Summary
 from .workers import Stop
 
@@ -82,7 +82,7 @@ async def run_batch(paths: list, pipeline, options: BatchOptions, *, progress=No
 def finish(summary: Summary, started: float, out: Path, csv: Path | None, redact: bool) -> None:
     """The wall time, and the letters the output holds (the CSV rebuilt from it on the way)."""
     summary.wall_s = time.perf_counter() - started
-    summary.output_letters = rebuild_csv(out, csv, redact) if csv is not None else count_letters(out)
+    summary.output_letters = rebuild_csv(out, csv, redact) if csv is not None else len(done_keys(out))
 
 
 def _take_sigint(stop: Stop):

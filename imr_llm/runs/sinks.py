@@ -112,10 +112,6 @@ def rebuild_csv(out: Path, target: Path, redact: bool = False) -> int:
     return len(seen)
 
 
-def count_letters(out: Path) -> int:
-    return len(done_keys(out))
-
-
 def write_page(result, folder: Path, language: str, fmt: str, redact: bool) -> None:
     """A letter's explanation page in `folder`, named after the letter and its hash (redacted: the
     hash only, and no letter text in it)."""
