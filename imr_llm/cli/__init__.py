@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from ..evaluation.cli import add_eval_parser
 from ..output import display_path, output_problem, stream_is_utf8
 from ..runs.inputs import STDIN
 from ..version import __version__
 from .batch import add_batch_parsers
+from .eval import add_eval_parser
 from .letters import add_letter_parsers
 
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     add_letter_parsers(sub)
     add_batch_parsers(sub)
-    add_eval_parser(sub)  # the eval command lives with the harness
+    add_eval_parser(sub)
     return parser
 
 

@@ -13,11 +13,11 @@ Exit 0 = no regression, 1 = regression (or extraction failures), 2 = usage error
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ImrError
+from .common import add_model_arguments, model_config_from_args
 
 
 def add_eval_parser(sub) -> None:
@@ -26,12 +26,7 @@ def add_eval_parser(sub) -> None:
     ev.add_argument("--gold", type=Path, action="append", help="folder of gold JSON files, one per letter stem")
     ev.add_argument("--suites", type=Path, metavar="FILE",
                     help="suites file (default: evals/suites.json in the current directory)")
-    ev.add_argument("--model", help="model that fills the interpretive fields and judges free text "
-                                    "(else IMR_LLM_MODEL; none = the exact parse only)")
-    ev.add_argument("--endpoint-kind", help="openai | vllm | ollama | llamacpp (else IMR_LLM_ENDPOINT_KIND)")
-    ev.add_argument("--base-url", help="OpenAI-compatible base URL (else IMR_LLM_BASE_URL or the kind's default)")
-    ev.add_argument("--cache-dir", type=Path, help="response cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")
-    ev.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    add_model_arguments(ev, "model that fills the interpretive fields and judges free text", "the exact parse only")
     ev.add_argument("--no-judge", action="store_true", help="with a model: skip the LLM judge of free-text fields")
     ev.add_argument("--explain", action="append", choices=["en", "es"], metavar="LANG",
                     help="also explain each letter (en, es; repeatable) and report the explanation checks: decision "
@@ -61,8 +56,8 @@ def _error(message: str) -> None:
 def eval_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .baseline import compare, load_baseline, write_baseline
-    from .report import print_terminal, write_html, write_json
+    from ..evaluation.baseline import compare, load_baseline, write_baseline
+    from ..evaluation.report import print_terminal, write_html, write_json
 
     console = Console(stderr=False)
     try:
@@ -71,7 +66,9 @@ def eval_command(args: argparse.Namespace) -> int:
         bless_path = _baseline_path(args.baseline, default_baseline, "--bless") if args.bless else None
         if compare_path is not None and not compare_path.exists():
             raise UsageError(f"baseline {compare_path} not found (create it with --bless)")
-        config = _model_config(args)  # a bad model configuration is a usage error too
+        config = model_config_from_args(args)  # a bad model configuration is a usage error too
+        if config is None and (args.endpoint_kind or args.base_url):
+            raise UsageError("--endpoint-kind/--base-url need a model (--model or IMR_LLM_MODEL)")
     except (UsageError, ImrError) as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -103,7 +100,7 @@ def eval_command(args: argparse.Namespace) -> int:
 
 def _load_suites(args: argparse.Namespace):
     """(suites, notes, default baseline path or None) from --letters/--gold pairs or a suites file."""
-    from .gold import SUITES_FILE, find_suites_file, load_suite, load_suites_file, read_suites_file
+    from ..evaluation.gold import SUITES_FILE, find_suites_file, load_suite, load_suites_file, read_suites_file
 
     letters, golds = args.letters or [], args.gold or []
     if len(letters) != len(golds):
@@ -146,21 +143,10 @@ def _suite_names(folders: list[Path]) -> list[str]:
     return names
 
 
-def _model_config(args: argparse.Namespace):
-    """The model to run, from the options or the environment; None = the exact parse only."""
-    if not (args.model or os.environ.get("IMR_LLM_MODEL")):
-        if args.endpoint_kind or args.base_url:
-            raise UsageError("--endpoint-kind/--base-url need a model (--model or IMR_LLM_MODEL)")
-        return None
-    from ..model import ModelConfig
-
-    return ModelConfig.from_env(model=args.model, endpoint_kind=args.endpoint_kind, base_url=args.base_url)
-
-
 def _run(args: argparse.Namespace, suites, config):
     """One Pipeline's extraction, scored; the model (if any) also judges free text."""
     from ..api import Pipeline
-    from .judge import FreeTextJudge
+    from ..evaluation.judge import FreeTextJudge
 
     with Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache) as pipeline:
         judge = None
@@ -174,7 +160,7 @@ def _run(args: argparse.Namespace, suites, config):
 
 def _with_progress(suites, task, **options):
     """run_eval, with a progress bar on stderr when it is a terminal."""
-    from .runner import run_eval
+    from ..evaluation.runner import run_eval
 
     if not sys.stderr.isatty():
         return run_eval(suites, task, **options)
