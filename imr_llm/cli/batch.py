@@ -121,7 +121,7 @@ def _batch_local(args: argparse.Namespace, paths: list[Path], stop: Stop):
         return EXIT_USAGE
     options = _options(args, explain_dir=args.explain, language=args.language, explain_format=args.explain_format,
                        parse_workers=default_parse_workers() if args.parse_workers is None else args.parse_workers)
-    with pipeline, Progress(len(paths), quiet=False, label="letters") as progress:
+    with pipeline, Progress(len(paths)) as progress:
         try:
             return asyncio.run(run_batch(paths, pipeline, options, progress=progress.letter_done, stop=stop))
         except ImrError as exc:  # the output is another run's
@@ -138,7 +138,7 @@ def _batch_ray(args: argparse.Namespace, paths: list[Path]):
         print(f"imr-llm: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # the progress bar and the summary say it
-    with Progress(len(paths), quiet=False, label="letters") as progress:
+    with Progress(len(paths)) as progress:
         def advance(record) -> None:
             if record is not None and record["status"] == "error":
                 progress.say(f"imr-llm: [{record['error']['code']}] {record['error']['message']}")
@@ -182,7 +182,7 @@ def openai_batch_command(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"{name}: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    with pipeline, Progress(len(paths), quiet=False, label="letters") as progress:
+    with pipeline, Progress(len(paths)) as progress:
         try:
             lines, status = (_prepare if args.action == "prepare" else _collect)(args, pipeline, paths,
                                                                                progress.letter_done)

@@ -1,9 +1,6 @@
-"""`imr-llm batch` (and the Batch API's collect): every letter under the paths not already in the
-output, through the one loop, each letter's explanation page first and then its line (the line
-is the letter's commit point: a kill between them leaves the letter to the re-run), then the CSV
-rebuilt from the JSONL. The output file is held for the run (`output.JsonlAppender(own=True)`: a
-second batch on it is refused); Ctrl-C is `workers.Stop`'s.
-"""
+"""`imr-llm batch` (and the Batch API's collect): every letter not already in the output, through
+the one loop; each letter's explanation page first, then its line (the letter's commit point), then
+the CSV rebuilt from the JSONL. The output file is held for the run: a second batch on it is refused."""
 
 from __future__ import annotations
 
@@ -38,9 +35,8 @@ class BatchOptions:
 
 
 async def run_batch(paths: list, pipeline, options: BatchOptions, *, progress=None, stop: Stop | None = None) -> Summary:
-    """Process every letter under `paths` not already in `options.out`; then rebuild the CSV.
-    `progress(result)` is called after each letter. In the main thread, SIGINT is `stop`'s for
-    the run (see `Stop`)."""
+    """Every letter under `paths` not already in `options.out`, then the CSV. `progress(result)` is
+    called after each letter; in the main thread SIGINT is `stop`'s for the run."""
     summary = Summary()
     started = time.perf_counter()
     stop = stop or Stop()
@@ -86,8 +82,7 @@ def finish(summary: Summary, started: float, out: Path, csv: Path | None, redact
 
 
 def _take_sigint(stop: Stop):
-    """SIGINT as `stop`'s request through the running loop (main thread only); returns what
-    gives the previous handler back."""
+    """SIGINT as `stop`'s request through the running loop (main thread only); returns the undo."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     loop = asyncio.get_running_loop()
