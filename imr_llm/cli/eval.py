@@ -1,14 +1,7 @@
-"""`imr-llm eval`: run the harness on letter/gold folder pairs and gate on the baseline.
-
-The suites come from `--letters DIR --gold DIR` pairs, or from a suites file: `--suites FILE`,
-else `evals/suites.json` in the current directory (the project's: the seed letters, and the DWC
-dev letters when ../shared is present). The default baseline is the one the suites file names
-(`baseline.json` next to it). What gets scored is one `Pipeline`'s extraction: the exact parse,
-or with `--model` the parse plus the model step; with a model, free text is also judged by it.
-
-Exit 0 = no regression, 1 = regression (or extraction failures), 2 = usage error (including
-"no suites" and "no letters to score").
-"""
+"""`imr-llm eval`: run the harness on letter/gold folder pairs (`--letters DIR --gold DIR`) or a
+suites file (default `evals/suites.json` here, which also names the default baseline) and gate on
+the baseline. What is scored is one `Pipeline`'s extraction; with a model, free text is also judged.
+Exit 0 = no regression, 1 = regression or failed extractions, 2 = usage error (no suites or letters)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,8 @@
 """Gold labels: one JSON file per letter (format in evals/README.md), paired with letters by stem.
 
-A key that is absent is *not labelled* (not scored); `null`/`[]` is *labelled as not stated*.
-Keys the format does not know are reported and ignored.
-Malformed gold files are reported with the file and the problem, never silently skipped.
-
-The format is the schema's: the known keys are the fields of `Determination`, `DisputedItem`,
-`Quantity`, `Reviewer` and `Patient` (plus the gold-only `letter` and `notes`), and the allowed
-values of every enum are read from the schema's `Literal` types, so a schema change cannot leave
-the gold format behind. Subcategories are checked against the DWC taxonomy (`imr_llm.taxonomy`).
-
-Which suites the project evaluates is a suites file (`evals/suites.json`, `load_suites_file`).
-"""
+An absent key is not labelled (not scored); `null`/`[]` is labelled as not stated; unknown keys are
+reported and ignored; a malformed file is an error naming the file and the problem. The known keys
+and the allowed values are read from the schema, so a schema change cannot leave the format behind."""
 
 from __future__ import annotations
 

@@ -1,22 +1,7 @@
-"""Per-field scoring of one extraction against one gold record.
-
-The measures are defined here once and documented in evals/README.md; someone with their own
-scorer must be able to reproduce every number:
-
-* exact       — equal after JSON normalisation (numbers compare numerically);
-* text        — equal after `norm_text` (lower case; punctuation dropped except # % / and a
-                period between digits; whitespace collapsed);
-* sources     — ordered list equality, plus set precision/recall/F1 over the families;
-* set         — precision/recall/F1 over `norm_text` strings (diagnoses: one-to-one matches with
-                `similarity` ≥ 0.8); a letter counts as correct when the two sets are equal;
-* free        — token-set F1 between the joined labelled and extracted texts, stop words dropped.
-
-Which field gets which measure is the one table `SCORING` (field path → `Rule`); the scorer, the
-tests and `imr-llm eval` all read it from there.
-
-Items are paired by an order-preserving alignment that maximises the summed heading
-`similarity`, pairing only items with similarity ≥ 0.6.
-"""
+"""Per-field scoring of one extraction against one gold record. The measures (exact, text, sources,
+set, free) are documented in evals/README.md so that anyone can reproduce every number; which
+field gets which measure is the one table `SCORING`. Items are paired by an order-preserving
+alignment maximising the summed heading `similarity` (pairs need ALIGN_THRESHOLD)."""
 
 from __future__ import annotations
 
