@@ -1,11 +1,6 @@
-"""The one pipeline: read → parse → optional model step → provenance → explanation.
-
-The CLI, the letter loop (`runs/`), the eval harness (`run_eval(task=pipeline.extract)`), the
-benchmarks and the tests all call this, so what is measured is exactly what users run. Without
-a model the result is the exact parse, offline, and `model_step.status` says the model fields
-were not requested. `Pipeline` assembles every stage from its configuration once: nothing else
-builds a model client, a cache handle or an explanation writer.
-"""
+"""The one pipeline: read → parse → optional model step → provenance → explanation. Every front end,
+the eval harness and the benchmarks call it, so what is measured is what users run; `Pipeline`
+alone builds the model client, the cache handle and the explanation writer."""
 
 from __future__ import annotations
 
@@ -22,14 +17,12 @@ PathOrText = str | os.PathLike[str] | bytes
 
 
 class Pipeline:
-    """One configured run. Holds the model client, the response cache, the run's usage log and the
-    explanation writer, so a batch opens the cache once. Use it as a context manager (or call
-    `close()`)."""
+    """One configured run, holding the model client, the response cache, the usage log and the
+    explanation writer (a batch opens the cache once). A context manager (or call `close()`)."""
 
     def __init__(self, model=None, *, cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
                  http_client=None, requests_per_call: str = "fields-letter", cache=None) -> None:
-        """`cache`: any `CacheBackend` (a shared store); else `IMR_LLM_CACHE_BACKEND`, else diskcache
-        in `cache_dir`. `use_cache=False`: no store at all."""
+        """`cache`: any `CacheBackend`, else `open_cache(cache_dir)`; `use_cache=False`: no store at all."""
         # deferred: the model side (openai, instructor) is only imported with a model
         from .model import UsageLog
 
@@ -61,8 +54,7 @@ class Pipeline:
         return await self.afinish(source, parse_source(source))
 
     async def afinish(self, source: SourceText, det: Determination) -> Determination:
-        """The steps after the parse (a batch may parse in worker processes): the model step and
-        provenance."""
+        """The steps after the parse (a batch may parse in worker processes): the model step, provenance."""
         if self.enricher is not None:
             await self.enricher.aenrich(source, det)
         return self._finish(source, det)
@@ -125,8 +117,7 @@ def extract_text(text: str, model=None, **options) -> Determination:
 
 
 def extract_images(images, model=None, *, name: str | None = None, **options) -> Determination:
-    """One letter from pictures of its pages, in order (paths, or (bytes, name) pairs; a multi-page
-    TIFF counts as its pages): each page read by OCR, then parsed like any letter."""
+    """One letter from pictures of its pages, in order (paths or (bytes, name) pairs), read by OCR."""
     from .reading import read_images
 
     with Pipeline(model, **options) as pipeline:
@@ -134,8 +125,7 @@ def extract_images(images, model=None, *, name: str | None = None, **options) ->
 
 
 def explain_letter(path_or_text: PathOrText, language: str = "en", *, pipeline: Pipeline | None = None):
-    """Read and parse a letter (through `pipeline` when given, e.g. one with a model), then explain
-    it: (explanation, determination). Raises the same `ImrError`s as `extract`."""
+    """Read, parse (through `pipeline` when given) and explain a letter: (explanation, determination)."""
     source = load(path_or_text)
     with Pipeline() as offline:
         pipeline = pipeline or offline

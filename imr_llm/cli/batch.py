@@ -1,6 +1,5 @@
-"""`imr-llm batch` (local or Ray), `imr-llm openai-batch prepare|collect` and `imr-llm cache`:
-front ends over the runs (`runs/batch.py`, `runs/ray.py`, `runs/openai_batch.py`) with a
-progress bar and the summary on stderr."""
+"""`imr-llm batch` (local or Ray), `imr-llm openai-batch prepare|collect` and `imr-llm cache`: front
+ends over `runs/`, with a progress bar and the summary on stderr."""
 
 from __future__ import annotations
 
@@ -95,8 +94,7 @@ def _options(args: argparse.Namespace, **more) -> BatchOptions:
 
 
 def batch_command(args: argparse.Namespace) -> int:
-    """`imr-llm batch`: the streaming, resumable run with a progress bar. From here on, Ctrl-C
-    stops taking letters; twice: at once (`runs.workers.Stop`)."""
+    """`imr-llm batch`: from here on, Ctrl-C stops taking letters; twice: at once (`runs.workers.Stop`)."""
     stop = Stop().install()
     try:
         paths, missing = expand_paths(args.paths)

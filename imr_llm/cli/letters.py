@@ -1,7 +1,5 @@
 """`imr-llm extract` and `imr-llm explain`: the one letter loop in input order, printed (a table,
-JSON Lines, or explanation pages). A letter that fails is one line on stderr (and, in JSON
-output, a record with its "error") and the run goes on; a run of several letters ends with a
-summary line on stderr."""
+JSON Lines, or explanation pages); a run of several letters ends with a summary line on stderr."""
 
 from __future__ import annotations
 
