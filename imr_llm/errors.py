@@ -13,6 +13,10 @@ class ImrError(Exception):
     #: short machine-readable reason, used in JSON error records and exit summaries
     code = "error"
 
+    def to_json(self) -> dict[str, str]:
+        """The "error" of an output record."""
+        return {"code": self.code, "message": str(self)}
+
 
 class InputError(ImrError):
     """The input could not be read as a letter at all."""

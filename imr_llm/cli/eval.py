@@ -9,7 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..api import Pipeline
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ImrError
+from ..runs.summary import Progress
 from .common import add_model_arguments, model_config_from_args
 
 
@@ -137,31 +139,15 @@ def _suite_names(folders: list[Path]) -> list[str]:
 
 
 def _run(args: argparse.Namespace, suites, config):
-    """One Pipeline's extraction, scored; the model (if any) also judges free text."""
-    from ..api import Pipeline
+    """One Pipeline's extraction, scored, with a progress bar; the model (if any) also judges free text."""
     from ..evaluation.judge import FreeTextJudge
+    from ..evaluation.runner import run_eval
 
-    with Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache) as pipeline:
+    with Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache) as pipeline, \
+            Progress(sum(len(s.pairs) for s in suites)) as progress:
         judge = None
         if pipeline.enricher is not None and not args.no_judge:
             judge = FreeTextJudge(pipeline.enricher.client)
-        options = dict(judge=judge, usage=pipeline.usage, model_config=config,
-                       keep_text=bool(args.html) and not args.html_no_text,
-                       explain_languages=tuple(args.explain or ()))
-        return _with_progress(suites, pipeline.extract, **options)
-
-
-def _with_progress(suites, task, **options):
-    """run_eval, with a progress bar on stderr when it is a terminal."""
-    from ..evaluation.runner import run_eval
-
-    if not sys.stderr.isatty():
-        return run_eval(suites, task, **options)
-    from rich.console import Console
-    from rich.progress import Progress
-
-    total = sum(len(s.pairs) for s in suites)
-    with Progress(console=Console(stderr=True), transient=True, redirect_stdout=False,
-                  redirect_stderr=False) as progress:
-        bar = progress.add_task("letters", total=total)
-        return run_eval(suites, task, on_letter=lambda *_: progress.advance(bar), **options)
+        return run_eval(suites, pipeline.extract, judge=judge, usage=pipeline.usage, model_config=config,
+                        keep_text=bool(args.html) and not args.html_no_text, explain_languages=tuple(args.explain or ()),
+                        on_letter=lambda *_: progress.advance())

@@ -54,7 +54,7 @@ class LetterOutcome:
         if not self.letter_sha256:  # never read: identified by its path
             head["path_sha256"] = self.key.removeprefix("path:")
         if self.error is not None:
-            record = {**head, "error": {"code": self.error.code, "message": str(self.error)}}
+            record = {**head, "error": self.error.to_json()}
         else:
             record = {**head, **self.determination.model_dump(mode="json")}
         return redacted(record) if redact else record
