@@ -184,16 +184,13 @@ def open_images(data: bytes, name: str, max_pages: int) -> list:
     from PIL import Image, ImageOps
 
     Image.MAX_IMAGE_PIXELS = None  # checked here, with our own message
+    pages = []
     try:
         img = Image.open(io.BytesIO(data))
         frames = getattr(img, "n_frames", 1)
-    except Exception:
-        raise UnreadableImage(f"{name}: a {_kind(name)} image that cannot be opened (corrupt or truncated)") from None
-    if frames > max_pages:
-        raise InputTooLarge(f"{name}: the image has {frames:,} pages, over the limit of {max_pages} pages; "
-                            "an IMR letter has 2-12, so check that this is the right file")
-    pages = []
-    try:
+        if frames > max_pages:
+            raise InputTooLarge(f"{name}: the image has {frames:,} pages, over the limit of {max_pages} pages; "
+                                "an IMR letter has 2-12, so check that this is the right file")
         for index in range(frames):
             img.seek(index)
             if img.width * img.height > MAX_IMAGE_PIXELS:
@@ -201,8 +198,7 @@ def open_images(data: bytes, name: str, max_pages: int) -> list:
                                     f"of {MAX_IMAGE_PIXELS:,}; scan at 300 dpi")
             frame = ImageOps.exif_transpose(img) if index == 0 else img.copy()
             frame.load()
-            dpi = img.info.get("dpi")
-            frame.info["imr_dpi"] = dpi
+            frame.info["imr_dpi"] = img.info.get("dpi")
             pages.append(frame)
     except InputTooLarge:
         raise

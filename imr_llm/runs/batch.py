@@ -5,7 +5,6 @@ the CSV rebuilt from the JSONL. The output file is held for the run: a second ba
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import threading
 import time
@@ -57,7 +56,7 @@ async def run_batch(paths: list, pipeline, options: BatchOptions, *, progress=No
                         write_page(result, options.explain_dir, options.language, options.explain_format,
                                    options.redact)  # first: the line is the letter's commit point
                     record = result.record(options.redact)
-                    out.write_line(json.dumps(record, ensure_ascii=False) + "\n")
+                    out.write(record)
                 summary.add(record, len(result.paths) or 1)
                 if progress is not None:
                     progress(result)
