@@ -104,8 +104,6 @@ def load_suite(name: str, letters_dir: Path, gold_dir: Path) -> Suite:
     return suite
 
 
-# -- the suites file -------------------------------------------------------------------------------
-
 SUITES_FILE = Path("evals") / "suites.json"  # looked for in the current directory
 DEFAULT_BASELINE_NAME = "baseline.json"  # next to the suites file unless it names another
 
@@ -163,8 +161,6 @@ def read_suites_file(path: Path) -> tuple[list[tuple[str, Path, Path]], Path]:
     base = path.parent
     return [(e["name"], base / e["letters"], base / e["gold"]) for e in entries], base / baseline
 
-
-# -- one gold file ---------------------------------------------------------------------------------
 
 def load_gold_file(path: Path, with_warnings: bool = False):
     """One gold record. Wrong types or values are errors; keys the format does not know are

@@ -35,9 +35,8 @@ def _model(*names: str) -> dict[str, Rule]:
     return {ITEMS + path: Rule(kind, ITEMS + path) for name in names for path, kind in FIELDS[name].scoring}
 
 
-# The one table of scored fields: gold field path (dotted; `items.` = each item) → rule. The
-# metric name is the field path. score_letter and _score_item iterate it in this order; a field
-# registered later is scored after these (`item_rules`).
+# The one table of scored fields: gold field path (`items.` = each item) → rule, scored in this
+# order; a field registered later is scored after these (`item_rules`).
 SCORING: dict[str, Rule] = {
     **_rules("text", "case_number"),
     **_rules("exact", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date", "application_received",
@@ -143,9 +142,6 @@ class LetterResult:
     checks: list[Check] = field(default_factory=list)
     alignment: list[tuple[int | None, int | None, float]] = field(default_factory=list)  # (gold i, pred j, sim)
     error: str | None = None
-
-
-# ----------------------------------------------------------------------------------------------
 
 
 def score_letter(stem: str, pred: dict | None, gold: dict, error: str | None = None) -> LetterResult:
@@ -306,9 +302,6 @@ def align_items(gold: list[str | None], pred: list[str | None]) -> list[tuple[in
             j += 1
     out += [(k, None, 0.0) for k in range(i, n)] + [(None, k, 0.0) for k in range(j, m)]
     return out
-
-
-# ----------------------------------------------------------------------------------------------
 
 
 @dataclass

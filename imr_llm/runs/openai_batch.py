@@ -117,8 +117,7 @@ class BatchResults:
                         record = json.loads(raw)
                         custom_id = record["custom_id"]
                     except (ValueError, KeyError, TypeError):
-                        self.bad_lines += 1
-                        continue
+                        custom_id = None
                     if not isinstance(custom_id, str):
                         self.bad_lines += 1
                         continue
