@@ -149,5 +149,5 @@ def _run(args: argparse.Namespace, suites, config):
         if pipeline.enricher is not None and not args.no_judge:
             judge = FreeTextJudge(pipeline.enricher.client)
         return run_eval(suites, pipeline.extract, judge=judge, usage=pipeline.usage, model_config=config,
-                        keep_text=bool(args.html) and not args.html_no_text, explain_languages=tuple(args.explain or ()),
-                        on_letter=lambda *_: progress.advance())
+                        keep_text=bool(args.html) and not args.html_no_text,
+                        explain_languages=tuple(args.explain or ()), on_letter=lambda *_: progress.advance())
