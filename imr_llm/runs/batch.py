@@ -69,15 +69,16 @@ async def run_batch(paths: list, pipeline, options: BatchOptions, *, progress=No
         out.close()
         await pipeline.aclose()
     summary.interrupted = summary.interrupted or stop.requested
-    finish(summary, started, options.out, options.csv, options.redact)
-    summary.estimate_cost(pipeline.model, options.price_in, options.price_out, options.discount)
+    finish(summary, started, options, pipeline.model)
     return summary
 
 
-def finish(summary: Summary, started: float, out: Path, csv: Path | None, redact: bool) -> None:
-    """The wall time, and the letters the output holds (the CSV rebuilt from it on the way)."""
+def finish(summary: Summary, started: float, options: BatchOptions, model) -> None:
+    """The wall time, the letters the output holds (the CSV rebuilt from it on the way), the cost."""
     summary.wall_s = time.perf_counter() - started
-    summary.output_letters = rebuild_csv(out, csv, redact) if csv is not None else len(done_keys(out))
+    summary.output_letters = (rebuild_csv(options.out, options.csv, options.redact) if options.csv is not None
+                              else len(done_keys(options.out)))
+    summary.estimate_cost(model, options.price_in, options.price_out, options.discount)
 
 
 def _take_sigint(stop: Stop):

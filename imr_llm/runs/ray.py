@@ -109,8 +109,7 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], options: BatchOptions, *, m
     finally:
         if own_instance:
             ray.shutdown()
-    finish(summary, started, options.out, options.csv, options.redact)
-    summary.estimate_cost(model, options.price_in, options.price_out)
+    finish(summary, started, options, model)
     return summary
 
 
