@@ -5,9 +5,7 @@
     >>> det.items[0].decision
     'upheld'
 
-`extract` reads a PDF or text letter and parses every fact it states verbatim, each with its
-evidence span. No model, no key, no network.
-"""
+`extract` parses every fact a letter states, each with its evidence span: no model, no network."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""The one pipeline: read → parse → optional model step → provenance → explanation.
-
-The CLI, the letter loop (`runs/`), the eval harness (`run_eval(task=pipeline.extract)`), the
-benchmarks and the tests all call this, so what is measured is exactly what users run. Without
-a model the result is the exact parse, offline, and `model_step.status` says the model fields
-were not requested. `Pipeline` assembles every stage from its configuration once: nothing else
-builds a model client, a cache handle or an explanation writer.
-"""
+"""The one pipeline: read → parse → optional model step → provenance → explanation. Every front end,
+the eval harness and the benchmarks call it, so what is measured is what users run; `Pipeline`
+alone builds the model client, the cache handle and the explanation writer."""
 
 from __future__ import annotations
 
@@ -13,8 +8,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from .errors import UnsupportedLayout
-from .parsing import PARSER_VERSION, parse, parse_source
+from .parsing import PARSER_VERSION, parse, parse_source  # noqa: F401  (parse: a public re-export)
 from .reading import SourceText, read_bytes, read_path, read_text
 from .schema import Determination, Provenance, schema_hash
 from .version import __version__
@@ -23,14 +17,12 @@ PathOrText = str | os.PathLike[str] | bytes
 
 
 class Pipeline:
-    """One configured run. Holds the model client, the response cache, the run's usage log and the
-    explanation writer, so a batch opens the cache once. Use it as a context manager (or call
-    `close()`)."""
+    """One configured run, holding the model client, the response cache, the usage log and the
+    explanation writer (a batch opens the cache once). A context manager (or call `close()`)."""
 
     def __init__(self, model=None, *, cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
                  http_client=None, requests_per_call: str = "fields-letter", cache=None) -> None:
-        """`cache`: any `CacheBackend` (a shared store); else `IMR_LLM_CACHE_BACKEND`, else diskcache
-        in `cache_dir`. `use_cache=False`: no store at all."""
+        """`cache`: any `CacheBackend`, else `open_cache(cache_dir)`; `use_cache=False`: no store at all."""
         # deferred: the model side (openai, instructor) is only imported with a model
         from .model import UsageLog
 
@@ -54,25 +46,25 @@ class Pipeline:
         det = parse_source(source)
         if self.enricher is not None:
             self.enricher.enrich(source, det)
-        det.provenance = provenance(source, self.enricher)
-        _ocr_notes(source, det)
-        return det
+        return self._finish(source, det)
 
     async def aextract(self, path_or_text: PathOrText) -> Determination:
-        return await self.aextract_source(load(path_or_text))
-
-    async def aextract_source(self, source: SourceText) -> Determination:
-        """The same steps as `extract_source`; the model calls are awaited, so many letters can
-        wait on the endpoint at once (`extract_many`, `imr-llm batch`)."""
+        """`extract`, with the model calls awaited: many letters can wait on the endpoint at once."""
+        source = load(path_or_text)
         return await self.afinish(source, parse_source(source))
 
     async def afinish(self, source: SourceText, det: Determination) -> Determination:
-        """The steps after the parse (a batch may parse in worker processes): the model step and
-        provenance."""
+        """The steps after the parse (a batch may parse in worker processes): the model step, provenance."""
         if self.enricher is not None:
             await self.enricher.aenrich(source, det)
+        return self._finish(source, det)
+
+    def _finish(self, source: SourceText, det: Determination) -> Determination:
         det.provenance = provenance(source, self.enricher)
-        _ocr_notes(source, det)
+        if source.ocr is not None:
+            from .ocr import annotate
+
+            annotate(source, det)
         return det
 
     def explain(self, det: Determination, source: SourceText, language: str = "en"):
@@ -125,8 +117,7 @@ def extract_text(text: str, model=None, **options) -> Determination:
 
 
 def extract_images(images, model=None, *, name: str | None = None, **options) -> Determination:
-    """One letter from pictures of its pages, in order (paths, or (bytes, name) pairs; a multi-page
-    TIFF counts as its pages): each page read by OCR, then parsed like any letter."""
+    """One letter from pictures of its pages, in order (paths or (bytes, name) pairs), read by OCR."""
     from .reading import read_images
 
     with Pipeline(model, **options) as pipeline:
@@ -134,20 +125,12 @@ def extract_images(images, model=None, *, name: str | None = None, **options) ->
 
 
 def explain_letter(path_or_text: PathOrText, language: str = "en", *, pipeline: Pipeline | None = None):
-    """Read and parse a letter (through `pipeline` when given, e.g. one with a model), then explain
-    it: (explanation, determination). Raises the same `ImrError`s as `extract`."""
+    """Read, parse (through `pipeline` when given) and explain a letter: (explanation, determination)."""
     source = load(path_or_text)
     with Pipeline() as offline:
         pipeline = pipeline or offline
         det = pipeline.extract_source(source)
         return pipeline.explain(det, source, language), det
-
-
-def _ocr_notes(source: SourceText, det: Determination) -> None:
-    if source.ocr is not None:
-        from .ocr import annotate
-
-        annotate(source, det)
 
 
 def load(path_or_text: PathOrText) -> SourceText:

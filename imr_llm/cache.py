@@ -1,17 +1,11 @@
 """The response cache: same inputs, same outputs, zero repeated calls.
 
-The key recipe lives here only (`cache_key`): model, endpoint kind, prompt hash, response-schema
-hash, rendered messages, generation parameters and CACHE_FORMAT — not the endpoint's host, so a
-cache (or cassette) made against one server holds against another serving the same model.
-
-Cached values are model outputs about medical letters: a folder the cache creates is private (0700),
-and the cache owns only what it made — a folder carries MARKER; a new or empty folder is marked, a
-marked one or ~/.cache/imr-llm used, any other refused; `clear` deletes diskcache's own files only.
-A store is any `CacheBackend` (the five methods below): diskcache (default) or memory, one given to
-`Pipeline(cache=...)`, or one IMR_LLM_CACHE_BACKEND names — registered (`register_cache_backend`) or
-declared by an installed package under the entry-point group `imr_llm.cache_backends`, never an
-arbitrary module to import. It is called with the cache folder, which it may ignore.
-"""
+The key recipe lives here only (`cache_key`); it leaves out the endpoint's host, so a cache (or
+cassette) made against one server holds against another serving the same model. Cached values are
+model outputs about medical letters: the cache owns only folders it marked (`claim_cache_dir`), and
+`clear` deletes diskcache's own files only. A store is any `CacheBackend`: diskcache (default),
+memory, one given to `Pipeline(cache=...)`, or one IMR_LLM_CACHE_BACKEND names (registered, or an
+installed package's entry point in `imr_llm.cache_backends`; never an arbitrary module)."""
 
 from __future__ import annotations
 
@@ -151,9 +145,8 @@ class ResponseCache:
         return {"entries": len(self._cache), "bytes": int(self._cache.volume())}
 
     def clear(self) -> int:
-        """Remove every cached response and the files that held them: diskcache deletes the value
-        files it wrote; its database is then deleted whole, since `clear()` alone leaves freed pages
-        of the old answers inside cache.db. Nothing else in the folder is touched."""
+        """Remove every cached response and its files: diskcache's `clear()` leaves freed pages of the old
+        answers inside cache.db, so the database is deleted whole. Nothing else in the folder is touched."""
         removed = len(self._cache)
         self._cache.clear()
         self._cache.close()

@@ -1,8 +1,5 @@
-"""One small error hierarchy, so callers (the CLI, a batch run) can catch `ImrError` and
-report one clear line per bad input instead of a traceback.
-
-Messages name the problem and what to do about it; they never quote letter text.
-"""
+"""One error hierarchy, so callers catch `ImrError` and report one line per bad input instead of a
+traceback. Messages name the problem and what to do about it; they never quote letter text."""
 
 from __future__ import annotations
 
@@ -15,6 +12,10 @@ class ImrError(Exception):
 
     #: short machine-readable reason, used in JSON error records and exit summaries
     code = "error"
+
+    def to_json(self) -> dict[str, str]:
+        """The "error" of an output record."""
+        return {"code": self.code, "message": str(self)}
 
 
 class InputError(ImrError):
@@ -48,8 +49,7 @@ class PasswordProtectedPdf(InputError):
 
 
 class InputTooLarge(InputError):
-    """The file is over one of the documented size limits (`imr_llm.reading.MAX_BYTES`,
-    `MAX_PAGES`, `MAX_TEXT_CHARS`); it is refused before any of it is parsed."""
+    """Over a documented size limit (`imr_llm.reading`), refused before any of it is parsed."""
 
     code = "input_too_large"
 
@@ -73,8 +73,7 @@ class UnsupportedLayout(ImrError):
 
 
 class ReadingLimitExceeded(InputError):
-    """Reading the letter took longer or needed more memory than one letter may (a hostile or
-    broken PDF: `imr_llm.runs.workers.READ_SECONDS`, `READ_MEMORY`); the batch goes on without it."""
+    """Reading the letter took longer or more memory than a parse worker allows (a hostile or broken PDF)."""
 
     code = "reading_limit_exceeded"
 
@@ -98,8 +97,7 @@ class EndpointError(ModelError):
 
 
 class NotAnswered(ModelError):
-    """No answer in this run by design (an OpenAI Batch API pass defers the call, or its results
-    lack it): not a failure that asking again in smaller calls would help."""
+    """No answer in this run by design (an OpenAI Batch API pass): not a failure that re-asking helps."""
 
     code = "model_not_answered"
 
@@ -113,15 +111,13 @@ class ConfigError(ImrError):
 
 
 class UnreadableImage(UnsupportedFileType):
-    """A .png/.jpg/.tif file that cannot be opened (corrupt or truncated). A subclass of
-    `UnsupportedFileType`, which images were before they were read by OCR."""
+    """A .png/.jpg/.tif file that cannot be opened (an `UnsupportedFileType`, as images were before OCR)."""
 
     code = "unreadable_image"
 
 
 class OcrUnavailable(NoTextLayer):
-    """A page is a picture and the OCR engine or its English data is not installed (the message names
-    the system packages: tesseract-ocr tesseract-ocr-eng). A `NoTextLayer`: without OCR there is no text."""
+    """A page is a picture and Tesseract or its English data is not installed (without OCR: no text)."""
 
     code = "ocr_unavailable"
 

@@ -1,26 +1,9 @@
-"""OCR: pages that are pictures (a scanned PDF page, a photo, a TIFF from a fax) → text, with how
-sure the engine was of each word.
-
-The engine is Tesseract (LSTM, English) through `tesserocr`: its wheel carries libtesseract, so
-the machine needs only Tesseract's language data (the system packages `tesseract-ocr
-tesseract-ocr-eng`). One engine per process is kept loaded (about 0.07 s to start), and its word
-confidences come from the same pass as the text (README, "Scanned and photographed letters", has
-the measurements behind the choice).
-
-Each page goes through the steps that paid on the benchmark (BENCHMARKS.md, "OCR"):
-
-1. grey, EXIF orientation applied; a page much larger than 200 dpi (RENDER_DPI) is scaled down;
-2. photo: when the page lies on a darker background, its four corners are found and the page is
-   straightened to a rectangle (perspective), then scaled to about 200 dpi;
-3. uneven light: the page is divided by its own background (a blurred maximum of the page), so
-   shading and a grey scan become white paper;
-4. skew: the angle whose row profile of the ink is sharpest (within ±6°) is turned back;
-5. recognition; a page read with low confidence is checked for orientation (OSD: 90/180/270°) and
-   read again when it was turned;
-6. a page with ink but still low confidence is refused as too blurry (`PageTooBlurry`, naming it).
-
-Nothing here is downloaded at run time.
-"""
+"""OCR: pages that are pictures (a scanned PDF page, a photo, a faxed TIFF) → text, with the engine's
+confidence in each word. Tesseract (LSTM, English) through `tesserocr`, one engine kept per process;
+the machine needs only the system packages in PACKAGES. README, "Scanned and photographed letters",
+and BENCHMARKS.md, "OCR", have the measurements behind each step of `prepare` and `read_page`:
+scale to about RENDER_DPI, straighten a photographed page, divide out uneven light, deskew,
+recognise, re-read a low-confidence page turned by OSD, and refuse one still unreadable."""
 
 from __future__ import annotations
 
@@ -34,8 +17,7 @@ from .errors import InputTooLarge, OcrUnavailable, PageTooBlurry, UnreadableImag
 from .schema import OcrPage as PageRecord
 from .schema import OcrReading as ReadingRecord
 
-# numpy, Pillow and tesserocr are imported inside the functions that use them: heavy, and a text
-# or PDF letter without picture pages never needs them.
+# numpy, Pillow and tesserocr are imported where used: a letter without picture pages never needs them.
 
 ENGINE = "tesseract"
 LANGUAGE = "eng"
@@ -84,10 +66,6 @@ class OcrReading:
                 if s + base < end and e + base > start:
                     low = conf if low is None else min(low, conf)
         return low
-
-
-# --------------------------------------------------------------------------------------
-# The engine
 
 
 class _Engine:
@@ -151,8 +129,7 @@ _ENGINE_LOCK = threading.Lock()
 
 
 def tessdata_dir() -> str | None:
-    """The folder holding Tesseract's English data: IMR_LLM_TESSDATA, TESSDATA_PREFIX, or where the
-    system packages put it."""
+    """The folder holding Tesseract's English data: IMR_LLM_TESSDATA, TESSDATA_PREFIX, or the system's."""
     candidates: list[str] = []
     for var in ("IMR_LLM_TESSDATA", "TESSDATA_PREFIX"):
         value = os.environ.get(var)
@@ -202,26 +179,18 @@ def available() -> bool:
     return True
 
 
-# --------------------------------------------------------------------------------------
-# Images in
-
-
 def open_images(data: bytes, name: str, max_pages: int) -> list:
-    """The pages of an image file (a multi-page TIFF has several), as Pillow images; more than
-    `max_pages` are refused before any is loaded."""
+    """An image file's pages as Pillow images; more than `max_pages` are refused before any is loaded."""
     from PIL import Image, ImageOps
 
     Image.MAX_IMAGE_PIXELS = None  # checked here, with our own message
+    pages = []
     try:
         img = Image.open(io.BytesIO(data))
         frames = getattr(img, "n_frames", 1)
-    except Exception:
-        raise UnreadableImage(f"{name}: a {_kind(name)} image that cannot be opened (corrupt or truncated)") from None
-    if frames > max_pages:
-        raise InputTooLarge(f"{name}: the image has {frames:,} pages, over the limit of {max_pages} pages; "
-                            "an IMR letter has 2-12, so check that this is the right file")
-    pages = []
-    try:
+        if frames > max_pages:
+            raise InputTooLarge(f"{name}: the image has {frames:,} pages, over the limit of {max_pages} pages; "
+                                "an IMR letter has 2-12, so check that this is the right file")
         for index in range(frames):
             img.seek(index)
             if img.width * img.height > MAX_IMAGE_PIXELS:
@@ -229,8 +198,7 @@ def open_images(data: bytes, name: str, max_pages: int) -> list:
                                     f"of {MAX_IMAGE_PIXELS:,}; scan at 300 dpi")
             frame = ImageOps.exif_transpose(img) if index == 0 else img.copy()
             frame.load()
-            dpi = img.info.get("dpi")
-            frame.info["imr_dpi"] = dpi
+            frame.info["imr_dpi"] = img.info.get("dpi")
             pages.append(frame)
     except InputTooLarge:
         raise
@@ -253,10 +221,6 @@ def image_kind(data: bytes) -> str | None:
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         return "tiff"
     return None
-
-
-# --------------------------------------------------------------------------------------
-# Preprocessing
 
 
 def prepare(image, dpi: float | None, *, photo_check: bool = True):
@@ -361,8 +325,7 @@ def _skew_angle(a) -> float:
 
 
 def _page_quad(g):
-    """The four corners (tl, tr, br, bl) of a page lying on a darker background, or None when the
-    picture is the page (a scan) or no clear page is found."""
+    """The corners (tl, tr, br, bl) of a page lying on a darker background; None for a scan."""
     import numpy as np
     from PIL import ImageFilter
 
@@ -419,10 +382,6 @@ def _perspective_coeffs(out_pts, in_pts) -> list[float]:
     return np.linalg.solve(np.array(rows, dtype=float), np.array(rhs, dtype=float)).tolist()
 
 
-# --------------------------------------------------------------------------------------
-# Reading a page
-
-
 def read_page(image, page: int, name: str, dpi: float | None = None, *, photo_check: bool = True) -> OcrPage:
     """Recognize one page. Raises `PageTooBlurry` when it shows ink but cannot be read."""
     eng = engine(name)
@@ -477,10 +436,6 @@ def _locate(text: str, words: list[tuple[str, float]]) -> list[tuple[int, int, f
     return out
 
 
-# --------------------------------------------------------------------------------------
-# After the parse: what the record says about the reading
-
-
 INCOMPLETE = ("incomplete letter: no disputed item with a decision was found in the pages read by OCR; "
               "what they hold (header, credentials) is given. Add the other pages (--one-letter) to read the decisions")
 
@@ -490,8 +445,7 @@ CUT_OFF = ("incomplete letter: the pages read by OCR end inside the last item (i
 
 
 def annotate(source, det) -> None:
-    """Warnings for a decision word or case number read with low confidence, and the record's
-    `provenance.ocr` (call after `provenance` is set)."""
+    """Warnings for a decision word or case number read with low confidence, and `provenance.ocr`."""
     reading: OcrReading = source.ocr  # type: ignore[assignment]
     low: list[str] = []
     for number in unread_pages(reading.pages):

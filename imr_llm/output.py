@@ -1,19 +1,7 @@
-"""The files imr-llm writes, and what may go in them.
-
-Outputs hold medical information, so every file is created user-only (0600, folders 0700) and
-is never seen half-written:
-
-* `write_private(path, text)` / `private_file(path)` — one whole file (an explanation page, a
-  report, the CSV): written to a private temporary file beside it, then renamed over the target,
-  so a crash or a kill leaves the old file or the new one, never a torn one (a writer that owns
-  the target removes the temporaries a killed run left; a second Ctrl-C removes its own).
-* `JsonlAppender(path)` — JSON Lines shared by several processes: each record is one `write`
-  on an `O_APPEND` descriptor under an exclusive `flock`, so two runs appending to the same
-  file never interleave or lose a line, and a line a killed writer left half-written is cut
-  off first; `own=True` holds the file for a run (a batch): a second owner is refused.
-* `output_problem(path, kind)` — the one rule for every path a command writes, checked first
-  (what may go in them: `redaction.py`).
-"""
+"""The files imr-llm writes. Outputs hold medical information, so every file is created user-only
+(0600, folders 0700) and is never seen half-written: a whole file is written beside its target and
+renamed over it (`write_private`, `private_file`); JSON Lines are appended one locked write per line
+(`JsonlAppender`). `output_problem` is the one rule for every path a command writes, checked first."""
 
 from __future__ import annotations
 
@@ -36,9 +24,8 @@ DIR_MODE = 0o700
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
-    """A path as text any output can hold (JSON, CSV, a page, a console): the bytes of a file
-    name that are not UTF-8 (made on another system) are shown as \\xNN escapes instead of
-    failing every write they reach."""
+    """A path as text any output can hold: bytes of a file name that are not UTF-8 (made on another
+    system) are shown as \\xNN escapes instead of failing every write they reach."""
     text = os.fspath(path)
     if isinstance(text, bytes):
         text = os.fsdecode(text)
@@ -49,10 +36,8 @@ def display_path(path: str | os.PathLike[str]) -> str:
 
 
 def output_problem(path: str | Path, kind: str) -> str | None:
-    """Why `path` cannot be written as a `kind` ("file" or "folder"), or None: the one rule for
-    every output of every command, checked before any work. Missing folders on the way are
-    fine (they are created user-only); the other kind at the path, a file where a folder must
-    be, or a place that cannot be written is not."""
+    """Why `path` cannot be written as a `kind` ("file" or "folder"), or None. Missing folders on the
+    way are fine (they are created user-only)."""
     p = Path(path)
     if p.exists():
         if kind == "file" and p.is_dir():
@@ -73,8 +58,7 @@ def output_problem(path: str | Path, kind: str) -> str | None:
 
 
 def private_dir(path: str | Path) -> Path:
-    """Create a folder and any missing parents user-only; an existing folder is left as the user
-    made it (its mode is never changed)."""
+    """Create a folder and any missing parents user-only; an existing folder's mode is never changed."""
     p = Path(path)
     missing = []
     while not p.exists() and p != p.parent:
@@ -95,10 +79,8 @@ TEMPORARIES: set[str] = set()
 
 @contextmanager
 def private_file(path: str | Path, *, replace_stale: bool = False) -> Iterator[TextIO]:
-    """A text handle (UTF-8) on a private temporary file beside `path`, renamed over `path` when
-    the block ends: a crash or a kill leaves the old file or the new one, never a torn one.
-    `replace_stale`: first remove the temporaries of `path` a killed run left behind (for a
-    writer that owns `path`: a batch, which holds its output file for the run)."""
+    """A UTF-8 handle on a private temporary file beside `path`, renamed over it when the block ends.
+    `replace_stale`: first remove the temporaries a killed run left (for a writer that owns `path`)."""
     target = Path(path)
     private_dir(target.parent)
     if replace_stale:
@@ -134,14 +116,13 @@ _RUN_LOCK_AT = 1 << 62
 
 
 class JsonlAppender:
-    """Append JSON records to a file, one line per record, safely across processes: each line is
-    one `write` on an `O_APPEND` descriptor under an exclusive `flock`. A line cut short by a
-    kill is cut off when the file is opened, so no line is appended to half of another.
+    """Append JSON lines safely across processes: each line is one `write` on an `O_APPEND` descriptor
+    under an exclusive `flock`; a line cut short by a kill is cut off when the file is opened.
 
-    `own=True` (a batch, whose resume reads the file): this process holds the file until
-    `close`, and a second owner is refused with `OutputInUse` at once. On Linux the hold is an
-    open-file-description lock on one byte past any data, which does not meet the per-line
-    flock: an `extract --out` may still append; elsewhere it is the flock itself, held."""
+    `own=True` (a batch, whose resume reads the file): the file is held until `close`, a second owner
+    is refused with `OutputInUse`. On Linux the hold is an open-file-description lock on one byte past
+    any data, which does not meet the per-line flock (an `extract --out` may still append); elsewhere
+    it is the flock itself, held."""
 
     def __init__(self, path: str | Path, *, own: bool = False) -> None:
         self.path = Path(path)

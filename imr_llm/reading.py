@@ -1,27 +1,14 @@
-"""Reading: a PDF or text file → `SourceText`.
+"""Reading: a PDF, text file or pictures of pages → `SourceText`.
 
-Parsing works on a *normalized* text (line-end spaces gone, the seeds' blank line after
-every line removed, words split by a line-end hyphen joined, page breaks turned into line
-breaks), but every value must point back at the letter as it was read. `SourceText` keeps
-both and a piecewise map between them, so a span found in `text` becomes a span of `raw`
-whose slice is the exact quote.
+Parsing works on a normalized text (lines trimmed, the seeds' blank line after every line removed,
+line-end hyphens joined, page breaks turned into line breaks, whitespace runs cut to MAX_SPACE_RUN
+so the parser's patterns stay linear on hostile input), but every value must point back at the
+letter as read: `SourceText` keeps both and a piecewise map between them.
 
-Normalization also bounds whitespace: every line is trimmed of all Unicode whitespace, and a run
-of whitespace inside a line is cut to `MAX_SPACE_RUN` characters (the rest stays in `raw`, so
-spans still map back exactly). The dev letters never have more than two spaces in a row; the bound
-keeps the parser's whitespace patterns linear on hostile input (a run of 200,000 spaces).
-
-Size limits. Input over any of these is refused with `InputTooLarge` *before* it is parsed: a
-file's size is checked from `stat` before its bytes are read, a PDF's page count (`len(doc)`)
-before any page is loaded, and the text's length before it is normalized. The 65 DWC dev letters
-are at most 49 KB, 6 pages and 17,000 characters of text (real IMR letters run 2-12 pages), so
-every limit leaves a margin of 15x or more:
-
-* `MAX_BYTES` = 20 MB for a file (PDF or text), and for bytes given directly;
-* `MAX_PAGES` = 100 pages for a PDF;
-* `MAX_TEXT_CHARS` = 2,000,000 characters of letter text (a text file, a string, or all the pages
-  of a PDF together).
-"""
+Size limits, checked before the parse (a file's size from `stat`, a PDF's page count before any
+page is loaded, the text's length before normalization); the dev letters are at most 49 KB, 6
+pages and 17,000 characters, so each leaves a margin of 15x or more: 20 MB for a file or bytes,
+100 pages, 2,000,000 characters of letter text."""
 
 from __future__ import annotations
 
@@ -55,9 +42,9 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | PDF_SUFFIXES
 # their own (a folder of page photos is one letter: `--one-letter`); a path given is read by content.
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 
-MAX_BYTES = 20_000_000  # a file (or bytes given directly): 20 MB; the dev letters are at most 49 KB
-MAX_PAGES = 100  # pages of a PDF; real letters have 2-12, the dev letters at most 6
-MAX_TEXT_CHARS = 2_000_000  # characters of letter text; the dev letters have at most 17,000
+MAX_BYTES = 20_000_000
+MAX_PAGES = 100
+MAX_TEXT_CHARS = 2_000_000
 MAX_SPACE_RUN = 40  # whitespace characters kept in a row inside a line (the dev letters: at most 2)
 
 # Line separators as the readers produce them; "\f" is a page break in PDF text.
@@ -108,9 +95,7 @@ class SourceText:
             return raw_pos
         if len(self._raw_starts) != len(self._pieces):
             self._raw_starts = [p.raw_start for p in self._pieces]
-        # Pieces are in raw order and copied ones do not overlap: the only one that can hold
-        # `raw_pos` is the last copied piece starting at or before it (a bisection, not a walk
-        # over every piece: a long text has tens of thousands).
+        # pieces are in raw order and copied ones do not overlap: bisect for the last copied one
         after = bisect.bisect_right(self._raw_starts, raw_pos)
         i = after - 1
         while i >= 0 and self._pieces[i].length == 0:
@@ -176,20 +161,17 @@ def trim_span(text: str, start: int, end: int, chars: str = " \t\n") -> tuple[in
 
 def _lines(raw: str) -> list[tuple[int, int, int]]:
     """(content_start, content_end, separator_pos) per line; separator_pos -1 for the last."""
-    out = []
-    pos = 0
-    for m in _LINE_SEP.finditer(raw):
-        out.append((pos, m.start(), m.start()))
-        pos = m.end()
-    out.append((pos, len(raw), -1))
-    trimmed = []
-    for start, end, sep in out:
+    out, start = [], 0
+    for m in [*_LINE_SEP.finditer(raw), None]:
+        end = sep = m.start() if m else len(raw)
+        next_start = m.end() if m else 0
         while start < end and _is_blank(raw[start]):
             start += 1
         while end > start and _is_blank(raw[end - 1]):
             end -= 1
-        trimmed.append((start, end, sep))
-    return trimmed
+        out.append((start, end, sep if m else -1))
+        start = next_start
+    return out
 
 
 def _is_blank(ch: str) -> bool:
@@ -326,10 +308,6 @@ def _fold_table(chunk: str) -> dict[int, str]:
     return {ord(ch): fold(ch) for ch in set(chunk) if not ch.isascii() and not _DROPPED.fullmatch(ch)}
 
 
-# --------------------------------------------------------------------------------------
-# Files
-
-
 def read_text(text: str, path: str | None = None) -> SourceText:
     """Normalize letter text given as a string."""
     _check_text_size(len(text), _name(path))
@@ -344,9 +322,8 @@ def read_path(path: str | Path) -> SourceText:
 
 
 def read_file(path: str | Path) -> bytes:
-    """A letter file's bytes, checked before any is read: it exists, is a regular file and is
-    within MAX_BYTES by its size on disk; never more than MAX_BYTES + 1 bytes are read (a file
-    that grew since, or a sparse one that claims less, is refused by `read_bytes`)."""
+    """A letter file's bytes: it exists, is a regular file and is within MAX_BYTES by its size on disk;
+    never more than MAX_BYTES + 1 bytes are read (a file that grew since is refused by `read_bytes`)."""
     name = display_path(path)
     try:
         info = os.stat(path)
@@ -438,8 +415,7 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _unicode_encoding(data: bytes) -> str | None:
-    """UTF-32/UTF-16 by their byte-order mark, or UTF-16 without one when the text is mostly ASCII
-    (every other byte zero), as Windows tools write it; None for everything else."""
+    """UTF-32/16 by their byte-order mark, or UTF-16 without one when every other byte is zero."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return encoding
@@ -488,8 +464,7 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
 
 
 def _pdf_pages(doc, name: str) -> tuple[list[str], list]:
-    """Each page's text, and the pages read by OCR (`ocr.OcrPage`): a page with no text that
-    shows a picture (a scan, a photo, a fax) is read by OCR."""
+    """Each page's text, and the pages read by OCR: a page with no text that shows a picture."""
     import pypdfium2.raw as pdfium_c  # with pypdfium2, above
 
     texts: list[str] = []
@@ -527,10 +502,6 @@ def _pdf_pages(doc, name: str) -> tuple[list[str], list]:
     return texts, ocr_pages
 
 
-# --------------------------------------------------------------------------------------
-# Pictures (imr_llm/ocr.py does the recognition)
-
-
 def _ocr_pdf_page(page, rotation: int, number: int, name: str):
     """Render a PDF page that is a picture, as shown (its /Rotate applied), and read it by OCR."""
     ocr.engine(name)  # a missing engine is one clear line before any rendering
@@ -553,9 +524,8 @@ def _ocr_reading(ocr_pages: list, texts: list[str], started: float):
 
 
 def read_images(images: list, name: str | None = None) -> SourceText:
-    """One letter from pictures of its pages, in order: each a path, or a (bytes, name) pair. A
-    multi-page TIFF gives all its pages. Every page is read by OCR; the raw text is the pages'
-    OCR text, one page break ("\f") between pages, so evidence spans point into it."""
+    """One letter from pictures of its pages, in order: each a path or a (bytes, name) pair (a
+    multi-page TIFF gives all its pages). The raw text is the pages' OCR text joined by "\f"."""
     started = time.perf_counter()
     files: list[tuple[bytes, str]] = []
     for entry in images:

@@ -12,10 +12,8 @@ from .fields import FIELDS
 
 _EMPTY = object()  # the field's value becomes "", [] or {} (its type kept), else None
 
-#: What `--redact` removes from every output (JSON Lines, CSV, the terminal table and every
-#: explanation format), by field name at any depth of a determination, an explanation or an
-#: output line, and what it becomes. No field holds a name: a name can only be in free text,
-#: which goes whole (the model-filled fields' free text too: imr_llm/fields.py, `free_text`).
+#: By field name at any depth, and what it becomes. No field holds a name: a name can only be in
+#: free text, which goes whole (the model-filled fields' too: imr_llm/fields.py, `free_text`).
 REDACTED_FIELDS: dict[str, object] = {
     # the letter's words, or a model's
     **dict.fromkeys(["evidence", "quote", "request", "original_request", "ur_authorized", "disputed_portion",
@@ -45,9 +43,8 @@ _OURS = {"facts_version", "imr_llm_version", "parser_version", "schema_hash", "s
 
 
 def redact(record: Any, key: str | None = None) -> Any:
-    """A copy of an output record (a determination's or an explanation's JSON, an output line)
-    with REDACTED_FIELDS replaced and REDACTED_PATTERNS removed from every other string.
-    Decisions, outcome, categories, services, regions and quantity numbers stay."""
+    """A copy of an output record with REDACTED_FIELDS replaced and REDACTED_PATTERNS removed from
+    every other string."""
     if isinstance(record, dict):
         out: dict[str, Any] = {}
         for name, value in record.items():
@@ -79,9 +76,7 @@ def redacted(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def redact_explanation(expl):
-    """An explanation with REDACTED_FIELDS gone: the decisions, the vetted status wording and next
-    steps stay; each request is "Treatment 1", "Treatment 2", ... (and the renderers are given no
-    letter text)."""
+    """An explanation with REDACTED_FIELDS gone; each request becomes "Treatment 1", "Treatment 2", ..."""
     labels = {"en": "Treatment", "es": "Tratamiento"}
     out = type(expl).model_validate(redact(expl.model_dump(mode="json")))
     for item in out.items:

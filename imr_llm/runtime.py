@@ -1,14 +1,7 @@
-"""One implementation, two faces: every model call is a coroutine; the sync API runs it on one
-private event loop in a background thread.
-
-Why a long-lived loop rather than `asyncio.run` per call: the async HTTP client keeps a
-connection pool bound to the loop that opened it, so one loop for the process's sync calls keeps
-connections (and the rate limiter's state) alive across calls. Async callers (`aextract`,
-`extract_many`) use their own loop; per-loop state is keyed by the loop.
-
-The loop is re-created after a fork (the worker processes of `extract --jobs`), and a sync call
-made from inside the loop itself is refused instead of deadlocking.
-"""
+"""Every model call is a coroutine; the sync API runs it on one private event loop in a background
+thread. One long-lived loop rather than `asyncio.run` per call, because the HTTP client's
+connection pool (and the rate limiter's state) is bound to the loop that opened it. The loop is
+re-created after a fork; a sync call from inside the loop itself is refused instead of deadlocking."""
 
 from __future__ import annotations
 

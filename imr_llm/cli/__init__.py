@@ -1,9 +1,7 @@
 """The `imr-llm` command: argument parsing and printing over the public API, nothing more.
 
-Exit status: 0 all inputs succeeded, 1 some input failed (each failure is one line on stderr —
-and, in JSON output, a record with its "error" — and the run goes on), 2 usage error. A run of
-several letters ends with a summary line on stderr.
-"""
+Exit status: 0 all inputs succeeded, 1 some input failed (each failure one line on stderr, and in
+JSON output a record with its "error"; the run goes on), 2 usage error."""
 
 from __future__ import annotations
 
@@ -14,12 +12,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ImrError
-from ..evaluation.cli import add_eval_parser
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ..output import display_path, output_problem, stream_is_utf8
 from ..runs.inputs import STDIN
 from ..version import __version__
 from .batch import add_batch_parsers
+from .eval import add_eval_parser
 from .letters import add_letter_parsers
 
 
@@ -60,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     add_letter_parsers(sub)
     add_batch_parsers(sub)
-    add_eval_parser(sub)  # the eval command lives with the harness
+    add_eval_parser(sub)
     return parser
 
 
@@ -112,8 +110,7 @@ def _output_problem(args: argparse.Namespace) -> str | None:
 
 
 def _safe_streams() -> None:
-    """Never crash on a console that cannot show a character (cp1252, LANG=C): text output
-    replaces it; JSON output escapes it instead (`ensure_ascii`), so JSON stays exact."""
+    """Never crash on a console that cannot show a character: text output replaces it (JSON escapes it)."""
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure") and not stream_is_utf8(stream):
             try:

@@ -1,6 +1,5 @@
-"""`imr-llm batch` (local or Ray), `imr-llm openai-batch prepare|collect` and `imr-llm cache`:
-front ends over the runs (`runs/batch.py`, `runs/ray.py`, `runs/openai_batch.py`) with a
-progress bar and the summary on stderr."""
+"""`imr-llm batch` (local or Ray), `imr-llm openai-batch prepare|collect` and `imr-llm cache`: front
+ends over `runs/`, with a progress bar and the summary on stderr."""
 
 from __future__ import annotations
 
@@ -95,8 +94,7 @@ def _options(args: argparse.Namespace, **more) -> BatchOptions:
 
 
 def batch_command(args: argparse.Namespace) -> int:
-    """`imr-llm batch`: the streaming, resumable run with a progress bar. From here on, Ctrl-C
-    stops taking letters; twice: at once (`runs.workers.Stop`)."""
+    """`imr-llm batch`: from here on, Ctrl-C stops taking letters; twice: at once (`runs.workers.Stop`)."""
     stop = Stop().install()
     try:
         paths, missing = expand_paths(args.paths)
@@ -121,7 +119,7 @@ def _batch_local(args: argparse.Namespace, paths: list[Path], stop: Stop):
         return EXIT_USAGE
     options = _options(args, explain_dir=args.explain, language=args.language, explain_format=args.explain_format,
                        parse_workers=default_parse_workers() if args.parse_workers is None else args.parse_workers)
-    with pipeline, Progress(len(paths), quiet=False, label="letters") as progress:
+    with pipeline, Progress(len(paths)) as progress:
         try:
             return asyncio.run(run_batch(paths, pipeline, options, progress=progress.letter_done, stop=stop))
         except ImrError as exc:  # the output is another run's
@@ -138,7 +136,7 @@ def _batch_ray(args: argparse.Namespace, paths: list[Path]):
         print(f"imr-llm: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # the progress bar and the summary say it
-    with Progress(len(paths), quiet=False, label="letters") as progress:
+    with Progress(len(paths)) as progress:
         def advance(record) -> None:
             if record is not None and record["status"] == "error":
                 progress.say(f"imr-llm: [{record['error']['code']}] {record['error']['message']}")
@@ -182,7 +180,7 @@ def openai_batch_command(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"{name}: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    with pipeline, Progress(len(paths), quiet=False, label="letters") as progress:
+    with pipeline, Progress(len(paths)) as progress:
         try:
             lines, status = (_prepare if args.action == "prepare" else _collect)(args, pipeline, paths,
                                                                                progress.letter_done)

@@ -12,9 +12,9 @@ from ..errors import ImrError
 from ..model import ModelConfig
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, model_help: str, without: str = "offline, no model") -> None:
     """The model options, the same for every command that can call a model."""
-    parser.add_argument("--model", help=f"{model_help} (else IMR_LLM_MODEL; none = offline, no model)")
+    parser.add_argument("--model", help=f"{model_help} (else IMR_LLM_MODEL; none = {without})")
     parser.add_argument("--endpoint-kind", help="openai | vllm | ollama | llamacpp (else IMR_LLM_ENDPOINT_KIND)")
     parser.add_argument("--base-url", help="OpenAI-compatible base URL (else IMR_LLM_BASE_URL or the kind's default)")
     parser.add_argument("--cache-dir", type=Path, help="response cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")

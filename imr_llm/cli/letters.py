@@ -1,7 +1,5 @@
 """`imr-llm extract` and `imr-llm explain`: the one letter loop in input order, printed (a table,
-JSON Lines, or explanation pages). A letter that fails is one line on stderr (and, in JSON
-output, a record with its "error") and the run goes on; a run of several letters ends with a
-summary line on stderr."""
+JSON Lines, or explanation pages); a run of several letters ends with a summary line on stderr."""
 
 from __future__ import annotations
 
@@ -99,7 +97,7 @@ def extract_command(args: argparse.Namespace) -> int:
 def _extract_record(result, args: argparse.Namespace) -> dict:
     """What `extract` prints of a letter: its source and determination (or error), as asked."""
     if result.error is not None:
-        record = {"source": result.source, "error": {"code": result.error.code, "message": str(result.error)}}
+        record = {"source": result.source, "error": result.error.to_json()}
     else:
         record = {"source": result.source, **result.determination.model_dump(mode="json")}
         if args.no_evidence:
@@ -108,12 +106,10 @@ def _extract_record(result, args: argparse.Namespace) -> dict:
 
 
 def _print_extracted(result, record: dict, args: argparse.Namespace, out, progress: Progress) -> None:
-    if result.error is not None:
-        progress.say(f"imr-llm: [{result.error.code}] {result.error}")
-    elif result.determination.model_step.status in ("failed", "partial"):
+    if result.error is None and result.determination.model_step.status in ("failed", "partial"):
         # the letter is done (its parse is whole), but say so where a person watching will see it
         progress.say(f"imr-llm: {result.source}: {partial_note(result.determination)}")
-    progress.advance()
+    progress.letter_done(result)
     if args.json or out is not None:
         line = json.dumps(record, ensure_ascii=out is None and not stream_is_utf8(sys.stdout)) + "\n"
         out.write_line(line) if out is not None else sys.stdout.write(line)
@@ -172,12 +168,9 @@ def explain_command(args: argparse.Namespace) -> int:
 
 
 def _explain_failed(result, args: argparse.Namespace) -> None:
-    error = result.error
-    print(f"imr-llm: [{error.code}] {error}", file=sys.stderr)
-    if args.format == "json" and args.out is None:
-        record = {"source": result.source, "error": {"code": error.code, "message": str(error)}}
-        sys.stdout.write(json.dumps(redacted(record) if args.redact else record,
-                                    ensure_ascii=not stream_is_utf8(sys.stdout)) + "\n")
+    print(f"imr-llm: [{result.error.code}] {result.error}", file=sys.stderr)
+    if args.format == "json" and args.out is None:  # the record `extract` prints
+        sys.stdout.write(json.dumps(_extract_record(result, args), ensure_ascii=not stream_is_utf8(sys.stdout)) + "\n")
 
 
 def _print_explained(n: int, path: Path, result, args: argparse.Namespace, letters: int, used_names: set[str]) -> None:

@@ -1,13 +1,7 @@
-"""The blessed baseline and the regression gate.
-
-`evals/baseline.json` is committed, so it holds no letter text: per suite the metric values,
-and per letter the ids of the checks that failed ("items.decision@items[2]") and how many
-checks there were. Comparing a new report with it gives
-
-* metric regressions — a metric's accuracy / F1 / mean score fell by more than the tolerance;
-* letter regressions — a check that passed in the baseline fails now (named by letter);
-* improvements, and manifest changes (prompt, schema, model, gold labels) that explain them.
-"""
+"""The blessed baseline and the regression gate. `evals/baseline.json` is committed, so it holds no
+letter text: per suite the metrics, per letter the ids of the failed checks. A report compared with
+it gives metric regressions (beyond the tolerance), letter regressions (a check that passed fails
+now), improvements, and the manifest changes that explain them."""
 
 from __future__ import annotations
 

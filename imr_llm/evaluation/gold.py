@@ -1,21 +1,12 @@
 """Gold labels: one JSON file per letter (format in evals/README.md), paired with letters by stem.
 
-A key that is absent is *not labelled* (not scored); `null`/`[]` is *labelled as not stated*.
-Keys the format does not know are reported and ignored.
-Malformed gold files are reported with the file and the problem, never silently skipped.
-
-The format is the schema's: the known keys are the fields of `Determination`, `DisputedItem`,
-`Quantity`, `Reviewer` and `Patient` (plus the gold-only `letter` and `notes`), and the allowed
-values of every enum are read from the schema's `Literal` types, so a schema change cannot leave
-the gold format behind. Subcategories are checked against the DWC taxonomy (`imr_llm.taxonomy`).
-
-Which suites the project evaluates is a suites file (`evals/suites.json`, `load_suites_file`).
-"""
+An absent key is not labelled (not scored); `null`/`[]` is labelled as not stated; unknown keys are
+reported and ignored; a malformed file is an error naming the file and the problem. The known keys
+and the allowed values are read from the schema, so a schema change cannot leave the format behind."""
 
 from __future__ import annotations
 
 import json
-import types
 import typing
 from dataclasses import dataclass, field
 from datetime import date
@@ -113,8 +104,6 @@ def load_suite(name: str, letters_dir: Path, gold_dir: Path) -> Suite:
     return suite
 
 
-# -- the suites file -------------------------------------------------------------------------------
-
 SUITES_FILE = Path("evals") / "suites.json"  # looked for in the current directory
 DEFAULT_BASELINE_NAME = "baseline.json"  # next to the suites file unless it names another
 
@@ -172,8 +161,6 @@ def read_suites_file(path: Path) -> tuple[list[tuple[str, Path, Path]], Path]:
     base = path.parent
     return [(e["name"], base / e["letters"], base / e["gold"]) for e in entries], base / baseline
 
-
-# -- one gold file ---------------------------------------------------------------------------------
 
 def load_gold_file(path: Path, with_warnings: bool = False):
     """One gold record. Wrong types or values are errors; keys the format does not know are

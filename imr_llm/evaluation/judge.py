@@ -1,7 +1,5 @@
-"""LLM judge for free-text fields. The model answers one yes/no per labelled point ("does the
-extracted text state this?"), which small models do far more reliably than a free 0-1 score;
-the score is the share of points covered. Calls go through the cache (and cassettes in tests),
-so a judged eval is reproducible."""
+"""LLM judge for free-text fields: one yes/no per labelled point (far more reliable from a small
+model than a free 0-1 score); the score is the share covered. Calls are cached, so it reproduces."""
 
 from __future__ import annotations
 

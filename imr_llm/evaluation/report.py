@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..output import write_private
 from .baseline import Comparison
 from .runner import EvalRun
 
@@ -23,8 +24,6 @@ def write_json(run: EvalRun, path: Path, comparison: Comparison | None = None) -
     report = dict(run.report)
     if comparison is not None:
         report["comparison"] = comparison.to_json()
-    from ..output import write_private  # missing folders are made user-only
-
     write_private(path, json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
 
 
@@ -37,10 +36,9 @@ def _fmt_ratio(value) -> str:
 
 
 def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None = None) -> None:
-    """One table per suite, readable at 80 columns and when piped: no box lines, one-space gaps,
-    the metric names never shortened, the judge column only when something was judged, and the
-    changes against the baseline as a one-character mark (▼ worse, ▲ better) with the figures
-    listed under the table instead of in a column that would not fit."""
+    """One table per suite, readable at 80 columns and when piped: the metric names never shortened,
+    and the changes against the baseline a one-character mark (▼ worse, ▲ better) with the figures
+    listed under the table."""
     deltas: dict[tuple[str, str], list[str]] = {}
     regressed: set[tuple[str, str]] = set()
     if comparison is not None:
@@ -165,8 +163,6 @@ def write_html(run: EvalRun, path: Path, comparison: Comparison | None = None) -
         manifest=run.report["manifest"], cost=run.report["cost"], suites=suites,
         comparison=comparison.to_json() if comparison is not None else None, has_text=bool(run.texts),
     )
-    from ..output import write_private  # missing folders are made user-only
-
     write_private(path, page)  # may hold letter text: user-only
 
 

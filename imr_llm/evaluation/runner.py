@@ -42,13 +42,10 @@ class EvalRun:
 
 def run_eval(suites: Iterable[Suite], task: Task, *, judge=None, usage=None, model_config=None, keep_text: bool = False,
              on_letter: Callable[[str, str], None] | None = None, explain_languages: tuple[str, ...] = ()) -> EvalRun:
-    """Score `task(path)` on every labelled letter of `suites`.
-
-    An `ImrError` from the task is that letter's error (every labelled field fails); any other
-    exception ends the run. `usage` (a `UsageLog`) supplies the cost figures, `model_config` the
-    model in the manifest; when the task is a bound `Pipeline.extract` both default to the
-    pipeline's, and its explanation step explains (`explain_languages`). `keep_text` keeps each
-    letter's text (as read) for the HTML report."""
+    """Score `task(path)` on every labelled letter of `suites`. An `ImrError` from the task is that
+    letter's error; any other exception ends the run. When the task is a bound `Pipeline.extract`,
+    `usage` and `model_config` default to the pipeline's, and it explains (`explain_languages`).
+    `keep_text` keeps each letter's text for the HTML report."""
     suites = list(suites)
     owner = getattr(task, "__self__", None)
     if isinstance(owner, Pipeline):  # a bound Pipeline.extract: its usage log, model and explanation step
@@ -142,8 +139,8 @@ def _decider_rows(stem: str, result: LetterResult, pred: dict | None, gold: dict
 
 
 def decider_figures(rows: list[dict]) -> dict:
-    """Each category decider alone on these items: how many it answered, and how many of those
-    (and of all items) it got right, category and category + subcategory; plus the chosen value."""
+    """Each category decider alone on these items: answered, and right (category; category and
+    subcategory); plus the chosen value."""
     def split(pair: str | None) -> tuple[str | None, str | None]:
         if pair is None:
             return None, None
@@ -228,8 +225,8 @@ def _explanation_summary(rows: list[dict], halves: dict[str, str] | None = None)
 
 
 def _point_summary(rows: list[dict]) -> dict:
-    """Per point, over the letters: who wrote the points shown, how many model sentences fell back
-    (left out after failing their guards), items with a why specific to the letter, each point's grade."""
+    """Per point, over the letters: who wrote them, how many model sentences fell back, items with a
+    letter-specific why, and the points' grades."""
     fk = rows[0]["metric"] == "flesch_kincaid_grade"
     grades = [g for r in rows for g in r["point_grades"]]
     items = sum(r["items"] for r in rows)

@@ -1,22 +1,7 @@
-"""Per-field scoring of one extraction against one gold record.
-
-The measures are defined here once and documented in evals/README.md; someone with their own
-scorer must be able to reproduce every number:
-
-* exact       — equal after JSON normalisation (numbers compare numerically);
-* text        — equal after `norm_text` (lower case; punctuation dropped except # % / and a
-                period between digits; whitespace collapsed);
-* sources     — ordered list equality, plus set precision/recall/F1 over the families;
-* set         — precision/recall/F1 over `norm_text` strings (diagnoses: one-to-one matches with
-                `similarity` ≥ 0.8); a letter counts as correct when the two sets are equal;
-* free        — token-set F1 between the joined labelled and extracted texts, stop words dropped.
-
-Which field gets which measure is the one table `SCORING` (field path → `Rule`); the scorer, the
-tests and `imr-llm eval` all read it from there.
-
-Items are paired by an order-preserving alignment that maximises the summed heading
-`similarity`, pairing only items with similarity ≥ 0.6.
-"""
+"""Per-field scoring of one extraction against one gold record. The measures (exact, text, sources,
+set, free) are documented in evals/README.md so that anyone can reproduce every number; which
+field gets which measure is the one table `SCORING`. Items are paired by an order-preserving
+alignment maximising the summed heading `similarity` (pairs need ALIGN_THRESHOLD)."""
 
 from __future__ import annotations
 
@@ -50,9 +35,8 @@ def _model(*names: str) -> dict[str, Rule]:
     return {ITEMS + path: Rule(kind, ITEMS + path) for name in names for path, kind in FIELDS[name].scoring}
 
 
-# The one table of scored fields: gold field path (dotted; `items.` = each item) → rule. The
-# metric name is the field path. score_letter and _score_item iterate it in this order; a field
-# registered later is scored after these (`item_rules`).
+# The one table of scored fields: gold field path (`items.` = each item) → rule, scored in this
+# order; a field registered later is scored after these (`item_rules`).
 SCORING: dict[str, Rule] = {
     **_rules("text", "case_number"),
     **_rules("exact", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date", "application_received",
@@ -158,9 +142,6 @@ class LetterResult:
     checks: list[Check] = field(default_factory=list)
     alignment: list[tuple[int | None, int | None, float]] = field(default_factory=list)  # (gold i, pred j, sim)
     error: str | None = None
-
-
-# ----------------------------------------------------------------------------------------------
 
 
 def score_letter(stem: str, pred: dict | None, gold: dict, error: str | None = None) -> LetterResult:
@@ -321,9 +302,6 @@ def align_items(gold: list[str | None], pred: list[str | None]) -> list[tuple[in
             j += 1
     out += [(k, None, 0.0) for k in range(i, n)] + [(None, k, 0.0) for k in range(j, m)]
     return out
-
-
-# ----------------------------------------------------------------------------------------------
 
 
 @dataclass

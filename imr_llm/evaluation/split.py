@@ -1,11 +1,6 @@
-"""The dev gold split in two by letter: a fitting half and a checking half.
-
-Vocabularies and tables (imr_llm/enrich/vocabulary.py, imr_llm/enrich/sections.py) may be fitted
-on the fitting half only; the checking half is the figure that counts (issue 16). The split is
-made once with a fixed seed, stratified by outcome (all upheld vs any overturned), and written to
-`evals/gold/split.json` (`split_letters` recomputes it; tests/test_evaluation.py checks the file is
-exactly that). A suite whose gold folder has no entry in the split file has no halves.
-"""
+"""The dev gold split in two by letter: vocabularies and tables may be fitted on the fitting half
+only; the checking half is the figure that counts (issue 16). Made once with a fixed seed,
+stratified by outcome, and written to `evals/gold/split.json` (a test checks it is `split_letters`)."""
 
 from __future__ import annotations
 

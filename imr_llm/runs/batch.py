@@ -1,14 +1,10 @@
-"""`imr-llm batch` (and the Batch API's collect): every letter under the paths not already in the
-output, through the one loop, each letter's explanation page first and then its line (the line
-is the letter's commit point: a kill between them leaves the letter to the re-run), then the CSV
-rebuilt from the JSONL. The output file is held for the run (`output.JsonlAppender(own=True)`: a
-second batch on it is refused); Ctrl-C is `workers.Stop`'s.
-"""
+"""`imr-llm batch` (and the Batch API's collect): every letter not already in the output, through
+the one loop; each letter's explanation page first, then its line (the letter's commit point), then
+the CSV rebuilt from the JSONL. The output file is held for the run: a second batch on it is refused."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import threading
 import time
@@ -17,7 +13,7 @@ from pathlib import Path
 
 from ..output import JsonlAppender, private_dir
 from .loop import aiter_results
-from .sinks import count_letters, done_keys, rebuild_csv, write_page
+from .sinks import done_keys, rebuild_csv, write_page
 from .summary import Summary
 from .workers import Stop
 
@@ -38,9 +34,8 @@ class BatchOptions:
 
 
 async def run_batch(paths: list, pipeline, options: BatchOptions, *, progress=None, stop: Stop | None = None) -> Summary:
-    """Process every letter under `paths` not already in `options.out`; then rebuild the CSV.
-    `progress(result)` is called after each letter. In the main thread, SIGINT is `stop`'s for
-    the run (see `Stop`)."""
+    """Every letter under `paths` not already in `options.out`, then the CSV. `progress(result)` is
+    called after each letter; in the main thread SIGINT is `stop`'s for the run."""
     summary = Summary()
     started = time.perf_counter()
     stop = stop or Stop()
@@ -61,7 +56,7 @@ async def run_batch(paths: list, pipeline, options: BatchOptions, *, progress=No
                         write_page(result, options.explain_dir, options.language, options.explain_format,
                                    options.redact)  # first: the line is the letter's commit point
                     record = result.record(options.redact)
-                    out.write_line(json.dumps(record, ensure_ascii=False) + "\n")
+                    out.write(record)
                 summary.add(record, len(result.paths) or 1)
                 if progress is not None:
                     progress(result)
@@ -74,20 +69,20 @@ async def run_batch(paths: list, pipeline, options: BatchOptions, *, progress=No
         out.close()
         await pipeline.aclose()
     summary.interrupted = summary.interrupted or stop.requested
-    finish(summary, started, options.out, options.csv, options.redact)
-    summary.estimate_cost(pipeline.model, options.price_in, options.price_out, options.discount)
+    finish(summary, started, options, pipeline.model)
     return summary
 
 
-def finish(summary: Summary, started: float, out: Path, csv: Path | None, redact: bool) -> None:
-    """The wall time, and the letters the output holds (the CSV rebuilt from it on the way)."""
+def finish(summary: Summary, started: float, options: BatchOptions, model) -> None:
+    """The wall time, the letters the output holds (the CSV rebuilt from it on the way), the cost."""
     summary.wall_s = time.perf_counter() - started
-    summary.output_letters = rebuild_csv(out, csv, redact) if csv is not None else count_letters(out)
+    summary.output_letters = (rebuild_csv(options.out, options.csv, options.redact) if options.csv is not None
+                              else len(done_keys(options.out)))
+    summary.estimate_cost(model, options.price_in, options.price_out, options.discount)
 
 
 def _take_sigint(stop: Stop):
-    """SIGINT as `stop`'s request through the running loop (main thread only); returns what
-    gives the previous handler back."""
+    """SIGINT as `stop`'s request through the running loop (main thread only); returns the undo."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     loop = asyncio.get_running_loop()

@@ -1,10 +1,6 @@
-"""What a run reads: the one input rule of every command (files, folders searched recursively,
-'-' for stdin, or the pictures of one letter's pages) and each letter's identity.
-
-Before a batch parses any letter, every file is hashed (sha256 of its bytes, its size checked
-before any is read): a letter found under two names is one letter, processed once, its line
-listing every path. A file that cannot be read is identified by its path (`path_key`).
-"""
+"""What a run reads: the one input rule of every command (files, folders searched recursively, '-'
+for stdin, or the pictures of one letter's pages) and each letter's identity: the sha256 of its
+bytes (a letter under two names is processed once), or for a file that cannot be read, its path."""
 
 from __future__ import annotations
 
@@ -39,8 +35,7 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 
 
 def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Letter files to process, and problems (missing paths, folders without letters): the one
-    input rule of every command. Folders are searched recursively for .pdf/.txt; '-' is stdin."""
+    """Letter files to process, and problems (missing paths, folders without letters)."""
     files: list[Path] = []
     problems: list[str] = []
     for raw in paths:
@@ -60,8 +55,8 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
 
 
 def one_letter_pages(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """`--one-letter`: the pictures of one letter's pages, in the order given (a folder: its pictures
-    in name order, not searched below), and problems. A letter with a page missing is not read at all."""
+    """`--one-letter`: the pictures of one letter's pages in the order given (a folder: in name order),
+    and problems; with any problem, no page (a letter with a page missing is not read)."""
     if STDIN in paths:
         return [], ["'-' (stdin) cannot be a page of --one-letter; give the picture files"]
     files, problems = [], []
@@ -91,8 +86,8 @@ def path_key(name: str) -> str:
 
 @dataclass
 class Letter:
-    """One letter of a run: its identity (None: not hashed, as for `extract`), every path it was
-    found under, or why it cannot be read; `pages`: the pictures of its pages, read by OCR."""
+    """One letter of a run: its key (None: not hashed), every path it was found under, or why it
+    cannot be read; `pages`: the pictures of its pages."""
 
     key: str | None
     paths: list[Path]
@@ -117,9 +112,8 @@ def each_file(files: list[Path], pages: bool = False) -> list[Letter]:
 
 
 async def plan_letters(paths: Iterable[str | os.PathLike[str]], stop=None) -> list[Letter]:
-    """Every letter under `paths`, once: files hashed (each file's size checked before it is read,
-    and its bytes let go), grouped by hash in the order first found. The loop gets a turn now and
-    then, so a Ctrl-C is seen while a large folder is hashed."""
+    """Every letter under `paths` once, grouped by hash in the order first found; the loop gets a turn
+    now and then, so a Ctrl-C is seen while a large folder is hashed."""
     letters: dict[str, Letter] = {}
     seen: set[str] = set()
     for n, path in enumerate(iter_inputs(paths)):

@@ -1,9 +1,6 @@
-"""The one letter loop, under every command that reads letters (`extract`, `explain`, `batch`,
-the Ray workers, the Batch API's passes, `extract_many`): at most `concurrency` letters in
-progress on one event loop, each read, parsed (`workers.Parsers`), finished by the pipeline
-(model step, provenance) and, when asked, explained; results handed out as they finish (or in
-input order), a failed letter a result with its error, never an exception that ends the run.
-"""
+"""The one letter loop under every command that reads letters: at most `concurrency` letters in
+progress on one event loop, each read, parsed (`workers.Parsers`), finished by the pipeline and,
+when asked, explained; a failed letter is a result with its error, never an exception."""
 
 from __future__ import annotations
 
@@ -57,7 +54,7 @@ class LetterOutcome:
         if not self.letter_sha256:  # never read: identified by its path
             head["path_sha256"] = self.key.removeprefix("path:")
         if self.error is not None:
-            record = {**head, "error": {"code": self.error.code, "message": str(self.error)}}
+            record = {**head, "error": self.error.to_json()}
         else:
             record = {**head, **self.determination.model_dump(mode="json")}
         return redacted(record) if redact else record
@@ -93,12 +90,10 @@ async def _one(letter: Letter, result: LetterOutcome, pipeline, language: str | 
 async def aiter_results(paths: Iterable | None, pipeline, *, concurrency: int = 4, skip: set[str] | None = None,
                         explain_language: str | None = None, parse_workers: int = 0, stop: Stop | None = None,
                         letters: list[Letter] | None = None, ordered: bool = False) -> AsyncIterator[LetterOutcome]:
-    """Letters as they finish (`ordered`: in input order), at most `concurrency` in progress, each
-    once however many paths it has (`letters`: as planned by the caller, else `plan_letters`).
-    `skip`: letter keys to pass over (a resumed run); they come out as `skipped` results without
-    being parsed. `parse_workers`: processes that read and parse text letters too (PDFs are
-    always read in one). `stop`: once requested, no letter is started and those in progress get
-    STOP_GRACE_S to finish; the rest are dropped (not yielded)."""
+    """Letters as they finish (`ordered`: in input order), each once however many paths it has
+    (`letters`: as planned by the caller, else `plan_letters`). Keys in `skip` come out `skipped`,
+    unparsed. After `stop`, no letter is started and those in progress get STOP_GRACE_S; the rest
+    are dropped."""
     concurrency = max(1, concurrency)
     stop = stop or Stop()
     letters = letters if letters is not None else await plan_letters(paths, stop)
@@ -198,8 +193,7 @@ def iterate_results(paths, pipeline, *, concurrency: int = 4, **options) -> Iter
 
 
 def extract_many(paths, model=None, *, concurrency: int = 4, cache_dir=None, use_cache: bool = True):
-    """Extract many letters, `concurrency` at a time; yields a `LetterOutcome` per letter as it
-    finishes (not in input order), so memory stays flat however many there are. A letter that
-    fails is a result with its `error` (an `ImrError`), never an exception that ends the run."""
+    """Extract many letters, `concurrency` at a time: a `LetterOutcome` per letter as it finishes
+    (memory stays flat); a letter that fails is a result with its `error`, never an exception."""
     with Pipeline(model, cache_dir=cache_dir, use_cache=use_cache) as pipeline:
         yield from iterate_results(paths, pipeline, concurrency=concurrency)

@@ -1,50 +1,18 @@
-"""The OpenAI Batch API path: the model step's requests go out as one JSONL file, the answers come
-back as one JSONL file (half the price, within 24 hours), through the same prompts, validation and
-grounding as a live run.
+"""The OpenAI Batch API path (`imr-llm openai-batch prepare|collect`; README, "Past one machine"):
+two passes of the normal pipeline with the model client in a batch mode (`StructuredClient.batch_api`).
 
-Two passes of the normal pipeline, with the model client in a batch mode (`StructuredClient.batch_api`):
+1. **prepare** — every model call not in the response cache becomes one request line whose
+   custom_id is its cache key and whose body is the very request a live run sends (instructor
+   builds it, an in-process httpx transport records it). Nothing is sent or cached, no key is read.
+2. *between* — the user uploads the file, runs the batch, downloads its output and error files.
+3. **collect** — the output lines are indexed by custom_id (`BatchResults`) and the letters run
+   again (`batch.run_batch`). A call whose key is in the results gets that completion through an
+   in-process transport: validated, grounded, salvaged, counted and cached as a live answer, so a
+   later `imr-llm batch` with the same model is all cache hits. A key the results lack, or a failed
+   request, is a failed call (never an invented answer), not cached: prepare again writes just those.
 
-1. **prepare** — every model call that is not already in the response cache becomes one Batch API
-   request line, `{"custom_id": <cache key>, "method": "POST", "url": "/v1/chat/completions",
-   "body": ...}`. The body is the very request a live run sends: instructor builds it (its tool or
-   JSON-schema additions for the endpoint's mode included) and an in-process httpx transport
-   records it instead of sending it. Identical requests (the same heading in two letters) are one
-   line. Nothing is sent, nothing is cached, no API key is read; each letter's parse still comes out.
-2. *between* — upload the file, start the batch, download its output (and error) file:
-
-       from openai import OpenAI
-       client = OpenAI()  # OPENAI_API_KEY
-       f = client.files.create(file=open("requests.jsonl", "rb"), purpose="batch")
-       job = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                   completion_window="24h")
-       job = client.batches.retrieve(job.id)  # until job.status == "completed"
-       open("output.jsonl", "wb").write(client.files.content(job.output_file_id).read())
-       if job.error_file_id:
-           open("errors.jsonl", "wb").write(client.files.content(job.error_file_id).read())
-
-   (or with curl: POST /v1/files with purpose=batch, POST /v1/batches, GET /v1/batches/{id}, GET
-   /v1/files/{output_file_id}/content). A file holds at most 50,000 requests (and 200 MB); a
-   larger one can be split anywhere, its lines are independent.
-3. **collect** — the output lines `{"custom_id", "response": {"status_code", "body": <chat
-   completion>}, "error"}` are indexed by custom_id (`BatchResults`), and the letters are run
-   again (`batch.run_batch`: the same JSONL and CSV as `imr-llm batch`). A call whose key is in the
-   results gets that completion through an in-process transport, so instructor parses it and the
-   response model validates it with the same grounding context as a live answer; one that fails
-   validation cannot be re-asked, so it is salvaged as a live run's last re-ask is (the values
-   that fail grounding are dropped and listed in `model_step.dropped`). Tokens are counted from
-   the completion's usage, and every usable answer is written to the response cache — so a
-   later `imr-llm batch` / `extract` with the same model is all cache hits. A key the results
-   lack, or a request that failed in the batch, is a failed call (a warning on its item, counted
-   in the summary), never an invented answer; it is not cached, so running prepare again writes a
-   requests file with just those.
-
-The commands (`imr-llm openai-batch prepare|collect`, in `cli/batch.py`) take the same `--model` and `--endpoint-kind`
-(default openai) for both passes: they are part of the cache key that is the custom_id. Other
-kinds work too where a server takes the same batch format (vLLM's `run_batch`: `--endpoint-kind
-vllm`). As in `imr-llm batch`, a letter already in collect's `--out` is skipped: after a second
-round, collect into a new file (or run `imr-llm batch --model M`, which is now all cache hits).
-Requests hold the letters' sections: the requests file is written user-only.
-"""
+`--model` and `--endpoint-kind` must be the same for both passes: they are part of the custom_id.
+Requests hold the letters' sections: the requests file is written user-only."""
 
 from __future__ import annotations
 
@@ -75,8 +43,6 @@ class BatchDeferred(NotAnswered):
 class _Recorded(Exception):
     """Raised by the prepare transport once it has the request: nothing is sent."""
 
-
-# -- the two client modes ------------------------------------------------------------------------
 
 class PreparePass:
     """`StructuredClient.batch_api` for the prepare pass: a cache miss becomes one request line
@@ -133,9 +99,8 @@ class PreparePass:
 
 
 class BatchResults:
-    """The Batch API's output and error files, indexed by custom_id (file and offset only; a line
-    is read again when its key is asked for). A successful answer wins over a failed one for the
-    same custom_id (a request that failed once and was submitted again); else the last line wins."""
+    """The Batch API's output and error files, indexed by custom_id (file and offset: a line is read
+    again when asked for). A successful answer wins over a failed one; else the last line wins."""
 
     def __init__(self, paths) -> None:
         self.paths = [Path(p) for p in paths]
@@ -152,8 +117,7 @@ class BatchResults:
                         record = json.loads(raw)
                         custom_id = record["custom_id"]
                     except (ValueError, KeyError, TypeError):
-                        self.bad_lines += 1
-                        continue
+                        custom_id = None
                     if not isinstance(custom_id, str):
                         self.bad_lines += 1
                         continue
@@ -243,8 +207,6 @@ class CollectPass:
         return out
 
 
-# -- the passes ------------------------------------------------------------------------------------
-
 def prepare_lines(summary: Summary, deferred: PreparePass, requests: Path) -> list[str]:
     """What the prepare pass did: letters, requests written, calls deferred and already cached."""
     reasons, requests_n = summary.reasons(), len(deferred.keys)
@@ -260,8 +222,7 @@ def prepare_lines(summary: Summary, deferred: PreparePass, requests: Path) -> li
 
 
 async def aprepare(paths, pipeline, requests: Path, *, concurrency: int = 4, progress=None) -> tuple[list[str], bool]:
-    """Run the letters under `paths` with the client in prepare mode; write the requests file.
-    Returns the summary's lines, and whether a letter failed."""
+    """The prepare pass over `paths`: (the summary's lines, whether a letter failed)."""
     client = pipeline.enricher.client
     deferred = PreparePass(requests)
     summary = Summary()
@@ -289,8 +250,7 @@ async def aprepare(paths, pipeline, requests: Path, *, concurrency: int = 4, pro
 
 
 async def acollect(paths, pipeline, results: BatchResults, options: BatchOptions, *, progress=None):
-    """Run the letters under `paths` with the client answering from `results`; write
-    `options.out` (and the CSV) as `imr-llm batch` does. Returns (Summary, CollectPass)."""
+    """The collect pass over `paths`, written as `imr-llm batch` writes: (Summary, CollectPass)."""
     with pipeline.enricher.client.batch_api(CollectPass(results)) as collected:
         summary = await run_batch(paths, pipeline, options, progress=progress)
     return summary, collected

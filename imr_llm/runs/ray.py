@@ -1,20 +1,10 @@
 """Scale-out with Ray Data: `imr-llm batch --engine ray` (the optional extra `imr-llm[ray]`).
 
-The same per-letter code as `imr-llm batch` (`loop.aiter_results`), mapped over a Ray dataset of
-file paths; the lines come back to the driver, which appends them with the same writer
-(`output.JsonlAppender`) and the same line format (`LetterOutcome.record`), so the output is the
-batch CLI's JSONL, in finishing order.
-
-* **What runs where.** The driver lists the files and reads the output's letter hashes (resume);
-  only paths go into the dataset. Each Ray worker (an actor) opens one `Pipeline` — its own HTTP
-  client, cache handle, endpoint limits and event loop — and runs `per_worker` letters at once
-  on it, reading and hashing each file itself (so files must be readable at the same path on
-  every node). The driver writes every line and rebuilds the CSV.
-* **Resume.** A letter whose hash is already in `out` is skipped by the worker, before parsing;
-  a letter that comes back twice in one run (the same file under two names) is written once.
-* **Limits.** `IMR_LLM_MAX_IN_FLIGHT` / `_REQUESTS_PER_MINUTE` / `_TOKENS_PER_MINUTE` apply per
-  worker process: for a total budget, divide it by the number of workers.
-"""
+The driver lists the files and reads the output's letter keys (resume); only paths go into the
+dataset. Each Ray worker (an actor) runs the one letter loop (`loop.aiter_results`) on a `Pipeline`
+of its own (HTTP client, cache handle, endpoint limits, event loop), so files must be readable at
+the same path on every node, and the IMR_LLM_MAX_IN_FLIGHT / _PER_MINUTE limits are per worker.
+The driver writes every line with the batch's writer and line format, and rebuilds the CSV."""
 
 from __future__ import annotations
 
@@ -51,8 +41,7 @@ def require_ray():
 
 
 class LetterWorker:
-    """One per Ray worker process: a Pipeline and an event loop that live as long as the worker
-    (the HTTP client and the endpoint limits belong to the loop), fed batches of paths."""
+    """One per Ray worker process: a Pipeline and an event loop that live as long as the worker."""
 
     def __init__(self, model=None, cache_dir: str | None = None, use_cache: bool = True, per_worker: int = 4,
                  skip: frozenset[str] = frozenset(), redact: bool = False) -> None:
@@ -82,12 +71,10 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], options: BatchOptions, *, m
             cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True, workers: int | None = None,
             num_cpus: float | None = None, batch_size: int | None = None,
             progress: Callable[[dict | None], None] | None = None) -> Summary:
-    """`run_batch` on Ray Data: every letter under `paths` not already in `options.out` is processed
-    by one of `workers` workers (default: one per CPU of the cluster), each with
-    `options.concurrency` letters in progress and `num_cpus` CPUs reserved (default 1); one line
-    per letter is appended to the output by this process. Uses the running Ray instance, else
-    `ray.init()` (RAY_ADDRESS names a cluster; without it a local instance is started and shut
-    down afterwards). `progress(record)` is called after each letter (None for one skipped)."""
+    """`run_batch` on Ray Data: `workers` actors (default: one per cluster CPU), each with
+    `options.concurrency` letters in progress and `num_cpus` CPUs (default 1). Uses the running Ray
+    instance, else `ray.init()` (RAY_ADDRESS, or a local instance shut down afterwards).
+    `progress(record)` is called after each letter (None for one skipped)."""
     ray = require_ray()
     summary, started = Summary(), time.perf_counter()
     appender = JsonlAppender(options.out, own=True)  # held for the run: a second run on it is refused
@@ -122,8 +109,7 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], options: BatchOptions, *, m
     finally:
         if own_instance:
             ray.shutdown()
-    finish(summary, started, options.out, options.csv, options.redact)
-    summary.estimate_cost(model, options.price_in, options.price_out)
+    finish(summary, started, options, model)
     return summary
 
 

@@ -1,12 +1,6 @@
-"""Where a batch's letters go: the JSONL (its line is the letter's commit point; a re-run skips
-the letters whose keys it holds), the CSV derived from it, and the explanation pages.
-
-* **Resumable.** Every output line starts with the letter's hash and its status; a re-run reads
-  only those prefixes. A line cut short by a kill is removed before appending
-  (`output.JsonlAppender`).
-* **The CSV is derived** from the JSONL at the end of every run (one row per item), so it always
-  matches the JSONL exactly, however often the run was interrupted.
-"""
+"""Where a batch's letters go: the JSONL (every line starts with the letter's key and status, so a
+re-run reads only those prefixes), the CSV rebuilt from it at the end of every run (so it always
+matches), and the explanation pages."""
 
 from __future__ import annotations
 
@@ -26,9 +20,8 @@ PREFIX = re.compile(r'^\{"letter_sha256": "([0-9a-f]{64})?", "status": "(ok|erro
 
 
 def done_keys(out: Path) -> set[str]:
-    """The keys of the letters already in `out`, from each whole line's prefix (a line without a
-    hash: its path_sha256). A last line without its newline (a run killed mid-write) does not
-    count; it is cut off when the file is next opened for writing."""
+    """The keys of the letters already in `out`, from each whole line's prefix; a last line without its
+    newline (a killed run) does not count: it is cut off when the file is next opened for writing."""
     keys: set[str] = set()
     if not out.exists():
         return keys
@@ -92,9 +85,8 @@ def csv_cell(value: Any) -> Any:
 
 
 def rebuild_csv(out: Path, target: Path, redact: bool = False) -> int:
-    """Write `target` (atomically, user-only) from the JSONL at `out`, streaming; returns the
-    number of letters in `out` (each counted once, the first line winning). `redact`: every row
-    redacted, whatever the line holds (a line written by an earlier run without --redact)."""
+    """Write `target` (atomically, user-only) from the JSONL at `out`; the number of letters in it
+    (each once, the first line winning). `redact`: every row, whatever the line holds."""
     seen: set[str] = set()
     with private_file(target, replace_stale=True) as handle:
         writer = csv.writer(handle)
@@ -112,13 +104,8 @@ def rebuild_csv(out: Path, target: Path, redact: bool = False) -> int:
     return len(seen)
 
 
-def count_letters(out: Path) -> int:
-    return len(done_keys(out))
-
-
 def write_page(result, folder: Path, language: str, fmt: str, redact: bool) -> None:
-    """A letter's explanation page in `folder`, named after the letter and its hash (redacted: the
-    hash only, and no letter text in it)."""
+    """A letter's explanation page in `folder` (redacted: named by the hash only, no letter text)."""
     expl, source = result.explanation, result.source_text
     stem, source_name = f"{Path(result.source).stem}-{result.letter_sha256[:8]}", result.source
     if redact:  # no letter text, and no path: not even in the file's name

@@ -1,5 +1,5 @@
-"""What a run did, said on stderr: the counts of one `Summary` (every engine and command adds the
-same per-letter record to it), the cost estimate, and the progress bar while it runs."""
+"""What a run did, said on stderr: one `Summary` that every engine adds the same per-letter record
+to, the cost estimate, and the progress bar."""
 
 from __future__ import annotations
 
@@ -106,8 +106,8 @@ class Summary:
 
     def estimate_cost(self, config, price_in: float | None = None, price_out: float | None = None,
                       discount: float = 1.0) -> None:
-        """The cost at the given prices per million tokens, else the model's known live price
-        (times `discount`); offline: 0; a model without a known price: None."""
+        """At the given prices per million tokens, else the model's known live price (times `discount`);
+        offline: 0; a model without a known price: None."""
         if price_in is None and price_out is None:
             if config is None:
                 self.cost = 0.0  # offline: no model, no cost
@@ -128,18 +128,17 @@ class RateColumn(ProgressColumn):
 
 
 class Progress:
-    """A progress bar on stderr when it is a terminal. While it shows, lines for stderr go
-    through `say` (and stdout through rich's redirect when stdout is the same terminal), so the
-    bar is redrawn below them instead of garbling them; it is cleared before the summary."""
+    """A progress bar on stderr when it is a terminal. Lines for stderr go through `say` (stdout through
+    rich's redirect), so the bar is redrawn below them; it is cleared before the summary."""
 
-    def __init__(self, total: int, quiet: bool = False, label: str = "letters") -> None:
-        self.total, self.label = total, label
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        self.total = total
         self.enabled = not quiet and sys.stderr.isatty() and not os.environ.get("IMR_LLM_NO_PROGRESS")
         self._progress = None
 
     def __enter__(self) -> "Progress":
         if self.enabled:
-            self._progress = RichProgress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            self._progress = RichProgress(TextColumn("letters"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                                           RateColumn(), TimeRemainingColumn(), transient=True,
                                           console=Console(stderr=True), redirect_stdout=sys.stdout.isatty(),
                                           redirect_stderr=True)
@@ -152,8 +151,7 @@ class Progress:
             self._progress.advance(self._task, files)
 
     def letter_done(self, result) -> None:
-        """A run's per-letter callback: a failed letter's line, then a step of the bar for each
-        of its files (a letter found under two names is two files of the total)."""
+        """A failed letter's line, then a step of the bar per file (a letter under two names is two)."""
         if result.error is not None:
             self.say(f"imr-llm: [{result.error.code}] {result.error}")
         self.advance(max(1, len(result.paths)))

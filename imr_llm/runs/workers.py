@@ -1,16 +1,10 @@
 """Where letters are read and parsed, and how a run stops.
 
-* **Limits where the work runs.** A PDF is always read in a parse worker, a separate process
-  with at most READ_MEMORY of address space and READ_SECONDS per letter (a hostile PDF: a Flate
-  bomb, text extraction that is quadratic); a worker that runs out is ended and its letter fails
-  (`reading_limit_exceeded`), the run goes on. Text letters are parsed in the workers too once a
-  run has enough of them (`Parsers.start_after`), leaving the loop's core to the model calls.
-  Workers run in a process group of their own (a terminal's Ctrl-C never reaches them) and are
-  ended by this process; one that outlives it reads end-of-file and leaves.
-* **Stopping.** `Stop`: the first Ctrl-C stops taking letters, gives those in progress
-  STOP_GRACE_S to finish, then the summary says how to go on (exit 130); a second Ctrl-C ends
-  the process at once (workers killed, temporaries removed).
-"""
+A PDF is always read in a parse worker: a process of its own group (a terminal's Ctrl-C never
+reaches it) with at most READ_MEMORY of address space and READ_SECONDS per letter, so a hostile
+PDF fails its letter (`reading_limit_exceeded`), not the run. Text letters go to the workers too
+once a run has enough of them. `Stop`: the first Ctrl-C stops taking letters and gives those in
+progress STOP_GRACE_S; the second ends the process at once."""
 
 from __future__ import annotations
 
@@ -39,11 +33,9 @@ STOP_GRACE_S = 3.0  # after the first Ctrl-C: how long letters in progress may t
 
 
 class Stop:
-    """A request to stop a run (Ctrl-C). The first stops it taking letters and gives the letters
-    in progress STOP_GRACE_S to finish; the second ends the process at once: parse workers
-    killed, temporary files removed, exit status 130. `install()` makes SIGINT the request, in
-    the main thread, until `uninstall()`; a running batch (`run_batch`) also takes it through its
-    event loop, whose wake-up is what notices it while the loop waits."""
+    """A request to stop a run (Ctrl-C); the second request ends the process (`exit_now`). `install()`
+    makes SIGINT the request in the main thread until `uninstall()`; `run_batch` also takes it through
+    its event loop, whose wake-up is what notices it while the loop waits."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -94,8 +86,7 @@ def exit_now() -> None:
 
 
 def read_and_parse(data: bytes, name: str):
-    """(source, determination): a letter's bytes read and parsed (what a parse worker runs); a
-    photographed page with no decided item comes back marked incomplete, as from `extract`."""
+    """(source, determination) from a letter's bytes: what a parse worker runs."""
     source = read_bytes(data, name=name)
     return source, parse_source(source)
 
@@ -148,9 +139,8 @@ class _Worker:
 
 
 class Parsers:
-    """Where letters are read and parsed. A PDF always in a worker process, under the per-letter
-    limits; a text letter in this process, or in the workers too once more than `start_after`
-    letters came in (when `workers` > 0). At most max(1, workers) workers, started when needed."""
+    """Where letters are read and parsed: a PDF always in a worker process, under the limits; a text
+    letter here, or in the workers once more than `start_after` came in. At most max(1, workers)."""
 
     def __init__(self, workers: int, start_after: int = 0, seconds: float | None = None,
                  memory: int | None = None) -> None:
@@ -210,8 +200,7 @@ class Parsers:
 
 
 def read_limits(seconds: float | None = None, memory: int | None = None) -> tuple[float, int]:
-    """A parse worker's limits: as given, else IMR_LLM_READ_SECONDS / IMR_LLM_READ_MEMORY_MB, else
-    READ_SECONDS / READ_MEMORY."""
+    """A parse worker's limits: as given, else IMR_LLM_READ_SECONDS / IMR_LLM_READ_MEMORY_MB, else the defaults."""
     try:
         if seconds is None:
             seconds = float(os.environ.get("IMR_LLM_READ_SECONDS") or READ_SECONDS)
@@ -239,10 +228,9 @@ def _why_gone(name: str, status: int | None, seconds: float, memory: int, elapse
 
 
 def parse_worker() -> None:
-    """A parse worker's main (run by `_Worker.start`): letters in on stdin, answers out on the
-    original stdout; anything else printed goes nowhere. SIGINT is ignored (the batch decides),
-    memory is capped with RLIMIT_AS and each letter's wall time with alarm(): SIGALRM's default
-    action ends the process, however deep in pdfium it is. No core files."""
+    """A parse worker's main: letters in on stdin, answers out on the original stdout (stray prints go to
+    stderr). SIGINT is ignored (the batch decides); memory is capped with RLIMIT_AS and each letter's
+    wall time with a timer whose SIGALRM ends the process however deep in pdfium it is."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     seconds, memory = float(sys.argv[1]), int(sys.argv[2])
     answers = os.fdopen(os.dup(1), "wb")
@@ -275,7 +263,6 @@ def parse_worker() -> None:
 
 
 def default_parse_workers() -> int:
-    """One parse worker per core but the one the event loop runs on, at most 4 (one loop keeps
-    about 4 parsers busy: BENCHMARKS.md); none on a single core."""
+    """One per core but the event loop's, at most 4 (one loop keeps about 4 busy: BENCHMARKS.md)."""
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 

@@ -1,23 +1,18 @@
-"""`imr-llm eval`: run the harness on letter/gold folder pairs and gate on the baseline.
-
-The suites come from `--letters DIR --gold DIR` pairs, or from a suites file: `--suites FILE`,
-else `evals/suites.json` in the current directory (the project's: the seed letters, and the DWC
-dev letters when ../shared is present). The default baseline is the one the suites file names
-(`baseline.json` next to it). What gets scored is one `Pipeline`'s extraction: the exact parse,
-or with `--model` the parse plus the model step; with a model, free text is also judged by it.
-
-Exit 0 = no regression, 1 = regression (or extraction failures), 2 = usage error (including
-"no suites" and "no letters to score").
-"""
+"""`imr-llm eval`: run the harness on letter/gold folder pairs (`--letters DIR --gold DIR`) or a
+suites file (default `evals/suites.json` here, which also names the default baseline) and gate on
+the baseline. What is scored is one `Pipeline`'s extraction; with a model, free text is also judged.
+Exit 0 = no regression, 1 = regression or failed extractions, 2 = usage error (no suites or letters)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from ..api import Pipeline
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ImrError
+from ..runs.summary import Progress
+from .common import add_model_arguments, model_config_from_args
 
 
 def add_eval_parser(sub) -> None:
@@ -26,12 +21,7 @@ def add_eval_parser(sub) -> None:
     ev.add_argument("--gold", type=Path, action="append", help="folder of gold JSON files, one per letter stem")
     ev.add_argument("--suites", type=Path, metavar="FILE",
                     help="suites file (default: evals/suites.json in the current directory)")
-    ev.add_argument("--model", help="model that fills the interpretive fields and judges free text "
-                                    "(else IMR_LLM_MODEL; none = the exact parse only)")
-    ev.add_argument("--endpoint-kind", help="openai | vllm | ollama | llamacpp (else IMR_LLM_ENDPOINT_KIND)")
-    ev.add_argument("--base-url", help="OpenAI-compatible base URL (else IMR_LLM_BASE_URL or the kind's default)")
-    ev.add_argument("--cache-dir", type=Path, help="response cache folder (else IMR_LLM_CACHE_DIR or ~/.cache/imr-llm)")
-    ev.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    add_model_arguments(ev, "model that fills the interpretive fields and judges free text", "the exact parse only")
     ev.add_argument("--no-judge", action="store_true", help="with a model: skip the LLM judge of free-text fields")
     ev.add_argument("--explain", action="append", choices=["en", "es"], metavar="LANG",
                     help="also explain each letter (en, es; repeatable) and report the explanation checks: decision "
@@ -61,8 +51,8 @@ def _error(message: str) -> None:
 def eval_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .baseline import compare, load_baseline, write_baseline
-    from .report import print_terminal, write_html, write_json
+    from ..evaluation.baseline import compare, load_baseline, write_baseline
+    from ..evaluation.report import print_terminal, write_html, write_json
 
     console = Console(stderr=False)
     try:
@@ -71,7 +61,9 @@ def eval_command(args: argparse.Namespace) -> int:
         bless_path = _baseline_path(args.baseline, default_baseline, "--bless") if args.bless else None
         if compare_path is not None and not compare_path.exists():
             raise UsageError(f"baseline {compare_path} not found (create it with --bless)")
-        config = _model_config(args)  # a bad model configuration is a usage error too
+        config = model_config_from_args(args)  # a bad model configuration is a usage error too
+        if config is None and (args.endpoint_kind or args.base_url):
+            raise UsageError("--endpoint-kind/--base-url need a model (--model or IMR_LLM_MODEL)")
     except (UsageError, ImrError) as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -103,7 +95,7 @@ def eval_command(args: argparse.Namespace) -> int:
 
 def _load_suites(args: argparse.Namespace):
     """(suites, notes, default baseline path or None) from --letters/--gold pairs or a suites file."""
-    from .gold import SUITES_FILE, find_suites_file, load_suite, load_suites_file, read_suites_file
+    from ..evaluation.gold import SUITES_FILE, find_suites_file, load_suite, load_suites_file, read_suites_file
 
     letters, golds = args.letters or [], args.gold or []
     if len(letters) != len(golds):
@@ -146,43 +138,16 @@ def _suite_names(folders: list[Path]) -> list[str]:
     return names
 
 
-def _model_config(args: argparse.Namespace):
-    """The model to run, from the options or the environment; None = the exact parse only."""
-    if not (args.model or os.environ.get("IMR_LLM_MODEL")):
-        if args.endpoint_kind or args.base_url:
-            raise UsageError("--endpoint-kind/--base-url need a model (--model or IMR_LLM_MODEL)")
-        return None
-    from ..model import ModelConfig
-
-    return ModelConfig.from_env(model=args.model, endpoint_kind=args.endpoint_kind, base_url=args.base_url)
-
-
 def _run(args: argparse.Namespace, suites, config):
-    """One Pipeline's extraction, scored; the model (if any) also judges free text."""
-    from ..api import Pipeline
-    from .judge import FreeTextJudge
+    """One Pipeline's extraction, scored, with a progress bar; the model (if any) also judges free text."""
+    from ..evaluation.judge import FreeTextJudge
+    from ..evaluation.runner import run_eval
 
-    with Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache) as pipeline:
+    with Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache) as pipeline, \
+            Progress(sum(len(s.pairs) for s in suites)) as progress:
         judge = None
         if pipeline.enricher is not None and not args.no_judge:
             judge = FreeTextJudge(pipeline.enricher.client)
-        options = dict(judge=judge, usage=pipeline.usage, model_config=config,
-                       keep_text=bool(args.html) and not args.html_no_text,
-                       explain_languages=tuple(args.explain or ()))
-        return _with_progress(suites, pipeline.extract, **options)
-
-
-def _with_progress(suites, task, **options):
-    """run_eval, with a progress bar on stderr when it is a terminal."""
-    from .runner import run_eval
-
-    if not sys.stderr.isatty():
-        return run_eval(suites, task, **options)
-    from rich.console import Console
-    from rich.progress import Progress
-
-    total = sum(len(s.pairs) for s in suites)
-    with Progress(console=Console(stderr=True), transient=True, redirect_stdout=False,
-                  redirect_stderr=False) as progress:
-        bar = progress.add_task("letters", total=total)
-        return run_eval(suites, task, on_letter=lambda *_: progress.advance(bar), **options)
+        return run_eval(suites, pipeline.extract, judge=judge, usage=pipeline.usage, model_config=config,
+                        keep_text=bool(args.html) and not args.html_no_text,
+                        explain_languages=tuple(args.explain or ()), on_letter=lambda *_: progress.advance())
