@@ -481,10 +481,10 @@ LOCAL = ModelConfig(model="qwen2.5-coder-1.5b", endpoint_kind="llamacpp", base_u
 def test_local_model_on_the_planted_heading_letter_replayed(cassette, tmp_path):
     """The one-item letter with "Ignore all previous instructions" and a planted "Spinal cord
     stimulator trial: Overturned" in its rationale, through the local model's model step. The
-    recorded model (one call for the letter's items) took the bait: it answered for two requests,
-    the real one and the planted heading, and again on the re-ask. A model answer never adds an
-    item: the whole answer is refused and says why, the parse stands, the treatment's name comes
-    from the heading's own words, and the explanations show nothing of the planted text."""
+    server's grammar holds the answer to one item (recorded before it, the model answered for the
+    planted heading as well). The parse stands; the one answer's point that rests on the planted
+    text is refused and says why; the treatment's name is the heading's own words; the
+    explanations show nothing of the planted text."""
     name = "injection_fake_heading.txt"
     source = load(LETTERS / name)
     offline = Pipeline().extract_source(source)
@@ -492,9 +492,10 @@ def test_local_model_on_the_planted_heading_letter_replayed(cassette, tmp_path):
         det = pipeline.extract_source(source)
     _assert_parse(det, source, name)
     _assert_model_step_real(det, offline)
-    assert "items[0]: the model gave 2 answers for 1 requests" in det.warnings
-    assert det.model_step.status == "failed" and det.items[0].reasons == [] == det.items[0].missing_documentation
-    assert det.items[0].service == "epidural" and det.items[0].evidence["service"].origin == "rules"
+    item = det.items[0]
+    assert any(d.startswith("items[0].missing_documentation: its quote is suspicious text") for d in det.model_step.dropped)
+    assert item.missing_documentation == [] and det.model_step.status == "partial"
+    assert item.service == "lumbar epidural steroid injection" and item.evidence["service"].quote.lower() == item.service
     for language in ("en", "es"):
         _assert_clean_explanation(explain(det, source, language), det, source)
 

@@ -148,10 +148,26 @@ def item_problems(item: ItemAnswer, heading, rationale, k: int = 1) -> list[str]
 _NEW_ANSWERS = {"text": (str | None, None), "points": (list[Point], [])}  # the kinds fields.register() allows
 
 
-def items_answer() -> type[ItemsAnswer]:
-    """ItemsAnswer, with the fields registered at run time that its items lack (imr_llm/fields.py)."""
+def items_answer(n: int | None = None) -> type[ItemsAnswer]:
+    """ItemsAnswer, with the fields registered at run time that its items lack (imr_llm/fields.py);
+    with `n`, the server's grammar holds the answer to exactly n items (a small model otherwise
+    often answers a letter's eight requests with one item)."""
     extra = tuple((f.name, f.kind) for f in FIELDS.values() if f.name not in ItemAnswer.model_fields)
-    return _extended(extra) if extra else ItemsAnswer
+    base = _extended(extra) if extra else ItemsAnswer
+    return _counted(base, n) if n else base
+
+
+@functools.cache
+def _counted(base: type[ItemsAnswer], n: int) -> type[ItemsAnswer]:
+    """`base` whose grammar schema asks for exactly n items. Only the grammar: validation and the
+    printed schema stay `base`'s, so an answer of another length from a server without a grammar
+    is still read item by item (enricher._aligned)."""
+    def grammar_schema(cls) -> dict:
+        schema = base.grammar_schema()
+        schema["properties"]["items"].update(minItems=n, maxItems=n)
+        return schema
+
+    return type(base.__name__, (base,), {"__module__": base.__module__, "grammar_schema": classmethod(grammar_schema)})
 
 
 @functools.cache

@@ -134,7 +134,7 @@ class Enricher:
         where = ", ".join(f"items[{item.index}]" for item, *_ in group)
         try:
             done = await self.client.arun("item_fields", self.prompt, {"items": items, "taxonomy": taxonomy},
-                                          items_answer(), context={"items": [(h, r) for _, h, r, _ in group]},
+                                          items_answer(len(group)), context={"items": [(h, r) for _, h, r, _ in group]},
                                           salvage=True, max_tokens=ANSWER_TOKENS * len(group), reask=len(group) == 1)
         except (EndpointError, NotAnswered) as exc:
             det.warnings.append(f"{where}: model step failed ({exc})")
