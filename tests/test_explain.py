@@ -14,9 +14,9 @@ from imr_llm.api import Pipeline, load
 from imr_llm.cli import main
 from imr_llm.api import explain_letter
 from imr_llm.explain import explain, write_template
-from imr_llm.explain import facts
-from imr_llm.explain.guards import (FH_LIMIT, FH_TARGET, FK_LIMIT, FK_TARGET, readback_headline, readback_status,
-                                    run_guards, score)
+from imr_llm.explain import facts, languages
+from imr_llm.explain.guards import readback_headline, readback_status, run_guards, score
+from imr_llm.explain.languages import en as EN, es as ES
 from imr_llm.explain.model import PatientExplanation, WhyPoint, WrittenBy
 from imr_llm.explain.render import check_report as render_check_report, render
 from imr_llm.explain.wording import plain_request
@@ -26,6 +26,8 @@ from conftest import DEV_LETTERS, LETTERS, SEEDS, needs_dev_letters
 
 ALL_LETTERS = sorted(p for p in LETTERS.iterdir() if p.suffix in (".txt", ".pdf"))
 LANGS = ["en", "es"]
+FK_TARGET, FK_LIMIT = EN.READING["target"], EN.READING["limit"]
+FH_TARGET, FH_LIMIT = ES.READING["target"], ES.READING["limit"]
 
 
 def _parse(path: Path):
@@ -136,21 +138,19 @@ def test_a_mixed_letter_explains_both_sides(parsed):
 
 
 def test_every_vetted_fact_has_both_languages_and_a_citation():
-    for fact in (*facts.STATUS.values(), *facts.NEXT_STEPS):
-        assert set(fact.text) == {"en", "es"} and all(t.strip() for t in fact.text.values())
-        assert set(fact.source.label) == {"en", "es"} and all(fact.source.label.values()) and fact.source.url
-    for term, cues, definition in facts.GLOSSARY:
-        assert set(term) == set(definition) == {"en", "es"} and cues
-    assert set(facts.DISCLAIMER) == {"en", "es"} and "not legal advice" in facts.DISCLAIMER["en"]
-    assert "No es asesoría legal" in facts.DISCLAIMER["es"]
-    en = " ".join(f.text["en"] for f in facts.NEXT_STEPS)
+    for lang in map(languages.get, LANGS):
+        for fact in (*facts.STATUS.values(), *facts.NEXT_STEPS):
+            assert fact.text(lang.code).strip() and fact.source.citation(lang.code).label and fact.source.url
+        assert all(term and cues and definition for term, cues, definition in lang.GLOSSARY.values())
+    assert "not legal advice" in EN.FACTS["disclaimer"] and "No es asesoría legal" in ES.FACTS["disclaimer"]
+    en = " ".join(f.text("en") for f in facts.NEXT_STEPS)
     for number in ("5 working days", "20 days", "30 days", "12 months", "five narrow reasons"):
         assert number in en
     # the vetted text itself reads at the target level
     for lang in LANGS:
-        steps = [f.text[lang] for f in facts.NEXT_STEPS]
-        glossary = [d[lang] for _, _, d in facts.GLOSSARY]
-        for texts in (steps, glossary, [facts.DISCLAIMER[lang]]):
+        steps = [f.text(lang) for f in facts.NEXT_STEPS]
+        glossary = [d for _, _, d in languages.get(lang).GLOSSARY.values()]
+        for texts in (steps, glossary, [languages.get(lang).facts["disclaimer"]]):
             value = score(texts, lang)
             assert (value <= FK_TARGET) if lang == "en" else (value >= FH_TARGET), (lang, value, texts[0])
 

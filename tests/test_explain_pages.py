@@ -15,11 +15,10 @@ import pytest
 import imr_llm
 from imr_llm.api import Pipeline, load
 from imr_llm.cli import main
-from imr_llm.explain import explain, facts, run_guards, write_template
+from imr_llm.explain import explain, facts, languages, run_guards, write_template
 from imr_llm.explain.guards import readback_headline
 from imr_llm.explain.model import WhyPoint
 from imr_llm.explain.render import render
-from imr_llm.explain.wording import DISPUTED_PART
 from imr_llm.schema import Conflict
 from conftest import DEV_LETTERS, LETTERS, needs_dev_letters
 
@@ -68,7 +67,7 @@ def test_a_ur_modified_heading_passes_with_or_without_its_disputed_portion(langu
     det.items[0].disputed_portion = None  # the parse could not single out the disputed part
     expl = explain(det, text, language)
     _passes(expl)
-    assert expl.items[0].plain_request == DISPUTED_PART[language]  # not the heading as a run-on sentence
+    assert expl.items[0].plain_request == languages.get(language).templates["disputed_part"]  # not the heading as a run-on sentence
 
 
 def test_the_decision_guard_reads_no_decision_in_the_letters_own_words():
@@ -187,10 +186,9 @@ def test_spanish_fixed_wording():
     det.items[0].reviewer_basis.sources = ["MTUS", "ODG", "OTHER"]
     why = [p.text for p in write_template(det, text, "es").items[0].why]
     assert "(MTUS, ODG y otras fuentes)" in why[-1]
-    for lang in LANGS:  # every label, citation and contact has both languages
-        assert set(facts.LABELS[lang]) == set(facts.LABELS["en"])
-    for fact in facts.NEXT_STEPS:
-        assert fact.contact is None or set(fact.contact) == {"en", "es"}
+    for lang in LANGS:  # every label, citation and contact is in each language (checked when it loads)
+        assert set(languages.get(lang).labels) == set(languages.get("en").labels)
+        assert all(f.step(lang).contact for f in facts.NEXT_STEPS if f.contact)
 
 
 # -- class 7: how to reach Information & Assistance --------------------------------------------------

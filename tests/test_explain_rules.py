@@ -4,8 +4,11 @@ statement, two findings it cannot tell apart). Every sentence here is written fo
 
 import pytest
 
-from imr_llm.explain.guards import FK_LIMIT, score
-from imr_llm.explain.points import REASONS, points_for, vetted_texts
+from imr_llm.explain.guards import score
+from imr_llm.explain.languages import en as EN, es as ES
+from imr_llm.explain.points import points_for, vetted_texts
+
+FK_LIMIT = EN.READING["limit"]
 
 
 def why(text: str, language: str = "en", *, upheld: bool = True, missing: bool = False) -> list[str]:
@@ -55,7 +58,7 @@ def test_allowance_rules_stay_silent(sentence):
     ("More visits are contingent on the worker's documented response to the first six.", "depends_on_response"),
 ])
 def test_reason_rules(sentence, key):
-    en, es = REASONS[key][0]["en"], REASONS[key][0]["es"]
+    en, es = EN.POINTS["reasons"][key][0], ES.POINTS["reasons"][key][0]
     assert why(sentence) == [en] and why(sentence, "es") == [es]
     assert why(sentence, upheld=False) == []  # reasons against a request: upheld items only
 

@@ -201,7 +201,7 @@ def test_a_decision_word_or_case_number_read_with_low_confidence_is_a_warning():
 
 def test_the_patient_page_of_a_letter_read_from_a_picture_says_so_first():
     from imr_llm.explain import explain
-    from imr_llm.explain.facts import FROM_PICTURE
+    from imr_llm.explain.languages import get
     from imr_llm.explain.render import render
 
     text = (LETTERS / "synthetic_2016_multi.txt").read_text()
@@ -210,6 +210,7 @@ def test_the_patient_page_of_a_letter_read_from_a_picture_says_so_first():
     det.provenance = imr_llm.api.provenance(source)
     det.provenance.ocr = OcrReadingRecord(engine_version="5", wrapper="test", pages=[], pages_total=1)
     plain = imr_llm.extract_text(text)
+    FROM_PICTURE = {code: get(code).facts["from_picture"] for code in ("en", "es")}  # noqa: N806
     for language in ("en", "es"):
         for fmt in ("text", "markdown", "html"):
             page = render(explain(det, source, language), fmt, source=source)

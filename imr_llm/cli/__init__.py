@@ -131,7 +131,7 @@ def _flag_problem(args: argparse.Namespace) -> str | None:
             return "--concurrency must be 1 or more"
         if args.csv is not None and args.csv.resolve() == args.out.resolve():
             return "--csv and --out must be different files"
-        if args.language != "en" and args.explain is None:
+        if args.language is not None and args.explain is None:
             return "--language applies to --explain: add --explain DIR"
         if args.parse_workers is not None and (args.parse_workers < 0 or args.engine == "ray"):
             return "--parse-workers must be 0 or more, and applies to --engine local"

@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import api
 from ..cache import open_cache
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ImrError
+from ..explain import languages
 from ..model import ModelConfig
 from ..output import private_dir
 from ..runs.batch import BatchOptions, run_batch
@@ -30,7 +31,7 @@ def add_batch_parsers(sub) -> None:
                     help="JSON Lines output; a re-run skips letters already in it (by the file's sha256)")
     bt.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per item (rebuilt from --out)")
     bt.add_argument("--explain", type=Path, metavar="DIR", help="also write a patient explanation per letter into DIR")
-    bt.add_argument("--language", choices=["en", "es"], default="en", help="language of --explain (default en)")
+    bt.add_argument("--language", choices=languages.BUILT_IN, help="language of --explain (default en)")
     bt.add_argument("--explain-format", choices=["html", "json", "markdown", "text"], default="html",
                     help="format of --explain pages (default html)")
     bt.add_argument("--concurrency", type=int, default=4, metavar="N", help="letters in progress at once (default 4)")
@@ -117,7 +118,7 @@ def _batch_local(args: argparse.Namespace, paths: list[Path], stop: Stop):
     pipeline = open_pipeline(args)
     if pipeline is None:
         return EXIT_USAGE
-    options = _options(args, explain_dir=args.explain, language=args.language, explain_format=args.explain_format,
+    options = _options(args, explain_dir=args.explain, language=args.language or "en", explain_format=args.explain_format,
                        parse_workers=default_parse_workers() if args.parse_workers is None else args.parse_workers)
     with pipeline, Progress(len(paths)) as progress:
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..api import Pipeline
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ImrError
+from ..explain import languages
 from ..runs.summary import Progress
 from .common import add_model_arguments, model_config_from_args
 
@@ -23,7 +24,7 @@ def add_eval_parser(sub) -> None:
                     help="suites file (default: evals/suites.json in the current directory)")
     add_model_arguments(ev, "model that fills the interpretive fields and judges free text", "the exact parse only")
     ev.add_argument("--no-judge", action="store_true", help="with a model: skip the LLM judge of free-text fields")
-    ev.add_argument("--explain", action="append", choices=["en", "es"], metavar="LANG",
+    ev.add_argument("--explain", action="append", choices=languages.BUILT_IN, metavar="LANG",
                     help="also explain each letter (en, es; repeatable) and report the explanation checks: decision "
                          "consistency, read-back, reading grade, numbers not in the letter, fallbacks")
     ev.add_argument("--compare", type=Path, nargs="?", const=True, metavar="BASELINE",

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from ..enrich.enricher import partial_note
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from ..explain import languages
 from ..explain.render import EXTENSIONS, check_report, render
 from ..output import JsonlAppender, display_path, private_dir, stream_is_utf8, write_private
 from ..redaction import redact_explanation, redacted
@@ -45,7 +46,7 @@ def add_letter_parsers(sub) -> None:
 
     exp = sub.add_parser("explain", help="explain letters to the injured worker in plain words (offline by default)")
     exp.add_argument("paths", nargs="+", metavar="LETTER", help="letter files, folders of .pdf/.txt letters, or - for stdin")
-    exp.add_argument("--language", choices=["en", "es"], default="en", help="English (default) or Spanish")
+    exp.add_argument("--language", choices=languages.BUILT_IN, default="en", help="English (default) or Spanish")
     exp.add_argument("--format", choices=["text", "markdown", "json", "html"], default="text",
                      help="text (default), markdown, json (one object per letter, plus \"source\") or html (one page)")
     exp.add_argument("--out", type=Path, metavar="DIR",

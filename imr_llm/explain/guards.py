@@ -38,8 +38,6 @@ from .text import (allowed_dates, allowed_numbers, clean, find_dates, find_numbe
                    without_shared_runs)
 from .wording import notices, plain_request
 
-FK_TARGET, FK_LIMIT = 6.0, 8.0
-FH_TARGET, FH_LIMIT = 70.0, 60.0  # Fernández-Huerta: 70-80 "bastante fácil" (~6th grade), 60-70 "normal" (~7th-8th)
 COPY_NGRAM = 6  # a run of this many words from the letter must come from the item's own sections
 
 
@@ -48,36 +46,6 @@ def _raw(source: SourceText | str) -> str:
 
 
 # -- 1. decisions --------------------------------------------------------------------------------
-
-_STATUS_READ = {
-    "en": [(re.compile(r"^\W*not\s+approved\b", re.I), "upheld"), (re.compile(r"^\W*approved\b", re.I), "overturned")],
-    "es": [(re.compile(r"^\W*no\s+aprobad[oa]s?\b", re.I), "upheld"), (re.compile(r"^\W*aprobad[oa]s?\b", re.I), "overturned")],
-}
-# Claims of a decision inside the other points of an item.
-_CLAIMS = {
-    "en": {
-        "upheld": re.compile(r"\bnot\s+(?:been\s+)?approved\b|\bdenial\s+(?:stands|was\s+upheld)\b|\bupheld\b|"
-                             r"\bagreed\s+with\s+the\s+(?:earlier|previous|first)\s+denial\b", re.I),
-        "overturned": re.compile(r"(?<!not\s)(?<!never\s)\b(?:is|was|are|were|now|been)\s+(?:approved|authorized)\b|"
-                                 r"\breversed\b|\boverturned\b", re.I),
-    },
-    "es": {
-        "upheld": re.compile(r"\bno\s+(?:fue\s+|está\s+|es\s+)?aprobad[oa]s?\b|\bsin\s+aprobarse\b|\bupheld\b", re.I),
-        "overturned": re.compile(r"(?<!no\s)\b(?:fue|está|es|son|están|fueron|ahora)\s+aprobad[oa]s?\b|\brevocad[oa]\b|"
-                                 r"\boverturned\b", re.I),
-    },
-}
-_HEADLINE = {
-    "en": {"neg": re.compile(r"\bnot\s+approved\b|\bnone\s+of\b|\bsome\s+are\s+not\b|\bnot\s+all\b|\bdenied\b|"
-                             r"\bdid\s+not\s+approve\b", re.I),
-           "pos": re.compile(r"(?<!not\s)\bapproved\b|\bgood\s+news\b", re.I),
-           "good": re.compile(r"\bgood\s+news\b", re.I)},
-    "es": {"neg": re.compile(r"\bsin\s+aprobarse\b|\bninguno\b|\bninguna\b|\bno\s+(?:fue|fueron|está|están)\s+aprobad|\bno\s+aprobó\b|"
-                             r"\botros\s+no\b|\botras\s+no\b|\bnegad", re.I),
-           "pos": re.compile(r"aprobad[oa]s?\b|\bbuenas\s+noticias\b", re.I),
-           "good": re.compile(r"\bbuenas\s+noticias\b", re.I)},
-}
-
 
 _QUOTED = re.compile(r"«[^»]*»")
 
@@ -88,24 +56,19 @@ def _heading_sections(item: DisputedItem) -> str:
 
 def readback_status(status: str, language: Language) -> str | None:
     """The decision an item's status sentence states, read from the words alone."""
-    for regex, decision in _STATUS_READ[language]:
+    for regex, decision in languages.get(language).guards["status"]:
         if regex.search(status):
             return decision
     return None
 
 
-# "The part already approved stays approved": UR's approval of a part, which the review leaves as it is
-_STAYS_APPROVED = re.compile(r"[^.]*\balready\s+approved\s+stays?\s+approved\b[^.]*\.?|"
-                             r"[^.]*\bya\s+se\s+aprobó\s+sigue\s+aprobad[oa]s?\b[^.]*\.?", re.I)
-
-
 def readback_headline(headline: str, language: Language) -> str | None:
-    headline = _STAYS_APPROVED.sub(" ", headline)
-    rules = _HEADLINE[language]
+    rules = languages.get(language).guards
+    headline = rules["stays_approved"].sub(" ", headline)  # UR's approval of a part, which the review leaves
     neg, pos, good = (bool(rules[k].search(headline)) for k in ("neg", "pos", "good"))
     if neg and pos and not good:
         # "None of ... were approved" / "ninguno ... fue aprobado" are all-upheld; "some ... some are not" mixed
-        if re.search(r"\bnone\s+of\b|\bninguno\b|\bninguna\b|\bstill\s+not\b|\bsin\s+aprobarse\b", headline, re.I):
+        if rules["none"].search(headline):
             return "all_upheld"
         return "mixed"
     if neg and not pos:
@@ -121,7 +84,8 @@ def opposite_claim(text: str, parsed: DisputedItem, language: Language) -> str |
     """What in `text` claims the opposite of the item's decision. The letter's own words ("... six
     sessions was authorized by the Claims Administrator"), quoted or retold, are no claim."""
     opposite = "overturned" if parsed.decision == "upheld" else "upheld"
-    m = _CLAIMS[language][opposite].search(without_shared_runs(_QUOTED.sub(" ", text), _heading_sections(parsed), 3))
+    claims = languages.get(language).guards[opposite]
+    m = claims.search(without_shared_runs(_QUOTED.sub(" ", text), _heading_sections(parsed), 3))
     return f"{m.group(0)!r} reads as {opposite!r}, the letter says {parsed.decision!r}" if m else None
 
 
@@ -208,18 +172,18 @@ def check_numbers(expl: PatientExplanation, source: SourceText | str) -> GuardRe
 _SCORERS: dict[str, object] = {}
 
 
-def _scorer(language: Language):
-    if language not in _SCORERS:
+def _scorer(textstat_lang: str):
+    if textstat_lang not in _SCORERS:
         from textstat.textstat import textstatistics
 
         scorer = textstatistics()
-        scorer.set_lang("en_US" if language == "en" else "es")
-        _SCORERS[language] = scorer
-    return _SCORERS[language]
+        scorer.set_lang(textstat_lang)
+        _SCORERS[textstat_lang] = scorer
+    return _SCORERS[textstat_lang]
 
 
 def _terms_regex(language: Language, extra: list[str]) -> re.Pattern:
-    terms = sorted({*facts.GLOSSARY_TERMS[language], *(e for e in extra if e)}, key=len, reverse=True)
+    terms = sorted({*languages.get(language).GLOSSARY_TERMS, *(e for e in extra if e)}, key=len, reverse=True)
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + r")(?!\w)", re.I)
 
 
@@ -250,8 +214,8 @@ def score(texts: list[str], language: Language, extra_terms: list[str] | None = 
     text = _for_scoring(texts, language, extra_terms or [])
     if not text:
         return None
-    scorer = _scorer(language)
-    value = scorer.flesch_kincaid_grade(text) if language == "en" else scorer.fernandez_huerta(text)
+    reading = languages.get(language).reading  # its formula: a textstat method
+    value = getattr(_scorer(reading["textstat"]), reading["metric"])(text)
     return round(float(value), 2)
 
 
@@ -270,28 +234,23 @@ def readability(expl: PatientExplanation) -> Readability:
         "status": score(status, lang, extra),
         "next_steps": score(steps, lang, extra),
     }
-    en = lang == "en"
-    return Readability(
-        metric="flesch_kincaid_grade" if en else "fernandez_huerta",
-        parts=parts,
-        written=score(written, lang, extra),
-        overall=score([*written, *status, *steps], lang, extra),
-        target=FK_TARGET if en else FH_TARGET,
-        limit=FK_LIMIT if en else FH_LIMIT,
-    )
+    reading = languages.get(lang).reading
+    return Readability(metric=reading["metric"], parts=parts, written=score(written, lang, extra),
+                       overall=score([*written, *status, *steps], lang, extra),
+                       target=reading["target"], limit=reading["limit"])
 
 
 def within(value: float | None, limit: float, language: Language) -> bool:
     if value is None:
         return True
-    return value <= limit if language == "en" else value >= limit
+    return value <= limit if languages.get(language).reading["lower_is_easier"] else value >= limit
 
 
 def check_readability(expl: PatientExplanation) -> GuardResult:
     r = readability(expl)
     expl.readability = r
     lang = expl.language
-    name = "Flesch-Kincaid grade" if lang == "en" else "Fernández-Huerta"
+    name = languages.get(lang).reading["name"]
     figures = f"{name}: written parts {_fmt(r.written)}, everything shown {_fmt(r.overall)}"
     bad = [label for label, v in (("written parts", r.written), ("everything shown", r.overall))
            if not within(v, r.limit, lang)]
@@ -353,16 +312,14 @@ def _planted_form(text: str) -> str | None:
 
 def vetted_grams(n: int = PLANTED_NGRAM) -> set[tuple[str, ...]]:
     """Word runs of every vetted or template sentence: planted text may copy them, they stay allowed."""
-    if n not in _VETTED:
-        texts = [facts.all_fact_text()]
-        for code in languages.BUILT_IN:
-            texts += languages.get(code).vetted()
-        texts += vetted_texts()
-        _VETTED[n] = set().union(*(ngrams(x, n) for x in texts))
-    return _VETTED[n]
+    key = (n, languages.codes())  # a language registered since is read too
+    if key not in _VETTED:
+        texts = [facts.all_fact_text(), *(s for code in key[1] for s in languages.get(code).vetted()), *vetted_texts()]
+        _VETTED[key] = set().union(*(ngrams(x, n) for x in texts))
+    return _VETTED[key]
 
 
-_VETTED: dict[int, set[tuple[str, ...]]] = {}
+_VETTED: dict[tuple, set[tuple[str, ...]]] = {}
 
 
 def _planted(det: Determination, letter: str) -> tuple[set[tuple[str, ...]], set[float]]:
@@ -412,9 +369,9 @@ def check_vetted(expl: PatientExplanation, det: Determination) -> GuardResult:
     if [s.model_dump() for s in expl.next_steps] != [s.model_dump() for s in expected]:
         problems.append("next steps are not the vetted steps for this outcome: "
                         f"expected {[s.key for s in expected]}, got {[s.key for s in expl.next_steps]}")
-    if expl.disclaimer != facts.DISCLAIMER[lang]:
+    if expl.disclaimer != languages.get(lang).facts["disclaimer"]:
         problems.append("disclaimer is not the vetted wording")
-    vetted = {(t[lang], d[lang]) for t, _, d in facts.GLOSSARY}
+    vetted = {(term, definition) for term, _, definition in languages.get(lang).GLOSSARY.values()}
     for entry in expl.glossary:
         if (entry.term, entry.definition) not in vetted:
             problems.append(f"glossary entry {entry.term!r} is not vetted")
@@ -431,9 +388,6 @@ def check_vetted(expl: PatientExplanation, det: Determination) -> GuardResult:
 # -- one point at a time --------------------------------------------------------------------------
 
 POINT_WORDS = 20  # a written point is one short sentence
-POINT_FH_LIMIT = 70.0  # Spanish: each point "bastante fácil" (the page as a whole: FH_LIMIT)
-_ENGLISH_WORDS = {"the", "of", "and", "for", "with", "your", "you", "was", "were", "not", "is", "did", "that", "this",
-                  "to", "have", "has", "records", "doctor"}
 
 
 class PointGuard:
@@ -496,12 +450,12 @@ class PointGuard:
         if n_words > POINT_WORDS:
             problems.append(f"length: {n_words} words, at most {POINT_WORDS}: one short sentence")
         value = self.grade(text, pos)
-        limit = FK_LIMIT if lang == "en" else POINT_FH_LIMIT
-        if not within(value, limit, lang):
-            name = "Flesch-Kincaid grade" if lang == "en" else "Fernández-Huerta"
-            problems.append(f"readability: {name} {value:.1f}, limit {fmt_number(limit)}: shorter words and sentence")
-        if lang == "es" and len([w for w in words(_QUOTED.sub(" ", text)) if w in _ENGLISH_WORDS]) >= 2:
-            problems.append("language: written in English, not Spanish")
+        reading, rules = languages.get(lang).reading, languages.get(lang).guards
+        if not within(value, reading["point_limit"], lang):
+            problems.append(f"readability: {reading['name']} {value:.1f}, limit {fmt_number(reading['point_limit'])}: "
+                            "shorter words and sentence")
+        if len([w for w in words(_QUOTED.sub(" ", text)) if w in rules.get("foreign_words", ())]) >= 2:
+            problems.append(f"language: {rules['foreign_note']}")
         problems += [f"injection: {p}" for p in self.injection(text, pos)]
         return problems
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..schema import Decision, Evidence, Outcome, SuspiciousKind
 
-Language = str  # a code `languages.get` knows: "en", "es", or one a caller registered
+Language = str  # a code `languages.get` knows: a module in explain/languages/, or one a caller registered
 
 
 class _Strict(BaseModel):

@@ -33,6 +33,7 @@ import re
 from typing import NamedTuple
 
 from ..schema import DisputedItem, Evidence
+from . import languages
 from .model import Language
 
 _NUM = r"\d+(?:\s*(?:-|to)\s*\d+)?"
@@ -78,8 +79,6 @@ _SUPPORTED = re.compile(r"\b(?:is|are|was|were)\s+(?:medically\s+)?(?:supported|
                         r"(?:the\s+)?(?:ACOEM|MTUS|ODG|(?:\w+\s+)?guidelines?|(?:the\s+)?records?)\b|"
                         r"\b(?:records?|documentation)\s+(?:[\w-]+\s+){0,4}?(?:do\s+|does\s+)?(?:indicate|show|support|"
                         r"document|demonstrate)s?\b", re.I)
-SUPPORTED = {"en": "The reviewer found that your records and the guidelines support this care.",
-             "es": "El revisor encontró que sus expedientes y las guías apoyan esta atención."}
 _CONTINGENT = re.compile(r"\b(?:additional|further|more|continued)\s+(?:[\w-]+\s+){0,3}?(?:is|are)\s+(?:contingent|"
                          r"dependent|based)\s+(?:up)?on\s+(?:the\s+)?(?:patient'?s?\s+|worker'?s?\s+)?(?:documented\s+|"
                          r"objective\s+)?(?:response|improvement|progress|benefit)", re.I)
@@ -95,16 +94,6 @@ _NOT_THE_RECORDS = re.compile(r"\b(?:UR|utilization\s+review|denied|denial|non-?
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
 _LEAD = " \t\r\n\"”’')"
 
-ALLOWANCE = {"en": "The guidelines suggest {qual}{count} visits over {span} {unit}.",
-             "es": "Las guías sugieren {qual}{count} sesiones en {span} {unit}."}
-COUNT = {"en": "The guidelines suggest {qual}{count} visits.", "es": "Las guías sugieren {qual}{count} sesiones."}
-LIMIT = {"en": "The guidelines suggest it for no more than {count} {unit}.",
-         "es": "Las guías lo sugieren por no más de {count} {unit}."}
-_QUAL = {"up to": ("up to ", "hasta "), "about": ("about ", "unas "), "approximately": ("about ", "unas "),
-         "a maximum of": ("up to ", "hasta "), "a total of": ("up to ", "hasta "), "a total of up to": ("up to ", "hasta ")}
-_UNITS = {"day": ("day", "days", "día", "días"), "week": ("week", "weeks", "semana", "semanas"),
-          "month": ("month", "months", "mes", "meses")}
-
 # "The records did not show ..." — how a reason or a rationale sentence says something is missing
 _MISSING = re.compile(
     r"\b(?:no|not|without|lack\s+of|absence\s+of|insufficient|unclear|undocumented|not\s+documented|not\s+shown|"
@@ -117,198 +106,75 @@ _BREAK = re.compile(r"\b(?:and|but|however|although|though|while|whereas|yet)\b"
 
 
 class Finding(NamedTuple):
+    """A finding the records may lack: its sentences are each language's `POINTS["findings"][key]`."""
+
     key: str
     pattern: re.Pattern
-    why: dict[str, str]
-    help: dict[str, str]
 
 
 def _table(rows) -> list[Finding]:
-    return [Finding(k, re.compile(p, re.I), why, help) for k, p, why, help in rows]
+    return [Finding(k, re.compile(p, re.I)) for k, p in rows]
 
 
 FINDINGS: list[Finding] = _table([
     ("functional_improvement",
      r"\bfunctional\s+(?:improvement|gains?|benefit|response)|\bobjective\s+(?:improvement|response|benefit)|"
      r"\b(?:improve\w*|increase\w*|gains?)\s+in\s+(?:function|ADLs?|activities)|\bimproved\s+function|"
-     r"\breturn(?:ed|ing)?\s+to\s+work",
-     {"en": "The records did not show that past care helped you do more.",
-      "es": "Los expedientes no mostraron que la atención anterior le ayudó a hacer más."},
-     {"en": "Your doctor could send notes that show how past care helped you do more.",
-      "es": "Su médico podría enviar notas que muestren cómo la atención anterior le ayudó a hacer más."}),
+     r"\breturn(?:ed|ing)?\s+to\s+work"),
     ("pain_relief",
      r"\bpain\s+(?:relief|reduction)|\b(?:reduction|decrease|improvement)\s+(?:in|of)\s+(?:the\s+)?(?:pain|VAS)\b|"
-     r"\banalgesic\s+(?:effect|benefit|response)",
-     {"en": "The records did not show that past care eased your pain.",
-      "es": "Los expedientes no mostraron que la atención anterior le calmó el dolor."},
-     {"en": "Your doctor could send notes that show how much past care eased your pain.",
-      "es": "Su médico podría enviar notas que muestren cuánto le calmó el dolor la atención anterior."}),
-    ("conservative_care",
-     r"\bconservative\s+(?:care|treatment|therapy|course|management|measures)",
-     {"en": "The records did not show that simpler care, like rest or therapy, was tried first and did not help.",
-      "es": "Los expedientes no mostraron que antes se probó una atención más simple, como reposo o terapia, sin mejorar."},
-     {"en": "Your doctor could send notes about the simpler care you tried first and how it went.",
-      "es": "Su médico podría enviar notas sobre la atención más simple que usted probó antes y cómo le fue."}),
+     r"\banalgesic\s+(?:effect|benefit|response)"),
+    ("conservative_care", r"\bconservative\s+(?:care|treatment|therapy|course|management|measures)"),
     ("tried_first",
      r"\bfirst[- ]line\b|\btrial(?:ed)?\s+and\s+fail\w*|\b(?:adequate|failed|prior)\s+trials?\s+of\b|\bfailed\s+(?:a\s+)?trials?\b|\bfailure\s+of\s+(?:a\s+)?"
-     r"(?:trial|first|other|oral)\b|\b(?:in)?toleran(?:t|ce)\s+(?:to|of)\s+(?:oral|other|first)",
-     {"en": "The records did not show that other treatments were tried first and did not work.",
-      "es": "Los expedientes no mostraron que antes probó otros tratamientos que no le ayudaron."},
-     {"en": "Your doctor could send notes about other treatments you tried first and how they went.",
-      "es": "Su médico podría enviar notas sobre otros tratamientos que usted probó antes y cómo le fue."}),
-    ("red_flags",
-     r"\bred[- ]flags?\b",
-     {"en": "The records did not show signs of a serious problem.",
-      "es": "Los expedientes no mostraron señales de un problema grave."},
-     {"en": "Your doctor could send exam notes that show any signs of a serious problem.",
-      "es": "Su médico podría enviar notas del examen que muestren cualquier señal de un problema grave."}),
+     r"(?:trial|first|other|oral)\b|\b(?:in)?toleran(?:t|ce)\s+(?:to|of)\s+(?:oral|other|first)"),
+    ("red_flags", r"\bred[- ]flags?\b"),
     ("nerve_damage",
      r"\bneurologic(?:al)?\s+(?:deficits?|compromise|dysfunction|findings|signs)|\bnerve\s+(?:root\s+)?compromise\b|"
      r"\bunremarkable\s+(?:[\w-]+\s+){0,3}?neurologic(?:al)?\s+exam|\b(?:evidence|signs|findings)\s+of\s+"
-     r"radiculopathy|\bradicular\s+(?:signs|symptoms|findings)",
-     {"en": "The records did not show signs of nerve damage.",
-      "es": "Los expedientes no mostraron señales de daño en los nervios."},
-     {"en": "Your doctor could send exam notes that show any signs of nerve damage.",
-      "es": "Su médico podría enviar notas del examen que muestren cualquier señal de daño en los nervios."}),
+     r"radiculopathy|\bradicular\s+(?:signs|symptoms|findings)"),
     ("exam_findings",
      r"\b(?:physical\s+)?exam(?:ination)?\s+findings|\bobjective\s+(?:\w+\s+)?(?:findings|evidence|signs|deficits)|"
-     r"\bclinical\s+findings|\b(?:imaging|MRI|x-?ray|radiographic)\s+findings|\bmuscle\s+spasms?",
-     {"en": "The records did not show exam findings that back up this request.",
-      "es": "Los expedientes no mostraron datos del examen que apoyen este pedido."},
-     {"en": "Your doctor could send exam notes that show why you need this.",
-      "es": "Su médico podría enviar notas del examen que muestren por qué lo necesita."}),
+     r"\bclinical\s+findings|\b(?:imaging|MRI|x-?ray|radiographic)\s+findings|\bmuscle\s+spasms?"),
     ("home_program",
      r"\bhome\s+(?:exercise\s+)?program\b|\bself[- ]directed\s+(?:home\s+)?(?:exercise|physical\s+medicine|program)|"
-     r"\bindependent\s+(?:home\s+)?exercise\s+program",
-     {"en": "The records did not show why exercises at home are not enough.",
-      "es": "Los expedientes no mostraron por qué no bastan los ejercicios en casa."},
-     {"en": "Your doctor could explain why exercises at home are not enough.",
-      "es": "Su médico podría explicar por qué no bastan los ejercicios en casa."}),
+     r"\bindependent\s+(?:home\s+)?exercise\s+program"),
     ("exercise_program",
      r"\b(?:adjunct\w*\s+to|in\s+conjunction\s+with|along\s+with|part\s+of)\s+(?:an?\s+)?(?:active\s+|ongoing\s+)?"
-     r"(?:exercise|rehab\w*|functional\s+restoration|home\s+exercise)\s+program",
-     {"en": "The records did not show that this would be used with an exercise program.",
-      "es": "Los expedientes no mostraron que esto se usaría junto con un programa de ejercicios."},
-     {"en": "Your doctor could send notes about the exercise program you follow.",
-      "es": "Su médico podría enviar notas sobre el programa de ejercicios que usted sigue."}),
-    ("trial_first",
-     r"\b(?:one|1|30)[- ](?:month|day)\s+(?:home[- ]based\s+)?trial\b",
-     {"en": "The records did not show a trial period with this first.",
-      "es": "Los expedientes no mostraron un periodo de prueba con esto antes."},
-     {"en": "Your doctor could send notes from a trial period with it.",
-      "es": "Su médico podría enviar notas de un periodo de prueba con esto."}),
-    ("mental_health_check",
-     r"\bpsycholog\w*\s+(?:evaluation|screening|clearance|assessment)",
-     {"en": "The records did not show a mental health check that is needed first.",
-      "es": "Los expedientes no mostraron una consulta de salud mental que se pide antes."},
-     {"en": "Your doctor could send the results of a mental health check.",
-      "es": "Su médico podría enviar los resultados de una consulta de salud mental."}),
-    ("drug_checks",
-     r"\burine\s+drug\s+(?:screen|test)\w*|\bUDS\b|\b(?:opioid|pain|narcotic)\s+(?:contract|agreement)|"
-     r"\baberrant\s+(?:drug[- ])?behavio|\brisk\s+of\s+(?:addiction|abuse|misuse)|\bCURES\b",
-     {"en": "The records did not show safety checks, like drug tests, for this medicine.",
-      "es": "Los expedientes no mostraron que le hicieron pruebas de drogas ni otros controles."},
-     {"en": "Your doctor could send notes on safety checks, like drug tests.",
-      "es": "Su médico podría enviar notas sobre los controles de seguridad, como pruebas de drogas."}),
+     r"(?:exercise|rehab\w*|functional\s+restoration|home\s+exercise)\s+program"),
+    ("trial_first", r"\b(?:one|1|30)[- ](?:month|day)\s+(?:home[- ]based\s+)?trial\b"),
+    ("mental_health_check", r"\bpsycholog\w*\s+(?:evaluation|screening|clearance|assessment)"),
+    ("drug_checks", r"\burine\s+drug\s+(?:screen|test)\w*|\bUDS\b|\b(?:opioid|pain|narcotic)\s+(?:contract|agreement)|"
+                    r"\baberrant\s+(?:drug[- ])?behavio|\brisk\s+of\s+(?:addiction|abuse|misuse)|\bCURES\b"),
     ("condition_changed",
      r"\b(?:significant\s+)?change\s+in\s+(?:the\s+)?(?:patient'?s\s+|worker'?s\s+)?(?:symptoms|condition|findings|"
-     r"clinical\s+status)",
-     {"en": "The records did not show that your health changed.",
-      "es": "Los expedientes no mostraron que su salud cambió."},
-     {"en": "Your doctor could send notes on how your health has changed.",
-      "es": "Su médico podría enviar notas sobre cómo ha cambiado su salud."}),
+     r"clinical\s+status)"),
     ("surgery_planned",
      r"\bsurg(?:ical|ery)\s+(?:candidate|candidacy|planning|plan|is\s+(?:not\s+)?(?:planned|being\s+considered))|"
-     r"\bcandidate\s+for\s+surgery|\bplan\s+for\s+surgery|\bdiscussion\s+of\s+surgery|\bconsider\w*\s+surgery",
-     {"en": "The records did not show that surgery is being considered.",
-      "es": "Los expedientes no mostraron que se esté pensando en una cirugía."},
-     {"en": "Your doctor could send notes that say if surgery is being considered.",
-      "es": "Su médico podría enviar notas que digan si se está pensando en una cirugía."}),
-    ("goals",
-     r"\b(?:specific|functional|treatment|therapy)\s+goals?\b|\btime[- ]?frame\b",
-     {"en": "The records did not show clear goals for this care.",
-      "es": "Los expedientes no mostraron metas claras para esta atención."},
-     {"en": "Your doctor could send a plan with goals for this care.",
-      "es": "Su médico podría enviar un plan con metas para esta atención."}),
-    ("symptoms",
-     r"\b(?:subjective\s+)?complaints\s+of\b|\b(?:active|ongoing|current)\s+(?:[\w-]+\s+)?symptoms\b|"
-     r"\bsymptoms\s+(?:of|that|to\s+(?:support|warrant))\b",
-     {"en": "The records did not show the symptoms this treatment is for.",
-      "es": "Los expedientes no mostraron los síntomas que esta atención trata."},
-     {"en": "Your doctor could send notes about your symptoms.",
-      "es": "Su médico podría enviar notas sobre sus síntomas."}),
-    ("diagnosis",
-     r"\b(?:any|a|the)\s+diagnosis\s+(?:for|that|which)\b|\bfor\s+diagnosing\b|"
-     r"\bsupport\w*\s+(?:for\s+)?(?:the\s+|a\s+)?diagnos\w+",
-     {"en": "The records did not show a health problem that this treatment is for.",
-      "es": "Los expedientes no mostraron un problema de salud que esta atención trate."},
-     {"en": "Your doctor could send notes on the health problem this treatment is for.",
-      "es": "Su médico podría enviar notas sobre el problema de salud que esta atención trata."}),
+     r"\bcandidate\s+for\s+surgery|\bplan\s+for\s+surgery|\bdiscussion\s+of\s+surgery|\bconsider\w*\s+surgery"),
+    ("goals", r"\b(?:specific|functional|treatment|therapy)\s+goals?\b|\btime[- ]?frame\b"),
+    ("symptoms", r"\b(?:subjective\s+)?complaints\s+of\b|\b(?:active|ongoing|current)\s+(?:[\w-]+\s+)?symptoms\b|"
+                 r"\bsymptoms\s+(?:of|that|to\s+(?:support|warrant))\b"),
+    ("diagnosis", r"\b(?:any|a|the)\s+diagnosis\s+(?:for|that|which)\b|\bfor\s+diagnosing\b|"
+                  r"\bsupport\w*\s+(?:for\s+)?(?:the\s+|a\s+)?diagnos\w+"),
     ("past_help",  # the least specific: only where no other finding is named
      r"\b(?:documented|significant|measurable|objective|sustained|meaningful)\s+(?:improvement|benefit|gains?|relief)\b|"
-     r"\b(?:efficacy|effectiveness|benefit|response)\s+(?:of|from|to)\s+(?:the\s+)?(?:prior|previous|past|recent)\s+",
-     {"en": "The records did not show that past care helped you.",
-      "es": "Los expedientes no mostraron que la atención anterior le ayudó."},
-     {"en": "Your doctor could send notes that show how past care helped you.",
-      "es": "Su médico podría enviar notas que muestren cómo le ayudó la atención anterior."}),
+     r"\b(?:efficacy|effectiveness|benefit|response)\s+(?:of|from|to)\s+(?:the\s+)?(?:prior|previous|past|recent)\s+"),
     ("reason_for_request",
      r"\b(?:physician\s+|clinical\s+|medical\s+)?(?:rationale|rational|reason(?:ing)?|explanation)\s+"
      r"(?:[\w-]+\s+){0,6}?(?:for|why|as\s+to)\b|\bindication\s+(?:is\s+|was\s+)?(?:for|why)\b|"
-     r"\b(?:clear|stated|established|explained)\s+why\b",
-     {"en": "The records did not explain why you need this treatment.",
-      "es": "Los expedientes no dicen por qué usted necesita esta atención."},
-     {"en": "Your doctor could send a note that explains why you need this treatment.",
-      "es": "Su médico podría enviar una nota que diga por qué usted necesita esta atención."}),
+     r"\b(?:clear|stated|established|explained)\s+why\b"),
 ])
-
-EXCEEDS_HELP = {"en": "Your doctor could explain why you need more than the guidelines suggest.",
-                "es": "Su médico podría explicar por qué usted necesita más de lo que sugieren las guías."}
-# reasons the request is more than the guidelines suggest, or rests on another request: key -> why, help
-REASONS: dict[str, tuple[dict[str, str], dict[str, str] | None]] = {
-    "exceeds": ({"en": "The request is for more than the guidelines suggest.",
-                 "es": "El pedido es por más de lo que sugieren las guías."}, EXCEEDS_HELP),
-    "exceeds_longer": ({"en": "The request is for longer than the guidelines suggest.",
-                        "es": "El pedido es por más tiempo del que sugieren las guías."}, EXCEEDS_HELP),
-    "exceeds_already": ({"en": "You already had more visits than the guidelines suggest.",
-                         "es": "Usted ya tuvo más sesiones de las que sugieren las guías."}, EXCEEDS_HELP),
-    "not_routine": ({"en": "The guidelines do not suggest this as a routine step.",
-                     "es": "Las guías no sugieren esto como un paso de rutina."}, None),
-    "not_repeat": ({"en": "The guidelines do not suggest doing this test again in most cases.",
-                    "es": "Las guías no sugieren repetir esta prueba en la mayoría de los casos."}, None),
-    "not_recommended": ({"en": "The guidelines do not suggest this treatment for a case like yours.",
-                         "es": "Las guías no sugieren esta atención para un caso como el suyo."}, None),
-    "unspecified": ({"en": "The request did not say how much or for how long.",
-                     "es": "El pedido no dijo cuánto ni por cuánto tiempo."},
-                    {"en": "Your doctor could send a new request that says how much and for how long.",
-                     "es": "Su médico podría enviar un nuevo pedido que diga cuánto y por cuánto tiempo."}),
-    "depends_on_response": ({"en": "More care depends on how you did with the care you already had.",
-                             "es": "Más atención depende de cómo le fue con la atención que ya tuvo."},
-                            {"en": "Your doctor could send notes on how you did with the care you already had.",
-                             "es": "Su médico podría enviar notas de cómo le fue con la atención que ya tuvo."}),
-    "only_for": ({"en": "The guidelines suggest this only for certain health problems.",
-                  "es": "Las guías sugieren esto solo para ciertos problemas de salud."}, None),
-    "short_term": ({"en": "The guidelines suggest it only for a short time.",
-                    "es": "Las guías lo sugieren solo por poco tiempo."},
-                   {"en": "Your doctor could explain why you need it for longer.",
-                    "es": "Su médico podría explicar por qué lo necesita por más tiempo."}),
-    "with_surgery": ({"en": "This goes with a surgery that was not approved.",
-                      "es": "Esto va con una cirugía que no fue aprobada."},
-                     {"en": "Your doctor could ask for this again with a new surgery request.",
-                      "es": "Su médico podría pedir esto otra vez junto con un nuevo pedido de cirugía."}),
-    "with_other": ({"en": "This goes with another treatment that was not approved.",
-                    "es": "Esto va con otro tratamiento que no fue aprobado."},
-                   {"en": "Your doctor could ask for this again with a new request for that treatment.",
-                    "es": "Su médico podría pedir esto otra vez junto con un nuevo pedido de ese tratamiento."}),
-}
 
 
 def vetted_texts() -> list[str]:
-    """Every sentence the rules can write (their numbers left as fields): planted text may copy them."""
-    out = [*ALLOWANCE.values(), *COUNT.values(), *LIMIT.values(), *SUPPORTED.values()]
-    for f in FINDINGS:
-        out += [*f.why.values(), *f.help.values()]
-    for why, help in REASONS.values():
-        out += [*why.values(), *(help or {}).values()]
+    """Every sentence the rules can write (their numbers left as fields), in every language: planted
+    text may copy them."""
+    out = []
+    for code in languages.codes():
+        said = languages.get(code).points
+        out += [said[k] for k in ("allowance", "count", "limit", "supported")]
+        out += [s for pair in (*said["findings"].values(), *said["reasons"].values()) for s in pair if s]
     return out
 
 
@@ -319,43 +185,41 @@ class RulePoint(NamedTuple):
     evidence: Evidence | None
 
 
-def _fmt_range(value: str, language: Language) -> str:
-    return re.sub(r"\s*(?:-|to)\s*", " to " if language == "en" else " a ", value.strip())
+def _fmt_range(value: str, said: dict) -> str:
+    return re.sub(r"\s*(?:-|to)\s*", said["range"], value.strip())
 
 
-def _unit(name: str, count: str, language: Language) -> str:
-    forms = _UNITS[name.lower().rstrip("s")]
-    plural = count != "1"
-    return (forms[1] if plural else forms[0]) if language == "en" else (forms[3] if plural else forms[2])
+def _unit(name: str, count: str, said: dict) -> str:
+    return said["units"][name.lower().rstrip("s")][count != "1"]
 
 
-def _qual(m: re.Match, language: Language) -> str:
-    en, es = _QUAL.get(" ".join((m.group("qual") or "").lower().split()), ("", ""))
-    return en if language == "en" else es
+def _qual(m: re.Match, said: dict) -> str:
+    return said["quals"].get(" ".join((m.group("qual") or "").lower().split()), "")
 
 
 def allowance(sentence: str, language: Language) -> str | None:
     """The guideline's allowed count (and duration, or limit on how long), when `sentence` states
     exactly one and no negation other than the limit's own."""
+    said = languages.get(language).points
     if (limits := list(_LIMIT.finditer(sentence))) and len(limits) == 1 and not _CONDITIONAL.search(sentence):
         m = limits[0]
-        count = _fmt_range(m.group("count"), language)
-        return LIMIT[language].format(count=count, unit=_unit(m.group("unit"), count, language))
+        count = _fmt_range(m.group("count"), said)
+        return said["limit"].format(count=count, unit=_unit(m.group("unit"), count, said))
     if _NEGATION.search(sentence) or not _GUIDELINE.search(sentence):
         return None
     if len(found := list(_ALLOWANCE.finditer(sentence))) == 1:
         m = found[0]
-        span = _fmt_range(m.group("span"), language)
-        return ALLOWANCE[language].format(qual=_qual(m, language), count=_fmt_range(m.group("count"), language),
-                                          span=span, unit=_unit(m.group("unit"), span, language))
+        span = _fmt_range(m.group("span"), said)
+        return said["allowance"].format(qual=_qual(m, said), count=_fmt_range(m.group("count"), said),
+                                        span=span, unit=_unit(m.group("unit"), span, said))
     if not found and len(counts := list(_COUNT.finditer(sentence))) == 1:
         m = counts[0]
-        return COUNT[language].format(qual=_qual(m, language), count=_fmt_range(m.group("count"), language))
+        return said["count"].format(qual=_qual(m, said), count=_fmt_range(m.group("count"), said))
     return None
 
 
 def reason(sentence: str) -> str | None:
-    """The key in `REASONS` of what `sentence` says is more than the guidelines suggest, or that
+    """The key in `POINTS["reasons"]` of what `sentence` says is more than the guidelines suggest, or that
     the request goes with one that was not approved; None when unsure."""
     if (m := _PRIMARY_DENIED.search(sentence)) and _ANCILLARY.search(sentence) and _BECAUSE.search(sentence):
         return "with_surgery" if m.group("what").lower().startswith("surg") else "with_other"
@@ -416,7 +280,8 @@ def _missing_points(text: str, missing: bool, language: Language) -> list[tuple[
     if not missing and (not _MISSING.search(text) or _NOT_THE_RECORDS.search(text)):
         return []
     found = [f] if (f := finding(text)) is not None else negated_findings(text)
-    return [(part, (f.why if part == "why" else f.help)[language]) for f in found for part in ("why", "help")]
+    said = languages.get(language).points["findings"]
+    return [(part, said[f.key][part == "help"]) for f in found for part in ("why", "help")]
 
 
 def _sources(item: DisputedItem, letter: str) -> list[tuple[str, str, Evidence | None, bool]]:
@@ -444,10 +309,10 @@ def points_for(text: str, language: Language, *, upheld: bool, missing: bool = F
     if (said := allowance(text, language)) is not None:
         return [("why", said)]
     if not upheld:
-        return [("why", SUPPORTED[language])] if supported(text) else []
+        return [("why", languages.get(language).points["supported"])] if supported(text) else []
     if (key := reason(text)) is not None:
-        why, help = REASONS[key]
-        return [("why", why[language])] + ([("help", help[language])] if help else [])
+        why, help = languages.get(language).points["reasons"][key]
+        return [("why", why)] + ([("help", help)] if help else [])
     return _missing_points(text, missing, language)
 
 

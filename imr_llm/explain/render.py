@@ -19,7 +19,7 @@ import re
 from html import escape
 
 from ..reading import SourceText
-from .facts import FROM_PICTURE, LABELS
+from . import languages
 from .model import Notice, PatientExplanation
 from .text import clean
 
@@ -45,14 +45,14 @@ def render(expl: PatientExplanation, fmt: str, *, source: SourceText | str | Non
 
 
 def _groups(expl: PatientExplanation) -> list[tuple[str, list]]:
-    labels = LABELS[expl.language]
+    labels = languages.get(expl.language).labels
     order = [("overturned", labels["for_overturned"]), ("upheld", labels["for_upheld"]), ("all", labels["for_all"])]
     return [(title, [s for s in expl.next_steps if s.applies_to == key]) for key, title in order
             if any(s.applies_to == key for s in expl.next_steps)]
 
 
 def _about(expl: PatientExplanation) -> list[str]:
-    labels = LABELS[expl.language]
+    labels = languages.get(expl.language).labels
     lines = [f"{labels['facts']}: {expl.facts_version}"]
     r = expl.readability
     if r is not None and r.overall is not None:
@@ -76,8 +76,8 @@ def check_report(expl: PatientExplanation) -> list[str]:
 def _warnings(expl: PatientExplanation) -> list[str]:
     """What the worker must know before the items: a page that failed its guards, lines of the letter to check.
     Which points fell back is no news for the worker (JSON and `--verbose` have it)."""
-    labels = LABELS[expl.language]
-    out = [FROM_PICTURE[expl.language]] if expl.from_picture else []
+    labels = languages.get(expl.language).labels
+    out = [languages.get(expl.language).facts["from_picture"]] if expl.from_picture else []
     out += [labels["checks_failed"]] if expl.guards and not expl.passed else []
     return out + [labels["notice"].format(quote=f": «{n.quote}»" if n.quote else "") for n in expl.notices]
 
@@ -91,13 +91,13 @@ def _letter_lines(item, labels: dict[str, str]) -> list[tuple[str, str | None]]:
 
 
 def _letter_words(text: str, language: str) -> str:
-    return f"«{text}»" if language == "es" else f"\"{text}\""
+    return languages.get(language).labels["quote_words"].format(text)
 
 
 # -- text and Markdown -------------------------------------------------------------------------
 
 def to_text(expl: PatientExplanation) -> str:
-    labels = LABELS[expl.language]
+    labels = languages.get(expl.language).labels
     out = [labels["title"] + (f" ({labels['case']} {expl.case_number})" if expl.case_number else ""), "",
            expl.headline, ""]
     warnings = _warnings(expl)
@@ -138,7 +138,7 @@ def _md(text: str) -> str:
 
 
 def to_markdown(expl: PatientExplanation) -> str:
-    labels = LABELS[expl.language]
+    labels = languages.get(expl.language).labels
     out = [f"# {labels['title']}", ""]
     if expl.case_number:
         out += [f"{labels['case']} {_md(expl.case_number)}", ""]
@@ -146,7 +146,7 @@ def to_markdown(expl: PatientExplanation) -> str:
     for w in _warnings(expl):
         out += [f"> {_md(w)}", ""]
     out += [f"## {labels['requests']}", ""]
-    quote = "«{}»" if expl.language == "es" else "“{}”"
+    quote = languages.get(expl.language).labels["quote"]
     for n, item in enumerate(expl.items, 1):
         out += [f"### {n}. {_md(item.plain_request)}", "", f"**{labels['decision']}: {_md(item.status)}**", ""]
         for label, words in _letter_lines(item, labels):
@@ -258,7 +258,7 @@ def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]], withheld
     for span in spans:
         starts.setdefault(span[0], []).append(span)
         ends.setdefault(span[1], []).append(span)
-    labels = LABELS[lang]
+    labels = languages.get(lang).labels
     back = escape(labels["back_to_point"])
     out: list[str] = []
     for a, b in zip(cuts, cuts[1:]):
@@ -284,7 +284,7 @@ def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]], withheld
 
 def to_html(expl: PatientExplanation, source: SourceText | str | None = None, source_name: str | None = None) -> str:
     lang = expl.language
-    labels = LABELS[lang]
+    labels = languages.get(lang).labels
     raw = source.raw if isinstance(source, SourceText) else source
     spans = _evidence_spans(expl) if raw is not None else []
 
@@ -334,17 +334,20 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
 
 
 def _escaper(lang: str):
-    """HTML escaping for the page's language: on a Spanish page, a «quote» of the letter is English."""
+    """HTML escaping for the page's language: on a Spanish page, a «quote» of the letter is English
+    (the language's `quoted_letter` attribute marks it)."""
+    mark = languages.get(lang).labels["quoted_letter"]
+
     def e(text: str) -> str:
-        return _ENGLISH_QUOTE.sub(r'<span lang="en">\g<0></span>', escape(text)) if lang == "es" else escape(text)
+        return _ENGLISH_QUOTE.sub(rf"<span{mark}>\g<0></span>", escape(text)) if mark else escape(text)
     return e
 
 
 def _html_item(n: int, item, lang: str, *, linked: bool) -> list[str]:
     """One decided item: its title, decision (linked to the letter's words), the letter's lines,
     why, and what could help."""
-    e, labels = _escaper(lang), LABELS[lang]
-    q = '<q lang="en">' if lang == "es" else "<q>"
+    e, labels = _escaper(lang), languages.get(lang).labels
+    q = f'<q{labels["quoted_letter"]}>'
     icon = "✓" if item.decision == "overturned" else "✗"
     see = ""
     if item.decision_evidence is not None and linked:

@@ -88,8 +88,7 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
     """The offline explanation: the rules' specific points where they pass the per-point guards,
     the generic points otherwise. `specific=False` uses only the fixed template points (the last
     resort when a page fails its guards)."""
-    lang = languages.get(language)  # ValueError for a language nobody added
-    vetted = lang.facts  # the code facts.py keeps this language's vetted facts under
+    lang = languages.get(language)  # UnknownLanguage for a language nobody added
     raw = source.raw if isinstance(source, SourceText) else source
     guard = PointGuard(det, source, language) if specific else None
     items = []
@@ -103,7 +102,7 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
             request_hidden=planted,
             plain_request=lang.templates["planted_request"] if planted else plain_request(item, raw, language),
             decision=item.decision,
-            status=facts.status(item.decision, item.modified_by_ur, vetted),
+            status=facts.status(item.decision, item.modified_by_ur, language),
             decision_evidence=item.evidence.get("decision"),
             already_approved=clean(item.ur_authorized) if item.modified_by_ur and item.ur_authorized else None,
             why=why_points(item, language, why),
@@ -117,15 +116,15 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
         outcome=det.outcome,
         case_number=det.case_number,
         items=items,
-        next_steps=facts.next_steps(decisions, vetted),
-        disclaimer=facts.DISCLAIMER[vetted],
+        next_steps=facts.next_steps(decisions, language),
+        disclaimer=lang.facts["disclaimer"],
         language=language,
         facts_version=facts.FACTS_VERSION,
         written_by=WrittenBy(kind="template"),
         suspicious=[SuspiciousMark(kind=f.kind, section=f.section, note=f.note, start=f.evidence.start,
                                    end=f.evidence.end) for f in det.suspicious],
     )
-    explanation.glossary = facts.glossary(shown_text(explanation), vetted)
+    explanation.glossary = facts.glossary(shown_text(explanation), language)
     return explanation
 
 

@@ -251,11 +251,6 @@ def _visit_numbers(text: str, letter: str, visits: bool) -> tuple:
 _RANGE = re.compile(r"\d\s*(?:-|to)\s*\d|\b\w+\s+to\s+\w+\b")
 
 
-# A UR-modified item whose disputed part the parse could not single out: its whole heading (original
-# request, authorized part and the rest) would read as a run-on sentence. (Kept by code for callers.)
-DISPUTED_PART = {code: languages.get(code).templates["disputed_part"] for code in languages.BUILT_IN}
-
-
 
 # -- lines to check on paper --------------------------------------------------------------------
 

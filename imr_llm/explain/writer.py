@@ -20,9 +20,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..prompts import load_prompt
+from . import languages
 from .model import Language
 
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 Reading = Literal["approved", "not approved", "not said"]
 
 
@@ -60,7 +60,7 @@ class ModelWriter:
         """`note`: decision ("approved"/"not approved"), kind ("reason"/"missing"), note (the value)."""
         answer = await self.client.acomplete(
             "explain_point", self.prompt,
-            {**note, "language": LANGUAGE_NAMES[language], "draft": draft or "", "problems": problems or []},
+            {**note, "language": languages.get(language).NAME, "draft": draft or "", "problems": problems or []},
             WrittenPoint)
         return " ".join(answer.sentence.split())
 

@@ -1,11 +1,13 @@
 """Explanation languages as modules: one module per language in this folder, found by its code.
 
-A language module holds its fixed template sentences (`TEMPLATES`, vetted: planted text may copy
-them), its joining words (`WORDS`), its body-part words (`REGIONS`, `TRUNK`), and the grammar
-functions the offline writer calls (`FUNCTIONS`). Code that needs a language-specific string asks
-the `Lang` object, never compares codes; a module missing any of them fails at load, naming it,
-so a new language can never be silently written in another one. `FACTS` names the code under
-which `facts.py` keeps its vetted facts (the language's own code unless the module says otherwise).
+A language module holds everything that differs by language, so that no code outside this folder
+compares a language code: its fixed template sentences (`TEMPLATES`, vetted: planted text may copy
+them) and joining words (`WORDS`); its vetted facts (`FACTS`: status, next steps, disclaimer, the
+sources' labels; `GLOSSARY`, `GLOSSARY_TERMS`), the renderers' labels and quote marks (`LABELS`),
+the rules' sentences and number words (`POINTS`), how the guards read it (`GUARDS`), its reading-level
+formula and limits (`READING`), its body-part words (`REGIONS`, `TRUNK`), its name (`NAME`) and the
+grammar functions the offline writer calls (`FUNCTIONS`). A module missing any of them, or any key
+English has in a table, fails at load, naming it: a language is never silently written in another.
 """
 
 from __future__ import annotations
@@ -14,18 +16,33 @@ import importlib
 import pkgutil
 from types import ModuleType
 
-TEMPLATES = ("headlines", "why_verdict", "why_decision", "why_guidelines", "why_other_sources", "why_no_guideline",
-             "other_sources", "help_generic", "planted_request", "disputed_part", "unknown_quantity", "purchase")
-WORDS = ("and", "for_time", "after_surgery", "for_surgery", "letter_says")
-DATA = ("REGIONS", "TRUNK")
+from ...errors import ConfigError
+from . import en as _reference
+
+TABLES = ("TEMPLATES", "WORDS", "FACTS", "GLOSSARY", "LABELS", "POINTS", "GUARDS", "READING")  # every key English has
+DATA = ("NAME", "GLOSSARY_TERMS", "REGIONS", "TRUNK")
 FUNCTIONS = ("times", "weeks", "body_part", "request_core", "medicine", "as_printed", "quantity")
 
 
-class MissingString(KeyError):
+class MissingString(ConfigError, KeyError):
     """A language module lacks something every language must have."""
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+class UnknownLanguage(ConfigError, ValueError):
+    """A language code no module in this folder and no `register` call gave."""
+
+
+def _missing(have, want: dict, path: str) -> str | None:
+    """The first key of `want` (nested tables too) that `have` lacks, as `TABLE['key']['key']`."""
+    for key, value in want.items():
+        if not isinstance(have, dict) or key not in have:
+            return f"{path}[{key!r}]"
+        if isinstance(value, dict) and (found := _missing(have[key], value, f"{path}[{key!r}]")):
+            return found
+    return None
 
 
 class Lang:
@@ -33,20 +50,22 @@ class Lang:
 
     def __init__(self, code: str, module: ModuleType) -> None:
         self.code, self.module = code, module
-        for table, names in (("TEMPLATES", TEMPLATES), ("WORDS", WORDS)):
-            have = getattr(module, table, {})
-            for name in names:
-                if name not in have:
-                    raise MissingString(f"language {code!r} lacks the string {table}[{name!r}]")
-        for name in (*DATA, *FUNCTIONS):
+        for name in (*TABLES, *DATA, *FUNCTIONS):
             if not hasattr(module, name):
                 raise MissingString(f"language {code!r} lacks {name}")
+        for table in TABLES:
+            if found := _missing(getattr(module, table), getattr(_reference, table), table):
+                raise MissingString(f"language {code!r} lacks the string {found}")
         self.templates: dict = module.TEMPLATES
         self.words: dict[str, str] = module.WORDS
-        self.facts: str = getattr(module, "FACTS", code)
+        self.facts: dict[str, str] = module.FACTS
+        self.labels: dict[str, str] = module.LABELS
+        self.points: dict = module.POINTS
+        self.guards: dict = module.GUARDS
+        self.reading: dict = module.READING
 
     def __getattr__(self, name: str):
-        if name in (*DATA, *FUNCTIONS):
+        if name in (*DATA, *FUNCTIONS, "GLOSSARY"):
             return getattr(self.module, name)
         raise AttributeError(name)
 
@@ -72,11 +91,15 @@ def unregister(code: str) -> None:
     _LOADED.pop(code, None)
 
 
+def codes() -> tuple[str, ...]:
+    """Every language there is: the built-in ones, then the ones a caller registered."""
+    return (*BUILT_IN, *(c for c in _LOADED if c not in BUILT_IN))
+
+
 def get(code: str) -> Lang:
-    """The language `code`, loaded from this folder on first use; ValueError for one nobody added."""
+    """The language `code`, loaded from this folder on first use; UnknownLanguage for one nobody added."""
     if code not in _LOADED:
         if code not in BUILT_IN:
-            known = sorted({*BUILT_IN, *_LOADED})
-            raise ValueError(f"unsupported language {code!r}: use one of {', '.join(known)}")
+            raise UnknownLanguage(f"unsupported language {code!r}: use one of {', '.join(sorted(codes()))}")
         register(code, importlib.import_module(f"{__name__}.{code}"))
     return _LOADED[code]

@@ -1,4 +1,4 @@
-"""English: the offline writer's fixed sentences, words and grammar (readability: Flesch-Kincaid grade)."""
+"""English: the explanation's fixed sentences, vetted facts, labels, guard words, readability formula and grammar."""
 
 from __future__ import annotations
 
@@ -119,3 +119,154 @@ def as_printed(text: str, suffix: str = "") -> str:
 def quantity(words: str) -> str:
     """How much, how often, how long: the letter's own words."""
     return words
+
+NAME = "English"  # in the model writer's prompt
+FACTS = {  # vetted facts (facts.py: their keys, sources and outcomes); change with the source checked
+    "status_upheld": "Not approved — the reviewer agreed with the earlier denial.",
+    "status_overturned": "Approved — the earlier denial was reversed.",
+    "status_upheld_modified": "Not approved — the reviewer agreed with the earlier decision. The part already approved stays approved.",
+    "status_overturned_modified": "Approved — the earlier decision was reversed. The part already approved stays approved.",
+    "authorize_5_working_days": "The claims administrator must authorize this treatment within 5 working days after it gets this decision.",
+    "reimburse_20_days": "If you already had the treatment, they must pay for it within 20 days.",
+    "new_request_change_in_facts": "Your doctor can ask again with a new request. The new request must show a change in your health that is written in your medical records.",
+    "same_request_12_months": "Without such a change, the denial stays in place for 12 months when the same doctor or office asks for the same treatment.",
+    "appeal_30_days": "You can appeal this decision to the WCAB. You must file the appeal within 30 days from the date this letter was served (sent) to you.",
+    "appeal_five_grounds": "An appeal can only win for five narrow reasons, such as fraud, bias, a conflict of interest, or a plain mistake about the facts. Not agreeing with the doctor's opinion is not enough.",
+    "appeal_gets_new_review": "If you win the appeal, you get a new review by a different reviewer. The judge does not order the treatment.",
+    "free_help": "For free help, call a DWC Information & Assistance officer. You can also talk to a lawyer.",
+    "free_help_contact": "Information & Assistance line: 1-800-736-7401 (free call, recorded information). Local offices: dir.ca.gov/dwc/IandA.html",
+    "disclaimer": "A computer program made this summary from your letter. It is not legal advice. If this summary and the letter differ, the letter is what counts. For help with your case, ask an Information & Assistance officer or a lawyer.",
+    "from_picture": "This letter was read from a picture. Check each decision against your paper copy.",
+    "source_ccr_9792_10_7": "8 CCR 9792.10.7(a)", "source_lc_4610_k": "Labor Code 4610(k)",
+    "source_lc_4610_6_h": "Labor Code 4610.6(h); 8 CCR 10575", "source_lc_4610_6_grounds": "Labor Code 4610.6(h)",
+    "source_lc_4610_6_i": "Labor Code 4610.6(i)", "source_dwc_ia": "DWC, Information & Assistance Unit",
+    "source_dwc_imr_glossary": "DWC, IMR glossary (LC 4610.6)",
+}
+GLOSSARY = {  # term, the words that show it is used (lower case), definition
+    "imr": ("Independent Medical Review (IMR)", ("imr", "independent medical review", "review", "reviewer"),
+        "A review of your case by an outside doctor. This doctor checks if the treatment is medically necessary."),
+    "ur": ("utilization review (UR)", ("earlier denial", "earlier decision", "utilization review"),
+        "The first check of your doctor's request. The claims administrator had it done. It denied or changed the request."),
+    "claims_administrator": ("claims administrator", ("claims administrator",),
+        "The insurance company or group that handles your workers' comp claim."),
+    "medically_necessary": ("medically necessary", ("medically necessary",),
+        "Needed to treat your work injury, based on the guidelines and your records."),
+    "guidelines": ("medical treatment guidelines", ("guideline",),
+        "Written rules that say which care helps which health problems, and how much."),
+    "mtus": ("MTUS", ("mtus",),
+        "The Medical Treatment Utilization Schedule. These are the care rules California uses for workers' comp."),
+    "odg": ("ODG", ("odg",), "The Official Disability Guidelines, another set of care rules."),
+    "acoem": ("ACOEM", ("acoem",), "Care rules from a group of doctors who treat work injuries."),
+    "wcab": ("WCAB", ("wcab",), "The Workers' Compensation Appeals Board. It is the court for workers' comp cases."),
+    "served": ("served", ("served",), "When the letter was officially sent to you."),
+    "ia_officer": ("Information & Assistance officer", ("information & assistance",),
+        "A state worker who answers workers' comp questions for free."),
+}
+GLOSSARY_TERMS = (  # words that stay as they are, left out of reading-level scores
+    "Independent Medical Review", "IMR", "utilization review", "UR", "claims administrator", "medically necessary",
+    "medical treatment guidelines", "guidelines", "MTUS", "ODG", "ACOEM", "WCAB", "Information & Assistance officer",
+    "DWC", "workers' comp", "reviewer", "administrator",
+)
+LABELS = {  # section titles and labels the renderers print
+    "title": "What your IMR letter means", "case": "IMR case", "requests": "Your doctor's requests",
+    "decision": "Decision", "why": "Why", "what_could_help": "What could help",
+    "already_approved": "Already approved before this review", "letter_words": "The letter's words",
+    "next_steps": "What happens next", "for_overturned": "For the treatment that was approved",
+    "for_upheld": "For the treatment that was not approved", "for_all": "Help", "glossary": "Words to know",
+    "about": "About this summary", "source": "Source", "letter": "Your letter",
+    "letter_note": "The highlighted words are the ones each point above rests on.", "see_letter": "see the letter",
+    "reading": "Reading level", "facts": "Vetted facts",
+    "notice": "This letter has a line we could not check{quote}. Compare it with your paper letter before you act.",
+    "words_hidden": "The letter's words for this request are not shown here: they hold text we could not check.",
+    "checks_failed": "Parts of this summary may not match your letter. Read the letter itself before you act.",
+    "withheld": "a line we could not check is left out here: see your paper letter", "back_to_point": "back to point",
+    "skip": "Skip to the explanation",
+}
+_MORE = "Your doctor could explain why you need more than the guidelines suggest."  # the help of the "exceeds" reasons
+POINTS = {  # the rules' sentences (points.py reads the letter for when to say them)
+    "supported": "The reviewer found that your records and the guidelines support this care.",
+    "allowance": "The guidelines suggest {qual}{count} visits over {span} {unit}.",
+    "count": "The guidelines suggest {qual}{count} visits.",
+    "limit": "The guidelines suggest it for no more than {count} {unit}.",
+    "range": " to ",
+    "quals": {  # the letter's words -> this language's
+        "up to": "up to ", "about": "about ", "approximately": "about ", "a maximum of": "up to ",
+        "a total of": "up to ", "a total of up to": "up to ",
+    },
+    "units": {"day": ("day", "days"), "week": ("week", "weeks"), "month": ("month", "months")},
+    "findings": {
+        "functional_improvement": ("The records did not show that past care helped you do more.",
+            "Your doctor could send notes that show how past care helped you do more."),
+        "pain_relief": ("The records did not show that past care eased your pain.",
+            "Your doctor could send notes that show how much past care eased your pain."),
+        "conservative_care": ("The records did not show that simpler care, like rest or therapy, was tried first and did not help.",
+            "Your doctor could send notes about the simpler care you tried first and how it went."),
+        "tried_first": ("The records did not show that other treatments were tried first and did not work.",
+            "Your doctor could send notes about other treatments you tried first and how they went."),
+        "red_flags": ("The records did not show signs of a serious problem.",
+            "Your doctor could send exam notes that show any signs of a serious problem."),
+        "nerve_damage": ("The records did not show signs of nerve damage.",
+            "Your doctor could send exam notes that show any signs of nerve damage."),
+        "exam_findings": ("The records did not show exam findings that back up this request.",
+            "Your doctor could send exam notes that show why you need this."),
+        "home_program": ("The records did not show why exercises at home are not enough.",
+            "Your doctor could explain why exercises at home are not enough."),
+        "exercise_program": ("The records did not show that this would be used with an exercise program.",
+            "Your doctor could send notes about the exercise program you follow."),
+        "trial_first": ("The records did not show a trial period with this first.",
+            "Your doctor could send notes from a trial period with it."),
+        "mental_health_check": ("The records did not show a mental health check that is needed first.",
+            "Your doctor could send the results of a mental health check."),
+        "drug_checks": ("The records did not show safety checks, like drug tests, for this medicine.",
+            "Your doctor could send notes on safety checks, like drug tests."),
+        "condition_changed": ("The records did not show that your health changed.",
+            "Your doctor could send notes on how your health has changed."),
+        "surgery_planned": ("The records did not show that surgery is being considered.",
+            "Your doctor could send notes that say if surgery is being considered."),
+        "goals": ("The records did not show clear goals for this care.",
+            "Your doctor could send a plan with goals for this care."),
+        "symptoms": ("The records did not show the symptoms this treatment is for.",
+            "Your doctor could send notes about your symptoms."),
+        "diagnosis": ("The records did not show a health problem that this treatment is for.",
+            "Your doctor could send notes on the health problem this treatment is for."),
+        "past_help": ("The records did not show that past care helped you.",
+            "Your doctor could send notes that show how past care helped you."),
+        "reason_for_request": ("The records did not explain why you need this treatment.",
+            "Your doctor could send a note that explains why you need this treatment."),
+    },
+    "reasons": {  # why, what could help
+        "exceeds": ("The request is for more than the guidelines suggest.", _MORE),
+        "exceeds_longer": ("The request is for longer than the guidelines suggest.", _MORE),
+        "exceeds_already": ("You already had more visits than the guidelines suggest.", _MORE),
+        "not_routine": ("The guidelines do not suggest this as a routine step.", None),
+        "not_repeat": ("The guidelines do not suggest doing this test again in most cases.", None),
+        "not_recommended": ("The guidelines do not suggest this treatment for a case like yours.", None),
+        "unspecified": ("The request did not say how much or for how long.",
+            "Your doctor could send a new request that says how much and for how long."),
+        "depends_on_response": ("More care depends on how you did with the care you already had.",
+            "Your doctor could send notes on how you did with the care you already had."),
+        "only_for": ("The guidelines suggest this only for certain health problems.", None),
+        "short_term": ("The guidelines suggest it only for a short time.",
+            "Your doctor could explain why you need it for longer."),
+        "with_surgery": ("This goes with a surgery that was not approved.",
+            "Your doctor could ask for this again with a new surgery request."),
+        "with_other": ("This goes with another treatment that was not approved.",
+            "Your doctor could ask for this again with a new request for that treatment."),
+    },
+}
+LABELS.update(quote="“{}”", quote_words='"{}"', quoted_letter="")  # quoted_letter: how a quote of the letter is marked
+GUARDS = {  # how the page guards read this language: a status sentence, a claim of a decision, a headline
+    "status": ((re.compile(r"^\W*not\s+approved\b", re.I), "upheld"), (re.compile(r"^\W*approved\b", re.I), "overturned")),
+    "upheld": re.compile(r"\bnot\s+(?:been\s+)?approved\b|\bdenial\s+(?:stands|was\s+upheld)\b|\bupheld\b|"
+                         r"\bagreed\s+with\s+the\s+(?:earlier|previous|first)\s+denial\b", re.I),
+    "overturned": re.compile(r"(?<!not\s)(?<!never\s)\b(?:is|was|are|were|now|been)\s+(?:approved|authorized)\b|"
+                             r"\breversed\b|\boverturned\b", re.I),
+    "neg": re.compile(r"\bnot\s+approved\b|\bnone\s+of\b|\bsome\s+are\s+not\b|\bnot\s+all\b|\bdenied\b|"
+                      r"\bdid\s+not\s+approve\b", re.I),
+    "pos": re.compile(r"(?<!not\s)\bapproved\b|\bgood\s+news\b", re.I),
+    "good": re.compile(r"\bgood\s+news\b", re.I),
+    "none": re.compile(r"\bnone\s+of\b|\bstill\s+not\b", re.I),  # with "neg" and "pos": all upheld, not mixed
+    "stays_approved": re.compile(r"[^.]*\balready\s+approved\s+stays?\s+approved\b[^.]*\.?", re.I),
+}
+READING = {"textstat": "en_US", "metric": "flesch_kincaid_grade", "name": "Flesch-Kincaid grade",
+           "target": 6.0, "limit": 8.0, "point_limit": 8.0, "lower_is_easier": True}

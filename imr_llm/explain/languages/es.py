@@ -1,4 +1,4 @@
-"""Spanish: the offline writer's fixed sentences, words and grammar (readability: Fernández-Huerta)."""
+"""Spanish: the explanation's fixed sentences, vetted facts, labels, guard words, readability formula and grammar."""
 
 from __future__ import annotations
 
@@ -144,3 +144,161 @@ def quantity(words: str) -> str | None:
         text = regex.sub(spanish, text)
     text = tidy(re.sub(r"\s*,\s*", " ", text))
     return text if set(re.findall(r"[^\W\d_]+", text)) <= _QUANTITY_ES_WORDS else None
+
+NAME = "Spanish"  # in the model writer's prompt
+FACTS = {  # vetted facts (facts.py: their keys, sources and outcomes); change with the source checked
+    "status_upheld": "No aprobado — el revisor estuvo de acuerdo con la denegación anterior.",
+    "status_overturned": "Aprobado — la denegación anterior fue revocada.",
+    "status_upheld_modified": "No aprobado — el revisor estuvo de acuerdo con la decisión anterior. La parte que ya se aprobó sigue aprobada.",
+    "status_overturned_modified": "Aprobado — la decisión anterior fue revocada. La parte que ya se aprobó sigue aprobada.",
+    "authorize_5_working_days": "El administrador de reclamos debe autorizar este tratamiento dentro de 5 días hábiles después de recibir esta decisión.",
+    "reimburse_20_days": "Si usted ya recibió el tratamiento, deben pagarlo dentro de 20 días.",
+    "new_request_change_in_facts": "Su médico puede pedirlo otra vez con una nueva solicitud. La nueva solicitud debe mostrar un cambio en su salud que esté escrito en su expediente médico.",
+    "same_request_12_months": "Sin ese cambio, la denegación sigue vigente por 12 meses si el mismo médico o consultorio pide el mismo tratamiento.",
+    "appeal_30_days": "Usted puede apelar esta decisión ante la WCAB. Debe presentar la apelación dentro de 30 días a partir de la fecha en que se le entregó (envió) esta carta.",
+    "appeal_five_grounds": "Una apelación solo puede ganar por cinco razones limitadas, como fraude, prejuicio, un conflicto de interés o un error claro sobre los hechos. No estar de acuerdo con la opinión del médico no es suficiente.",
+    "appeal_gets_new_review": "Si gana la apelación, recibe una nueva revisión por otro revisor. El juez no ordena el tratamiento.",
+    "free_help": "Para recibir ayuda gratis, llame a un oficial de Información y Asistencia de la DWC. También puede hablar con un abogado.",
+    "free_help_contact": "Línea de Información y Asistencia: 1-800-736-7401 (llamada gratis, información grabada). Oficinas locales: dir.ca.gov/dwc/IandA.html",
+    "disclaimer": "Un programa de computadora hizo este resumen a partir de su carta. No es asesoría legal. Si este resumen y la carta no dicen lo mismo, vale lo que dice la carta. Para ayuda con su caso, pregunte a un oficial de Información y Asistencia o a un abogado.",
+    "from_picture": "Esta carta se leyó de una imagen. Compare cada decisión con su copia en papel.",
+    "source_ccr_9792_10_7": "8 CCR 9792.10.7(a)", "source_lc_4610_k": "Código Laboral 4610(k)",
+    "source_lc_4610_6_h": "Código Laboral 4610.6(h); 8 CCR 10575",
+    "source_lc_4610_6_grounds": "Código Laboral 4610.6(h)", "source_lc_4610_6_i": "Código Laboral 4610.6(i)",
+    "source_dwc_ia": "DWC, Unidad de Información y Asistencia",
+    "source_dwc_imr_glossary": "DWC, glosario de IMR (LC 4610.6)",
+}
+GLOSSARY = {  # term, the words that show it is used (lower case), definition
+    "imr": ("Revisión Médica Independiente (IMR)", ("imr", "independent medical review", "revisión médica independiente", "review", "revisión", "revisor", "reviewer"),
+        "Una revisión de su caso por un médico de afuera. Este médico decide si el tratamiento es médicamente necesario."),
+    "ur": ("revisión de utilización (UR)", ("earlier denial", "earlier decision", "negación anterior", "decisión anterior", "utilization review"),
+        "La primera revisión de la solicitud de su médico. La pidió el administrador de reclamos. Negó o cambió la solicitud."),
+    "claims_administrator": ("administrador de reclamos", ("claims administrator", "administrador de reclamos"),
+        "La compañía de seguros o el grupo que maneja su reclamo de compensación de trabajadores."),
+    "medically_necessary": ("médicamente necesario", ("medically necessary", "médicamente necesario"),
+        "Necesario para tratar su lesión de trabajo, según las guías y su expediente."),
+    "guidelines": ("guías de tratamiento médico", ("guideline", "guía"),
+        "Reglas escritas que dicen qué atención ayuda para cada problema de salud, y cuánta."),
+    "mtus": ("MTUS", ("mtus",),
+        "El «Medical Treatment Utilization Schedule». Son las reglas de atención que usa California para la compensación de trabajadores."),
+    "odg": ("ODG", ("odg",), "Las «Official Disability Guidelines», otro grupo de reglas de atención."),
+    "acoem": ("ACOEM", ("acoem",), "Reglas de atención de un grupo de médicos que tratan lesiones de trabajo."),
+    "wcab": ("WCAB", ("wcab",),
+        "La Junta de Apelaciones de Compensación de Trabajadores. Es la corte para casos de compensación de trabajadores."),
+    "served": ("entregó", ("served", "entregó"), "Cuando la carta se le envió de forma oficial."),
+    "ia_officer": ("oficial de Información y Asistencia", ("information & assistance", "información y asistencia"),
+        "Un empleado del estado que contesta preguntas sobre compensación de trabajadores gratis."),
+}
+GLOSSARY_TERMS = (  # words that stay as they are, left out of reading-level scores
+    "Revisión Médica Independiente", "IMR", "revisión de utilización", "UR", "administrador de reclamos",
+    "médicamente necesario", "médicamente necesaria", "guías de tratamiento médico", "guías", "MTUS", "ODG", "ACOEM",
+    "WCAB", "oficial de Información y Asistencia", "Información y Asistencia", "DWC", "compensación de trabajadores",
+    "revisor", "administrador",
+)
+LABELS = {  # section titles and labels the renderers print
+    "title": "Qué significa su carta de IMR", "case": "Caso de IMR", "requests": "Lo que pidió su médico",
+    "decision": "Decisión", "why": "Por qué", "what_could_help": "Qué podría ayudar",
+    "already_approved": "Ya aprobado antes de esta revisión", "letter_words": "Palabras de la carta",
+    "next_steps": "Qué pasa ahora", "for_overturned": "Para el tratamiento aprobado",
+    "for_upheld": "Para el tratamiento no aprobado", "for_all": "Ayuda", "glossary": "Palabras que debe conocer",
+    "about": "Sobre este resumen", "source": "Fuente", "letter": "Su carta",
+    "letter_note": "Las palabras resaltadas son las que apoyan cada punto de arriba.", "see_letter": "ver la carta",
+    "reading": "Nivel de lectura", "facts": "Datos verificados",
+    "notice": "Esta carta tiene una línea que no pudimos revisar{quote}. Compárela con su carta en papel antes de actuar.",
+    "words_hidden": "Las palabras de la carta para esta solicitud no se muestran aquí: tienen texto que no pudimos revisar.",
+    "checks_failed": "Partes de este resumen pueden no coincidir con su carta. Lea la carta antes de actuar.",
+    "withheld": "aquí falta una línea que no pudimos revisar: vea su carta en papel",
+    "back_to_point": "volver al punto", "skip": "Ir a la explicación",
+}
+_MORE = "Su médico podría explicar por qué usted necesita más de lo que sugieren las guías."  # the help of the "exceeds" reasons
+POINTS = {  # the rules' sentences (points.py reads the letter for when to say them)
+    "supported": "El revisor encontró que sus expedientes y las guías apoyan esta atención.",
+    "allowance": "Las guías sugieren {qual}{count} sesiones en {span} {unit}.",
+    "count": "Las guías sugieren {qual}{count} sesiones.",
+    "limit": "Las guías lo sugieren por no más de {count} {unit}.",
+    "range": " a ",
+    "quals": {  # the letter's words -> this language's
+        "up to": "hasta ", "about": "unas ", "approximately": "unas ", "a maximum of": "hasta ",
+        "a total of": "hasta ", "a total of up to": "hasta ",
+    },
+    "units": {"day": ("día", "días"), "week": ("semana", "semanas"), "month": ("mes", "meses")},
+    "findings": {
+        "functional_improvement": ("Los expedientes no mostraron que la atención anterior le ayudó a hacer más.",
+            "Su médico podría enviar notas que muestren cómo la atención anterior le ayudó a hacer más."),
+        "pain_relief": ("Los expedientes no mostraron que la atención anterior le calmó el dolor.",
+            "Su médico podría enviar notas que muestren cuánto le calmó el dolor la atención anterior."),
+        "conservative_care": ("Los expedientes no mostraron que antes se probó una atención más simple, como reposo o terapia, sin mejorar.",
+            "Su médico podría enviar notas sobre la atención más simple que usted probó antes y cómo le fue."),
+        "tried_first": ("Los expedientes no mostraron que antes probó otros tratamientos que no le ayudaron.",
+            "Su médico podría enviar notas sobre otros tratamientos que usted probó antes y cómo le fue."),
+        "red_flags": ("Los expedientes no mostraron señales de un problema grave.",
+            "Su médico podría enviar notas del examen que muestren cualquier señal de un problema grave."),
+        "nerve_damage": ("Los expedientes no mostraron señales de daño en los nervios.",
+            "Su médico podría enviar notas del examen que muestren cualquier señal de daño en los nervios."),
+        "exam_findings": ("Los expedientes no mostraron datos del examen que apoyen este pedido.",
+            "Su médico podría enviar notas del examen que muestren por qué lo necesita."),
+        "home_program": ("Los expedientes no mostraron por qué no bastan los ejercicios en casa.",
+            "Su médico podría explicar por qué no bastan los ejercicios en casa."),
+        "exercise_program": ("Los expedientes no mostraron que esto se usaría junto con un programa de ejercicios.",
+            "Su médico podría enviar notas sobre el programa de ejercicios que usted sigue."),
+        "trial_first": ("Los expedientes no mostraron un periodo de prueba con esto antes.",
+            "Su médico podría enviar notas de un periodo de prueba con esto."),
+        "mental_health_check": ("Los expedientes no mostraron una consulta de salud mental que se pide antes.",
+            "Su médico podría enviar los resultados de una consulta de salud mental."),
+        "drug_checks": ("Los expedientes no mostraron que le hicieron pruebas de drogas ni otros controles.",
+            "Su médico podría enviar notas sobre los controles de seguridad, como pruebas de drogas."),
+        "condition_changed": ("Los expedientes no mostraron que su salud cambió.",
+            "Su médico podría enviar notas sobre cómo ha cambiado su salud."),
+        "surgery_planned": ("Los expedientes no mostraron que se esté pensando en una cirugía.",
+            "Su médico podría enviar notas que digan si se está pensando en una cirugía."),
+        "goals": ("Los expedientes no mostraron metas claras para esta atención.",
+            "Su médico podría enviar un plan con metas para esta atención."),
+        "symptoms": ("Los expedientes no mostraron los síntomas que esta atención trata.",
+            "Su médico podría enviar notas sobre sus síntomas."),
+        "diagnosis": ("Los expedientes no mostraron un problema de salud que esta atención trate.",
+            "Su médico podría enviar notas sobre el problema de salud que esta atención trata."),
+        "past_help": ("Los expedientes no mostraron que la atención anterior le ayudó.",
+            "Su médico podría enviar notas que muestren cómo le ayudó la atención anterior."),
+        "reason_for_request": ("Los expedientes no dicen por qué usted necesita esta atención.",
+            "Su médico podría enviar una nota que diga por qué usted necesita esta atención."),
+    },
+    "reasons": {  # why, what could help
+        "exceeds": ("El pedido es por más de lo que sugieren las guías.", _MORE),
+        "exceeds_longer": ("El pedido es por más tiempo del que sugieren las guías.", _MORE),
+        "exceeds_already": ("Usted ya tuvo más sesiones de las que sugieren las guías.", _MORE),
+        "not_routine": ("Las guías no sugieren esto como un paso de rutina.", None),
+        "not_repeat": ("Las guías no sugieren repetir esta prueba en la mayoría de los casos.", None),
+        "not_recommended": ("Las guías no sugieren esta atención para un caso como el suyo.", None),
+        "unspecified": ("El pedido no dijo cuánto ni por cuánto tiempo.",
+            "Su médico podría enviar un nuevo pedido que diga cuánto y por cuánto tiempo."),
+        "depends_on_response": ("Más atención depende de cómo le fue con la atención que ya tuvo.",
+            "Su médico podría enviar notas de cómo le fue con la atención que ya tuvo."),
+        "only_for": ("Las guías sugieren esto solo para ciertos problemas de salud.", None),
+        "short_term": ("Las guías lo sugieren solo por poco tiempo.",
+            "Su médico podría explicar por qué lo necesita por más tiempo."),
+        "with_surgery": ("Esto va con una cirugía que no fue aprobada.",
+            "Su médico podría pedir esto otra vez junto con un nuevo pedido de cirugía."),
+        "with_other": ("Esto va con otro tratamiento que no fue aprobado.",
+            "Su médico podría pedir esto otra vez junto con un nuevo pedido de ese tratamiento."),
+    },
+}
+LABELS.update(quote="«{}»", quote_words="«{}»", quoted_letter=' lang="en"')  # a «quote» of the letter is English
+GUARDS = {  # how the page guards read this language: a status sentence, a claim of a decision, a headline
+    "status": ((re.compile(r"^\W*no\s+aprobad[oa]s?\b", re.I), "upheld"),
+               (re.compile(r"^\W*aprobad[oa]s?\b", re.I), "overturned")),
+    "upheld": re.compile(r"\bno\s+(?:fue\s+|está\s+|es\s+)?aprobad[oa]s?\b|\bsin\s+aprobarse\b|\bupheld\b", re.I),
+    "overturned": re.compile(r"(?<!no\s)\b(?:fue|está|es|son|están|fueron|ahora)\s+aprobad[oa]s?\b|\brevocad[oa]\b|"
+                             r"\boverturned\b", re.I),
+    "neg": re.compile(r"\bsin\s+aprobarse\b|\bninguno\b|\bninguna\b|\bno\s+(?:fue|fueron|está|están)\s+aprobad|"
+                      r"\bno\s+aprobó\b|\botros\s+no\b|\botras\s+no\b|\bnegad", re.I),
+    "pos": re.compile(r"aprobad[oa]s?\b|\bbuenas\s+noticias\b", re.I),
+    "good": re.compile(r"\bbuenas\s+noticias\b", re.I),
+    "none": re.compile(r"\bninguno\b|\bninguna\b|\bsin\s+aprobarse\b", re.I),
+    "stays_approved": re.compile(r"[^.]*\bya\s+se\s+aprobó\s+sigue\s+aprobad[oa]s?\b[^.]*\.?", re.I),
+    # a point with two of these words outside «quotes» was written in English
+    "foreign_words": {"the", "of", "and", "for", "with", "your", "you", "was", "were", "not", "is", "did", "that",
+                      "this", "to", "have", "has", "records", "doctor"},
+    "foreign_note": "written in English, not Spanish",
+}
+READING = {"textstat": "es", "metric": "fernandez_huerta", "name": "Fernández-Huerta",  # 70-80 "bastante fácil"
+           "target": 70.0, "limit": 60.0, "point_limit": 70.0, "lower_is_easier": False}  # (~6th grade), 60-70 ~7th-8th
