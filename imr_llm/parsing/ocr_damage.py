@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ..safety import finditer_at
+
 # One or two stray marks between a heading's colon and its decision word ("right foot:. Upheld"),
 # and after the decision word at the line's end ("Upheld ~", "Overturned :", "Upheld -").
 DECISION_SPECKS = r"(?:[.,;'‘’`~][ \t]*)?"
@@ -59,7 +61,12 @@ def near_labels(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     rationale:", "IAXIMUS guideline:", "(iain Administrator guideline:"); exact labels are not
     returned. The caller takes one only where an item's fields are expected."""
     out = []
-    for m in _LABEL_LIKE.finditer(text, start, end):
+    starts = [start] if start == 0 or text[start - 1] == "\n" else []
+    pos = text.find("\n", start, end)
+    while pos >= 0:
+        starts.append(pos + 1)
+        pos = text.find("\n", pos + 1, end)
+    for m in finditer_at(_LABEL_LIKE, text, starts, end):
         kind = near_label(m.group("words"))
         if kind is not None:
             out.append((m.start("words"), m.end(), kind))

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
 from ..reading import SourceText
+from ..safety import finditer_at, searchable, word_starts
 from ..schema import Patient
 from .common import collapse, evidence
 from .dates import find_dates
@@ -93,7 +95,10 @@ def find_ur_date(source: SourceText, start: int, end: int, dates: list | None = 
     # Sentence ends and UR words are found once for the whole summary, not again for every date.
     ends = _Ends(SENTENCE_END, text, start, end)
     region = text[start:end]  # as a string of its own, like each sentence was searched before
-    words = [start + w.start() for w in UR_WORDS.finditer(region)]
+    low = searchable(region)
+    found = UR_WORDS.finditer(region) if low is None else finditer_at(
+        UR_WORDS, region, word_starts(low, ("utilization", "ur", "adverse", "non", "claims"), 0, len(region)), len(region))
+    words = [start + w.start() for w in found]
     for d in find_dates(text, start, end) if dates is None else dates:
         s_start, s_end = _sentence_bounds(ends, d.start, start, end)
         if re.search(r"\b(?:injury|injured)\b", text[max(s_start, d.start - 30) : d.start], re.I):
@@ -137,7 +142,7 @@ def find_diagnoses(source: SourceText, start: int, end: int) -> list[tuple[str, 
     out: list[tuple[str, int, int]] = []
     seen: set[str] = set()
     ends: dict[str, _Ends] = {}  # list ends, found once for the whole range when first needed
-    for count, lead in enumerate(DIAGNOSIS_LEADS.finditer(text, start, end)):
+    for count, lead in enumerate(_diagnosis_leads(text, start, end)):
         if count >= MAX_DIAGNOSIS_LEADS:
             break
         list_start = lead.end()
@@ -148,6 +153,24 @@ def find_diagnoses(source: SourceText, start: int, end: int) -> list[tuple[str, 
                 seen.add(key)
                 out.append((value, s, e))
     return out
+
+
+_LIST_WORDS = ("listed", "current", "working", "final", "primary", "operating")
+
+
+def _diagnosis_leads(text: str, start: int, end: int) -> Iterator[re.Match[str]]:
+    """DIAGNOSIS_LEADS.finditer, tried only where a lead can begin: at "diagnos" or "assessment",
+    and before "diagnos" at the spaces and the list word ("current") leading to it."""
+    low = searchable(text)
+    if low is None:
+        return DIAGNOSIS_LEADS.finditer(text, start, end)
+    starts = set(word_starts(low, ("diagnos", "assessment"), start, end))
+    for pos in word_starts(low, ("diagnos",), start, end):
+        while pos > start and text[pos - 1].isspace():
+            pos -= 1
+        starts.add(pos)
+        starts.update(pos - len(w) for w in _LIST_WORDS if low.endswith(w, start, pos))
+    return finditer_at(DIAGNOSIS_LEADS, text, sorted(starts), end)
 
 
 def _diagnosis_list_end(text: str, start: int, lo: int, end: int, ends: dict[str, _Ends]) -> int:
