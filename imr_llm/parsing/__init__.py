@@ -20,7 +20,7 @@ from .credentials import parse_reviewer
 from .dates import find_dates
 from .header import parse_header
 from .items import read_items
-from .landmarks import ISSUES_START, MADE_START, SUMMARY_START, letter_sections
+from .landmarks import MADE_START, SUMMARY_START, issues_headings, letter_sections
 from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
 
 PARSER_VERSION = "4"
@@ -36,7 +36,8 @@ def parse(source: SourceText) -> Determination:
     n = len(text)
     made = MADE_START.search(text)
     summary = SUMMARY_START.search(text)
-    issues = ISSUES_START.search(text)
+    headings = issues_headings(text)
+    issues = headings[0] if headings else None
 
     items_start = issues.end() if issues else 0
     items, rejected, suspects = read_items(source, items_start, n)
@@ -74,7 +75,7 @@ def parse(source: SourceText) -> Determination:
     sections = letter_sections(source, det, made, summary, issues)
     _rejected_headings(det, rejected, sections)
     det.suspicious = scan(source, sections, rejected)
-    _suspect_items(source, det, suspects)
+    _suspect_items(source, det, suspects, headings)
     if det.suspicious:
         where = ", ".join(dict.fromkeys(f.section for f in det.suspicious))
         det.warnings.append(f"suspicious text in {where} (see `suspicious`): it reads like instructions or planted "
@@ -165,15 +166,14 @@ def _rejected_headings(det: Determination, rejected, sections: Sections) -> None
         ))
 
 
-def _suspect_items(source: SourceText, det: Determination, suspects: dict[int, str]) -> None:
+def _suspect_items(source: SourceText, det: Determination, suspects: dict[int, str], headings: list[re.Match]) -> None:
     """Items kept that cannot be vouched for: each gets one conflict the patient is shown (an
     item is never dropped for looking planted; see parsing/items.py). Reasons come from the item
     reader, from a second "IMR ISSUES" heading (items before the last one may be planted in the
     case summary), and from suspicious text inside the item's own sections."""
     why = dict(suspects)
-    headers = list(ISSUES_START.finditer(source.text))
-    if len(headers) > 1:
-        last = headers[-1].start()
+    if len(headings) > 1:
+        last = headings[-1].start()
         for item in det.items:
             ev = item.evidence.get("request")
             if ev is not None and source.norm_offset(ev.start) < last:

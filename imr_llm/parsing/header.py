@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ..reading import SourceText
+from ..safety import finditer_at, searchable, word_starts
 from .dates import parse_date
 
 LABELS: list[tuple[str, str, str]] = [
@@ -26,6 +27,7 @@ LABELS: list[tuple[str, str, str]] = [
     ("application_received", "date", r"Application\b(?:\s+Received\s*:)?"),  # layout mode puts the value between the words
 ]
 _LABEL_RE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, _, pattern in LABELS), re.IGNORECASE)
+_LABEL_STARTS = ("case", "date", "decision", "priority", "ur", "application")  # where a label can begin
 _KIND = {name: kind for name, kind, _ in LABELS}
 _VALUE_RE = re.compile(
     r"(?P<case>\b[A-Z]{2}\d{2}-\d{5,8}\b)"
@@ -60,7 +62,10 @@ def parse_header(source: SourceText) -> dict[str, HeaderField]:
     text = source.text
     start, end = region
     tokens: list[tuple[int, int, str, str]] = []  # (start, end, "label"|"value", name-or-kind)
-    for m in _LABEL_RE.finditer(text, start, end):
+    low = searchable(text)
+    labels = _LABEL_RE.finditer(text, start, end) if low is None else finditer_at(
+        _LABEL_RE, text, word_starts(low, _LABEL_STARTS, start, end), end)
+    for m in labels:
         tokens.append((m.start(), m.end(), "label", m.lastgroup or ""))
     label_starts = [s for s, _, _, _ in tokens]  # labels do not overlap and are in text order
     for m in _VALUE_RE.finditer(text, start, end):

@@ -7,12 +7,21 @@ from __future__ import annotations
 import re
 
 from ..reading import SourceText
+from ..safety import finditer_at, searchable, word_starts
 from ..schema import Determination, Evidence
 
 SUMMARY_START = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.IGNORECASE)
 ISSUES_START = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS?\s+AND\s+RATIONALES?|IMR\s+DECISION\(S\)\s+AND\s+RATIONALE\(S\)",
                           re.IGNORECASE)
 MADE_START = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE", re.IGNORECASE)
+
+
+def issues_headings(text: str) -> list[re.Match[str]]:
+    """Every "IMR ISSUES, DECISIONS AND RATIONALES" heading: a letter may print it more than once."""
+    low = searchable(text)
+    if low is None:
+        return list(ISSUES_START.finditer(text))
+    return list(finditer_at(ISSUES_START, text, word_starts(low, ("imr",), 0, len(text)), len(text)))
 
 
 def letter_sections(source: SourceText, det: Determination, made: re.Match | None, summary: re.Match | None,
