@@ -20,6 +20,7 @@ never contain letter text; the evidence span is the provenance.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -349,18 +350,30 @@ def word_starts(low: str, words: tuple[str, ...], start: int, end: int) -> list[
     return sorted({pos for pos, _ in _occurrences(low, words, start, end)})
 
 
-def searchable(text: str, low: str | None = None) -> str | None:
-    """`text` lower-cased (`low`, when given), for finding with `str.find` where a case-blind
-    pattern's words may begin; None when `re` could read a letter there that `str.find` misses
-    (dotless ı and long ſ match i and s; a character lower-casing to two shifts offsets)."""
-    low = text.lower() if low is None else low
+@functools.lru_cache(maxsize=4)  # a parse asks for its letter's many times
+def searchable(text: str) -> str | None:
+    """`text` lower-cased, for finding with `str.find` where a case-blind pattern's words may begin;
+    None when `re` could read a letter there that `str.find` misses (dotless ı and long ſ match i
+    and s; a character lower-casing to two shifts offsets)."""
+    low = text.lower()
     return low if len(low) == len(text) and "ı" not in low and "ſ" not in low else None
+
+
+def finditer_words(pattern: re.Pattern[str], text: str, words: tuple[str, ...], start: int = 0,
+                   end: int | None = None) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text, start, end)` for a case-blind pattern whose every match begins at
+    `start` or where one of `words` (lower-case) begins: the same matches, tried only there."""
+    end = len(text) if end is None else end
+    low = searchable(text)
+    if low is None:
+        return pattern.finditer(text, start, end)
+    return finditer_at(pattern, text, [start, *word_starts(low, words, start, end)], end)
 
 
 def finditer_at(pattern: re.Pattern[str], text: str, starts: list[int], end: int) -> Iterator[re.Match[str]]:
     """`pattern.finditer(text, starts[0], end)` for a pattern whose every match, never empty, begins
     at one of the sorted `starts`: the same matches, tried only there (`re` costs about as much at
-    every position of a text; `str.find` far less)."""
+    every position of a text, `str.find` far less)."""
     cursor = 0
     for pos in starts:
         if pos >= cursor:
@@ -382,8 +395,8 @@ def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, 
     if det_.gates is not None and (_gates_in(gate_text) if gates is None else gates).isdisjoint(det_.gates):
         return
     low = text.lower() if low is None else low
-    if det_.starts is not None and searchable(text, low) is not None:
-        yield from finditer_at(det_.regex, text, [0, *word_starts(low, det_.starts, 0, len(text))], len(text))
+    if det_.starts is not None:
+        yield from finditer_words(det_.regex, text, det_.starts)
         return
     if (det_.anchors is None and det_.digit_anchors is None) or len(low) != len(text):
         yield from det_.regex.finditer(text)

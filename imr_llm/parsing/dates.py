@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from ..safety import finditer_at, searchable, word_starts
+from ..safety import finditer_words
 
 MONTHS = {
     name: i
@@ -70,10 +70,7 @@ def find_dates(text: str, start: int = 0, end: int | None = None) -> list[FoundD
         value = _make(_year(m.group(4)), int(m.group(1)), int(m.group(3)))
         if value:
             out.append(FoundDate(value, m.start(), m.end()))
-    low = searchable(text)
-    words = WORD_DATE.finditer(text, start, end) if low is None else finditer_at(
-        WORD_DATE, text, word_starts(low, _MONTH_STARTS, start, end), end)
-    for m in words:
+    for m in finditer_words(WORD_DATE, text, _MONTH_STARTS, start, end):
         value = _make(int(m.group(3)), MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2)))
         if value:
             out.append(FoundDate(value, m.start(), m.end()))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ..reading import SourceText
-from ..safety import finditer_at, searchable, word_starts
+from ..safety import finditer_words
 from .dates import parse_date
 
 LABELS: list[tuple[str, str, str]] = [
@@ -62,10 +62,7 @@ def parse_header(source: SourceText) -> dict[str, HeaderField]:
     text = source.text
     start, end = region
     tokens: list[tuple[int, int, str, str]] = []  # (start, end, "label"|"value", name-or-kind)
-    low = searchable(text)
-    labels = _LABEL_RE.finditer(text, start, end) if low is None else finditer_at(
-        _LABEL_RE, text, word_starts(low, _LABEL_STARTS, start, end), end)
-    for m in labels:
+    for m in finditer_words(_LABEL_RE, text, _LABEL_STARTS, start, end):
         tokens.append((m.start(), m.end(), "label", m.lastgroup or ""))
     label_starts = [s for s, _, _, _ in tokens]  # labels do not overlap and are in text order
     for m in _VALUE_RE.finditer(text, start, end):

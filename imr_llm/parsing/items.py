@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 from ..reading import SourceText
-from ..safety import finditer_at, searchable, word_starts
+from ..safety import finditer_words
 from ..schema import DisputedItem
 from .citations import parse_basis
 from .common import collapse, evidence, trim_span
@@ -151,10 +151,8 @@ class FieldLabels:
     ORDER = {"ca": 0, "rv": 1, "rat": 2}
 
     def __init__(self, text: str, start: int, end: int, markers: list[_Marker]) -> None:
-        low = searchable(text)
-        found = BODY_LABEL.finditer(text, start, end) if low is None else finditer_at(
-            BODY_LABEL, text, word_starts(low, ("claims", "maximus", "decision"), start, end), end)
-        exact = [(m.start(), m.end(), m.lastgroup or "") for m in found]
+        exact = [(m.start(), m.end(), m.lastgroup or "")
+                 for m in finditer_words(BODY_LABEL, text, ("claims", "maximus", "decision"), start, end)]
         taken = {s for s, _, _ in exact}
         events = sorted([(m.d_end, 0, "", 0) for m in markers] + [(s, 1, kind, e) for s, e, kind in exact]
                         + [(s, 2, kind, e) for s, e, kind in near_labels(text, start, end) if s not in taken])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from ..reading import SourceText
-from ..safety import finditer_at, searchable, word_starts
+from ..safety import finditer_words
 from ..schema import Determination, Evidence
 
 SUMMARY_START = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.IGNORECASE)
@@ -18,10 +18,7 @@ MADE_START = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE",
 
 def issues_headings(text: str) -> list[re.Match[str]]:
     """Every "IMR ISSUES, DECISIONS AND RATIONALES" heading: a letter may print it more than once."""
-    low = searchable(text)
-    if low is None:
-        return list(ISSUES_START.finditer(text))
-    return list(finditer_at(ISSUES_START, text, word_starts(low, ("imr",), 0, len(text)), len(text)))
+    return list(finditer_words(ISSUES_START, text, ("imr",)))
 
 
 def letter_sections(source: SourceText, det: Determination, made: re.Match | None, summary: re.Match | None,

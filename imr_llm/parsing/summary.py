@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..reading import SourceText
-from ..safety import finditer_at, searchable, word_starts
+from ..safety import finditer_at, finditer_words, searchable, word_starts
 from ..schema import Patient
 from .common import collapse, evidence
 from .dates import find_dates
@@ -37,7 +37,7 @@ UR_WORDS = re.compile(
     r"utilization\s+review|\bUR\b|adverse\s+determination|non-?certif|claims\s+administrator\s+(?:failed|denied|modified)",
     re.IGNORECASE,
 )
-SENTENCE_END = re.compile(r"(?<=[a-z0-9)\]])\.\s+(?=[A-Z])")
+SENTENCE_END = re.compile(r"\.(?<=[a-z0-9)\]]\.)\s+(?=[A-Z])")  # the period first: `re` then skips to each one
 # Where a numbered diagnosis list ends: a blank line, or a sentence that starts something else.
 NUMBERED_LIST_END = re.compile(r"\n\s*\n|(?<=\.)\s+(?=(?:The|He|She|There|According|Request|On|Per)\b|Dr\.)")
 # Bounds on the diagnosis lists read, so a summary repeating "Diagnosis: 1. ..." or "diagnosed
@@ -95,10 +95,7 @@ def find_ur_date(source: SourceText, start: int, end: int, dates: list | None = 
     # Sentence ends and UR words are found once for the whole summary, not again for every date.
     ends = _Ends(SENTENCE_END, text, start, end)
     region = text[start:end]  # as a string of its own, like each sentence was searched before
-    low = searchable(region)
-    found = UR_WORDS.finditer(region) if low is None else finditer_at(
-        UR_WORDS, region, word_starts(low, ("utilization", "ur", "adverse", "non", "claims"), 0, len(region)), len(region))
-    words = [start + w.start() for w in found]
+    words = [start + w.start() for w in finditer_words(UR_WORDS, region, ("utilization", "ur", "adverse", "non", "claims"))]
     for d in find_dates(text, start, end) if dates is None else dates:
         s_start, s_end = _sentence_bounds(ends, d.start, start, end)
         if re.search(r"\b(?:injury|injured)\b", text[max(s_start, d.start - 30) : d.start], re.I):
@@ -164,8 +161,9 @@ def _diagnosis_leads(text: str, start: int, end: int) -> Iterator[re.Match[str]]
     low = searchable(text)
     if low is None:
         return DIAGNOSIS_LEADS.finditer(text, start, end)
-    starts = set(word_starts(low, ("diagnos", "assessment"), start, end))
-    for pos in word_starts(low, ("diagnos",), start, end):
+    starts = set()
+    for pos in word_starts(low, ("diagnos", "assessment"), start, end):
+        starts.add(pos)
         while pos > start and text[pos - 1].isspace():
             pos -= 1
         starts.add(pos)

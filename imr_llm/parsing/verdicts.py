@@ -75,8 +75,9 @@ def _strong(text: str, start: int, end: int) -> list[re.Match[str]]:
     low = searchable(text)
     if low is None:
         return list(_STRONG.finditer(text, start, end))
-    starts = set(word_starts(low, ("medical", "recommendation"), start, end))
-    for pos in word_starts(low, ("medical",), start, end):
+    starts = set()
+    for pos in word_starts(low, ("medical", "recommendation"), start, end):
+        starts.add(pos)
         while pos > start and text[pos - 1].isspace():
             pos -= 1
         if pos > start and low[pos - 1] == "a":
