@@ -166,11 +166,14 @@ DETECTORS: list[Detector] = [
        r"(?:\s+(?:for|on|of)\s+(?:this|the|each|all)\s+(?:item|items|request|requests|treatment|case))?\s*"
        r"(?:is|was|has\s+been|have\s+been|should\s+be|must\s+be|shall\s+be|will\s+be|=|:|-)\s*(?:now\s+|hereby\s+|changed\s+to\s+|"
        r"in\s+fact\s+|actually\s+)?[\"'“]?" + _DECISION_WORD + r"\b",
-       anchors=("overturn", "upheld", "uphold", "approv", "reversed", "granted", "authoriz", "authoris"), window=(200, 20)),
+       anchors=("overturn", "upheld", "uphold", "approv", "reversed", "granted", "authoriz", "authoris"), window=(200, 20),
+       starts=("final", "actual", "correct", "true", "real", "new", "imr", "decision", "determination", "outcome", "result",
+               "verdict", "ruling")),
     _d("decision_claim", "asks for a decision to be changed or recorded",
        r"\b(?:mark|treat|record|report|output|classify|label|change|set|flip|switch)\w*\b"
        + _SAME_SENTENCE + r"{0,60}?\b(?:as|to)\s+[\"'“]?(?:overturned|approved|upheld|reversed)\b",
-       anchors=("overturned", "approved", "upheld", "reversed"), window=(200, 20)),
+       anchors=("overturned", "approved", "upheld", "reversed"), window=(200, 20),
+       starts=("mark", "treat", "record", "report", "output", "classify", "label", "change", "set", "flip", "switch")),
     _d("decision_claim", "asks for a decision to be changed or recorded",
        r"\b(?:change|changing|flip|switch|update|correct|override|overrule)\w*\s+(?:the\s+|this\s+|all\s+)?"
        r"(?:decisions?|determinations?|outcomes?|verdicts?)\b",
@@ -359,13 +362,14 @@ def searchable(text: str) -> str | None:
     return low if len(low) == len(text) and "ı" not in low and "ſ" not in low else None
 
 
-def finditer_words(pattern: re.Pattern[str], text: str, words: tuple[str, ...], start: int = 0,
+def finditer_words(pattern: re.Pattern[str], text: str, words: tuple[str, ...] | None, start: int = 0,
                    end: int | None = None) -> Iterator[re.Match[str]]:
     """`pattern.finditer(text, start, end)` for a case-blind pattern whose every match begins at
-    `start` or where one of `words` (lower-case) begins: the same matches, tried only there."""
+    `start` or where one of `words` (lower-case) begins: the same matches, tried only there (all
+    positions when `words` is None)."""
     end = len(text) if end is None else end
     low = searchable(text)
-    if low is None:
+    if words is None or low is None:
         return pattern.finditer(text, start, end)
     return finditer_at(pattern, text, [start, *word_starts(low, words, start, end)], end)
 
@@ -395,11 +399,8 @@ def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, 
     if det_.gates is not None and (_gates_in(gate_text) if gates is None else gates).isdisjoint(det_.gates):
         return
     low = text.lower() if low is None else low
-    if det_.starts is not None:
-        yield from finditer_words(det_.regex, text, det_.starts)
-        return
     if (det_.anchors is None and det_.digit_anchors is None) or len(low) != len(text):
-        yield from det_.regex.finditer(text)
+        yield from finditer_words(det_.regex, text, det_.starts)
         return
     windows: list[list[int]] = []
     before, after = det_.window
@@ -411,7 +412,7 @@ def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, 
             windows.append([lo, hi])
     seen: set[tuple[int, int]] = set()
     for lo, hi in windows:
-        for m in det_.regex.finditer(text, lo, hi):
+        for m in finditer_words(det_.regex, text, det_.starts, lo, hi):
             if m.span() not in seen:
                 seen.add(m.span())
                 yield m

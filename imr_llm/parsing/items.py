@@ -405,8 +405,8 @@ def _heading_start(text: str, lo: int, colon: int) -> int:
     # heading text[start:colon] holds one iff one starts at or after `start` (neither phrase can
     # overlap another match, and `\s+` inside them makes collapsing whitespace first moot), so
     # walking back over n lines costs n, not n^2.
-    last_tail = max((m.start() for m in UR_TAIL.finditer(text, lo, colon)), default=-1)
-    last_head = max((m.start() for m in UR_HEAD.finditer(text, lo, colon)), default=-1)
+    last_tail = max((m.start() for m in finditer_words(UR_TAIL, text, ("imr", "the"), lo, colon)), default=-1)
+    last_head = max((m.start() for m in finditer_words(UR_HEAD, text, ("was",), lo, colon)), default=-1)
     while start > lo:
         prev_end = start - 1  # the "\n" before the current first line
         prev_start = text.rfind("\n", lo, prev_end) + 1
