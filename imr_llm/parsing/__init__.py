@@ -20,7 +20,7 @@ from .credentials import parse_reviewer
 from .dates import find_dates
 from .header import parse_header
 from .items import read_items
-from .landmarks import MADE_START, SUMMARY_START, issues_headings, letter_sections
+from .landmarks import landmarks, letter_sections
 from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
 
 PARSER_VERSION = "4"
@@ -34,9 +34,7 @@ def parse(source: SourceText) -> Determination:
     """Parse a letter. Raises NotAnImrLetter / UnsupportedLayout when there is nothing to parse."""
     text = source.text
     n = len(text)
-    made = MADE_START.search(text)
-    summary = SUMMARY_START.search(text)
-    headings = issues_headings(text)
+    made, summary, headings = landmarks(text)
     issues = headings[0] if headings else None
 
     items_start = issues.end() if issues else 0
@@ -103,7 +101,7 @@ def parse_source(source: SourceText) -> Determination:
     for name, found in parse_header(source).items():
         setattr(det, name, found.value)
         det.evidence[name] = evidence(source, found.start, found.end)
-    made, summary = MADE_START.search(text), SUMMARY_START.search(text)
+    made, summary, _ = landmarks(text)
     det.letter_format = "dwc_2016" if det.case_number else ("dwc_body_only" if made or summary else "unknown")
     if made:
         det.reviewer = parse_reviewer(source, made.end(), summary.start() if summary and summary.start() > made.end()

@@ -25,7 +25,8 @@ _MONTH_RE = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july
 
 _MONTH_STARTS = tuple({name[:3] for name in MONTHS})  # where a word date can begin
 
-NUMERIC_DATE = re.compile(r"(?<![\d/-])(\d{1,2})\s?([/-])\s?(\d{1,2})\2\s?(\d{4}|\d{2})(?![\d/-])")
+# the digit first, then the look back: `re` then skips to each digit
+NUMERIC_DATE = re.compile(r"(\d(?<![\d/-]\d)\d?)\s?([/-])\s?(\d{1,2})\2\s?(\d{4}|\d{2})(?![\d/-])")
 WORD_DATE = re.compile(rf"(?i)\b({_MONTH_RE})\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b")
 
 

@@ -48,7 +48,7 @@ class HeaderField:
 
 def header_region(text: str) -> tuple[int, int] | None:
     """(start, end) of the header block, or None when the letter has no header."""
-    m = HEADER_END.search(text)
+    m = next(finditer_words(HEADER_END, text, ("how", "clinical")), None)
     end = m.start() if m else min(len(text), 1500)
     if not re.search(r"Case\s+Number\s*:", text[:end], re.IGNORECASE):
         return None
