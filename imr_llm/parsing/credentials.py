@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ..reading import SourceText
+from ..safety import finditer_words
 from ..schema import Reviewer
 from .common import evidence
 
@@ -54,8 +55,8 @@ def parse_reviewer(source: SourceText, start: int = 0, end: int | None = None) -
     text = source.text
     end = len(text) if end is None else end
     reviewer = Reviewer()
-    lic = LICENSURE.search(text, start, end)
-    spec = SPECIALTY.search(text, start, end)
+    lic = next(finditer_words(LICENSURE, text, ("state",), start, end), None)
+    spec = next(finditer_words(SPECIALTY, text, ("certification",), start, end), None)
     if lic or spec:
         reviewer.form = "list"
         if lic:
@@ -67,7 +68,7 @@ def parse_reviewer(source: SourceText, start: int = 0, end: int | None = None) -
                 reviewer.specialties.append(value)
                 reviewer.evidence[f"specialties[{i}]"] = evidence(source, s, e)
         return reviewer
-    m = SENTENCE.search(text, start, end)
+    m = next(finditer_words(SENTENCE, text, ("board",), start, end), None)
     if m:
         reviewer.form = "sentence"
         spec_value = " ".join(m.group("spec").split())
