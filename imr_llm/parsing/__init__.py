@@ -48,11 +48,7 @@ def parse(source: SourceText) -> Determination:
         raise NotAnImrLetter(f"{_name(source)}: not an IMR final determination letter (no IMR sections or decisions found)")
 
     det = Determination(items=items)
-    header = parse_header(source)
-    for name, field in header.items():
-        setattr(det, name, field.value)
-        det.evidence[name] = evidence(source, field.start, field.end)
-    det.letter_format = "dwc_2016" if header.get("case_number") else ("dwc_body_only" if made or summary else "unknown")
+    _header(source, det, made, summary)
 
     cred_start = made.end() if made else 0
     cred_end = summary.start() if summary else items_start
@@ -98,11 +94,8 @@ def parse_source(source: SourceText) -> Determination:
             raise
     text = source.text
     det = Determination()
-    for name, found in parse_header(source).items():
-        setattr(det, name, found.value)
-        det.evidence[name] = evidence(source, found.start, found.end)
     made, summary, _ = landmarks(text)
-    det.letter_format = "dwc_2016" if det.case_number else ("dwc_body_only" if made or summary else "unknown")
+    _header(source, det, made, summary)
     if made:
         det.reviewer = parse_reviewer(source, made.end(), summary.start() if summary and summary.start() > made.end()
                                       else len(text))
@@ -110,6 +103,14 @@ def parse_source(source: SourceText) -> Determination:
         det.patient = parse_patient(source, summary.end(), len(text))
     det.warnings.append(INCOMPLETE)
     return det
+
+
+def _header(source: SourceText, det: Determination, made: re.Match | None, summary: re.Match | None) -> None:
+    """The header's fields, and the letter's format (a header, or only the body's sections)."""
+    for name, found in parse_header(source).items():
+        setattr(det, name, found.value)
+        det.evidence[name] = evidence(source, found.start, found.end)
+    det.letter_format = "dwc_2016" if det.case_number else ("dwc_body_only" if made or summary else "unknown")
 
 
 def _body_dates(source: SourceText, det: Determination, start: int, end: int) -> None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
 
 from ..reading import SourceText
 from ..safety import finditer_at, finditer_words, searchable, word_starts
 from ..schema import Patient
 from .common import collapse, evidence
-from .dates import find_dates
+from .dates import FoundDate, find_dates
 
 # `\s*(?:-\s*)?`, not `\s*-?\s*`: the same text, without trying every split of a space run in two.
 AGE_SEX = re.compile(
@@ -55,13 +53,6 @@ DIAGNOSIS_LEADS = re.compile(
 )
 
 
-@dataclass
-class DatedFact:
-    value: date
-    start: int
-    end: int
-
-
 def parse_patient(source: SourceText, start: int, end: int) -> Patient:
     patient = Patient()
     m = AGE_SEX.search(source.text, start, end)
@@ -76,7 +67,7 @@ def parse_patient(source: SourceText, start: int, end: int) -> Patient:
     return patient
 
 
-def find_injury_date(source: SourceText, start: int, end: int, dates: list | None = None) -> DatedFact | None:
+def find_injury_date(source: SourceText, start: int, end: int, dates: list | None = None) -> FoundDate | None:
     """The date of injury: a date with injury words just before or after it. `dates`: the
     summary's dates when the caller has found them already."""
     text = source.text
@@ -84,11 +75,11 @@ def find_injury_date(source: SourceText, start: int, end: int, dates: list | Non
         before = collapse(text[max(start, d.start - 60) : d.start])
         after = text[d.end : d.end + 30]
         if INJURY_BEFORE.search(before) or INJURY_AFTER.search(after):
-            return DatedFact(d.value, d.start, d.end)
+            return d
     return None
 
 
-def find_ur_date(source: SourceText, start: int, end: int, dates: list | None = None) -> DatedFact | None:
+def find_ur_date(source: SourceText, start: int, end: int, dates: list | None = None) -> FoundDate | None:
     """The date of the UR decision: a date in the same sentence as UR words, nearest to them.
     `dates`: the summary's dates when the caller has found them already."""
     text = source.text
@@ -104,7 +95,7 @@ def find_ur_date(source: SourceText, start: int, end: int, dates: list | None = 
         # one is the UR decision itself)
         i = bisect.bisect_left(words, max(s_start, d.start - 80))
         if i < len(words) and words[i] < s_end and words[i] <= d.start + 80:
-            return DatedFact(d.value, d.start, d.end)
+            return d
     return None
 
 
