@@ -425,15 +425,14 @@ def _gate_text(text: str) -> str:
 def findings_in(text: str, *, section: str | None = "letter") -> list[tuple[str, str, int, int]]:
     """(kind, note, start, end) of every detector hit in any string. `section` picks the detectors
     as for that part of a letter; None applies them all (a model's answer)."""
-    hits = []
+    hits = _hits(text, [det_ for det_ in DETECTORS if _applies(det_, section)])
+    return sorted(((det_.kind, det_.note, m.start(), m.end()) for det_, m in hits), key=lambda h: (h[2], h[0]))
+
+
+def _hits(text: str, detectors: list[Detector]) -> list[tuple[Detector, re.Match[str]]]:
     gate_text, low = _gate_text(text), text.lower()
     gates = _gates_in(gate_text)
-    for det_ in DETECTORS:
-        if not _applies(det_, section):
-            continue
-        for m in _matches(det_, text, gate_text, low, gates):
-            hits.append((det_.kind, det_.note, m.start(), m.end()))
-    return sorted(hits, key=lambda h: (h[2], h[0]))
+    return [(det_, m) for det_ in detectors for m in _matches(det_, text, gate_text, low, gates)]
 
 
 def scan(source: SourceText, sections: Sections, rejected=()) -> list[SuspiciousText]:
@@ -442,9 +441,7 @@ def scan(source: SourceText, sections: Sections, rejected=()) -> list[Suspicious
     heading-like lines that were not taken as items (`parsing.items.RejectedHeading`)."""
     text = source.text
     found: dict[tuple[str, int, int], SuspiciousText] = {}
-    gate_text, low = _gate_text(text), text.lower()
-    gates = _gates_in(gate_text)
-    hits = [(det_, m) for det_ in DETECTORS for m in _matches(det_, text, gate_text, low, gates)]
+    hits = _hits(text, DETECTORS)
     if not hits and not rejected:
         return []  # the usual case: a real letter
 

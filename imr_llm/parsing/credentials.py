@@ -12,7 +12,7 @@ import re
 from ..reading import SourceText
 from ..safety import finditer_words
 from ..schema import Reviewer
-from .common import evidence
+from .common import collapse, evidence
 
 _STOP = r"(?=\n\s*\n|\n\s*CLINICAL\s+CASE\s+SUMMARY|\n\s*State\(s\)|\n\s*Certification|\Z)"
 LICENSURE = re.compile(r"State\(s\)\s+of\s+Licensure\s*:[ \t]*(?P<v>.*?)" + _STOP, re.IGNORECASE | re.DOTALL)
@@ -45,7 +45,7 @@ def _split(source: SourceText, start: int, end: int, splitter: re.Pattern[str]) 
         while e > s and text[e - 1].isspace():
             e -= 1
         if e > s:
-            parts.append((" ".join(text[s:e].split()), s, e))
+            parts.append((collapse(text[s:e]), s, e))
         if m:
             cursor = m.end()
     return parts
@@ -71,11 +71,10 @@ def parse_reviewer(source: SourceText, start: int = 0, end: int | None = None) -
     m = next(finditer_words(SENTENCE, text, ("board",), start, end), None)
     if m:
         reviewer.form = "sentence"
-        spec_value = " ".join(m.group("spec").split())
-        reviewer.specialties.append(spec_value)
+        reviewer.specialties.append(collapse(m.group("spec")))
         reviewer.evidence["specialties[0]"] = evidence(source, m.start("spec"), m.end("spec"))
         if m.group("sub"):
-            reviewer.subspecialties.append(" ".join(m.group("sub").split()))
+            reviewer.subspecialties.append(collapse(m.group("sub")))
             reviewer.evidence["subspecialties[0]"] = evidence(source, m.start("sub"), m.end("sub"))
         for i, (value, s, e) in enumerate(_split(source, m.start("state"), m.end("state"), _STATE_SPLIT)):
             reviewer.licensure_states.append(value)

@@ -46,21 +46,17 @@ class HeaderField:
     end: int
 
 
-def header_region(text: str) -> tuple[int, int] | None:
-    """(start, end) of the header block, or None when the letter has no header."""
+def header_end(text: str) -> int | None:
+    """Where the header block (from the letter's start) ends, or None when the letter has no header."""
     m = next(finditer_words(HEADER_END, text, ("how", "clinical")), None)
     end = m.start() if m else min(len(text), 1500)
-    if not re.search(r"Case\s+Number\s*:", text[:end], re.IGNORECASE):
-        return None
-    return 0, end
+    return end if re.search(r"Case\s+Number\s*:", text[:end], re.IGNORECASE) else None
 
 
 def parse_header(source: SourceText) -> dict[str, HeaderField]:
-    region = header_region(source.text)
-    if region is None:
+    text, start, end = source.text, 0, header_end(source.text)
+    if end is None:
         return {}
-    text = source.text
-    start, end = region
     tokens: list[tuple[int, int, str, str]] = []  # (start, end, "label"|"value", name-or-kind)
     for m in finditer_words(_LABEL_RE, text, _LABEL_STARTS, start, end):
         tokens.append((m.start(), m.end(), "label", m.lastgroup or ""))
