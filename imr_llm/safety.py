@@ -20,7 +20,9 @@ never contain letter text; the evidence span is the provenance.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .fields import of_kind
@@ -62,17 +64,18 @@ class Detector:
     skip_sections: tuple[str, ...] = ()  # section fields it never applies to
     # Speed only (the scan must stay a small part of a letter's parse): `gates` — lower-case
     # phrases one of which every match contains (text lower-cased, whitespace collapsed), else the
-    # detector is skipped; `anchors` — lower-case words inside every match (or `anchor_re`, a
-    # cheap pattern): the detector runs only in windows around them.
+    # detector is skipped; `starts` — lower-case strings every match begins with (or the text's
+    # start): the regex is tried only where one begins; `anchors` — lower-case words inside every
+    # match: the detector runs only in windows around them.
     gates: tuple[str, ...] | None = None
+    starts: tuple[str, ...] | None = None
     anchors: tuple[str, ...] | None = None
-    anchor_re: re.Pattern | None = None
     window: tuple[int, int] = (300, 300)  # characters before and after an anchor that a match can reach
     digit_anchors: tuple[str, ...] | None = None  # anchors in the text with every digit written as 0
 
 
-def _d(kind: str, note: str, pattern: str, flags: int = _I, *, anchor_re: str | None = None, **kw) -> Detector:
-    return Detector(kind, note, re.compile(pattern, flags), anchor_re=re.compile(anchor_re) if anchor_re else None, **kw)
+def _d(kind: str, note: str, pattern: str, flags: int = _I, **kw) -> Detector:
+    return Detector(kind, note, re.compile(pattern, flags), **kw)
 
 
 DETECTORS: list[Detector] = [
@@ -80,15 +83,18 @@ DETECTORS: list[Detector] = [
     _d("instruction", "ignore/disregard earlier instructions",
        r"\b(?:ignore|disregard|forget|override|bypass|overrule)\b" + _SAME_SENTENCE + r"{0,60}?\b(?:instructions?|previous|above|prior|"
        r"earlier|preceding|rules|prompts?|guardrails?|everything|all\s+(?:of\s+)?(?:the\s+)?(?:text|above))\b",
-       gates=("ignor", "disregard", "forget", "overrid", "bypass", "overrul")),
+       gates=("ignor", "disregard", "forget", "overrid", "bypass", "overrul"),
+       starts=("ignore", "disregard", "forget", "override", "bypass", "overrule")),
     _d("instruction", "ignore/disregard earlier instructions (Spanish)",
        r"\b(?:ignor[ae]\w*|olvid[ae]\w*|omit[ae]\w*)\b" + _SAME_SENTENCE + r"{0,60}\b(?:instrucci\w+|anterior\w*|reglas|indicaciones)\b",
-       gates=("ignor", "olvid", "omit")),
+       gates=("ignor", "olvid", "omit"), starts=("ignor", "olvid", "omit")),
     _d("instruction", "new or hidden instructions",
        r"\b(?:new|updated|real|actual|revised|hidden|secret|special|following|important)\s+instructions?\s*(?:[:\-]|for\b|to\b|are\b)|"
        r"\binstructions?\s+(?:to|for)\s+(?:the\s+|any\s+)?" + _MACHINE + r"\b|"
        r"\b(?:from\s+now\s+on|going\s+forward)\s*,?\s+(?:you|the\s+" + _MACHINE + r")\b",
-       gates=("instruction", "from now on", "going forward")),
+       gates=("instruction", "from now on", "going forward"),
+       starts=("new", "updated", "real", "actual", "revised", "hidden", "secret", "special", "following", "important",
+               "instruction", "from", "going")),
     _d("instruction", "an order to the reader or a model",
        r"\byou\s+(?:must|should|shall|will|are\s+to|need\s+to|have\s+to)\s+(?:now\s+)?"
        r"(?:say|state|write|output|respond|answer|reply|report|mark|record|treat|classify|label|return|list|include|"
@@ -98,70 +104,81 @@ DETECTORS: list[Detector] = [
        r"\b(?:new|next|real|actual)\s+task\s*:|"
        r"\bdo\s+not\s+(?:mention|reveal|disclose|tell|include|report|output|show|say)\b" + _SAME_SENTENCE + r"{0,40}\b(?:this|these|"
        r"instructions?|note|patient|reader|upheld|denial)\b",
-       gates=_ORDER_GATES),
+       gates=_ORDER_GATES,
+       starts=("you", "respond", "answer", "reply", "output", "instead", "do", "new", "next", "real", "actual")),
     # -- addressed to a model -----------------------------------------------------------------
     _d("addressed_to_model", "addressed to an AI, model or assistant",
        r"\b(?:to|for|dear|attention|attn|hey|hi|hello|note\s+to|message\s+to|instructions?\s+for)\s*:?\s+(?:the\s+|any\s+|all\s+)?"
        r"(?:AI|A\.I\.|LLM|GPT[\w.-]*|ChatGPT|chat\s?bot|language\s+models?|AI\s+(?:models?|systems?|assistants?|tools?)|"
        r"assistants?|automated\s+(?:systems?|readers?|reviewers?|tools?|parsers?)|models?|parsers?|extractors?|"
        r"summari[sz]ers?)\b(?!\s+(?:of|for)\s+(?:care|treatment|rehab\w*|therapy))",
-       gates=_MACHINE_GATES),
+       gates=_MACHINE_GATES,
+       starts=("to", "for", "dear", "attention", "attn", "hey", "hi", "hello", "note", "message", "instruction")),
     _d("addressed_to_model", "talks about an AI or language model",
        r"\b(?:as\s+an\s+AI|AI\s+(?:assistant|model|system|tool|agent|reader)|(?:large\s+)?language\s+model|LLM|ChatGPT|GPT-\d|"
        r"chat\s?bot|you\s+are\s+(?:now\s+)?(?:an?\s+|the\s+)?(?:AI|assistant|language\s+model|chat\s?bot|helpful\b))\b",
-       gates=_MACHINE_GATES + ("you are",)),
+       gates=_MACHINE_GATES + ("you are",), starts=("as", "ai", "large", "language", "llm", "chat", "gpt-", "you")),
     _d("addressed_to_model", "addressed to whoever processes the letter",
        r"\b(?:any|the)\s+(?:system|software|program|tool|model|assistant|AI)\s+(?:that\s+is\s+|which\s+is\s+)?"
        r"(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|extracting)\s+(?:this|the)\s+(?:letter|document|text|file)\b",
-       gates=("reading", "processing", "parsing", "summariz", "summaris", "analyz", "analys", "extracting")),
+       gates=("reading", "processing", "parsing", "summariz", "summaris", "analyz", "analys", "extracting"),
+       starts=("any", "the")),
     # -- prompts and roles ----------------------------------------------------------------------
     _d("system_prompt", "mentions a system prompt or jailbreak",
        r"\bsystem\s+(?:prompt|message|instructions?|override|command)\b|\bdeveloper\s+(?:message|mode|instructions?)\b|"
        r"\bprompt\s+injection\b|\bjail\s?break\w*\b|\bDAN\s+mode\b|\bend\s+of\s+(?:the\s+)?(?:prompt|instructions?|system\s+message)\b",
-       gates=("system", "developer", "prompt", "jail", "dan mode")),
+       gates=("system", "developer", "prompt", "jail", "dan mode"),
+       starts=("system", "developer", "prompt", "jail", "dan", "end")),
     _d("role_marker", "a chat role line",
        r"(?:^|\n)[ \t]*(?:#{1,6}\s*|\*\*)?(?:system|assistant|user|human|developer|AI|model|instruction|response)\s*(?:\*\*)?\s*:",
        _I,
        gates=tuple(f"{w}{c}" for w in ("system", "assistant", "user", "human", "developer", "ai", "model", "instruction",
-                                          "response") for c in (":", " :", "*"))),
+                                          "response") for c in (":", " :", "*")), starts=("\n",)),
     _d("role_marker", "a chat template token",
        r"<\|[a-z_]{2,30}\|>|\[/?INST\]|<</?SYS>>|</?s>|\[/?(?:system|admin|assistant|user|developer|instructions?)\]|^-{2,}\s*(?:system|user|assistant)\s*-{2,}|"
        r"\n-{2,}\s*(?:system|user|assistant)\s*-{2,}", _I,
-       gates=("<|", "inst]", "sys>>", "<s>", "</s>", "system]", "admin]", "assistant]", "user]", "developer]", "instruction]", "instructions]", "--")),
+       gates=("<|", "inst]", "sys>>", "<s>", "</s>", "system]", "admin]", "assistant]", "user]", "developer]", "instruction]", "instructions]", "--"),
+       starts=("<", "[", "\n")),
     # -- data and markup ------------------------------------------------------------------------
     _d("structured_data", "a JSON-like object",
        r"[{\[]\s*[\"'][^\"'\n{}]{1,40}[\"']\s*:|[\"'](?:decision|decisions|outcome|status|determination|approved|items?|"
        r"verdict|result|request|case_outcome)[\"']\s*:",
-       gates=("{", "[", '":', "':", '" :', "' :")),
+       gates=("{", "[", '":', "':", '" :', "' :"), starts=("{", "[", '"', "'")),
     _d("markup", "markup or a code fence",
        r"</?[a-z][a-z0-9]*(?:\s+[a-z-]+=[^<>\n]{0,80})?\s*/?>|```|\{\{|\}\}|\{%|%\}", _I,
-       gates=("<", "```", "{{", "}}", "{%", "%}")),
+       gates=("<", "```", "{{", "}}", "{%", "%}"), starts=("<", "`", "{", "}", "%")),
     # -- notes to the reader ------------------------------------------------------------------
     _d("note_to_reader", "a note or message to the patient",
        r"\b(?:note|message|notice|memo|reminder|update|letter|announcement)\s+(?:to|for)\s+(?:the\s+)?" + _READER + r"s?\b|"
        r"\b(?:dear|attention|attn\.?)\s*:?\s+(?:the\s+)?(?:" + _READER + r"|sir|madam)\b|"
        r"\b(?:important|urgent)\s*(?:note|notice|message|information)?\s*(?:to|for)\s+(?:the\s+)?" + _READER + r"\b|"
        r"\bto\s+the\s+" + _READER + r"\s*:|\bdear\s+(?:mr|mrs|ms|miss|dr|sir|madam)\b\.?|(?:^|\n)\s*P\.?\s?S\.?\s*:",
-       gates=_NOTE_GATES),
+       gates=_NOTE_GATES,
+       starts=("note", "message", "notice", "memo", "reminder", "update", "letter", "announcement", "dear", "attention",
+               "attn", "important", "urgent", "to", "\n")),
     _d("note_to_reader", YOU_NOTE,
        r"\b(?:you|your|you're|you've|you'll)\b",
        skip_sections=("claims_administrator_basis", "reviewer_basis"),
-       gates=("you",)),
+       gates=("you",), starts=("you",)),
     # -- decisions stated where no decision belongs ----------------------------------------------
     _d("decision_claim", "states a decision outside the item's decision line",
        r"\b(?:final\s+|actual\s+|correct\s+|true\s+|real\s+|new\s+|imr\s+)?(?:decision|determination|outcome|result|verdict|ruling)"
        r"(?:\s+(?:for|on|of)\s+(?:this|the|each|all)\s+(?:item|items|request|requests|treatment|case))?\s*"
        r"(?:is|was|has\s+been|have\s+been|should\s+be|must\s+be|shall\s+be|will\s+be|=|:|-)\s*(?:now\s+|hereby\s+|changed\s+to\s+|"
        r"in\s+fact\s+|actually\s+)?[\"'“]?" + _DECISION_WORD + r"\b",
-       anchors=("overturn", "upheld", "uphold", "approv", "reversed", "granted", "authoriz", "authoris"), window=(200, 20)),
+       anchors=("overturn", "upheld", "uphold", "approv", "reversed", "granted", "authoriz", "authoris"), window=(200, 20),
+       starts=("final", "actual", "correct", "true", "real", "new", "imr", "decision", "determination", "outcome", "result",
+               "verdict", "ruling")),
     _d("decision_claim", "asks for a decision to be changed or recorded",
        r"\b(?:mark|treat|record|report|output|classify|label|change|set|flip|switch)\w*\b"
        + _SAME_SENTENCE + r"{0,60}?\b(?:as|to)\s+[\"'“]?(?:overturned|approved|upheld|reversed)\b",
-       anchors=("overturned", "approved", "upheld", "reversed"), window=(200, 20)),
+       anchors=("overturned", "approved", "upheld", "reversed"), window=(200, 20),
+       starts=("mark", "treat", "record", "report", "output", "classify", "label", "change", "set", "flip", "switch")),
     _d("decision_claim", "asks for a decision to be changed or recorded",
        r"\b(?:change|changing|flip|switch|update|correct|override|overrule)\w*\s+(?:the\s+|this\s+|all\s+)?"
        r"(?:decisions?|determinations?|outcomes?|verdicts?)\b",
-       gates=("chang", "flip", "switch", "updat", "correct", "overrid", "overrul")),
+       gates=("chang", "flip", "switch", "updat", "correct", "overrid", "overrul"),
+       starts=("change", "changing", "flip", "switch", "update", "correct", "override", "overrule")),
     _d("decision_claim", "a decision word inside the text",
        r"(?:^|[\s(\"'“:])(?:overturned|upheld)(?=[\s.,;:!)\"'”]|$)",
        sections=("rationale", "case_summary", "claims_administrator_basis", "reviewer_basis"),
@@ -169,7 +186,7 @@ DETECTORS: list[Detector] = [
     _d("heading_in_text", "a numbered decision line (2013 form) inside the text",
        r"(?:^|\n)[ \t]*\d{1,2}[.)][ \t]+[^\n]{3,160}?\b(?:is|are)\s+(?:not\s*)?medically\s+necessary\s+and\s+appropriate\b",
        sections=("rationale", "case_summary", "claims_administrator_basis", "reviewer_basis"),
-       gates=("medically necessary and appropriate",)),
+       gates=("medically necessary and appropriate",), starts=("\n",)),
     # -- contact details ------------------------------------------------------------------------
     _d("contact", "a phone number",
        r"(?<![\w/-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\w/-])|"
@@ -178,7 +195,8 @@ DETECTORS: list[Detector] = [
        window=(40, 40)),
     # links and web addresses are how rationales and guideline fields cite their sources (ODG,
     # UpToDate, journals): only elsewhere (a heading, the case summary) is one out of place
-    _d("contact", "a link", r"\bhttps?://\S+|\bwww\.[\w-]+\.\w+\S*", skip_sections=_CITING, gates=("http", "www.")),
+    _d("contact", "a link", r"\bhttps?://\S+|\bwww\.[\w-]+\.\w+\S*", skip_sections=_CITING, gates=("http", "www."),
+       starts=("http", "www.")),
     _d("contact", "an e-mail address", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", gates=("@",)),
     _d("contact", "a web address", r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|info|biz|io|app|online|site)\b(?:/\S*)?",
        skip_sections=_CITING,
@@ -186,7 +204,8 @@ DETECTORS: list[Detector] = [
     _d("contact", "asks the reader to call or write",
        r"\b(?:please\s+)?(?:call|phone|text|contact|e-?mail|write\s+to)\s+(?:us|our\s+office|the\s+(?:number|hotline|office)|"
        r"toll[- ]free|this\s+number|now|today|immediately)\b|\btoll[- ]free\b|\bhotline\b",
-       gates=_CALL_GATES),
+       gates=_CALL_GATES,
+       starts=("please", "call", "phone", "text", "contact", "email", "e-mail", "write", "toll", "hotline")),
 ]
 
 def _trie_pattern(words: set[str]) -> str:
@@ -321,24 +340,57 @@ def _matching(text: str, start: int, limit: int) -> int | None:
 _DIGITS_TO_0 = str.maketrans("123456789", "000000000")
 
 
-def _anchor_spans(det_: Detector, text: str, low: str):
-    if det_.digit_anchors is not None:
-        zeros = low.translate(_DIGITS_TO_0)
-        for word in det_.digit_anchors:
-            pos = zeros.find(word)
-            while pos >= 0:
-                yield pos, pos + len(word)
-                pos = zeros.find(word, pos + 1)
-        return
-    if det_.anchor_re is not None:
-        for a in det_.anchor_re.finditer(text):
-            yield a.start(), a.end()
-        return
-    for word in det_.anchors or ():
-        pos = low.find(word)
+def _occurrences(low: str, words: tuple[str, ...], start: int, end: int) -> Iterator[tuple[int, int]]:
+    for word in words:
+        pos = low.find(word, start, end)
         while pos >= 0:
             yield pos, pos + len(word)
-            pos = low.find(word, pos + 1)
+            pos = low.find(word, pos + 1, end)
+
+
+def word_starts(low: str, words: tuple[str, ...], start: int, end: int) -> list[int]:
+    """Where each of `words` (lower-case) begins in low[start:end], sorted."""
+    return sorted({pos for pos, _ in _occurrences(low, words, start, end)})
+
+
+@functools.lru_cache(maxsize=4)  # a parse asks for its letter's many times
+def searchable(text: str) -> str | None:
+    """`text` lower-cased, for finding with `str.find` where a case-blind pattern's words may begin;
+    None when `re` could read a letter there that `str.find` misses (dotless ı and long ſ match i
+    and s; a character lower-casing to two shifts offsets)."""
+    low = text.lower()
+    return low if len(low) == len(text) and "ı" not in low and "ſ" not in low else None
+
+
+def finditer_words(pattern: re.Pattern[str], text: str, words: tuple[str, ...] | None, start: int = 0,
+                   end: int | None = None) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text, start, end)` for a case-blind pattern whose every match begins at
+    `start` or where one of `words` (lower-case) begins: the same matches, tried only there (all
+    positions when `words` is None)."""
+    end = len(text) if end is None else end
+    low = searchable(text)
+    if words is None or low is None:
+        return pattern.finditer(text, start, end)
+    return finditer_at(pattern, text, [start, *word_starts(low, words, start, end)], end)
+
+
+def finditer_at(pattern: re.Pattern[str], text: str, starts: list[int], end: int) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text, starts[0], end)` for a pattern whose every match, never empty, begins
+    at one of the sorted `starts`: the same matches, tried only there (`re` costs about as much at
+    every position of a text, `str.find` far less)."""
+    cursor = 0
+    for pos in starts:
+        if pos >= cursor:
+            m = pattern.match(text, pos, end)
+            if m:
+                cursor = m.end()
+                yield m
+
+
+def _anchor_spans(det_: Detector, low: str) -> Iterator[tuple[int, int]]:
+    if det_.digit_anchors is not None:
+        return _occurrences(low.translate(_DIGITS_TO_0), det_.digit_anchors, 0, len(low))
+    return _occurrences(low, det_.anchors or (), 0, len(low))
 
 
 def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, gates: set[str] | None = None):
@@ -347,12 +399,12 @@ def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, 
     if det_.gates is not None and (_gates_in(gate_text) if gates is None else gates).isdisjoint(det_.gates):
         return
     low = text.lower() if low is None else low
-    if (det_.anchors is None and det_.anchor_re is None and det_.digit_anchors is None) or len(low) != len(text):
-        yield from det_.regex.finditer(text)
+    if (det_.anchors is None and det_.digit_anchors is None) or len(low) != len(text):
+        yield from finditer_words(det_.regex, text, det_.starts)
         return
     windows: list[list[int]] = []
     before, after = det_.window
-    for a_start, a_end in sorted(_anchor_spans(det_, text, low)):
+    for a_start, a_end in sorted(_anchor_spans(det_, low)):
         lo, hi = max(0, a_start - before), min(len(text), a_end + after)
         if windows and lo <= windows[-1][1]:
             windows[-1][1] = max(windows[-1][1], hi)
@@ -360,7 +412,7 @@ def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, 
             windows.append([lo, hi])
     seen: set[tuple[int, int]] = set()
     for lo, hi in windows:
-        for m in det_.regex.finditer(text, lo, hi):
+        for m in finditer_words(det_.regex, text, det_.starts, lo, hi):
             if m.span() not in seen:
                 seen.add(m.span())
                 yield m
@@ -373,15 +425,14 @@ def _gate_text(text: str) -> str:
 def findings_in(text: str, *, section: str | None = "letter") -> list[tuple[str, str, int, int]]:
     """(kind, note, start, end) of every detector hit in any string. `section` picks the detectors
     as for that part of a letter; None applies them all (a model's answer)."""
-    hits = []
+    hits = _hits(text, [det_ for det_ in DETECTORS if _applies(det_, section)])
+    return sorted(((det_.kind, det_.note, m.start(), m.end()) for det_, m in hits), key=lambda h: (h[2], h[0]))
+
+
+def _hits(text: str, detectors: list[Detector]) -> list[tuple[Detector, re.Match[str]]]:
     gate_text, low = _gate_text(text), text.lower()
     gates = _gates_in(gate_text)
-    for det_ in DETECTORS:
-        if not _applies(det_, section):
-            continue
-        for m in _matches(det_, text, gate_text, low, gates):
-            hits.append((det_.kind, det_.note, m.start(), m.end()))
-    return sorted(hits, key=lambda h: (h[2], h[0]))
+    return [(det_, m) for det_ in detectors for m in _matches(det_, text, gate_text, low, gates)]
 
 
 def scan(source: SourceText, sections: Sections, rejected=()) -> list[SuspiciousText]:
@@ -390,9 +441,7 @@ def scan(source: SourceText, sections: Sections, rejected=()) -> list[Suspicious
     heading-like lines that were not taken as items (`parsing.items.RejectedHeading`)."""
     text = source.text
     found: dict[tuple[str, int, int], SuspiciousText] = {}
-    gate_text, low = _gate_text(text), text.lower()
-    gates = _gates_in(gate_text)
-    hits = [(det_, m) for det_ in DETECTORS for m in _matches(det_, text, gate_text, low, gates)]
+    hits = _hits(text, DETECTORS)
     if not hits and not rejected:
         return []  # the usual case: a real letter
 

@@ -20,7 +20,7 @@ from .credentials import parse_reviewer
 from .dates import find_dates
 from .header import parse_header
 from .items import read_items
-from .landmarks import ISSUES_START, MADE_START, SUMMARY_START, letter_sections
+from .landmarks import landmarks, letter_sections
 from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
 
 PARSER_VERSION = "4"
@@ -34,9 +34,8 @@ def parse(source: SourceText) -> Determination:
     """Parse a letter. Raises NotAnImrLetter / UnsupportedLayout when there is nothing to parse."""
     text = source.text
     n = len(text)
-    made = MADE_START.search(text)
-    summary = SUMMARY_START.search(text)
-    issues = ISSUES_START.search(text)
+    made, summary, headings = landmarks(text)
+    issues = headings[0] if headings else None
 
     items_start = issues.end() if issues else 0
     items, rejected, suspects = read_items(source, items_start, n)
@@ -49,11 +48,7 @@ def parse(source: SourceText) -> Determination:
         raise NotAnImrLetter(f"{_name(source)}: not an IMR final determination letter (no IMR sections or decisions found)")
 
     det = Determination(items=items)
-    header = parse_header(source)
-    for name, field in header.items():
-        setattr(det, name, field.value)
-        det.evidence[name] = evidence(source, field.start, field.end)
-    det.letter_format = "dwc_2016" if header.get("case_number") else ("dwc_body_only" if made or summary else "unknown")
+    _header(source, det, made, summary)
 
     cred_start = made.end() if made else 0
     cred_end = summary.start() if summary else items_start
@@ -74,7 +69,7 @@ def parse(source: SourceText) -> Determination:
     sections = letter_sections(source, det, made, summary, issues)
     _rejected_headings(det, rejected, sections)
     det.suspicious = scan(source, sections, rejected)
-    _suspect_items(source, det, suspects)
+    _suspect_items(source, det, suspects, headings)
     if det.suspicious:
         where = ", ".join(dict.fromkeys(f.section for f in det.suspicious))
         det.warnings.append(f"suspicious text in {where} (see `suspicious`): it reads like instructions or planted "
@@ -99,11 +94,8 @@ def parse_source(source: SourceText) -> Determination:
             raise
     text = source.text
     det = Determination()
-    for name, found in parse_header(source).items():
-        setattr(det, name, found.value)
-        det.evidence[name] = evidence(source, found.start, found.end)
-    made, summary = MADE_START.search(text), SUMMARY_START.search(text)
-    det.letter_format = "dwc_2016" if det.case_number else ("dwc_body_only" if made or summary else "unknown")
+    made, summary, _ = landmarks(text)
+    _header(source, det, made, summary)
     if made:
         det.reviewer = parse_reviewer(source, made.end(), summary.start() if summary and summary.start() > made.end()
                                       else len(text))
@@ -111,6 +103,14 @@ def parse_source(source: SourceText) -> Determination:
         det.patient = parse_patient(source, summary.end(), len(text))
     det.warnings.append(INCOMPLETE)
     return det
+
+
+def _header(source: SourceText, det: Determination, made: re.Match | None, summary: re.Match | None) -> None:
+    """The header's fields, and the letter's format (a header, or only the body's sections)."""
+    for name, found in parse_header(source).items():
+        setattr(det, name, found.value)
+        det.evidence[name] = evidence(source, found.start, found.end)
+    det.letter_format = "dwc_2016" if det.case_number else ("dwc_body_only" if made or summary else "unknown")
 
 
 def _body_dates(source: SourceText, det: Determination, start: int, end: int) -> None:
@@ -165,15 +165,14 @@ def _rejected_headings(det: Determination, rejected, sections: Sections) -> None
         ))
 
 
-def _suspect_items(source: SourceText, det: Determination, suspects: dict[int, str]) -> None:
+def _suspect_items(source: SourceText, det: Determination, suspects: dict[int, str], headings: list[re.Match]) -> None:
     """Items kept that cannot be vouched for: each gets one conflict the patient is shown (an
     item is never dropped for looking planted; see parsing/items.py). Reasons come from the item
     reader, from a second "IMR ISSUES" heading (items before the last one may be planted in the
     case summary), and from suspicious text inside the item's own sections."""
     why = dict(suspects)
-    headers = list(ISSUES_START.finditer(source.text))
-    if len(headers) > 1:
-        last = headers[-1].start()
+    if len(headings) > 1:
+        last = headings[-1].start()
         for item in det.items:
             ev = item.evidence.get("request")
             if ev is not None and source.norm_offset(ev.start) < last:

@@ -61,14 +61,9 @@ def parse_basis(source: SourceText, party: str, start: int, end: int) -> Guideli
     if NOT_MTUS.search(raw):
         basis.based_on_mtus = False
 
-    segments = [(m.end(), None) for m in DECISION_BASED.finditer(text, start, end)]
-    for i, (seg_start, _) in enumerate(segments):
-        seg_end = segments[i + 1][0] if i + 1 < len(segments) else end
-        # cut the next segment's lead-in ("Decision based on") off this one
-        lead = DECISION_BASED.search(text, seg_start, seg_end)
-        if lead:
-            seg_end = lead.start()
-        basis.citations.extend(_segment_citations(source, seg_start, seg_end))
+    leads = list(DECISION_BASED.finditer(text, start, end))
+    for lead, after in zip(leads, leads[1:] + [None]):  # each segment ends where the next lead-in starts
+        basis.citations.extend(_segment_citations(source, lead.end(), after.start() if after else end))
 
     families: list[str] = []
     if basis.none_cited:

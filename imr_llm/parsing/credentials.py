@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 from ..reading import SourceText
+from ..safety import finditer_words
 from ..schema import Reviewer
-from .common import evidence
+from .common import collapse, evidence
 
 _STOP = r"(?=\n\s*\n|\n\s*CLINICAL\s+CASE\s+SUMMARY|\n\s*State\(s\)|\n\s*Certification|\Z)"
 LICENSURE = re.compile(r"State\(s\)\s+of\s+Licensure\s*:[ \t]*(?P<v>.*?)" + _STOP, re.IGNORECASE | re.DOTALL)
@@ -44,7 +45,7 @@ def _split(source: SourceText, start: int, end: int, splitter: re.Pattern[str]) 
         while e > s and text[e - 1].isspace():
             e -= 1
         if e > s:
-            parts.append((" ".join(text[s:e].split()), s, e))
+            parts.append((collapse(text[s:e]), s, e))
         if m:
             cursor = m.end()
     return parts
@@ -54,8 +55,8 @@ def parse_reviewer(source: SourceText, start: int = 0, end: int | None = None) -
     text = source.text
     end = len(text) if end is None else end
     reviewer = Reviewer()
-    lic = LICENSURE.search(text, start, end)
-    spec = SPECIALTY.search(text, start, end)
+    lic = next(finditer_words(LICENSURE, text, ("state",), start, end), None)
+    spec = next(finditer_words(SPECIALTY, text, ("certification",), start, end), None)
     if lic or spec:
         reviewer.form = "list"
         if lic:
@@ -67,14 +68,13 @@ def parse_reviewer(source: SourceText, start: int = 0, end: int | None = None) -
                 reviewer.specialties.append(value)
                 reviewer.evidence[f"specialties[{i}]"] = evidence(source, s, e)
         return reviewer
-    m = SENTENCE.search(text, start, end)
+    m = next(finditer_words(SENTENCE, text, ("board",), start, end), None)
     if m:
         reviewer.form = "sentence"
-        spec_value = " ".join(m.group("spec").split())
-        reviewer.specialties.append(spec_value)
+        reviewer.specialties.append(collapse(m.group("spec")))
         reviewer.evidence["specialties[0]"] = evidence(source, m.start("spec"), m.end("spec"))
         if m.group("sub"):
-            reviewer.subspecialties.append(" ".join(m.group("sub").split()))
+            reviewer.subspecialties.append(collapse(m.group("sub")))
             reviewer.evidence["subspecialties[0]"] = evidence(source, m.start("sub"), m.end("sub"))
         for i, (value, s, e) in enumerate(_split(source, m.start("state"), m.end("state"), _STATE_SPLIT)):
             reviewer.licensure_states.append(value)

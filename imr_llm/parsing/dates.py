@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from ..safety import finditer_words
+
 MONTHS = {
     name: i
     for i, names in enumerate(
@@ -21,7 +23,10 @@ MONTHS = {
 }
 _MONTH_RE = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 
-NUMERIC_DATE = re.compile(r"(?<![\d/-])(\d{1,2})\s?([/-])\s?(\d{1,2})\2\s?(\d{4}|\d{2})(?![\d/-])")
+_MONTH_STARTS = tuple({name[:3] for name in MONTHS})  # where a word date can begin
+
+# the digit first, then the look back: `re` then skips to each digit
+NUMERIC_DATE = re.compile(r"(\d(?<![\d/-]\d)\d?)\s?([/-])\s?(\d{1,2})\2\s?(\d{4}|\d{2})(?![\d/-])")
 WORD_DATE = re.compile(rf"(?i)\b({_MONTH_RE})\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b")
 
 
@@ -66,7 +71,7 @@ def find_dates(text: str, start: int = 0, end: int | None = None) -> list[FoundD
         value = _make(_year(m.group(4)), int(m.group(1)), int(m.group(3)))
         if value:
             out.append(FoundDate(value, m.start(), m.end()))
-    for m in WORD_DATE.finditer(text, start, end):
+    for m in finditer_words(WORD_DATE, text, _MONTH_STARTS, start, end):
         value = _make(int(m.group(3)), MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2)))
         if value:
             out.append(FoundDate(value, m.start(), m.end()))

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ..reading import SourceText
+from ..safety import finditer_words
 from .dates import parse_date
 
 LABELS: list[tuple[str, str, str]] = [
@@ -26,6 +27,7 @@ LABELS: list[tuple[str, str, str]] = [
     ("application_received", "date", r"Application\b(?:\s+Received\s*:)?"),  # layout mode puts the value between the words
 ]
 _LABEL_RE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, _, pattern in LABELS), re.IGNORECASE)
+_LABEL_STARTS = ("case", "date", "decision", "priority", "ur", "application")  # where a label can begin
 _KIND = {name: kind for name, kind, _ in LABELS}
 _VALUE_RE = re.compile(
     r"(?P<case>\b[A-Z]{2}\d{2}-\d{5,8}\b)"
@@ -44,23 +46,19 @@ class HeaderField:
     end: int
 
 
-def header_region(text: str) -> tuple[int, int] | None:
-    """(start, end) of the header block, or None when the letter has no header."""
-    m = HEADER_END.search(text)
+def header_end(text: str) -> int | None:
+    """Where the header block (from the letter's start) ends, or None when the letter has no header."""
+    m = next(finditer_words(HEADER_END, text, ("how", "clinical")), None)
     end = m.start() if m else min(len(text), 1500)
-    if not re.search(r"Case\s+Number\s*:", text[:end], re.IGNORECASE):
-        return None
-    return 0, end
+    return end if re.search(r"Case\s+Number\s*:", text[:end], re.IGNORECASE) else None
 
 
 def parse_header(source: SourceText) -> dict[str, HeaderField]:
-    region = header_region(source.text)
-    if region is None:
+    text, start, end = source.text, 0, header_end(source.text)
+    if end is None:
         return {}
-    text = source.text
-    start, end = region
     tokens: list[tuple[int, int, str, str]] = []  # (start, end, "label"|"value", name-or-kind)
-    for m in _LABEL_RE.finditer(text, start, end):
+    for m in finditer_words(_LABEL_RE, text, _LABEL_STARTS, start, end):
         tokens.append((m.start(), m.end(), "label", m.lastgroup or ""))
     label_starts = [s for s, _, _, _ in tokens]  # labels do not overlap and are in text order
     for m in _VALUE_RE.finditer(text, start, end):

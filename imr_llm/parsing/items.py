@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 from ..reading import SourceText
+from ..safety import finditer_words
 from ..schema import DisputedItem
 from .citations import parse_basis
 from .common import collapse, evidence, trim_span
@@ -150,7 +151,8 @@ class FieldLabels:
     ORDER = {"ca": 0, "rv": 1, "rat": 2}
 
     def __init__(self, text: str, start: int, end: int, markers: list[_Marker]) -> None:
-        exact = [(m.start(), m.end(), m.lastgroup or "") for m in BODY_LABEL.finditer(text, start, end)]
+        exact = [(m.start(), m.end(), m.lastgroup or "")
+                 for m in finditer_words(BODY_LABEL, text, ("claims", "maximus", "decision"), start, end)]
         taken = {s for s, _, _ in exact}
         events = sorted([(m.d_end, 0, "", 0) for m in markers] + [(s, 1, kind, e) for s, e, kind in exact]
                         + [(s, 2, kind, e) for s, e, kind in near_labels(text, start, end) if s not in taken])
@@ -403,8 +405,8 @@ def _heading_start(text: str, lo: int, colon: int) -> int:
     # heading text[start:colon] holds one iff one starts at or after `start` (neither phrase can
     # overlap another match, and `\s+` inside them makes collapsing whitespace first moot), so
     # walking back over n lines costs n, not n^2.
-    last_tail = max((m.start() for m in UR_TAIL.finditer(text, lo, colon)), default=-1)
-    last_head = max((m.start() for m in UR_HEAD.finditer(text, lo, colon)), default=-1)
+    last_tail = max((m.start() for m in finditer_words(UR_TAIL, text, ("imr", "the"), lo, colon)), default=-1)
+    last_head = max((m.start() for m in finditer_words(UR_HEAD, text, ("was",), lo, colon)), default=-1)
     while start > lo:
         prev_end = start - 1  # the "\n" before the current first line
         prev_start = text.rfind("\n", lo, prev_end) + 1

@@ -7,12 +7,21 @@ from __future__ import annotations
 import re
 
 from ..reading import SourceText
+from ..safety import finditer_words
 from ..schema import Determination, Evidence
 
 SUMMARY_START = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.IGNORECASE)
 ISSUES_START = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS?\s+AND\s+RATIONALES?|IMR\s+DECISION\(S\)\s+AND\s+RATIONALE\(S\)",
                           re.IGNORECASE)
 MADE_START = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE", re.IGNORECASE)
+
+
+def landmarks(text: str) -> tuple[re.Match[str] | None, re.Match[str] | None, list[re.Match[str]]]:
+    """The first "HOW THE IMR FINAL DETERMINATION WAS MADE" and "CLINICAL CASE SUMMARY" headings, and
+    every "IMR ISSUES, DECISIONS AND RATIONALES" (a letter may print it more than once)."""
+    made = next(finditer_words(MADE_START, text, ("how",)), None)
+    summary = next(finditer_words(SUMMARY_START, text, ("clinical",)), None)
+    return made, summary, list(finditer_words(ISSUES_START, text, ("imr",)))
 
 
 def letter_sections(source: SourceText, det: Determination, made: re.Match | None, summary: re.Match | None,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ..safety import finditer_at, searchable, word_starts
+
 # One or two stray marks between a heading's colon and its decision word ("right foot:. Upheld"),
 # and after the decision word at the line's end ("Upheld ~", "Overturned :", "Upheld -").
 DECISION_SPECKS = r"(?:[.,;'‘’`~][ \t]*)?"
@@ -50,6 +52,7 @@ def items_leads(text: str, start: int, end: int) -> list[int]:
 
 # An item's field labels, each as its words and the kind the item reader gives it.
 FIELD_LABELS = (("claims administrator guideline", "ca"), ("maximus guideline", "rv"), ("decision rationale", "rat"))
+_LABEL_WORDS = tuple({word for label, _ in FIELD_LABELS for word in label.split()})  # one is on its line
 # A candidate for a damaged label: at a line's start, one to three words and a colon.
 _LABEL_LIKE = re.compile(r"^[ \t]*(?P<words>[^\s:]{1,16}(?:[ \t]+[^\s:]{1,16}){0,2})[ \t]*:", re.MULTILINE)
 
@@ -59,7 +62,10 @@ def near_labels(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     rationale:", "IAXIMUS guideline:", "(iain Administrator guideline:"); exact labels are not
     returned. The caller takes one only where an item's fields are expected."""
     out = []
-    for m in _LABEL_LIKE.finditer(text, start, end):
+    low = searchable(text)
+    found = _LABEL_LIKE.finditer(text, start, end) if low is None else finditer_at(_LABEL_LIKE, text, sorted(
+        {max(start, text.rfind("\n", start, pos) + 1) for pos in word_starts(low, _LABEL_WORDS, start, end)}), end)
+    for m in found:
         kind = near_label(m.group("words"))
         if kind is not None:
             out.append((m.start("words"), m.end(), kind))

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterator
 
 from ..reading import SourceText
+from ..safety import finditer_at, finditer_words, searchable, word_starts
 from ..schema import Patient
 from .common import collapse, evidence
-from .dates import find_dates
+from .dates import FoundDate, find_dates
 
 # `\s*(?:-\s*)?`, not `\s*-?\s*`: the same text, without trying every split of a space run in two.
 AGE_SEX = re.compile(
@@ -35,7 +35,7 @@ UR_WORDS = re.compile(
     r"utilization\s+review|\bUR\b|adverse\s+determination|non-?certif|claims\s+administrator\s+(?:failed|denied|modified)",
     re.IGNORECASE,
 )
-SENTENCE_END = re.compile(r"(?<=[a-z0-9)\]])\.\s+(?=[A-Z])")
+SENTENCE_END = re.compile(r"\.(?<=[a-z0-9)\]]\.)\s+(?=[A-Z])")  # the period first: `re` then skips to each one
 # Where a numbered diagnosis list ends: a blank line, or a sentence that starts something else.
 NUMBERED_LIST_END = re.compile(r"\n\s*\n|(?<=\.)\s+(?=(?:The|He|She|There|According|Request|On|Per)\b|Dr\.)")
 # Bounds on the diagnosis lists read, so a summary repeating "Diagnosis: 1. ..." or "diagnosed
@@ -53,13 +53,6 @@ DIAGNOSIS_LEADS = re.compile(
 )
 
 
-@dataclass
-class DatedFact:
-    value: date
-    start: int
-    end: int
-
-
 def parse_patient(source: SourceText, start: int, end: int) -> Patient:
     patient = Patient()
     m = AGE_SEX.search(source.text, start, end)
@@ -74,7 +67,7 @@ def parse_patient(source: SourceText, start: int, end: int) -> Patient:
     return patient
 
 
-def find_injury_date(source: SourceText, start: int, end: int, dates: list | None = None) -> DatedFact | None:
+def find_injury_date(source: SourceText, start: int, end: int, dates: list | None = None) -> FoundDate | None:
     """The date of injury: a date with injury words just before or after it. `dates`: the
     summary's dates when the caller has found them already."""
     text = source.text
@@ -82,18 +75,18 @@ def find_injury_date(source: SourceText, start: int, end: int, dates: list | Non
         before = collapse(text[max(start, d.start - 60) : d.start])
         after = text[d.end : d.end + 30]
         if INJURY_BEFORE.search(before) or INJURY_AFTER.search(after):
-            return DatedFact(d.value, d.start, d.end)
+            return d
     return None
 
 
-def find_ur_date(source: SourceText, start: int, end: int, dates: list | None = None) -> DatedFact | None:
+def find_ur_date(source: SourceText, start: int, end: int, dates: list | None = None) -> FoundDate | None:
     """The date of the UR decision: a date in the same sentence as UR words, nearest to them.
     `dates`: the summary's dates when the caller has found them already."""
     text = source.text
     # Sentence ends and UR words are found once for the whole summary, not again for every date.
     ends = _Ends(SENTENCE_END, text, start, end)
     region = text[start:end]  # as a string of its own, like each sentence was searched before
-    words = [start + w.start() for w in UR_WORDS.finditer(region)]
+    words = [start + w.start() for w in finditer_words(UR_WORDS, region, ("utilization", "ur", "adverse", "non", "claims"))]
     for d in find_dates(text, start, end) if dates is None else dates:
         s_start, s_end = _sentence_bounds(ends, d.start, start, end)
         if re.search(r"\b(?:injury|injured)\b", text[max(s_start, d.start - 30) : d.start], re.I):
@@ -102,7 +95,7 @@ def find_ur_date(source: SourceText, start: int, end: int, dates: list | None = 
         # one is the UR decision itself)
         i = bisect.bisect_left(words, max(s_start, d.start - 80))
         if i < len(words) and words[i] < s_end and words[i] <= d.start + 80:
-            return DatedFact(d.value, d.start, d.end)
+            return d
     return None
 
 
@@ -137,7 +130,7 @@ def find_diagnoses(source: SourceText, start: int, end: int) -> list[tuple[str, 
     out: list[tuple[str, int, int]] = []
     seen: set[str] = set()
     ends: dict[str, _Ends] = {}  # list ends, found once for the whole range when first needed
-    for count, lead in enumerate(DIAGNOSIS_LEADS.finditer(text, start, end)):
+    for count, lead in enumerate(_diagnosis_leads(text, start, end)):
         if count >= MAX_DIAGNOSIS_LEADS:
             break
         list_start = lead.end()
@@ -148,6 +141,25 @@ def find_diagnoses(source: SourceText, start: int, end: int) -> list[tuple[str, 
                 seen.add(key)
                 out.append((value, s, e))
     return out
+
+
+_LIST_WORDS = ("listed", "current", "working", "final", "primary", "operating")
+
+
+def _diagnosis_leads(text: str, start: int, end: int) -> Iterator[re.Match[str]]:
+    """DIAGNOSIS_LEADS.finditer, tried only where a lead can begin: at "diagnos" or "assessment",
+    and before "diagnos" at the spaces and the list word ("current") leading to it."""
+    low = searchable(text)
+    if low is None:
+        return DIAGNOSIS_LEADS.finditer(text, start, end)
+    starts = set()
+    for pos in word_starts(low, ("diagnos", "assessment"), start, end):
+        starts.add(pos)
+        while pos > start and text[pos - 1].isspace():
+            pos -= 1
+        starts.add(pos)
+        starts.update(pos - len(w) for w in _LIST_WORDS if low.endswith(w, start, pos))
+    return finditer_at(DIAGNOSIS_LEADS, text, sorted(starts), end)
 
 
 def _diagnosis_list_end(text: str, start: int, lo: int, end: int, ends: dict[str, _Ends]) -> int:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..safety import finditer_at, searchable, word_starts
+
 _STRONG = re.compile(
     r"medically\s*-?\s*(?:necessary|appropriate)|(?:a\s+)?medical\s+necessity"
     r"|Recommendation\s+is\s+for\s+(?P<rec>denial|non-?certification|authorization|certification|approval)",
@@ -67,6 +69,22 @@ class Verdict:
     about_request: bool = False  # a weak verdict whose clause names the request ("the request is supported")
 
 
+def _strong(text: str, start: int, end: int) -> list[re.Match[str]]:
+    """`_STRONG`'s matches in text[start:end], tried only where one can begin: at "medical",
+    "recommendation", or the "a" before "medical"."""
+    low = searchable(text)
+    if low is None:
+        return list(_STRONG.finditer(text, start, end))
+    starts = set()
+    for pos in word_starts(low, ("medical", "recommendation"), start, end):
+        starts.add(pos)
+        while pos > start and text[pos - 1].isspace():
+            pos -= 1
+        if pos > start and low[pos - 1] == "a":
+            starts.add(pos - 1)
+    return list(finditer_at(_STRONG, text, sorted(starts), end))
+
+
 def _quoted(text: str, start: int, at: int) -> bool:
     """Is `at` inside a quotation (a guideline quoted in the rationale)? The nearest quote mark
     before it opens one: it follows a space or a bracket, not a word."""
@@ -83,7 +101,7 @@ def read_verdict(text: str, start: int, end: int) -> Verdict | None:
     closing = _closing_weak(text, start, end)
     if closing is not None and closing.about_request:
         return closing
-    for m in reversed(list(_STRONG.finditer(text, start, end))):
+    for m in reversed(_strong(text, start, end)):
         if _quoted(text, start, m.start()):
             continue
         phrase = m.group(0).lower()
@@ -106,7 +124,7 @@ def closing_verdicts(text: str, start: int, end: int) -> list[Verdict]:
     """Every sentence of text[start:end] that ends in a readable strong verdict (a rationale
     normally has one; two are a sign that text was cut into it)."""
     out: list[Verdict] = []
-    found = list(_STRONG.finditer(text, start, end))
+    found = _strong(text, start, end)
     if len(found) < 2:
         return out  # (what callers ask: are there two?) one strong phrase cannot make two verdicts
     for m in found:
