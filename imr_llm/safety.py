@@ -226,17 +226,20 @@ def _trie_pattern(words: set[str]) -> str:
 # most texts have none, and then no gated detector needs a look.
 _GATE_PHRASES = {p for d in DETECTORS for p in d.gates or ()}
 _ANY_GATE = re.compile(_trie_pattern(_GATE_PHRASES))
-# Every gate phrase in a text, in one pass: at each position the trie matches the longest phrase
-# starting there, and the phrases starting there are that one's prefixes that are phrases.
-_GATE_AT = re.compile(f"(?=({_ANY_GATE.pattern}))")
+# Every gate phrase in a text: at each position the trie matches the longest phrase starting
+# there, and the phrases starting there are that one's prefixes that are phrases.
 _PREFIX_PHRASES = {p: frozenset(q for q in _GATE_PHRASES if p.startswith(q)) for p in _GATE_PHRASES}
 
 
 def _gates_in(gate_text: str) -> set[str]:
-    """The gate phrases `gate_text` contains (one regex pass instead of a search per phrase)."""
+    """The gate phrases `gate_text` contains: the trie searched again one character past each
+    match (a plain search skips ahead by the phrases' first characters; a lookahead at every
+    position cannot)."""
     found: set[str] = set()
-    for m in _GATE_AT.finditer(gate_text):
-        found |= _PREFIX_PHRASES[m.group(1)]
+    at = _ANY_GATE.search(gate_text)
+    while at is not None:
+        found |= _PREFIX_PHRASES[at.group(0)]
+        at = _ANY_GATE.search(gate_text, at.start() + 1)
     return found
 
 # How far a finding's evidence reaches: its sentence (a JSON object whole, a role marker's line).

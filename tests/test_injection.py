@@ -562,6 +562,7 @@ def test_the_one_pass_gate_finds_a_phrase_exactly_when_one_is_there(text):
     from imr_llm import safety
 
     assert (safety._ANY_GATE.search(text) is not None) == any(p in text for p in _GATE_PHRASES)
+    assert safety._gates_in(text) == {p for p in _GATE_PHRASES if p in text}  # every one, overlapping too
 
 
 @settings(max_examples=150, deadline=None)
