@@ -25,7 +25,6 @@ given back to a model as feedback.
 from __future__ import annotations
 
 import re
-from statistics import median
 
 from ..parsing.items import decision_word
 from ..reading import SourceText, fold
@@ -473,8 +472,3 @@ def run_guards(expl: PatientExplanation, det: Determination, source: SourceText 
     ]
     expl.guards = results
     return results
-
-
-def median_or_none(values: list[float | None]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return median(vals) if vals else None
