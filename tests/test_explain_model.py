@@ -184,3 +184,19 @@ def test_model_written_points_in_both_languages_replayed(cassette, tmp_path):
                     assert point.grade <= 8 if language == "en" else point.grade >= 70
             assert not expl.fallback.used or expl.fallback.reason
         assert pipeline.usage.summary()["model_calls"] >= 4
+
+
+@pytest.mark.parametrize("sentence, language, shown", [
+    ("Por qué no se aprobó la solicitud: faltan señales rojas o indicaciones.", "es", "Faltan señales rojas o indicaciones."),
+    ("Why the request was not approved: the records did not show improvement.", "en",
+     "The records did not show improvement."),
+    ("Missing from the records: notes on how your pain changed.", "en", "Notes on how your pain changed."),
+    # not the prompt's label, or too little after it: the sentence as written
+    ("Your doctor could send: the MRI results from May.", "en", "Your doctor could send: the MRI results from May."),
+    ("Falta en los expedientes: sus resultados.", "es", "Falta en los expedientes: sus resultados."),
+    ("The records did not show that therapy helped.", "en", "The records did not show that therapy helped."),
+])
+def test_a_point_that_opens_with_the_prompts_label_is_the_sentence_after_it(sentence, language, shown):
+    from imr_llm.explain.writer import without_label
+
+    assert without_label(sentence, language) == shown

@@ -39,6 +39,15 @@ def read_back_answer(n: int) -> type[BaseModel]:
                         answers=(list[Reading], Field(min_length=n, max_length=n)))
 
 
+def without_label(sentence: str, language: Language) -> str:
+    """The sentence after a label of the prompt's that the model copied or translated at its start
+    ("Por qué no se aprobó la solicitud: faltan ..." → "Faltan ..."); the sentence as it is when
+    that leaves fewer than 4 words."""
+    label = languages.get(language).guards["point_label"].match(sentence)
+    rest = sentence[label.end():] if label else ""
+    return rest[:1].upper() + rest[1:] if len(rest.split()) >= 4 else sentence
+
+
 class ModelWriter:
     """A point writer for `explain()`: `awrite(note, language, draft=None, problems=None)` → one
     sentence; `aread(texts)` → the model's reading of each ("approved", "not approved", "not said")."""
@@ -62,7 +71,7 @@ class ModelWriter:
             "explain_point", self.prompt,
             {**note, "language": languages.get(language).NAME, "draft": draft or "", "problems": problems or []},
             WrittenPoint)
-        return " ".join(answer.sentence.split())
+        return without_label(" ".join(answer.sentence.split()), language)
 
     async def aread(self, texts: list[str]) -> list[str]:
         if not texts:

@@ -267,6 +267,9 @@ GUARDS = {  # how the page guards read this language: a status sentence, a claim
     "good": re.compile(r"\bgood\s+news\b", re.I),
     "none": re.compile(r"\bnone\s+of\b|\bstill\s+not\b", re.I),  # with "neg" and "pos": all upheld, not mixed
     "stays_approved": re.compile(r"[^.]*\balready\s+approved\s+stays?\s+approved\b[^.]*\.?", re.I),
+    # the model writer's prompt labels its note ("Why the request was not approved: ..."); a
+    # sentence that opens with that label, copied or translated, is the sentence after it
+    "point_label": re.compile(r"^\W*(?:why\b[^:]{0,60}|(?:what\s+(?:is|was)\s+)?missing\b[^:]{0,40}):\s*", re.I),
 }
 READING = {"textstat": "en_US", "metric": "flesch_kincaid_grade", "name": "Flesch-Kincaid grade",
            "target": 6.0, "limit": 8.0, "point_limit": 8.0, "lower_is_easier": True}

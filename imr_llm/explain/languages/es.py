@@ -298,6 +298,8 @@ GUARDS = {  # how the page guards read this language: a status sentence, a claim
     # a point with two of these words outside «quotes» was written in English
     "foreign_words": {"the", "of", "and", "for", "with", "your", "you", "was", "were", "not", "is", "did", "that",
                       "this", "to", "have", "has", "records", "doctor"},
+    # the writer's prompt label, translated ("Por qué no se aprobó la solicitud: ...")
+    "point_label": re.compile(r"^\W*(?:por\s+qu[ée]\b[^:]{0,60}|(?:lo\s+que\s+)?falta\b[^:]{0,40}):\s*", re.I),
     "foreign_note": "written in English, not Spanish",
 }
 READING = {"textstat": "es", "metric": "fernandez_huerta", "name": "Fernández-Huerta",  # 70-80 "bastante fácil"
