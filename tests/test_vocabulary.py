@@ -348,6 +348,7 @@ def test_section_table_rows_are_sourced_and_in_the_taxonomy():
     # the body word inside the treatment's own words, or before them, stays
     ("Total knee replacement", "total knee replacement", False, "Total knee replacement"),
     ("Knee brace", "knee brace", False, "Knee brace"),
+    ("Consult with a knee surgeon", "consult with a knee surgeon", False, "Consult with a knee surgeon"),  # "with" joins no cut
     ("Lumbar epidural steroid injection", "lumbar epidural steroid injection", False, "Lumbar epidural steroid injection"),
     ("12 sessions of physical therapy", "physical therapy", False, "physical therapy"),
 ])

@@ -1,7 +1,8 @@
 """What the model is asked to return: lean response models with the validators that ground them.
 
 Validators run with instructor's validation context (`{"items": [(heading, rationale), ...]}`);
-a value whose quote is not in its section raises, so instructor re-asks with that reason. Without a context (cache replays, salvage after the last re-ask) the
+a value whose quote is not in its section raises, so instructor re-asks with that reason (one-item
+calls; a shared call is not re-asked). Without a context (cache replays, a salvaged answer) the
 grounding checks are skipped here and done again, value by value, by the enricher.
 """
 
@@ -137,8 +138,7 @@ class ItemsAnswer(_Answer):
 
 def item_problems(item: ItemAnswer, heading, rationale, k: int = 1) -> list[str]:
     """What in one item's answer is not found where it says it comes from: the words it copied from
-    the request, the quotes from the rationale (the validator's re-ask reasons; the enricher's test
-    of which item a shared answer belongs to)."""
+    the request, the quotes from the rationale (the validator's re-ask reasons)."""
     copied = [getattr(item, f.name) for f in of_kind("text", "quantity", grounding="heading")]
     bad = [f"request {k}: {v!r} is not in the request" for v in copied if v and locate(heading, v) is None]
     return bad + [f"rationale {k}: {p.quote[:80]!r} is not in the rationale"

@@ -165,7 +165,7 @@ _PAREN = re.compile(r"(?<![A-Za-z/])([A-Za-z/]+)\s*\(([^)]*)\)")
 
 # Words that join the treatment to what follows it: "physical therapy for the right knee",
 # "MRI of the cervical spine", "injection at L4-5", "unit rental for seven days".
-_JOIN = re.compile(r"(?:[\s,:;-]+(?:for|of|to|on|at|in|x|with)?(?:\s+the)?)+\s*$", re.I)
+_JOIN = re.compile(r"(?:[\s,:;-]+(?:for|of|to|on|at|in|x)?(?:\s+the)?)+\s*$", re.I)
 
 
 def service_span(heading: str, start: int, end: int, *, drug: bool = False) -> tuple[int, int]:
