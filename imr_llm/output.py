@@ -167,11 +167,8 @@ class JsonlAppender:
         self.write_line(json.dumps(record, ensure_ascii=False) + "\n")
 
     def write_line(self, line: str) -> None:
-        data = line.encode("utf-8")
         with self._locked():
-            view = memoryview(data)
-            while view:  # a regular file takes the whole write at once; loop for safety
-                view = view[os.write(self._fd, view):]
+            write_all(self._fd, line.encode("utf-8"))
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -199,6 +196,13 @@ def _cut_torn_tail(fd: int) -> None:
             return
         pos = start
     os.ftruncate(fd, 0)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` (a regular file takes it in one write; loop for safety)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def stream_is_utf8(stream: TextIO) -> bool:

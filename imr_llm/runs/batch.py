@@ -8,6 +8,7 @@ import asyncio
 import signal
 import threading
 import time
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ async def run_batch(paths: list, pipeline, options: BatchOptions, *, progress=No
         results = aiter_results(paths, pipeline, concurrency=options.concurrency, skip=skip,
                                 explain_language=options.language if options.explain_dir else None,
                                 parse_workers=options.parse_workers, stop=stop)
-        try:
+        async with aclosing(results):
             async for result in results:
                 record = None
                 if not result.skipped:
@@ -60,8 +61,6 @@ async def run_batch(paths: list, pipeline, options: BatchOptions, *, progress=No
                 summary.add(record, len(result.paths) or 1)
                 if progress is not None:
                     progress(result)
-        finally:
-            await results.aclose()
     except (asyncio.CancelledError, KeyboardInterrupt):
         summary.interrupted = True
     finally:

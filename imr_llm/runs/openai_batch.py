@@ -1,30 +1,22 @@
 """The OpenAI Batch API path (`imr-llm openai-batch prepare|collect`; README, "Past one machine"):
 two passes of the normal pipeline with the model client in a batch mode (`StructuredClient.batch_api`).
-
-1. **prepare** — every model call not in the response cache becomes one request line whose
-   custom_id is its cache key and whose body is the very request a live run sends (instructor
-   builds it, an in-process httpx transport records it). Nothing is sent or cached, no key is read.
-2. *between* — the user uploads the file, runs the batch, downloads its output and error files.
-3. **collect** — the output lines are indexed by custom_id (`BatchResults`) and the letters run
-   again (`batch.run_batch`). A call whose key is in the results gets that completion through an
-   in-process transport: validated, grounded, salvaged, counted and cached as a live answer, so a
-   later `imr-llm batch` with the same model is all cache hits. A key the results lack, or a failed
-   request, is a failed call (never an invented answer), not cached: prepare again writes just those.
-
-`--model` and `--endpoint-kind` must be the same for both passes: they are part of the custom_id.
-Requests hold the letters' sections: the requests file is written user-only."""
+prepare writes each model call not in the cache as one request line (custom_id: its cache key; body:
+the very request a live run sends), sending nothing; collect answers each call from the results by
+custom_id, validated and cached as a live answer; a missing or failed one is a failed call, never
+invented. `--model`/`--endpoint-kind` are part of the custom_id; the requests file is user-only."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+from contextlib import aclosing
 from pathlib import Path
 
 import httpx2 as httpx
 
 from ..errors import ModelError, NotAnswered
-from ..output import FILE_MODE
+from ..output import FILE_MODE, write_all
 from .batch import BatchOptions, run_batch
 from .loop import aiter_results
 from .summary import Summary
@@ -77,9 +69,7 @@ class PreparePass:
                 raise ModelError(f"{task}: the request is not a chat completion ({request.url.path})")
             line = {"custom_id": key, "method": "POST", "url": BATCH_URL, "body": json.loads(request.content)}
             data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view):]
+            write_all(self._fd, data)
             self.keys.add(key)
             self.bytes += len(data)
         raise BatchDeferred(f"{task}: deferred to the OpenAI Batch API (request {key[:16]})")
@@ -145,19 +135,21 @@ class BatchResults:
 
 def _answer(record: dict) -> dict | None:
     """The chat completion of a successful output line, else None."""
-    response = record.get("response")
-    if record.get("error") or not isinstance(response, dict) or response.get("status_code") != 200:
-        return None
+    response = _dict(record, "response")
     body = response.get("body")
-    return body if isinstance(body, dict) else None
+    ok = not record.get("error") and response.get("status_code") == 200 and isinstance(body, dict)
+    return body if ok else None
+
+
+def _dict(record: dict, key: str) -> dict:
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _failure(record: dict) -> str:
     """Why a line has no answer: its status and error code only (never a message or a body)."""
-    error = record.get("error") if isinstance(record.get("error"), dict) else {}
-    response = record.get("response") if isinstance(record.get("response"), dict) else {}
-    body = response.get("body") if isinstance(response.get("body"), dict) else {}
-    body_error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error, response = _dict(record, "error"), _dict(record, "response")
+    body_error = _dict(_dict(response, "body"), "error")
     code = error.get("code") or body_error.get("code") or body_error.get("type")
     code = code if isinstance(code, str) and re.fullmatch(r"[\w.\-]{1,64}", code) else None
     status = response.get("status_code")
@@ -228,18 +220,11 @@ async def aprepare(paths, pipeline, requests: Path, *, concurrency: int = 4, pro
     summary = Summary()
     try:
         with client.batch_api(deferred):
-            results = aiter_results(paths, pipeline, concurrency=concurrency)
-            try:
+            async with aclosing(aiter_results(paths, pipeline, concurrency=concurrency)) as results:
                 async for result in results:
-                    summary.letters += 1
-                    if result.error is not None:
-                        summary.failed[result.error.code] += 1
-                    else:
-                        summary.cache_hits += result.determination.model_step.usage.cache_hits
+                    summary.add(result.record())
                     if progress is not None:
                         progress(result)
-            finally:
-                await results.aclose()
         deferred.finish()
     except BaseException:
         deferred.abandon()

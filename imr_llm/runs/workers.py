@@ -1,10 +1,7 @@
-"""Where letters are read and parsed, and how a run stops.
-
-A PDF is always read in a parse worker: a process of its own group (a terminal's Ctrl-C never
-reaches it) with at most READ_MEMORY of address space and READ_SECONDS per letter, so a hostile
-PDF fails its letter (`reading_limit_exceeded`), not the run. Text letters go to the workers too
-once a run has enough of them. `Stop`: the first Ctrl-C stops taking letters and gives those in
-progress STOP_GRACE_S; the second ends the process at once."""
+"""Where letters are read and parsed, and how a run stops. A PDF is always read in a parse worker (a
+process of its own group, which a terminal's Ctrl-C never reaches) under READ_MEMORY and READ_SECONDS,
+so a hostile PDF fails its letter (`reading_limit_exceeded`), not the run. `Stop`: the first Ctrl-C
+stops taking letters and gives those in progress STOP_GRACE_S; the second ends the process at once."""
 
 from __future__ import annotations
 
@@ -16,6 +13,7 @@ import signal
 import struct
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +31,8 @@ STOP_GRACE_S = 3.0  # after the first Ctrl-C: how long letters in progress may t
 
 
 class Stop:
-    """A request to stop a run (Ctrl-C); the second request ends the process (`exit_now`). `install()`
-    makes SIGINT the request in the main thread until `uninstall()`; `run_batch` also takes it through
-    its event loop, whose wake-up is what notices it while the loop waits."""
+    """A request to stop a run (Ctrl-C); the second ends the process (`exit_now`). `run_batch` also takes
+    SIGINT through its event loop, whose wake-up is what notices it while the loop waits."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -71,16 +68,12 @@ class Stop:
 def exit_now() -> None:
     """The second Ctrl-C: nothing half-done stays behind that this process can remove, then exit."""
     for pid in list(_WORKER_PIDS):
-        try:
+        with suppress(OSError):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)  # gone before this process is (unless the loop's child watcher reaped it first)
-        except OSError:
-            pass
     for tmp in list(TEMPORARIES):
-        try:
+        with suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
     os.write(2, b"imr-llm: stopped at once; the output holds whole lines only: run the same command to go on\n")
     os._exit(130)
 
@@ -93,6 +86,12 @@ def read_and_parse(data: bytes, name: str):
 
 _WORKER_PIDS: set[int] = set()  # live parse workers of this process (a stop at once kills them)
 _FRAME = struct.Struct(">Q")
+
+
+def _framed(obj) -> bytes:
+    """One message between a batch and its parse worker: its length, then its pickle."""
+    message = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _FRAME.pack(len(message)) + message
 
 
 class _WorkerGone(Exception):
@@ -118,9 +117,8 @@ class _Worker:
         return cls(process)
 
     async def ask(self, data: bytes, name: str, timeout: float):
-        message = pickle.dumps((data, name), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            self.process.stdin.write(_FRAME.pack(len(message)) + message)
+            self.process.stdin.write(_framed((data, name)))
             await self.process.stdin.drain()
             size = _FRAME.unpack(await asyncio.wait_for(self.process.stdout.readexactly(_FRAME.size), timeout))[0]
             return pickle.loads(await self.process.stdout.readexactly(size))
@@ -131,10 +129,8 @@ class _Worker:
         """Kill the worker (a child of this process) and reap it; its exit status."""
         _WORKER_PIDS.discard(self.process.pid)
         if self.process.returncode is None:
-            try:
+            with suppress(ProcessLookupError):
                 self.process.kill()
-            except ProcessLookupError:
-                pass
         return await self.process.wait()
 
 
@@ -257,8 +253,7 @@ def parse_worker() -> None:
             answer = ("bug", type(exc).__name__)
         signal.setitimer(signal.ITIMER_REAL, 0)
         del data
-        message = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        answers.write(_FRAME.pack(len(message)) + message)
+        answers.write(_framed(answer))
         answers.flush()
 
 
