@@ -13,7 +13,7 @@ import os
 import struct
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -96,10 +96,8 @@ def private_file(path: str | Path, *, replace_stale: bool = False) -> Iterator[T
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     finally:
         TEMPORARIES.discard(tmp)
@@ -167,8 +165,10 @@ class JsonlAppender:
         self.write_line(json.dumps(record, ensure_ascii=False) + "\n")
 
     def write_line(self, line: str) -> None:
+        view = memoryview(line.encode("utf-8"))
         with self._locked():
-            write_all(self._fd, line.encode("utf-8"))
+            while view:  # a regular file takes the whole write at once; loop for safety
+                view = view[os.write(self._fd, view):]
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -196,13 +196,6 @@ def _cut_torn_tail(fd: int) -> None:
             return
         pos = start
     os.ftruncate(fd, 0)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """Write all of `data` (a regular file takes it in one write; loop for safety)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def stream_is_utf8(stream: TextIO) -> bool:

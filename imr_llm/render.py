@@ -99,11 +99,8 @@ def _print_model_fields(console: Console, det: dict[str, Any]) -> None:
 
 def _patient(p: dict[str, Any]) -> str | None:
     parts = [f"{p['age']} years" if p.get("age") is not None else None, p.get("sex")]
-    parts = [x for x in parts if x]
-    return ", ".join(parts) if parts else None
+    return ", ".join(x for x in parts if x) or None
 
 
 def _sources(basis: dict[str, Any] | None) -> str:
-    if not basis:
-        return "-"
-    return ", ".join(basis["sources"]) or "-"
+    return (", ".join(basis["sources"]) if basis else "") or "-"

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..api import Pipeline
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ImrError
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, ImrError
 from ..explain import languages
 from ..runs.summary import Progress
 from .common import add_model_arguments, model_config_from_args
@@ -40,10 +40,6 @@ def add_eval_parser(sub) -> None:
     ev.set_defaults(func=eval_command)
 
 
-class UsageError(Exception):
-    """A one-line problem with the command line or the suites: exit 2."""
-
-
 def _error(message: str) -> None:
     # plain print, not rich: one line however long, and no markup read into "[code]" prefixes
     print(f"imr-llm eval: error: {message}", file=sys.stderr)
@@ -61,11 +57,11 @@ def eval_command(args: argparse.Namespace) -> int:
         compare_path = _baseline_path(args.compare, default_baseline, "--compare") if args.compare else None
         bless_path = _baseline_path(args.baseline, default_baseline, "--bless") if args.bless else None
         if compare_path is not None and not compare_path.exists():
-            raise UsageError(f"baseline {compare_path} not found (create it with --bless)")
+            raise ConfigError(f"baseline {compare_path} not found (create it with --bless)")
         config = model_config_from_args(args)  # a bad model configuration is a usage error too
         if config is None and (args.endpoint_kind or args.base_url):
-            raise UsageError("--endpoint-kind/--base-url need a model (--model or IMR_LLM_MODEL)")
-    except (UsageError, ImrError) as exc:
+            raise ConfigError("--endpoint-kind/--base-url need a model (--model or IMR_LLM_MODEL)")
+    except ImrError as exc:  # the command line, the suites or the model configuration
         _error(str(exc))
         return EXIT_USAGE
     for note in notes:
@@ -88,10 +84,8 @@ def eval_command(args: argparse.Namespace) -> int:
     if bless_path is not None:
         write_baseline(run.report, bless_path)
         console.print(f"baseline written: {bless_path}", markup=False)
-    failed = any(s["errors"] for s in run.report["suites"].values())
-    if comparison is not None and comparison.regressed:
-        return EXIT_FAILED
-    return EXIT_FAILED if failed and not args.bless else EXIT_OK
+    failed = any(s["errors"] for s in run.report["suites"].values()) and not args.bless
+    return EXIT_FAILED if failed or (comparison is not None and comparison.regressed) else EXIT_OK
 
 
 def _load_suites(args: argparse.Namespace):
@@ -100,9 +94,9 @@ def _load_suites(args: argparse.Namespace):
 
     letters, golds = args.letters or [], args.gold or []
     if len(letters) != len(golds):
-        raise UsageError("give --letters and --gold in pairs")
+        raise ConfigError("give --letters and --gold in pairs")
     if letters and args.suites:
-        raise UsageError("give either --letters/--gold or --suites, not both")
+        raise ConfigError("give either --letters/--gold or --suites, not both")
     if letters:
         suites = [load_suite(name, l, g) for name, l, g in zip(_suite_names(letters), letters, golds)]
         notes: list[str] = []
@@ -112,13 +106,13 @@ def _load_suites(args: argparse.Namespace):
     else:
         suites_file = args.suites or find_suites_file()
         if suites_file is None:
-            raise UsageError(f"no suites to run: no {SUITES_FILE} in {Path.cwd()}; "
+            raise ConfigError(f"no suites to run: no {SUITES_FILE} in {Path.cwd()}; "
                              "give --letters DIR --gold DIR, or --suites FILE")
         config = load_suites_file(suites_file)
         suites, notes, default_baseline = config.suites, config.skipped, config.baseline
         where = f"the suites of {suites_file}"
     if sum(len(s.pairs) for s in suites) == 0:
-        raise UsageError(f"no labelled letters to score in {where} (no letter has a gold file of the same stem)")
+        raise ConfigError(f"no labelled letters to score in {where} (no letter has a gold file of the same stem)")
     return suites, notes, default_baseline
 
 
@@ -126,7 +120,7 @@ def _baseline_path(given, default: Path | None, option: str) -> Path:
     if isinstance(given, Path):
         return given
     if default is None:
-        raise UsageError(f"{option}: no default baseline without a suites file; give the baseline's path")
+        raise ConfigError(f"{option}: no default baseline without a suites file; give the baseline's path")
     return default
 
 

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from ..errors import ImrError
@@ -17,7 +18,6 @@ from ..output import display_path
 from ..reading import IMAGE_SUFFIXES, MAX_BYTES, SUPPORTED_SUFFIXES, read_file
 
 STDIN = "-"
-_STDIN_DATA: dict[str, bytes] = {}
 
 
 def iter_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -71,10 +71,6 @@ def one_letter_pages(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     return ([], problems) if problems else (files, problems)
 
 
-def display_name(path: Path) -> str:
-    return "<stdin>" if str(path) == STDIN else display_path(path)
-
-
 def letter_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -96,19 +92,21 @@ class Letter:
     pages: list[Path] | None = None
 
     def read(self) -> bytes:
-        """The letter's bytes (stdin: read once, more than MAX_BYTES is refused, never read whole)."""
-        if str(self.paths[0]) != STDIN:
-            return read_file(self.paths[0])
-        if "data" not in _STDIN_DATA:
-            _STDIN_DATA["data"] = sys.stdin.buffer.read(MAX_BYTES + 1)
-        return _STDIN_DATA["data"]
+        return read_file(self.paths[0]) if str(self.paths[0]) != STDIN else _stdin()
+
+
+@cache
+def _stdin() -> bytes:
+    """Standard input, read once (more than MAX_BYTES is refused, so it is never read whole)."""
+    return sys.stdin.buffer.read(MAX_BYTES + 1)
 
 
 def each_file(files: list[Path], pages: bool = False) -> list[Letter]:
     """One letter per file, in order, not hashed (`extract`, `explain`); `pages`: all of them one letter."""
+    names = ["<stdin>" if str(f) == STDIN else display_path(f) for f in files]
     if pages:
-        return [Letter(None, files[:1], [display_name(files[0])], pages=files)]
-    return [Letter(None, [f], [display_name(f)]) for f in files]
+        return [Letter(None, files[:1], names[:1], pages=files)]
+    return [Letter(None, [f], [name]) for f, name in zip(files, names)]
 
 
 async def plan_letters(paths: Iterable[str | os.PathLike[str]], stop=None) -> list[Letter]:

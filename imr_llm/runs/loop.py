@@ -114,7 +114,7 @@ async def aiter_results(paths: Iterable | None, pipeline, *, concurrency: int = 
             first.skipped = skip is not None and letter.key in skip
             first.error = None if first.skipped else letter.error
             if first.skipped or first.error is not None:
-                for result in order.release({order.ready(n, first)}):
+                for result in order.release((), (n, first)):
                     yield result
             else:
                 parsers.note_letter()
@@ -157,15 +157,10 @@ class _Order:
         self.index[task] = n
         return task
 
-    def ready(self, n: int, result: LetterOutcome) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
-        future.set_result(result)
-        self.index[future] = n
-        return future
-
-    def release(self, done) -> list[LetterOutcome]:
-        for task in done:
-            self.held[self.index.pop(task)] = task.result()
+    def release(self, done, *ready: tuple[int, LetterOutcome]) -> list[LetterOutcome]:
+        """The results now due: those of the `done` tasks and the `ready` (n, result), and any held for them."""
+        self.held.update((self.index.pop(task), task.result()) for task in done)
+        self.held.update(ready)
         if not self.ordered:
             out, self.held = list(self.held.values()), {}
             return out

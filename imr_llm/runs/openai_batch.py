@@ -8,15 +8,15 @@ invented. `--model`/`--endpoint-kind` are part of the custom_id; the requests fi
 from __future__ import annotations
 
 import json
-import os
 import re
 from contextlib import aclosing
 from pathlib import Path
+from typing import TextIO
 
 import httpx2 as httpx
 
 from ..errors import ModelError, NotAnswered
-from ..output import FILE_MODE, write_all
+from ..output import private_file
 from .batch import BatchOptions, run_batch
 from .loop import aiter_results
 from .summary import Summary
@@ -40,10 +40,8 @@ class PreparePass:
     """`StructuredClient.batch_api` for the prepare pass: a cache miss becomes one request line
     (once per custom_id) and a `BatchDeferred` for the enricher (a failed call: nothing cached)."""
 
-    def __init__(self, requests: Path) -> None:
-        self.path = Path(requests)
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    def __init__(self, requests: TextIO) -> None:
+        self.requests = requests  # the requests file, put in place when the pass ends well (`private_file`)
         self.keys: set[str] = set()
         self.deferred = 0  # calls deferred (a request shared by two letters counts twice)
         self.bytes = 0
@@ -68,24 +66,11 @@ class PreparePass:
             if not request.url.path.endswith("/chat/completions"):
                 raise ModelError(f"{task}: the request is not a chat completion ({request.url.path})")
             line = {"custom_id": key, "method": "POST", "url": BATCH_URL, "body": json.loads(request.content)}
-            data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
-            write_all(self._fd, data)
+            text = json.dumps(line, ensure_ascii=False) + "\n"
+            self.requests.write(text)
             self.keys.add(key)
-            self.bytes += len(data)
+            self.bytes += len(text.encode("utf-8"))
         raise BatchDeferred(f"{task}: deferred to the OpenAI Batch API (request {key[:16]})")
-
-    def finish(self) -> None:
-        """Put the requests file in place (it replaces an older one)."""
-        os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
-        os.replace(self._tmp, self.path)
-
-    def abandon(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        self._tmp.unlink(missing_ok=True)
 
 
 class BatchResults:
@@ -216,19 +201,14 @@ def prepare_lines(summary: Summary, deferred: PreparePass, requests: Path) -> li
 async def aprepare(paths, pipeline, requests: Path, *, concurrency: int = 4, progress=None) -> tuple[list[str], bool]:
     """The prepare pass over `paths`: (the summary's lines, whether a letter failed)."""
     client = pipeline.enricher.client
-    deferred = PreparePass(requests)
     summary = Summary()
-    try:
-        with client.batch_api(deferred):
+    try:  # the requests file replaces an older one only when the pass ends well
+        with private_file(requests) as handle, client.batch_api(PreparePass(handle)) as deferred:
             async with aclosing(aiter_results(paths, pipeline, concurrency=concurrency)) as results:
                 async for result in results:
                     summary.add(result.record())
                     if progress is not None:
                         progress(result)
-        deferred.finish()
-    except BaseException:
-        deferred.abandon()
-        raise
     finally:
         await client.aclose()
     return prepare_lines(summary, deferred, requests), bool(summary.failed)

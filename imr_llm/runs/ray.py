@@ -77,24 +77,19 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], options: BatchOptions, *, m
     `progress(record)` is called after each letter (None for one skipped)."""
     ray = require_ray()
     summary, started = Summary(), time.perf_counter()
-    appender = JsonlAppender(options.out, own=True)  # held for the run: a second run on it is refused
-    try:
+    with JsonlAppender(options.out, own=True) as appender:  # held for the run: a second run on it is refused
         skip = done_keys(options.out)
-    except BaseException:
-        appender.close()
-        raise
-    files = [str(p) for p in iter_inputs(paths)]
-    own_instance = not ray.is_initialized()
-    if own_instance:
-        ray.init(logging_level=logging.WARNING, **({} if os.environ.get("RAY_ADDRESS") else {"include_dashboard": False}))
-    try:
-        per_worker = max(1, options.concurrency)
-        workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // (num_cpus or 1)))
-        # workers need the cache folder the driver means (not their own default or environment)
-        cache = str(Path(cache_dir) if cache_dir else default_cache_dir()) if model is not None else None
-        setup = {"model": model, "cache_dir": cache, "use_cache": use_cache, "per_worker": per_worker,
-                 "skip": frozenset(skip), "redact": options.redact}
+        files = [str(p) for p in iter_inputs(paths)]
+        own_instance = not ray.is_initialized()
+        if own_instance:
+            ray.init(logging_level=logging.WARNING, **({} if os.environ.get("RAY_ADDRESS") else {"include_dashboard": False}))
         try:
+            per_worker = max(1, options.concurrency)
+            workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // (num_cpus or 1)))
+            # workers need the cache folder the driver means (not their own default or environment)
+            cache = str(Path(cache_dir) if cache_dir else default_cache_dir()) if model is not None else None
+            setup = {"model": model, "cache_dir": cache, "use_cache": use_cache, "per_worker": per_worker,
+                     "skip": frozenset(skip), "redact": options.redact}
             if files:
                 ray.data.DataContext.get_current().enable_progress_bars = False  # the CLI shows its own
                 dataset = ray.data.from_items([{"path": f} for f in files]).map_batches(
@@ -105,10 +100,8 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], options: BatchOptions, *, m
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
-            appender.close()
-    finally:
-        if own_instance:
-            ray.shutdown()
+            if own_instance:
+                ray.shutdown()
     finish(summary, started, options, model)
     return summary
 
