@@ -114,13 +114,11 @@ _RUN_LOCK_AT = 1 << 62
 
 
 class JsonlAppender:
-    """Append JSON lines safely across processes: each line is one `write` on an `O_APPEND` descriptor
-    under an exclusive `flock`; a line cut short by a kill is cut off when the file is opened.
-
-    `own=True` (a batch, whose resume reads the file): the file is held until `close`, a second owner
-    is refused with `OutputInUse`. On Linux the hold is an open-file-description lock on one byte past
-    any data, which does not meet the per-line flock (an `extract --out` may still append); elsewhere
-    it is the flock itself, held."""
+    """Append JSON lines safely across processes: each line one `write` on an `O_APPEND` descriptor under
+    an exclusive `flock`; a line cut short by a kill is cut off on opening. `own=True` (a batch): held
+    until `close`, a second owner refused (`OutputInUse`); on Linux by an open-file-description lock past
+    any data, which the per-line flock does not meet (an `extract --out` may still append), elsewhere by
+    the flock itself."""
 
     def __init__(self, path: str | Path, *, own: bool = False) -> None:
         self.path = Path(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 _DECISION_STYLE = {"upheld": "bold red", "overturned": "bold green"}
@@ -15,20 +15,17 @@ _OUTCOME_TEXT = {
     "mixed": "mixed: some upheld, some overturned",
 }
 
+_HEADER = {"Case number": "case_number", "Decision date": "decision_date", "Date assigned": "date_assigned",
+           "Date of injury": "date_of_injury", "UR denial date": "ur_denial_date",
+           "Application received": "application_received", "Priority": "priority"}
+
 
 def print_determination(console: Console, source: str, det: dict[str, Any]) -> None:
     """Print one letter: header facts, reviewer, patient, then one row per disputed item."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    rows = [
-        ("Case number", det.get("case_number")),
-        ("Decision date", det.get("decision_date")),
-        ("Date assigned", det.get("date_assigned")),
-        ("Date of injury", det.get("date_of_injury")),
-        ("UR denial date", det.get("ur_denial_date")),
-        ("Application received", det.get("application_received")),
-        ("Priority", det.get("priority")),
+    rows = [(label, det.get(key)) for label, key in _HEADER.items()] + [
         ("Reviewer licensed in", ", ".join(det["reviewer"]["licensure_states"]) or None),
         ("Reviewer specialties", ", ".join(det["reviewer"]["specialties"] + det["reviewer"]["subspecialties"]) or None),
         ("Patient", _patient(det["patient"])),
@@ -37,12 +34,8 @@ def print_determination(console: Console, source: str, det: dict[str, Any]) -> N
     for label, value in rows:
         facts.add_row(label, Text(str(value)) if value is not None else Text("not stated", style="dim"))
 
-    items = Table(title=None, show_lines=False, expand=False)
-    items.add_column("#", justify="right")
-    items.add_column("Request", overflow="fold", max_width=60)
-    items.add_column("Decision")
-    items.add_column("UR basis")
-    items.add_column("Reviewer basis")
+    items = Table(Column("#", justify="right"), Column("Request", overflow="fold", max_width=60), "Decision",
+                  "UR basis", "Reviewer basis", title=None, show_lines=False, expand=False)
     for item in det["items"]:
         request = Text(item["request"])
         if item.get("modified_by_ur"):

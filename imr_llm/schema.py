@@ -1,13 +1,7 @@
 """The `Determination`: everything one IMR final determination letter states, as pydantic models.
-
-Verbatim facts (header, reviewer, items and their decisions, guideline citations) are filled by
-the exact parser. Fields a model fills later (category, service, quantity, body region, reasons,
-missing documentation) exist now as optional fields so the JSON shape is stable.
-
-Grounding: every model that holds parsed values has an `evidence` map from its field name
-(`"decision"`, `"licensure_states[1]"`) to an `Evidence` span of the letter as read, so that
-`source.raw[e.start:e.end] == e.quote`. A value without evidence was not found in the letter.
-"""
+The parser fills the verbatim facts; the model-filled fields are optional, so the JSON shape is stable.
+Every model holding parsed values has an `evidence` map from field name (`"licensure_states[1]"`)
+to an `Evidence` span with `source.raw[e.start:e.end] == e.quote`; no evidence: not in the letter."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""The DWC request taxonomy: each request category and the subcategories it allows.
-
-From the DWC IMR decision search tool (the list in evals/README.md). The categories themselves
-are the `Category` type of `imr_llm.schema`; this table adds what the schema cannot say with a
-type: which subcategory belongs to which category. A category with no subcategories (an empty
-tuple) takes a null subcategory. For `Pharmaceuticals` the subcategory is the drug class.
-"""
+"""The DWC request taxonomy (from the DWC IMR decision search tool; the list in evals/README.md):
+which subcategories each `schema.Category` allows, which a type cannot say. A category with no
+subcategories (an empty tuple) takes a null one; for `Pharmaceuticals` the subcategory is the drug class."""
 
 from __future__ import annotations
 

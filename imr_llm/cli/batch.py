@@ -106,7 +106,7 @@ def batch_command(args: argparse.Namespace) -> int:
         summary = _batch_ray(args, paths) if args.engine == "ray" else _batch_local(args, paths, stop)
         if isinstance(summary, int):
             return summary
-        sys.stderr.write(summary.text())
+        sys.stderr.write("".join(f"imr-llm batch: {line}\n" for line in summary.lines()))
         if summary.interrupted:
             return 130
         return EXIT_FAILED if missing or summary.failed else EXIT_OK

@@ -1,10 +1,7 @@
-"""Scale-out with Ray Data: `imr-llm batch --engine ray` (the optional extra `imr-llm[ray]`).
-
-The driver lists the files and reads the output's letter keys (resume); only paths go into the
-dataset. Each Ray worker (an actor) runs the one letter loop (`loop.aiter_results`) on a `Pipeline`
-of its own (HTTP client, cache handle, endpoint limits, event loop), so files must be readable at
-the same path on every node, and the IMR_LLM_MAX_IN_FLIGHT / _PER_MINUTE limits are per worker.
-The driver writes every line with the batch's writer and line format, and rebuilds the CSV."""
+"""Scale-out with Ray Data: `imr-llm batch --engine ray` (the optional extra `imr-llm[ray]`). Only
+paths go into the dataset; each Ray worker (an actor) runs the one letter loop on a `Pipeline` of its
+own, so files must be readable at the same path on every node and the IMR_LLM_MAX_IN_FLIGHT /
+_PER_MINUTE limits are per worker. The driver resumes, writes every line and rebuilds the CSV."""
 
 from __future__ import annotations
 
@@ -71,10 +68,8 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], options: BatchOptions, *, m
             cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True, workers: int | None = None,
             num_cpus: float | None = None, batch_size: int | None = None,
             progress: Callable[[dict | None], None] | None = None) -> Summary:
-    """`run_batch` on Ray Data: `workers` actors (default: one per cluster CPU), each with
-    `options.concurrency` letters in progress and `num_cpus` CPUs (default 1). Uses the running Ray
-    instance, else `ray.init()` (RAY_ADDRESS, or a local instance shut down afterwards).
-    `progress(record)` is called after each letter (None for one skipped)."""
+    """`run_batch` on Ray Data: `workers` actors (default: one per cluster CPU) of `num_cpus` (default 1),
+    on the running Ray instance, else `ray.init()` (RAY_ADDRESS, or a local one shut down afterwards)."""
     ray = require_ray()
     summary, started = Summary(), time.perf_counter()
     with JsonlAppender(options.out, own=True) as appender:  # held for the run: a second run on it is refused

@@ -101,21 +101,15 @@ class Summary:
                        "(letters already in the output are skipped)")
         return out
 
-    def text(self, prefix: str = "imr-llm batch: ") -> str:
-        return "".join(f"{prefix}{line}\n" for line in self.lines())
-
     def estimate_cost(self, config, price_in: float | None = None, price_out: float | None = None,
                       discount: float = 1.0) -> None:
         """At the given prices per million tokens, else the model's known live price (times `discount`);
         offline: 0; a model without a known price: None."""
         if price_in is None and price_out is None:
-            if config is None:
-                self.cost = 0.0  # offline: no model, no cost
-                return
-            if config.endpoint_kind != "openai" or config.model not in PRICES_PER_MTOK:
+            if config is not None and (config.endpoint_kind != "openai" or config.model not in PRICES_PER_MTOK):
                 self.cost = None
                 return
-            price_in, price_out = (p * discount for p in PRICES_PER_MTOK[config.model])
+            price_in, price_out = (p * discount for p in PRICES_PER_MTOK[config.model]) if config else (0.0, 0.0)
         self.cost = (self.prompt_tokens * (price_in or 0.0) + self.completion_tokens * (price_out or 0.0)) / 1e6
 
 
