@@ -13,45 +13,15 @@ from .version import __version__  # noqa: E402
 from .api import Pipeline, aextract, extract, extract_file, extract_images, extract_text  # noqa: E402
 from .runs.loop import extract_many  # noqa: E402
 from .errors import (  # noqa: E402
-    EmptyInput,
-    ImrError,
-    InputError,
-    InputTooLarge,
-    LetterNotFound,
-    NoTextLayer,
-    NotAnImrLetter,
-    PasswordProtectedPdf,
-    UnreadablePdf,
-    UnsupportedFileType,
-    UnsupportedLayout,
+    EmptyInput, ImrError, InputError, InputTooLarge, LetterNotFound, NoTextLayer, NotAnImrLetter, PasswordProtectedPdf,
+    UnreadablePdf, UnsupportedFileType, UnsupportedLayout,
 )
 from .schema import Determination, DisputedItem, Evidence, GuidelineBasis  # noqa: E402
 
-__all__ = [
-    "__version__",
-    "Pipeline",
-    "aextract",
-    "extract",
-    "extract_many",
-    "extract_file",
-    "extract_text",
-    "extract_images",
-    "Determination",
-    "DisputedItem",
-    "Evidence",
-    "GuidelineBasis",
-    "ImrError",
-    "InputError",
-    "InputTooLarge",
-    "LetterNotFound",
-    "EmptyInput",
-    "NoTextLayer",
-    "NotAnImrLetter",
-    "PasswordProtectedPdf",
-    "UnreadablePdf",
-    "UnsupportedFileType",
-    "UnsupportedLayout",
-]
+__all__ = ["__version__", "Pipeline", "aextract", "extract", "extract_many", "extract_file", "extract_text",
+           "extract_images", "Determination", "DisputedItem", "Evidence", "GuidelineBasis", "ImrError", "InputError",
+           "InputTooLarge", "LetterNotFound", "EmptyInput", "NoTextLayer", "NotAnImrLetter", "PasswordProtectedPdf",
+           "UnreadablePdf", "UnsupportedFileType", "UnsupportedLayout"]
 
 
 def __getattr__(name: str):

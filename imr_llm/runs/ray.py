@@ -66,10 +66,9 @@ class LetterWorker:
 
 def run_ray(paths: Iterable[str | os.PathLike[str]], options: BatchOptions, *, model=None,
             cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True, workers: int | None = None,
-            num_cpus: float | None = None, batch_size: int | None = None,
             progress: Callable[[dict | None], None] | None = None) -> Summary:
-    """`run_batch` on Ray Data: `workers` actors (default: one per cluster CPU) of `num_cpus` (default 1),
-    on the running Ray instance, else `ray.init()` (RAY_ADDRESS, or a local one shut down afterwards)."""
+    """`run_batch` on Ray Data: `workers` actors of one CPU (default: one per cluster CPU), on the running
+    Ray instance, else `ray.init()` (RAY_ADDRESS, or a local one shut down afterwards)."""
     ray = require_ray()
     summary, started = Summary(), time.perf_counter()
     with JsonlAppender(options.out, own=True) as appender:  # held for the run: a second run on it is refused
@@ -80,7 +79,7 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], options: BatchOptions, *, m
             ray.init(logging_level=logging.WARNING, **({} if os.environ.get("RAY_ADDRESS") else {"include_dashboard": False}))
         try:
             per_worker = max(1, options.concurrency)
-            workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // (num_cpus or 1)))
+            workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             # workers need the cache folder the driver means (not their own default or environment)
             cache = str(Path(cache_dir) if cache_dir else default_cache_dir()) if model is not None else None
             setup = {"model": model, "cache_dir": cache, "use_cache": use_cache, "per_worker": per_worker,
@@ -88,9 +87,8 @@ def run_ray(paths: Iterable[str | os.PathLike[str]], options: BatchOptions, *, m
             if files:
                 ray.data.DataContext.get_current().enable_progress_bars = False  # the CLI shows its own
                 dataset = ray.data.from_items([{"path": f} for f in files]).map_batches(
-                    LetterWorker, batch_size=batch_size or per_worker, batch_format="numpy",
-                    compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1 if num_cpus is None else num_cpus,
-                    fn_constructor_kwargs=setup)
+                    LetterWorker, batch_size=per_worker, batch_format="numpy",
+                    compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, fn_constructor_kwargs=setup)
                 _write(dataset.iter_rows(), appender, summary, progress)
         except KeyboardInterrupt:
             summary.interrupted = True
