@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from contextlib import closing
+from contextlib import closing, nullcontext
 from pathlib import Path
 
 from rich.console import Console
@@ -71,8 +71,7 @@ def extract_command(args: argparse.Namespace) -> int:
     summary = Summary()
     for _ in problems:
         summary.fail("no_such_input")
-    out = JsonlAppender(args.out) if args.out is not None else None
-    try:
+    with JsonlAppender(args.out) if args.out is not None else nullcontext() as out:
         letters = each_file(files, args.one_letter)
         with pipeline, Progress(len(files), quiet=len(files) < 20) as progress, closing(iterate_results(
                 None, pipeline, concurrency=jobs, parse_workers=jobs if jobs > 1 else 0, letters=letters,
@@ -82,9 +81,6 @@ def extract_command(args: argparse.Namespace) -> int:
                 summary.add(record)
                 _print_extracted(result, record, args, out, progress)
         sys.stdout.flush()
-    finally:
-        if out is not None:
-            out.close()
     if pipeline.model is not None:
         totals = pipeline.usage.summary()
         print(f"imr-llm: model {pipeline.model.model}: {totals['model_calls']} calls ({totals['retries']} retries), "
