@@ -18,44 +18,96 @@ class ImrError(Exception):
         return {"code": self.code, "message": str(self)}
 
 
-def _kind(name: str, bases: tuple[type, ...], code: str | None, doc: str | None = None) -> type:
-    """An error class that differs from its bases only by its `code` (None: its base's)."""
-    body = {"__module__": __name__, "__doc__": doc, **({"code": code} if code else {})}
-    return type(name, bases, body)
+class InputError(ImrError):
+    """The input could not be read as a letter at all."""
+    code = "input_error"
 
 
-# Each kind below is one row: the class, its bases, its code, and what it means when that is not its name.
-InputError = _kind("InputError", (ImrError,), "input_error", "The input could not be read as a letter at all.")
-UnsupportedFileType = _kind("UnsupportedFileType", (InputError,), "unsupported_file_type")
-LetterNotFound = _kind("LetterNotFound", (InputError, FileNotFoundError), "no_such_file",
-                       "No file at the path given (also a `FileNotFoundError`, as `open` would raise).")
-EmptyInput = _kind("EmptyInput", (InputError,), "empty_input")
-UnreadablePdf = _kind("UnreadablePdf", (InputError,), "unreadable_pdf",
-                      "The file claims to be a PDF but pdfium cannot open it (corrupt or truncated).")
-PasswordProtectedPdf = _kind("PasswordProtectedPdf", (InputError,), "password_protected_pdf")
-InputTooLarge = _kind("InputTooLarge", (InputError,), "input_too_large",
-                      "Over a documented size limit (`imr_llm.reading`), refused before any of it is parsed.")
-NoTextLayer = _kind("NoTextLayer", (InputError,), "no_text_layer",
-                    "A scanned PDF: pages are images, so there is no text to parse without OCR.")
-NotAnImrLetter = _kind("NotAnImrLetter", (ImrError,), "not_an_imr_letter",
-                       "Readable text, but not an IMR final determination letter.")
-UnsupportedLayout = _kind("UnsupportedLayout", (ImrError,), "unsupported_layout",
-                          "Looks like an IMR letter, but no disputed item with a decision could be found.")
-ReadingLimitExceeded = _kind("ReadingLimitExceeded", (InputError,), "reading_limit_exceeded",
-                             "Reading took longer or more memory than a parse worker allows (a hostile or broken PDF).")
-OutputInUse = _kind("OutputInUse", (ImrError,), "output_in_use", "Another run holds the output file (a batch's JSON Lines).")
-ModelError = _kind("ModelError", (ImrError,), "model_error",
-                   "The configured model endpoint failed or returned something unusable.")
-EndpointError = _kind("EndpointError", (ModelError,), "model_endpoint_error",
-                      "The endpoint could not be reached or kept failing (after the transport retries).")
-NotAnswered = _kind("NotAnswered", (ModelError,), "model_not_answered",
-                    "No answer in this run by design (an OpenAI Batch API pass): not a failure that re-asking helps.")
-EndpointTimeout = _kind("EndpointTimeout", (EndpointError,), None,
-                        "The endpoint kept timing out: it may be up but slow, so a shorter answer can still come back.")
-ConfigError = _kind("ConfigError", (ImrError,), "config_error")
-UnreadableImage = _kind("UnreadableImage", (UnsupportedFileType,), "unreadable_image",
-                        "A .png/.jpg/.tif file that cannot be opened (an `UnsupportedFileType`, as images were before OCR).")
-OcrUnavailable = _kind("OcrUnavailable", (NoTextLayer,), "ocr_unavailable",
-                       "A page is a picture and Tesseract or its English data is not installed (without OCR: no text).")
-PageTooBlurry = _kind("PageTooBlurry", (InputError,), "page_too_blurry",
-                      "A page shows ink but OCR cannot read it (blurred, faint or tiny); the message names the page.")
+class UnsupportedFileType(InputError):
+    code = "unsupported_file_type"
+
+
+class LetterNotFound(InputError, FileNotFoundError):
+    """No file at the path given (also a `FileNotFoundError`, as `open` would raise)."""
+    code = "no_such_file"
+
+
+class EmptyInput(InputError):
+    code = "empty_input"
+
+
+class UnreadablePdf(InputError):
+    """The file claims to be a PDF but pdfium cannot open it (corrupt or truncated)."""
+    code = "unreadable_pdf"
+
+
+class PasswordProtectedPdf(InputError):
+    code = "password_protected_pdf"
+
+
+class InputTooLarge(InputError):
+    """Over a documented size limit (`imr_llm.reading`), refused before any of it is parsed."""
+    code = "input_too_large"
+
+
+class NoTextLayer(InputError):
+    """A scanned PDF: pages are images, so there is no text to parse without OCR."""
+    code = "no_text_layer"
+
+
+class NotAnImrLetter(ImrError):
+    """Readable text, but not an IMR final determination letter."""
+    code = "not_an_imr_letter"
+
+
+class UnsupportedLayout(ImrError):
+    """Looks like an IMR letter, but no disputed item with a decision could be found."""
+    code = "unsupported_layout"
+
+
+class ReadingLimitExceeded(InputError):
+    """Reading took longer or more memory than a parse worker allows (a hostile or broken PDF)."""
+    code = "reading_limit_exceeded"
+
+
+class OutputInUse(ImrError):
+    """Another run holds the output file (a batch's JSON Lines)."""
+    code = "output_in_use"
+
+
+class ModelError(ImrError):
+    """The configured model endpoint failed or returned something unusable."""
+    code = "model_error"
+
+
+class EndpointError(ModelError):
+    """The endpoint could not be reached or kept failing (after the transport retries)."""
+    code = "model_endpoint_error"
+
+
+class NotAnswered(ModelError):
+    """No answer in this run by design (an OpenAI Batch API pass): not a failure that re-asking helps."""
+    code = "model_not_answered"
+
+
+class EndpointTimeout(EndpointError):
+    """The endpoint kept timing out: it may be up but slow, so a shorter answer can still come back."""
+
+
+class ConfigError(ImrError):
+    code = "config_error"
+
+
+class UnreadableImage(UnsupportedFileType):
+    """A .png/.jpg/.tif file that cannot be opened (an `UnsupportedFileType`, as images were before OCR)."""
+    code = "unreadable_image"
+
+
+class OcrUnavailable(NoTextLayer):
+    """A page is a picture and Tesseract or its English data is not installed (without OCR: no text)."""
+    code = "ocr_unavailable"
+
+
+class PageTooBlurry(InputError):
+    """A page shows ink but OCR cannot read it (blurred, faint or tiny); the message names the page."""
+    code = "page_too_blurry"
