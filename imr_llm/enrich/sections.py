@@ -1,26 +1,10 @@
-"""The guideline section table: a reviewer's cited guideline topic → the DWC request category.
+"""The guideline section table: a reviewer's cited guideline topic -> the DWC request category.
 
-Each item's reviewer basis ("MAXIMUS guideline: ... Section(s): Ultrasound, therapeutic") names the
-guideline topic the decision rests on. The reviewer chose that topic for this treatment, so where a
-topic names one kind of treatment it decides the item's category before the heading's words do
-(issue 16: "Ultrasound 1 times 8" cited under "Ultrasound, therapeutic" is a therapy session, not
-imaging). Rows were written from the public tables of contents of the guidelines, not from letters:
-
-* CPMTG — MTUS Chronic Pain Medical Treatment Guidelines (8 CCR 9792.24.2, 2009), topic list;
-* ACOEM — MTUS ACOEM Practice Guidelines 2nd ed. (2004, 8 CCR 9792.23.1-.9), chapter section titles;
-* ACU — MTUS Acupuncture Medical Treatment Guidelines (8 CCR 9792.24.1, 2007);
-* OPIOID — MTUS Opioid Treatment Guidelines (8 CCR 9792.24.4, 2016), section titles;
-* PST — MTUS Postsurgical Treatment Guidelines (8 CCR 9792.24.3);
-* ODG — Official Disability Guidelines (Work Loss Data Institute), treatment topic names.
-
-A row decides only when the cited topic is about the item's treatment: the heading shares a word
-with the topic (`_relevant`), so an MRI whose reviewer also cites "Epidural steroid injections" is
-not an injection. Rows marked `structural` are chapter sections (ACOEM "Special Studies",
-"Surgical Considerations") that say what kind of service is discussed without naming it; they
-decide only when no other cited topic points elsewhere. A device topic (DMEPOS) does not decide
-for a heading given as a course of office sessions. A row with no subcategory decides the
-category and leaves the subcategory to the heading's words. Every row is pinned by
-tests/test_sections.py on headings written there (fitting half only, evals/gold/split.json).
+The reviewer chose the cited topic for this treatment, so a topic that names one kind of treatment
+decides the item's category before the heading's words do (issue 16: "Ultrasound 1 times 8" cited
+under "Ultrasound, therapeutic" is a therapy session, not imaging). Rows were written from the
+public tables of contents of the guidelines below, not from letters; each is pinned by
+tests/test_vocabulary.py on headings written there (fitting half only, evals/gold/split.json).
 """
 
 from __future__ import annotations
@@ -36,7 +20,6 @@ CPMTG = "MTUS Chronic Pain Medical Treatment Guidelines (8 CCR 9792.24.2), topic
 ACOEM = "MTUS ACOEM Practice Guidelines, 2nd ed. (8 CCR 9792.23), chapter sections"
 ACU = "MTUS Acupuncture Medical Treatment Guidelines (8 CCR 9792.24.1)"
 OPIOID = "MTUS Opioid Treatment Guidelines (8 CCR 9792.24.4)"
-PST = "MTUS Postsurgical Treatment Guidelines (8 CCR 9792.24.3)"
 ODG = "Official Disability Guidelines (ODG), treatment topics"
 
 
@@ -128,30 +111,20 @@ class TopicMatch:
     end: int
 
 
-def topic_text(citation) -> str:
-    """The topic a citation names: its section(s), else its title (ODG titles often hold the topic)."""
-    return citation.chapter_or_section or citation.title or ""
-
-
 def _stems(text: str) -> set[str]:
     return {w[:5] for w in _WORD.findall(fold(text)) if len(w) >= 3 and w not in _GENERIC}
 
 
-def _relevant(heading: str, topic: str) -> bool:
-    """Does the heading share a treatment word with the topic (a 5-letter stem, generic and
-    body-region words left out)? "Ultrasound 1 times 8" ~ "Ultrasound, therapeutic"; "MRI of the
-    lumbar spine" !~ "Epidural steroid injections (ESIs)"."""
-    return bool(_stems(heading) & _stems(topic))
-
-
 def decide(heading: str, citations) -> TopicMatch | None:
-    """The row that decides the category of an item with this heading and these reviewer
-    citations, or None. The first cited topic the heading is relevant to decides; a structural
-    section decides only when no cited topic maps to another category."""
+    """The row that decides the category of an item with this heading and these reviewer citations,
+    or None. A row decides only for a topic the heading shares a treatment word with (a 5-letter
+    stem, generic and body-region words left out: an MRI whose reviewer also cites "Epidural steroid
+    injections" is not an injection); a structural row (a chapter section such as ACOEM "Special
+    Studies") only when no cited topic maps to another category."""
     found: list[TopicMatch] = []
     sessions = course_of_sessions(heading)
     for k, citation in enumerate(citations):
-        text = topic_text(citation)
+        text = citation.chapter_or_section or citation.title or ""  # ODG titles often hold the topic
         folded_text = fold(text)
         for row, regex in _ROW_RE:
             m = regex.search(folded_text)
@@ -161,7 +134,7 @@ def decide(heading: str, citations) -> TopicMatch | None:
     for match in found:
         if match.row.category == "DMEPOS" and sessions:
             continue  # a device topic cited for a course of office sessions: the sessions are not a device
-        if not match.row.structural and _relevant(heading, match.text):
+        if not match.row.structural and _stems(heading) & _stems(match.text):
             return match
     structural = [m for m in found if m.row.structural]
     if structural and len({m.row.category for m in found}) == 1:

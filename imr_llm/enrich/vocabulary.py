@@ -1,12 +1,9 @@
 """A drug and procedure vocabulary that checks the model's reading of a request heading.
 
-A 1.5B model put a plain classification right for about 2 in 3 items (it called Baclofen a
-therapy and Oxycodone an injection); the DWC taxonomy is, for most headings, decided by one
-word a table can hold. So the model proposes and this table decides where it knows the word:
-`classify()` returns the category, subcategory and the span of the word that decided it, which
-becomes the value's evidence. `regions()` and `sides()` find the body-region and side words a
-heading states. Every rule here is pinned by tests/test_vocabulary.py and measured on the dev
-letters (BENCHMARKS.md).
+A 1.5B model put a plain classification right for about 2 in 3 items (it called Baclofen a therapy
+and Oxycodone an injection); the DWC taxonomy is, for most headings, decided by one word a table can
+hold. So the model proposes and this table decides where it knows the word (its span is the value's
+evidence). Every rule is pinned by tests/test_vocabulary.py and measured on the dev letters (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -14,25 +11,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# -- case ------------------------------------------------------------------------------------------
-# The tables below are lower-case words matched ignoring case. Python's `re` gives up its fast
-# first-character scan when it ignores case (a table of 40 words costs 160 µs a heading instead of
-# 3), so the text is folded instead and the patterns compiled case-sensitive. `fold` maps exactly
-# the characters that `re.IGNORECASE` equates with an ASCII letter (A–Z, and U+0130, U+0131,
-# U+017F, U+212A; tests/test_vocabulary.py checks every code point), one character to one, so
-# every span is a span of the text as given.
+# Python's `re` gives up its fast first-character scan when it ignores case (a table of 40 words
+# costs 160 µs a heading instead of 3), so the text is folded and the lower-case patterns compiled
+# case-sensitive. `fold` maps exactly the characters `re.IGNORECASE` equates with an ASCII letter
+# (tests/test_vocabulary.py checks every code point), one to one, so spans index the text as given.
 _FOLD = str.maketrans({**{chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)},
                        "\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 
 
 def fold(text: str) -> str:
-    """`text` with every character `re.IGNORECASE` reads as an ASCII letter made that lower-case letter."""
     return text.translate(_FOLD)
 
 
 def folded(pattern: str) -> re.Pattern[str]:
-    """A lower-case, ASCII pattern compiled to run on `fold`ed text (the same matches as the
-    pattern with re.IGNORECASE on the text itself)."""
+    """A lower-case ASCII pattern compiled to run on `fold`ed text."""
     literal = re.sub(r"\\.|\(\?P[<=]", "", pattern)  # escapes (\S, \W) and named groups keep their case
     if not literal.isascii() or any("A" <= ch <= "Z" for ch in literal):
         raise ValueError(f"a folded pattern must be lower-case ASCII: {pattern[:40]!r}")
@@ -158,7 +150,6 @@ class Match:
     subcategory: str | None
     start: int  # span of the deciding word(s) in the text given
     end: int
-    rule: str
 
 
 # Administrative words that are not the treatment: "Associated surgical service: Ultrasling" is a
@@ -167,7 +158,6 @@ _ADMIN = folded(r"associated\s+surgical\s+services?\s*:|\bretrospective\b|\bpros
 
 
 def blank_admin(text: str) -> str:
-    """`text` with its administrative words blanked (the case of the rest kept)."""
     spans = [m.span() for m in _ADMIN.finditer(fold(text))]
     for start, end in reversed(spans):
         text = text[:start] + " " * (end - start) + text[end:]
@@ -179,7 +169,7 @@ def classify(text: str) -> Match | None:
     Programs, acupuncture, chiropractic and injections are checked before drug names ("Toradol
     injection" is an injection, "acupuncture with capsaicin patch" acupuncture); the rest after."""
     text = fold(blank_admin(text))
-    match = _first_rule(text, before_drugs=True) or _classify_drug(text) or _first_rule(text, before_drugs=False)
+    match = _first_rule(text, before_drugs=True) or classify_drug(text) or _first_rule(text, before_drugs=False)
     return _in_context(text, match)
 
 
@@ -207,10 +197,10 @@ def _in_context(text: str, match: Match | None) -> Match | None:  # `text` folde
         return match
     device = _DEVICE.search(text) is not None
     if not device and _COURSE.search(text) and (match is None or match.category != "Rehabilitation"):
-        return Match("Rehabilitation", "PT/OT", modality.start(), modality.end(), "context:course of sessions")
+        return Match("Rehabilitation", "PT/OT", modality.start(), modality.end())
     if device and (match is None or match.category != "DMEPOS"):
         sub = "Electrical Stimulation" if _E_STIM.search(text) else "DME"
-        return Match("DMEPOS", sub, modality.start(), modality.end(), "context:unit to buy or rent")
+        return Match("DMEPOS", sub, modality.start(), modality.end())
     return match
 
 
@@ -220,27 +210,24 @@ def _first_rule(text: str, *, before_drugs: bool) -> Match | None:
             continue
         m = regex.search(text)
         if m:
-            return Match(cat, sub, m.start(), m.end(), regex.pattern[:40])
+            return Match(cat, sub, m.start(), m.end())
     return None
 
 
 def classify_drug(text: str) -> Match | None:
     """The drug class of the first drug name in `text`, if it names one."""
-    return _classify_drug(fold(text))
-
-
-def _classify_drug(text: str) -> Match | None:  # `text` folded
+    text = fold(text)
     best: Match | None = None
     for cls, regex in _DRUG_RE:
         m = regex.search(text)
         if m and (best is None or m.start() < best.start):
-            best = Match("Pharmaceuticals", cls, m.start(), m.end(), f"drug:{m.group(0).lower()}")
+            best = Match("Pharmaceuticals", cls, m.start(), m.end())
     if best is None:
         return None
     # An NSAID, lidocaine or other analgesic in a cream, gel or patch is a topical analgesic;
     # an opioid patch (Butrans, fentanyl) stays an opioid.
     if best.subcategory in ("NSAID", "Other", "Topical Analgesics/Compounds") and _TOPICAL_FORMS.search(text):
-        return Match("Pharmaceuticals", "Topical Analgesics/Compounds", best.start, best.end, best.rule)
+        return Match("Pharmaceuticals", "Topical Analgesics/Compounds", best.start, best.end)
     return best
 
 
