@@ -47,33 +47,25 @@ class _Answer(BaseModel):
 def _schemas(cls) -> tuple[dict, dict]:
     """(the compact schema the prompt prints, the full schema the server's grammar enforces)."""
     full = BaseModel.model_json_schema.__func__(cls)
-    compact = _compact(full)
-    return (_terse(compact, compact.get("$defs", {})) if getattr(cls, "TERSE", False) else compact), full
+    return _compact(full, full.get("$defs", {}) if getattr(cls, "TERSE", False) else None), full
 
 
-def _terse(node, defs: dict):
-    """A schema as short as it can be printed: references inlined, no descriptions, `anyOf` of a
-    type and null as one list of types (the printed schema only shows the form; the grammar gets
-    the full one)."""
-    if isinstance(node, dict):
-        if "$ref" in node:
-            return _terse(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
-        options = node.get("anyOf")
-        if options and all(set(o) == {"type"} for o in options):
-            return {"type": [o["type"] for o in options]}
-        return {k: _terse(v, defs) for k, v in node.items() if k not in ("description", "$defs", "required")}
+def _compact(node, defs: dict | None = None):
+    """No titles or defaults, enums as their type. With `defs`, terse too (the printed schema only
+    shows the form): references inlined, no descriptions, an `anyOf` of types as one list of types."""
     if isinstance(node, list):
-        return [_terse(v, defs) for v in node]
-    return node
-
-
-def _compact(node):
-    if isinstance(node, dict):
-        if "enum" in node:
-            return {"type": node.get("type", "string")}
-        return {k: _compact(v) for k, v in node.items() if k not in ("title", "default")}
-    if isinstance(node, list):
-        return [_compact(v) for v in node]
+        return [_compact(v, defs) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "enum" in node:
+        return {"type": node.get("type", "string")}
+    if defs is not None and "$ref" in node:
+        return _compact(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    dropped = ("title", "default") + (("description", "$defs", "required") if defs is not None else ())
+    node = {k: _compact(v, defs) for k, v in node.items() if k not in dropped}
+    options = node.get("anyOf") if defs is not None else None
+    if options and all(set(o) == {"type"} for o in options):
+        return {"type": [o["type"] for o in options]}
     return node
 
 

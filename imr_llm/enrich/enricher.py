@@ -1,15 +1,14 @@
-"""The model step over a parsed letter: per disputed item, read the request heading (service,
-category, body regions, side, quantity) and the rationale (reasons, missing documentation).
+"""The model step over a parsed letter: per disputed item, read the request heading and the rationale.
 
-Each request carries only the sections the task needs (the heading; the rationale), so an
-instruction planted elsewhere in the letter never reaches the model. Every value the model gives
-is grounded in its section or dropped (and listed in `model_step.dropped`); the vocabulary
-decides category, regions and side where it knows the words (a disagreeing model answer is
-listed in `model_step.corrected`); quantities are read by rules from the quantity words. The
-parser's verbatim facts are never changed: a model reading that contradicts one is a conflict.
+A request carries only those sections, so an instruction planted elsewhere never reaches the model.
+Every model value is grounded in its section or dropped (`model_step.dropped`); the vocabulary
+decides category, regions and side where it knows the words (`model_step.corrected`); quantities
+are read by rules. A model reading that contradicts a parser fact is a conflict, never a change.
 """
 
 from __future__ import annotations
+
+import re
 
 from ..errors import ConfigError, EndpointError, EndpointTimeout, ModelError, NotAnswered
 from ..fields import of_kind
@@ -32,13 +31,13 @@ FIELD_MODES = ("fields", "fields-letter")
 GROUP_ITEMS = 8
 GROUP_CHARS = 12000
 ANSWER_TOKENS = 400  # the answer bound per item of a call
+_WORD_REST = re.compile(r"[^\W_]*")  # the rest of a word: what str.isalnum() accepts
 
 
 class Enricher:
     """Fills the model fields of a `Determination` in place, every field of an item in one call.
-    `requests_per_call`: "fields-letter" (the default: the items of a letter share a call; fewer
-    prompt tokens than the naive whole-letter peer on every letter size, BENCHMARKS.md) or
-    "fields" (one call per item)."""
+    "fields-letter" (the default) asks fewer prompt tokens than the naive whole-letter peer on
+    every letter size (BENCHMARKS.md)."""
 
     def __init__(self, client, requests_per_call: str = "fields-letter") -> None:
         if requests_per_call not in FIELD_MODES:
@@ -50,8 +49,6 @@ class Enricher:
 
     def prompt_hashes(self) -> dict[str, str]:
         return {"item_fields": self.prompt.short_hash}
-
-    # -- the step ---------------------------------------------------------------------------
 
     def enrich(self, source: SourceText, det: Determination) -> None:
         """The sync face of `aenrich` (the same code, on imr-llm's background loop)."""
@@ -66,22 +63,19 @@ class Enricher:
         elif step.dropped:
             step.status = "partial"
 
-    # -- all fields of an item in one call (several items of a letter sharing one) -------------
-
     async def _read_fields(self, source: SourceText, det: Determination) -> int:
         """Read every item's request and rationale with `item_fields`; returns the items that got no answer."""
         todo = []
         for item in det.items:
-            heading = _section(source, _heading_evidence(item), f"items[{item.index}].request")
-            whole = heading is None  # a UR-modified item without its remaining portion: never its quantity
-            if whole:
-                heading = _section(source, item.evidence.get("request"), f"items[{item.index}].request")
-            rationale = _section(source, item.evidence.get("rationale"), f"items[{item.index}].rationale")
-            if heading is None or rationale is None:
-                if heading is not None:
-                    self._apply_request(source, det, item, heading, None, quantity=not whole)
-                continue
-            todo.append((item, heading, rationale, not whole))
+            where = f"items[{item.index}]"
+            heading = _section(source, _heading_evidence(item), f"{where}.request")
+            quantity = heading is not None  # a UR-modified item without its remaining portion: never its quantity
+            heading = heading or _section(source, item.evidence.get("request"), f"{where}.request")
+            rationale = _section(source, item.evidence.get("rationale"), f"{where}.rationale")
+            if heading is not None and rationale is not None:
+                todo.append((item, heading, rationale, quantity))
+            elif heading is not None:
+                self._apply_request(source, det, item, heading, None, quantity=quantity)
         size = GROUP_ITEMS if self.requests_per_call == "fields-letter" else 1
         groups, chars = [], 0
         for entry in todo:
@@ -101,10 +95,9 @@ class Enricher:
                 down = await self._ask_alone(det, group, answers)
             for (item, heading, rationale, with_quantity), answer in zip(group, answers):
                 self._apply_request(source, det, item, heading, answer, quantity=with_quantity)
-                if answer is None:
-                    failures += 1
-                    continue
-                self._apply_reasons(det, item, rationale, answer)
+                if answer is not None:
+                    self._apply_reasons(det, item, rationale, answer)
+            failures += sum(answer is None for answer in answers)
         return failures
 
     async def _ask_alone(self, det: Determination, group: list, answers: list) -> bool:
@@ -136,12 +129,9 @@ class Enricher:
             done = await self.client.arun("item_fields", self.prompt, {"items": items, "taxonomy": taxonomy},
                                           items_answer(len(group)), context={"items": [(h, r) for _, h, r, _ in group]},
                                           salvage=True, max_tokens=ANSWER_TOKENS * len(group), reask=len(group) == 1)
-        except (EndpointError, NotAnswered) as exc:
-            det.warnings.append(f"{where}: model step failed ({exc})")
-            return exc
         except ModelError as exc:
             det.warnings.append(f"{where}: model step failed ({exc})")
-            return None
+            return exc if isinstance(exc, (EndpointError, NotAnswered)) else None
         _count(det.model_step.usage, done)
         return list(done.value.items)
 
@@ -227,7 +217,7 @@ def _service(source: SourceText, det: Determination, item: DisputedItem, heading
         det.model_step.dropped.append(f"items[{item.index}].service")
     _decide_category(source, det, item, heading, answer, match, service_ev)
     if item.service is None and match is not None:  # no service of the model's found: the vocabulary's words
-        end = _word_end(heading.text, match.end)
+        end = _WORD_REST.match(heading.text, match.end).end()  # "physical therap" (a stem) ends at "therapy"
         item.service = " ".join(heading.text[match.start:end].lower().split())
         item.evidence["service"] = heading.evidence(match.start, end, origin="rules")
 
@@ -302,7 +292,7 @@ def partial_note(det: Determination) -> str:
             field = where.rsplit(".", 1)[-1]
             if not why:
                 why = _BARE_DROP.get(field, "not found in the letter")
-            elif field in ("body_regions",):
+            elif field == "body_regions":
                 where, why = f"{where} {why}", "the request does not name it"
             said.append(f"{where} ({_WHY.get(why, why)})")
         parts.append(f"dropped {len(said)} value(s): " + ", ".join(said))
@@ -407,14 +397,6 @@ def _section(source: SourceText, ev: Evidence | None, name: str) -> Section | No
     end = source.norm_offset(ev.end - 1) + 1
     section = Section(source, start, end, name)
     return section if section.text else None
-
-
-def _word_end(text: str, end: int) -> int:
-    """The end of the word `end` falls in ("physical therap" is a stem the vocabulary matches: the
-    service is the word the heading prints, "physical therapy")."""
-    while end < len(text) and text[end].isalnum():
-        end += 1
-    return end
 
 
 def _count(usage: ModelUsage, done) -> None:

@@ -1,14 +1,7 @@
-"""Grounding: a quote the model gives must be found in the section it was shown.
-
-A `Section` is a stretch of the letter (an item's heading, its rationale) in the normalized text,
-with whitespace collapsed for the prompt and a map back to the letter as read. `locate()` finds
-a quote the LangExtract way, most to least strict, and says how it matched:
-
-* exact      — the quote appears verbatim (after whitespace collapsing);
-* normalized — it appears ignoring case, quotes and punctuation;
-* fuzzy      — a window of the section's words matches it with similarity >= FUZZY_MIN.
-
-A quote found nowhere is not guessed at: the caller rejects it (and instructor re-asks).
+"""Grounding: a quote the model gives must be found in the section it was shown. `locate()` finds
+it the LangExtract way, most to least strict: exact (after whitespace collapsing), normalized
+(ignoring case, quotes and punctuation), fuzzy (a window of the section's words with similarity
+>= FUZZY_MIN). A quote found nowhere is not guessed at: the caller rejects it (and instructor re-asks).
 """
 
 from __future__ import annotations
@@ -24,8 +17,6 @@ from ..schema import Evidence
 FUZZY_MIN = 0.85
 FUZZY_WORK = 4_000_000  # word pairs compared in full by one fuzzy search (well under a second)
 _WORD = re.compile(r"[A-Za-z0-9]+")
-
-
 _NON_SPACE = re.compile(r"\S+")
 
 
@@ -63,13 +54,9 @@ class Section:
                         origin=origin, alignment=alignment)  # type: ignore[arg-type]
 
 
-def _collapse(text: str) -> str:
-    return " ".join(text.split())
-
-
 def locate(section: Section, quote: str) -> tuple[int, int, str] | None:
     """(start, end, alignment) of `quote` in `section.text`, or None when it is not there."""
-    q = _collapse(quote).strip(" \"'“”.,;:")
+    q = " ".join(quote.split()).strip(" \"'“”.,;:")
     if len(q) < 2:
         return None
     i = section.text.find(q)
@@ -98,15 +85,10 @@ def locate(section: Section, quote: str) -> tuple[int, int, str] | None:
 
 def _fuzzy(words: list[tuple[int, int, str]], tokens: list[str], q_words: list[str]) -> tuple[int, int, str] | None:
     """The first window of the section's words (n-2 to n+2 words, n the quote's) with the highest
-    difflib ratio to the quote, if that ratio is >= FUZZY_MIN.
-
-    A window's ratio is at most its quick_ratio (2 * the size of the multiset intersection of its
-    words and the quote's / both lengths), which is kept up to date as the window slides. Windows
-    are then compared in full from the highest bound down, stopping as soon as no bound can beat
-    the best ratio found: the same answer as comparing every window, without comparing each of
-    them (quadratic in the quote's length) when the quote is nowhere. A section that holds the
-    quote's words in another order all over could still need every window compared; the full
-    comparisons stop after FUZZY_WORK word pairs, and the best window found by then is used."""
+    difflib ratio to the quote, if >= FUZZY_MIN. A window's ratio is at most its quick_ratio, kept up
+    to date as the window slides; windows are compared in full from the highest bound down until none
+    can beat the best found (the answer of comparing every window, without the quadratic cost when
+    the quote is nowhere), and after FUZZY_WORK word pairs the best window so far is used."""
     n = len(q_words)
     want = Counter(q_words)
     candidates: list[tuple[float, int, int, int]] = []  # (-bound, window order, start, size)
@@ -159,10 +141,5 @@ def _misspelt(word: str, quote_word: str, window: list[str]) -> bool:
 
 def ground(section: Section, quote: str | None) -> Evidence | None:
     """Evidence for a quote the model gave, or None when it is not in the section."""
-    if not quote:
-        return None
-    found = locate(section, quote)
-    if found is None:
-        return None
-    i, j, alignment = found
-    return section.evidence(i, j, alignment)
+    found = locate(section, quote) if quote else None
+    return None if found is None else section.evidence(*found)

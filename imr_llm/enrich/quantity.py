@@ -1,11 +1,8 @@
 """Quantities read by rules from the words that state them ("2xwk x 4 wks", "Twelve sessions",
-"10mg #60", "14 days rental"), so every number is one the letter prints.
-
-`find_quantity(heading)` finds the quantity words in a heading and returns their span (the
-shortest stretch holding them all) with the numbers; `parse_quantity(words)` reads the numbers
-from words the model quoted. Conventions (evals/README.md): ranges stay null; days become weeks
-only in whole weeks; months are never converted; "daily" is 7 a week; a drug's "#60" is a
-dispense quantity, a service's "#6" a count; refills are not a count.
+"10mg #60", "14 days rental"), so every number is one the letter prints. Conventions
+(evals/README.md): ranges stay null; days become weeks only in whole weeks; months are never
+converted; "daily" is 7 a week; a drug's "#60" is a dispense quantity, a service's "#6" a count;
+refills are not a count.
 """
 
 from __future__ import annotations
@@ -25,19 +22,16 @@ _NUM = r"(?:\d+(?:\.\d+)?|" + "|".join(sorted((w for w in NUMBER_WORDS if w not 
 _RANGE = rf"{_NUM}\s*(?:-|to)\s*{_NUM}"
 _SESSIONS = r"(?:sessions?|visits?|treatments?|appointments?)"
 
-_PATTERN_LIST: list[tuple[str, re.Pattern]] = [
+_PATTERNS: dict[str, re.Pattern] = {
     # "2 times a week for 6 weeks", "2xwk x 4 wks", "three times per week for four weeks", "2 times 4", "2 X 4"
-    ("freq_dur", folded(rf"(?<![\w.])(?P<f>{_RANGE}|{_NUM})\s*(?:x|times?)\s*(?:(?:(?:a|per|/)?\s*(?:wk|week|weekly)s?\b)?\s*(?:,\s*)?(?:for|x|times|over)\s*)?(?P<d>{_RANGE}|{_NUM})\s*(?P<u>wks?|weeks?|visits?|sessions?)?(?:\s*\((?P<t>\d+)\s*(?:sessions?|visits?)?\))?")),
-    ("freq", folded(rf"(?P<f>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times?)?\s*(?:a|per|/)\s*(?:wk|week)\b|(?P<f2>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times)?\s*weekly")),
-    ("daily", folded(r"\bdaily\b")),
-    ("count", folded(rf"(?P<n>{_RANGE}|{_NUM})\s*(?:\((?P<n2>\d+)\)\s*)?(?:[a-z/-]+\s+){{0,3}}?{_SESSIONS}\b|(?<![a-z])(?<!\d\s)(?<!\d)(?:x|times)\s*(?P<n3>\d+)\s*{_SESSIONS}?(?!\s*(?:mg|mcg|ml|%|/|weeks?|wks?|x))|#\s*(?P<hash>\d+)|\((?P<paren>\d+)\)|^\s*(?P<lead>(?!single){_NUM})\b(?!\s*(?:-|to|times|x|months?|weeks?|days?|%|mg|mcg|ml|/|\.\d|phase|level|part|view))")),
-    ("duration", folded(rf"(?:for\s+)?(?P<d>{_RANGE}|{_NUM})[\s-]*(?P<u>days?|weeks?|wks?|months?)(?:\s+(?:rental|supply|coverage))?|(?P<d2>{_NUM})[\s-]*(?P<u2>day|week|month)\s+rental")),
-    ("supply", folded(r"day\s+supply\s*:?\s*\d+")),  # "day supply: 30" (a drug's days, not a count)
-    ("strength", folded(r"\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?\s*(?:mg|mcg|meq|gm|g|ml|%)(?:/\s*ml)?(?:\s*-\s*\d+(?:\.\d+)?\s*%)*")),
-]
-
-
-_PATTERNS = dict(_PATTERN_LIST)
+    "freq_dur": folded(rf"(?<![\w.])(?P<f>{_RANGE}|{_NUM})\s*(?:x|times?)\s*(?:(?:(?:a|per|/)?\s*(?:wk|week|weekly)s?\b)?\s*(?:,\s*)?(?:for|x|times|over)\s*)?(?P<d>{_RANGE}|{_NUM})\s*(?P<u>wks?|weeks?|visits?|sessions?)?(?:\s*\((?P<t>\d+)\s*(?:sessions?|visits?)?\))?"),
+    "freq": folded(rf"(?P<f>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times?)?\s*(?:a|per|/)\s*(?:wk|week)\b|(?P<f2>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times)?\s*weekly"),
+    "daily": folded(r"\bdaily\b"),
+    "count": folded(rf"(?P<n>{_RANGE}|{_NUM})\s*(?:\((?P<n2>\d+)\)\s*)?(?:[a-z/-]+\s+){{0,3}}?{_SESSIONS}\b|(?<![a-z])(?<!\d\s)(?<!\d)(?:x|times)\s*(?P<n3>\d+)\s*{_SESSIONS}?(?!\s*(?:mg|mcg|ml|%|/|weeks?|wks?|x))|#\s*(?P<hash>\d+)|\((?P<paren>\d+)\)|^\s*(?P<lead>(?!single){_NUM})\b(?!\s*(?:-|to|times|x|months?|weeks?|days?|%|mg|mcg|ml|/|\.\d|phase|level|part|view))"),
+    "duration": folded(rf"(?:for\s+)?(?P<d>{_RANGE}|{_NUM})[\s-]*(?P<u>days?|weeks?|wks?|months?)(?:\s+(?:rental|supply|coverage))?|(?P<d2>{_NUM})[\s-]*(?P<u2>day|week|month)\s+rental"),
+    "supply": folded(r"day\s+supply\s*:?\s*\d+"),  # "day supply: 30" (a drug's days, not a count)
+    "strength": folded(r"\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?\s*(?:mg|mcg|meq|gm|g|ml|%)(?:/\s*ml)?(?:\s*-\s*\d+(?:\.\d+)?\s*%)*"),
+}
 
 
 def _num(text: str | None) -> float | None:
@@ -121,24 +115,13 @@ def _fill(q: Quantity, text: str, drug: bool) -> None:
     if strength and drug:
         q.strength = re.sub(r"\s+", "", text[strength.start():strength.end()])
     lead_only = False
-    for m in _PATTERNS["count"].finditer(low):
-        if m.group("hash"):
-            if drug:
-                if q.dispense_qty is None and not re.search(r"refill", text[max(0, m.start() - 20):m.start()], re.I):
-                    q.dispense_qty = _num(m.group("hash"))
-                continue
-            q.count = q.count if q.count is not None else _num(m.group("hash"))
-        elif m.group("paren"):
-            if not drug:
-                q.count = q.count if q.count is not None else _num(m.group("paren"))
-        elif m.group("lead"):
-            if q.count is None and not drug and q.frequency_per_week is None:
-                q.count = _num(m.group("lead"))
-                lead_only = True
-        elif not drug:
-            value = m.group("n2") or m.group("n") or m.group("n3")
-            if q.count is None:
-                q.count = _num(value)
+    for m in _PATTERNS["count"].finditer(low):  # a drug's count is dropped below: only its "#60" is read here
+        if m.group("hash") and drug:
+            if q.dispense_qty is None and not re.search(r"refill", text[max(0, m.start() - 20):m.start()], re.I):
+                q.dispense_qty = _num(m.group("hash"))
+        elif q.count is None and not (m.group("lead") and q.frequency_per_week is not None):
+            lead_only = lead_only or bool(m.group("lead"))
+            q.count = _num(next(v for v in m.group("hash", "paren", "lead", "n2", "n", "n3") if v))
     if drug:
         q.count = None
     if q.frequency_per_week is not None and q.duration_weeks is not None:
