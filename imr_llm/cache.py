@@ -1,11 +1,8 @@
-"""The response cache: same inputs, same outputs, zero repeated calls.
-
-The key recipe lives here only (`cache_key`); it leaves out the endpoint's host, so a cache (or
-cassette) made against one server holds against another serving the same model. Cached values are
-model outputs about medical letters: the cache owns only folders it marked (`claim_cache_dir`), and
-`clear` deletes diskcache's own files only. A store is any `CacheBackend`: diskcache (default),
-memory, one given to `Pipeline(cache=...)`, or one IMR_LLM_CACHE_BACKEND names (registered, or an
-installed package's entry point in `imr_llm.cache_backends`; never an arbitrary module)."""
+"""The response cache: same inputs, same outputs, zero repeated calls. The key recipe (`cache_key`)
+leaves out the endpoint's host, so a cache (or cassette) made against one server holds against another
+serving the same model. Cached values are about medical letters: the cache owns only folders it marked,
+and `clear` deletes diskcache's own files only. IMR_LLM_CACHE_BACKEND names a registered backend or an
+installed package's entry point (never an arbitrary module)."""
 
 from __future__ import annotations
 

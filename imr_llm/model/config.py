@@ -90,10 +90,7 @@ class ModelConfig(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "ModelConfig":
-        """Arguments first, then IMR_LLM_MODEL / _ENDPOINT_KIND / _BASE_URL, and the reliability
-        settings IMR_LLM_TIMEOUT_S, _MAX_TRANSPORT_RETRIES, _MAX_VALIDATION_RETRIES,
-        _RETRY_WAIT_MIN_S, _RETRY_WAIT_MAX_S, _MAX_RETRY_AFTER_S, and the endpoint's limits
-        _MAX_IN_FLIGHT, _REQUESTS_PER_MINUTE, _TOKENS_PER_MINUTE."""
+        """Arguments first, then IMR_LLM_MODEL, _ENDPOINT_KIND, _BASE_URL and IMR_LLM_<NAME> for each ENV_SETTINGS name."""
         values = {name: os.environ.get(f"IMR_LLM_{name.upper()}") for name in ("model", "endpoint_kind", "base_url")}
         values.update({name: os.environ.get(f"IMR_LLM_{name.upper()}") for name in ENV_SETTINGS})
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -1,11 +1,8 @@
 """One call to an OpenAI-compatible endpoint (instructor over openai): a `Request` in, a validated
-`Completion` out. Transport errors (429, 5xx, timeouts, dropped connections, bodies cut short) are
-retried by tenacity with exponential backoff, or longer when a 429/503 says Retry-After (capped);
-`sleep` is injectable so tests record waits. Output that fails validation is re-asked by instructor
-with the error — except no `choices` or a refusal, which asking again does not change. A failure is
-one line naming the task and the host (never letter text, output or key): `EndpointError` (retries
-used up, key rejected) or `ModelError` (unusable output). Every call adds its `UsageRecord`, failed
-ones too: `attempts` = completions received, `retries` = requests after the first."""
+`Completion` out. Transport errors are retried by tenacity with backoff (longer when a 429/503 says
+Retry-After, capped); invalid output is re-asked by instructor, except no `choices` or a refusal,
+which asking again does not change. A failure is one line naming the task and the host (never letter
+text, output or key). Every call adds its `UsageRecord`, failed ones too."""
 
 from __future__ import annotations
 

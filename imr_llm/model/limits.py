@@ -25,16 +25,13 @@ class _Window:
     spent: deque = field(default_factory=deque)  # (time, amount)
     total: float = 0.0
 
-    def _trim(self, now: float) -> None:
-        while self.spent and now - self.spent[0][0] >= 60.0:
-            self.total -= self.spent.popleft()[1]
-
     def wait_for(self, amount: float, now: float) -> float:
         """Seconds until `amount` fits (0 if it fits now). A single request larger than the
         whole budget waits for an empty window and then goes (it could never fit otherwise)."""
         if self.per_minute is None:
             return 0.0
-        self._trim(now)
+        while self.spent and now - self.spent[0][0] >= 60.0:
+            self.total -= self.spent.popleft()[1]
         if self.total + amount <= self.per_minute or not self.spent:
             return 0.0
         excess, freed = self.total + amount - self.per_minute, 0.0
@@ -85,17 +82,8 @@ class Limiter:
             self._slots.release()
 
 
+# the limiter shared by every client of one endpoint in a loop: loop -> {(host, *limits): Limiter}
 _limiters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Limiter]]" = weakref.WeakKeyDictionary()
-
-
-def limiter_for(key: tuple, max_in_flight: int | None, requests_per_minute: float | None,
-                tokens_per_minute: float | None) -> Limiter:
-    """The limiter shared by every client of one endpoint in the running loop."""
-    per_loop = _limiters.setdefault(asyncio.get_running_loop(), {})
-    full = (*key, max_in_flight, requests_per_minute, tokens_per_minute)
-    if full not in per_loop:
-        per_loop[full] = Limiter(max_in_flight, requests_per_minute, tokens_per_minute)
-    return per_loop[full]
 
 
 class LimitedTransport(httpx.AsyncBaseTransport):
@@ -112,8 +100,9 @@ class LimitedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request):
         config, actual = self.config, None
-        limiter = limiter_for((config.endpoint_host,), config.max_in_flight, config.requests_per_minute,
-                              config.tokens_per_minute)
+        key = (config.endpoint_host, config.max_in_flight, config.requests_per_minute, config.tokens_per_minute)
+        per_loop = _limiters.setdefault(asyncio.get_running_loop(), {})
+        limiter = per_loop.get(key) or per_loop.setdefault(key, Limiter(*key[1:]))
         estimate = len(request.content or b"") / 4 + config.max_tokens
         await limiter.acquire(estimate)
         try:

@@ -21,25 +21,19 @@ class Cached:
         self.inner, self.store, self.usage, self.model_name = inner, store, usage, model_name
 
     async def request(self, request: Request) -> Completion:
-        hit = self.lookup(request)
-        if hit is not None:
-            return hit
+        cached = self.store.get(request.key)
+        found = isinstance(cached, dict) and "value" in cached
+        try:
+            value = request.response_model.model_validate(cached["value"]) if found else None
+        except ValidationError:
+            value = None  # written by an older schema: ask again
+        if value is not None:
+            self.usage.add(record := UsageRecord(task=request.task, model=self.model_name, cached=True, attempts=0))
+            return Completion(value, record, bool(cached.get("salvaged")), cached.get("problem"))
         completion = await self.inner.request(request)
         self.store.set(request.key, {"value": completion.value.model_dump(mode="json"),
                                      "salvaged": completion.salvaged, "problem": completion.problem})
         return completion
-
-    def lookup(self, request: Request) -> Completion | None:
-        cached = self.store.get(request.key)
-        if not (isinstance(cached, dict) and "value" in cached):
-            return None
-        try:
-            value = request.response_model.model_validate(cached["value"])
-        except ValidationError:
-            return None  # written by an older schema: ask again
-        record = UsageRecord(task=request.task, model=self.model_name, cached=True, attempts=0)
-        self.usage.add(record)
-        return Completion(value, record, bool(cached.get("salvaged")), cached.get("problem"))
 
 
 class BatchAPI:
