@@ -393,9 +393,7 @@ def _heading_evidence(item: DisputedItem) -> Evidence | None:
 def _section(source: SourceText, ev: Evidence | None, name: str) -> Section | None:
     if ev is None or ev.end <= ev.start:
         return None
-    start = source.norm_offset(ev.start)
-    end = source.norm_offset(ev.end - 1) + 1
-    section = Section(source, start, end, name)
+    section = Section(source, source.norm_offset(ev.start), source.norm_offset(ev.end - 1) + 1, name)
     return section if section.text else None
 
 

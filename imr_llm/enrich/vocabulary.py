@@ -258,12 +258,8 @@ _SIDE_RE = folded(r"\b(?:(left|lt)|(right|rt)|(bilateral|bilaterally|both))\b|\b
 
 def regions(text: str) -> list[tuple[str, int, int]]:
     """Body regions a heading names, in order of first mention, with the span of the word."""
-    found: dict[str, tuple[int, int]] = {}
     text = fold(text)
-    for name, regex in _REGION_RE:
-        m = regex.search(text)
-        if m:
-            found[name] = (m.start(), m.end())
+    found = {name: m.span() for name, regex in _REGION_RE if (m := regex.search(text))}
     if "spine" in found and found.keys() & _SPECIFIC_SPINE:
         del found["spine"]  # "lumbar spine" names the level: low_back, not an unspecified spine
     return sorted(((n, s, e) for n, (s, e) in found.items()), key=lambda x: x[1])
