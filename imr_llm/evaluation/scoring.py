@@ -8,15 +8,12 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..fields import FIELDS
 
 
-@dataclass(frozen=True)
-class Rule:
-    """How one labelled field is scored: its measure (`kind`) and the metric it reports under."""
-
+class Rule(NamedTuple):
     kind: str  # exact | text | sources | set | free
     metric: str
     fuzzy: bool = False  # set only: one-to-one matches with `similarity` >= DIAGNOSIS_THRESHOLD
@@ -31,7 +28,6 @@ def _rules(kind: str, *fields: str, fuzzy: bool = False) -> dict[str, Rule]:
 
 
 def _model(*names: str) -> dict[str, Rule]:
-    """The rules of model-filled fields: their measures are the registry's (imr_llm/fields.py)."""
     return {ITEMS + path: Rule(kind, ITEMS + path) for name in names for path, kind in FIELDS[name].scoring}
 
 
@@ -92,13 +88,9 @@ def content_tokens(text: str) -> set[str]:
 
 def token_f1(gold: str, pred: str) -> float:
     g, p = content_tokens(gold), content_tokens(pred)
-    if not g and not p:
-        return 1.0
-    if not g or not p:
-        return 0.0
     tp = len(g & p)
-    if tp == 0:
-        return 0.0
+    if not tp:
+        return float(not g and not p)
     precision, recall = tp / len(p), tp / len(g)
     return 2 * precision * recall / (precision + recall)
 
@@ -148,63 +140,41 @@ def score_letter(stem: str, pred: dict | None, gold: dict, error: str | None = N
     """Compare one extraction (Determination JSON, or None when extraction failed) with its gold."""
     result = LetterResult(stem=stem, error=error)
     p = pred or {}
-    add = result.checks.append
-    for path, rule in LETTER_RULES.items():
-        check = _score_field(rule, "", path, gold, p)
-        if check is not None:
-            add(check)
-
+    result.checks = _score_fields(LETTER_RULES, "", gold, p)
     if "items" in gold:
         g_items, p_items = gold["items"], p.get("items") or []
-        pairs = align_items([i.get("request") for i in g_items], [i.get("request") for i in p_items])
-        result.alignment = pairs
-        matched = sum(1 for gi, pj, _ in pairs if gi is not None and pj is not None)
-        add(Check(ALIGNMENT_METRIC, "", "align", len(g_items), len(p_items), matched == len(g_items) == len(p_items),
-                  1.0 if matched == len(g_items) == len(p_items) else 0.0,
-                  tp=matched, fp=len(p_items) - matched, fn=len(g_items) - matched, filled=bool(p_items)))
-        for gi, pj, _ in pairs:
+        result.alignment = align_items([i.get("request") for i in g_items], [i.get("request") for i in p_items])
+        matched = sum(1 for gi, pj, _ in result.alignment if gi is not None and pj is not None)
+        ok = matched == len(g_items) == len(p_items)
+        result.checks.append(Check(ALIGNMENT_METRIC, "", "align", len(g_items), len(p_items), ok, float(ok), tp=matched,
+                                   fp=len(p_items) - matched, fn=len(g_items) - matched, filled=bool(p_items)))
+        for gi, pj, _ in result.alignment:
             if gi is None:
                 continue
-            result.checks.extend(_score_item(gi, g_items[gi], p_items[pj] if pj is not None else None))
+            checks = _score_fields(item_rules(), f"items[{gi}]", g_items[gi], p_items[pj] if pj is not None else {})
+            if pj is None:  # a labelled item with no extracted partner fails every field
+                for c in checks:
+                    c.ok, c.score, c.got, c.filled = False, 0.0, None, False
+            result.checks += checks
     return result
 
 
-def _score_item(index: int, gold: dict, pred: dict | None) -> list[Check]:
-    where = f"items[{index}]"
-    p = pred or {}
+def _score_fields(rules: dict[str, Rule], where: str, gold: dict, pred: dict) -> list[Check]:
+    """A check per rule whose dotted path the gold labels (the key is present, and every section on
+    the way is an object)."""
     checks = []
-    for path, rule in item_rules().items():
-        check = _score_field(rule, where, path, gold, p)
-        if check is not None:
-            checks.append(check)
-    if pred is None:
-        for c in checks:  # a labelled item with no extracted partner fails every field
-            c.ok, c.score, c.got, c.filled = False, 0.0, None, False
+    for path, rule in rules.items():
+        *parents, key = path.split(".")
+        g_section, p_section = gold, pred
+        for part in parents:
+            g_section = g_section.get(part)
+            if not isinstance(g_section, dict):
+                break
+            p_section = p_section.get(part) or {}
+        else:
+            if key in g_section:
+                checks.append(_measure(rule, where, g_section[key], p_section.get(key), _evidence(p_section, key)))
     return checks
-
-
-def _score_field(rule: Rule, where: str, path: str, gold: dict, pred: dict) -> Check | None:
-    """Score the field at the dotted `path` of a gold record (None when it is not labelled: the
-    key is absent, or a section on the way is not an object)."""
-    *parents, key = path.split(".")
-    g_section, p_section = gold, pred
-    for part in parents:
-        g_section = g_section.get(part)
-        if not isinstance(g_section, dict):
-            return None
-        p_section = p_section.get(part) or {}
-    if key not in g_section:
-        return None
-    expected, got = g_section[key], p_section.get(key)
-    if rule.kind in ("exact", "text"):
-        return _scalar(rule.metric, where, rule.kind, expected, got, _evidence(p_section, key))
-    if rule.kind == "sources":
-        return _sources(rule.metric, where, expected, got, _evidence(p_section, key))
-    if rule.kind == "set":
-        return _set(rule.metric, where, expected, got or [], fuzzy=rule.fuzzy)
-    if rule.kind == "free":
-        return _free(rule.metric, where, expected, got or [])
-    raise ValueError(f"unknown scoring kind {rule.kind!r} for {path}")
 
 
 def _evidence(section: dict, key: str) -> dict | None:
@@ -213,24 +183,36 @@ def _evidence(section: dict, key: str) -> dict | None:
     evidence = section.get("evidence")
     if not isinstance(evidence, dict):
         return None
-    if "start" in evidence:  # a single Evidence, e.g. GuidelineBasis.evidence
-        return evidence
-    return evidence.get(key)
+    return evidence if "start" in evidence else evidence.get(key)
 
 
-def _free(metric: str, where: str, expected: list, got: list) -> Check:
-    g_text, p_text = "; ".join(expected or []), "; ".join(got or [])
-    score = token_f1(g_text, p_text)
-    return Check(metric, where, "free", expected, got or [], score >= 0.5, score, filled=bool(p_text))
-
-
-def _scalar(metric: str, where: str, kind: str, expected: Any, got: Any, evidence: dict | None = None) -> Check:
-    if kind == "text":
+def _measure(rule: Rule, where: str, expected: Any, got: Any, evidence: dict | None) -> Check:
+    """Score one labelled value by its rule's measure (evals/README.md)."""
+    tp = fp = fn = 0
+    if rule.kind == "free":
+        p_text = "; ".join(got or [])
+        score = token_f1("; ".join(expected or []), p_text)
+        return Check(rule.metric, where, "free", expected, got or [], score >= 0.5, score, filled=bool(p_text))
+    if rule.kind == "text":
         ok = norm_text(expected) == norm_text(got)  # None and "" both mean "not stated"
-    else:
+    elif rule.kind == "exact":
         ok = _equal(expected, got)
-    return Check(metric, where, kind, expected, got, ok, 1.0 if ok else 0.0, filled=got not in (None, "", []),
-                 evidence=evidence)
+    elif rule.kind == "sources":
+        g, p = set(expected), set(got or [])
+        ok, tp, fp, fn = list(expected) == list(got or []) and got is not None, len(g & p), len(p - g), len(g - p)
+    elif rule.kind == "set":
+        g, p = [norm_text(x) for x in expected or []], [norm_text(x) for x in got or []]
+        got, evidence = got or [], None
+        if rule.fuzzy:
+            tp = _fuzzy_matches(g, p, DIAGNOSIS_THRESHOLD)
+            fp, fn = len(p) - tp, len(g) - tp
+        else:
+            tp, fp, fn = len(set(g) & set(p)), len(set(p) - set(g)), len(set(g) - set(p))
+        ok = fp == 0 and fn == 0
+    else:
+        raise ValueError(f"unknown scoring kind {rule.kind!r} for {rule.metric.removeprefix(ITEMS)}")
+    return Check(rule.metric, where, rule.kind, expected, got, ok, 1.0 if ok else 0.0, tp=tp, fp=fp, fn=fn,
+                 filled=got not in (None, "", []), evidence=evidence)
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -241,40 +223,15 @@ def _equal(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _sources(metric: str, where: str, expected: list, got: list | None, evidence: dict | None) -> Check:
-    got_list = list(got or [])
-    g, p = set(expected), set(got_list)
-    ok = list(expected) == got_list and got is not None
-    return Check(metric, where, "sources", expected, got, ok, 1.0 if ok else 0.0, tp=len(g & p), fp=len(p - g),
-                 fn=len(g - p), filled=bool(got_list), evidence=evidence)
-
-
-def _set(metric: str, where: str, expected: list, got: list, fuzzy: bool = False) -> Check:
-    g = [norm_text(x) for x in expected or []]
-    p = [norm_text(x) for x in got or []]
-    if fuzzy:
-        tp = _fuzzy_matches(g, p, DIAGNOSIS_THRESHOLD)
-        fp, fn = len(p) - tp, len(g) - tp
-    else:
-        gs, ps = set(g), set(p)
-        tp, fp, fn = len(gs & ps), len(ps - gs), len(gs - ps)
-    ok = fp == 0 and fn == 0
-    return Check(metric, where, "set", expected, got, ok, 1.0 if ok else 0.0, tp=tp, fp=fp, fn=fn, filled=bool(p))
-
-
 def _fuzzy_matches(gold: list[str], pred: list[str], threshold: float) -> int:
     """Greedy one-to-one matching, most similar pairs first."""
     scored = sorted(((similarity(a, b), i, j) for i, a in enumerate(gold) for j, b in enumerate(pred)), reverse=True)
-    used_g, used_p, n = set(), set(), 0
+    used_g, used_p = set(), set()
     for s, i, j in scored:
-        if s < threshold:
-            break
-        if i in used_g or j in used_p:
-            continue
-        used_g.add(i)
-        used_p.add(j)
-        n += 1
-    return n
+        if s >= threshold and i not in used_g and j not in used_p:
+            used_g.add(i)
+            used_p.add(j)
+    return len(used_g)
 
 
 def align_items(gold: list[str | None], pred: list[str | None]) -> list[tuple[int | None, int | None, float]]:
@@ -319,13 +276,12 @@ class Metric:
     judge_sum: float = 0.0
 
     def add(self, c: Check) -> None:
-        if c.judge is not None:
-            self.judged += 1
-            self.judge_sum += c.judge
+        self.judged += c.judge is not None
+        self.judge_sum += c.judge or 0.0
         self.n += 1
-        self.correct += int(c.ok)
+        self.correct += c.ok
         self.score_sum += c.score
-        self.filled += int(c.filled)
+        self.filled += c.filled
         self.tp, self.fp, self.fn = self.tp + c.tp, self.fp + c.fp, self.fn + c.fn
 
     def to_json(self) -> dict:
@@ -363,10 +319,8 @@ def aggregate(results: list[LetterResult]) -> dict[str, dict]:
 def decision_confusion(results: list[LetterResult]) -> dict[str, dict[str, int]]:
     """gold decision → extracted decision ('missing' when no item was extracted) → count."""
     matrix: dict[str, dict[str, int]] = {}
-    for result in results:
-        for c in result.checks:
-            if c.metric == "items.decision":
-                row = matrix.setdefault(str(c.expected), {})
-                key = str(c.got) if c.got is not None else "missing"
-                row[key] = row.get(key, 0) + 1
+    for c in (c for result in results for c in result.checks if c.metric == "items.decision"):
+        row = matrix.setdefault(str(c.expected), {})
+        key = str(c.got) if c.got is not None else "missing"
+        row[key] = row.get(key, 0) + 1
     return matrix
