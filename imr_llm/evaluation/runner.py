@@ -47,11 +47,12 @@ def run_eval(suites: Iterable[Suite], task: Task, *, judge=None, usage=None, mod
     `usage` and `model_config` default to the pipeline's, and it explains (`explain_languages`).
     `keep_text` keeps each letter's text for the HTML report."""
     suites = list(suites)
-    owner = getattr(task, "__self__", None)
-    if isinstance(owner, Pipeline):  # a bound Pipeline.extract: its usage log, model and explanation step
-        usage = owner.usage if usage is None else usage
-        model_config = owner.model if model_config is None else model_config
-    explainer = owner if isinstance(owner, Pipeline) else Pipeline()
+    explainer = getattr(task, "__self__", None)
+    if isinstance(explainer, Pipeline):  # a bound Pipeline.extract: its usage log, model and explanation step
+        usage = explainer.usage if usage is None else usage
+        model_config = explainer.model if model_config is None else model_config
+    else:
+        explainer = Pipeline()
     run = EvalRun(report={})
     started = time.perf_counter()
     suite_reports = {suite.name: _run_suite(run, suite, task, judge=judge, keep_text=keep_text, on_letter=on_letter,
@@ -70,14 +71,16 @@ def _run_suite(run: EvalRun, suite: Suite, task: Task, *, judge, keep_text: bool
                languages: tuple[str, ...]) -> dict:
     """One suite's letters extracted and scored; its report."""
     results: list[LetterResult] = []
-    errors: dict[str, str] = {}
     grounding = {"model_values": 0, "ungrounded": [], "dropped": 0, "corrected": 0}
     explained: list[dict] = []
     chosen: list[dict] = []  # per labelled item: what each category decider said
     for stem, path, gold in suite.pairs:
         pred, error = None, None
-        if keep_text:
-            _keep_text(run, suite.name, stem, path)
+        try:
+            if keep_text:
+                run.texts[(suite.name, stem)] = load(path).raw
+        except ImrError:
+            pass  # the task reports the same error for this letter
         try:
             det = task(path)
             pred = det.model_dump(mode="json")
@@ -89,22 +92,23 @@ def _run_suite(run: EvalRun, suite: Suite, task: Task, *, judge, keep_text: bool
                 explained.append(_explanation_figures(stem, explainer.explain(det, source, language), language))
         except ImrError as exc:
             error = f"[{exc.code}] {exc}"
-            errors[stem] = error
         result = score_letter(stem, pred, gold, error)
         chosen += _decider_rows(stem, result, pred, gold)
         if judge is not None:
-            _judge(result, judge)
+            for c in result.checks:
+                if c.kind == "free" and c.expected:
+                    c.judge = judge.score(c.metric.split(".")[-1], list(c.expected), list(c.got or []))
         results.append(result)
         if on_letter:
             on_letter(suite.name, stem)
     run.results[suite.name] = results
     return {"letters": len(suite.pairs), "letters_dir": str(suite.letters_dir), "gold_dir": str(suite.gold_dir),
             "unlabelled_letters": suite.unlabelled, "gold_without_letter": suite.missing_letters,
-            "gold_warnings": suite.warnings, "errors": errors, "metrics": aggregate(results),
+            "gold_warnings": suite.warnings, "errors": {r.stem: r.error for r in results if r.error}, "metrics": aggregate(results),
             "decision_confusion": decision_confusion(results), "grounding": grounding,
             **_split_figures(suite, results, chosen),
             **({"explanations": _explanation_summary(explained, load_split(suite.gold_dir))} if languages else {}),
-            "per_letter": {r.stem: _letter_json(r) for r in results}}
+            "per_letter": {r.stem: r.to_json() for r in results}}
 
 
 def _split_figures(suite: Suite, results: list[LetterResult], chosen: list[dict]) -> dict:
@@ -128,25 +132,14 @@ def _decider_rows(stem: str, result: LetterResult, pred: dict | None, gold: dict
     if not pred or "items" not in gold:
         return []
     candidates = (pred.get("model_step") or {}).get("candidates") or {}
-    rows = []
-    for gi, pj, _ in result.alignment:
-        if gi is None or pj is None or "category" not in gold["items"][gi]:
-            continue
-        g = gold["items"][gi]
-        rows.append({"stem": stem, "gold": (g["category"], g.get("subcategory")),
-                     "candidates": candidates.get(f"items[{pj}].category") or {}})
-    return rows
+    return [{"stem": stem, "gold": (g["category"], g.get("subcategory")),
+             "candidates": candidates.get(f"items[{pj}].category") or {}}
+            for gi, pj, _ in result.alignment if gi is not None and pj is not None and "category" in (g := gold["items"][gi])]
 
 
 def decider_figures(rows: list[dict]) -> dict:
     """Each category decider alone on these items: answered, and right (category; category and
     subcategory); plus the chosen value."""
-    def split(pair: str | None) -> tuple[str | None, str | None]:
-        if pair is None:
-            return None, None
-        category, _, subcategory = pair.partition("/")
-        return category, subcategory or None
-
     out: dict = {"items": len(rows)}
     for name in DECIDERS + ("decided",):
         answered = right = both = 0
@@ -155,10 +148,10 @@ def decider_figures(rows: list[dict]) -> dict:
             pair = c.get("chosen") if name == "decided" else c.get(name)
             if pair is None:
                 continue
-            category, subcategory = split(pair)
+            category, _, subcategory = pair.partition("/")
             answered += 1
             right += category == row["gold"][0]
-            both += (category, subcategory) == row["gold"]
+            both += (category, subcategory or None) == row["gold"]
         out[name] = {"answered": answered, "category_right": right, "category_and_subcategory_right": both,
                      "accuracy_when_answered": round(right / answered, 4) if answered else None}
     out["decided_by"] = {name: sum(r["candidates"].get("decided_by") == name for r in rows) for name in DECIDERS}
@@ -169,8 +162,8 @@ def _check_grounding(tally: dict, stem: str, det, raw: str) -> None:
     """Every model-filled value must carry evidence whose quote is the letter's text at its span."""
     tally["dropped"] += len(det.model_step.dropped)
     tally["corrected"] += len(det.model_step.corrected)
+    grounded = [f.name for f in FIELDS.values() if f.grounding is not None]
     for item in det.items:
-        grounded = [f.name for f in FIELDS.values() if f.grounding is not None]
         names = [f for f in grounded if not isinstance(getattr(item, f), list) and getattr(item, f) is not None]
         names += [f"{f}[{k}]" for f in grounded if isinstance(getattr(item, f), list) for k in range(len(getattr(item, f)))]
         for name in names:
@@ -193,9 +186,8 @@ def _explanation_figures(stem: str, expl, language: str) -> dict:
             "point_grades": [p.grade for p in points if p.grade is not None],
             "decisions_consistent": guards.get("decision", False), "readback_model": guards.get("readback_model"),
             "numbers_ok": guards.get("numbers", False), "all_guards": expl.passed,
-            "grade": expl.readability.overall if expl.readability else None,
-            "written_grade": expl.readability.written if expl.readability else None,
-            "metric": expl.readability.metric if expl.readability else None, "fallback": expl.fallback.used}
+            "grade": getattr(expl.readability, "overall", None), "written_grade": getattr(expl.readability, "written", None),
+            "metric": getattr(expl.readability, "metric", None), "fallback": expl.fallback.used}
 
 
 def _explanation_summary(rows: list[dict], halves: dict[str, str] | None = None) -> dict:
@@ -213,9 +205,7 @@ def _explanation_summary(rows: list[dict], halves: dict[str, str] | None = None)
             "fallbacks": sum(r["fallback"] for r in mine),
             "written_by_model": sum(r["written_by"] == "model" for r in mine),
             "grade_metric": mine[0]["metric"],
-            "grade_median": round(median(grades), 2) if grades else None,
-            "grade_worst": (round(max(grades), 2) if mine[0]["metric"] == "flesch_kincaid_grade" else round(min(grades), 2))
-            if grades else None,
+            **_grades(grades, mine[0]["metric"], "grade"),
             **_point_summary(mine),
             **({"halves": {h: _point_summary(part) for h in HALVES
                            if (part := [r for r in mine if halves.get(r["letter"]) == h])}} if halves else {}),
@@ -227,54 +217,36 @@ def _explanation_summary(rows: list[dict], halves: dict[str, str] | None = None)
 def _point_summary(rows: list[dict]) -> dict:
     """Per point, over the letters: who wrote them, how many model sentences fell back, items with a
     letter-specific why, and the points' grades."""
-    fk = rows[0]["metric"] == "flesch_kincaid_grade"
-    grades = [g for r in rows for g in r["point_grades"]]
     items = sum(r["items"] for r in rows)
     specific = sum(r["items_with_specific_why"] for r in rows)
     return {"items": items, "items_with_specific_why": specific,
             "specific_why_rate": round(specific / items, 4) if items else None,
             "points_by": {who: sum(r["points_by"][who] for r in rows) for who in rows[0]["points_by"]},
             "points_fallen_back": sum(r["points_fallen_back"] for r in rows),
-            "point_grade_median": round(median(grades), 2) if grades else None,
-            "point_grade_worst": round(max(grades) if fk else min(grades), 2) if grades else None}
+            **_grades([g for r in rows for g in r["point_grades"]], rows[0]["metric"], "point_grade")}
 
 
-def _keep_text(run: EvalRun, suite: str, stem: str, path: Path) -> None:
-    try:
-        run.texts[(suite, stem)] = load(path).raw
-    except ImrError:
-        pass  # the task reports the same error for this letter
-
-
-def _judge(result: LetterResult, judge) -> None:
-    for check in result.checks:
-        if check.kind == "free" and check.expected:
-            check.judge = judge.score(check.metric.split(".")[-1], list(check.expected), list(check.got or []))
-
-
-def _letter_json(result: LetterResult) -> dict:
-    return {
-        "error": result.error,
-        "alignment": [list(a) for a in result.alignment],
-        "checks": [c.to_json() for c in result.checks],
-    }
+def _grades(grades: list[float], metric: str, prefix: str) -> dict:
+    """Median and worst reading grade: the worst is the highest Flesch-Kincaid, the lowest Fernández-Huerta."""
+    worst = max if metric == "flesch_kincaid_grade" else min
+    return {f"{prefix}_median": round(median(grades), 2) if grades else None,
+            f"{prefix}_worst": round(worst(grades), 2) if grades else None}
 
 
 def manifest(suites: list[Suite], model_config=None) -> dict:
     """What produced a report: enough to tell whether two reports are comparable."""
+    in_source_tree = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "imr_llm").is_dir()  # not installed
     return {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "imr_llm_version": __version__,
         "parser_version": PARSER_VERSION,
         "schema_hash": schema_hash(),
         "prompt_hashes": prompt_hashes(),
-        "model": model_config.model if model_config else None,
-        "endpoint_kind": model_config.endpoint_kind if model_config else None,
-        "endpoint_host": model_config.endpoint_host if model_config else None,
+        **{key: getattr(model_config, key, None) for key in ("model", "endpoint_kind", "endpoint_host")},
         "packages": _packages(),
-        "git": _git(),
+        "git": _git() if in_source_tree and (REPO_ROOT / ".git").exists() else {"commit": None, "dirty": None},
         "suites": {s.name: {"letters": len(s.pairs), "gold_sha256": _gold_hash(s)} for s in suites},
-        "stale_cassettes": _stale_prompts(REPO_ROOT / "cassettes" / "manifest.json") if _in_source_tree() else [],
+        "stale_cassettes": _stale_prompts(REPO_ROOT / "cassettes" / "manifest.json") if in_source_tree else [],
     }
 
 
@@ -297,20 +269,13 @@ def _packages() -> dict[str, str | None]:
     return out
 
 
-def _in_source_tree() -> bool:
-    """True when the package runs from its source checkout (not an installed copy)."""
-    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "imr_llm").is_dir()
-
-
 def _git() -> dict[str, object]:
-    if not (_in_source_tree() and (REPO_ROOT / ".git").exists()):
-        return {"commit": None, "dirty": None}
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout
+
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                                timeout=10).stdout.strip() or None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=10).stdout
-        return {"commit": commit, "dirty": bool(status.strip())}
+        return {"commit": git("rev-parse", "HEAD").strip() or None,
+                "dirty": bool(git("status", "--porcelain", "--untracked-files=no").strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 

@@ -135,6 +135,10 @@ class LetterResult:
     alignment: list[tuple[int | None, int | None, float]] = field(default_factory=list)  # (gold i, pred j, sim)
     error: str | None = None
 
+    def to_json(self) -> dict:
+        return {"error": self.error, "alignment": [list(a) for a in self.alignment],
+                "checks": [c.to_json() for c in self.checks]}
+
 
 def score_letter(stem: str, pred: dict | None, gold: dict, error: str | None = None) -> LetterResult:
     """Compare one extraction (Determination JSON, or None when extraction failed) with its gold."""
@@ -235,9 +239,8 @@ def _fuzzy_matches(gold: list[str], pred: list[str], threshold: float) -> int:
 
 
 def align_items(gold: list[str | None], pred: list[str | None]) -> list[tuple[int | None, int | None, float]]:
-    """Order-preserving alignment maximising summed heading similarity (pairs need ≥ ALIGN_THRESHOLD).
-
-    Returns (gold index or None, pred index or None, similarity) in letter order."""
+    """Order-preserving alignment maximising summed heading similarity (pairs need ≥ ALIGN_THRESHOLD):
+    (gold index or None, pred index or None, similarity) in letter order."""
     n, m = len(gold), len(pred)
     sim = [[similarity(gold[i], pred[j]) for j in range(m)] for i in range(n)]
     best = [[0.0] * (m + 1) for _ in range(n + 1)]
@@ -261,43 +264,30 @@ def align_items(gold: list[str | None], pred: list[str | None]) -> list[tuple[in
     return out
 
 
-@dataclass
-class Metric:
-    name: str
-    kind: str
-    n: int = 0
-    correct: int = 0
-    score_sum: float = 0.0
-    filled: int = 0
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    judged: int = 0
-    judge_sum: float = 0.0
+def aggregate(results: list[LetterResult]) -> dict[str, dict]:
+    by_metric: dict[str, list[Check]] = {}
+    for c in (c for result in results for c in result.checks):
+        by_metric.setdefault(c.metric, []).append(c)
+    return {name: _metric_json(by_metric[name]) for name in sorted(by_metric)}
 
-    def add(self, c: Check) -> None:
-        self.judged += c.judge is not None
-        self.judge_sum += c.judge or 0.0
-        self.n += 1
-        self.correct += c.ok
-        self.score_sum += c.score
-        self.filled += c.filled
-        self.tp, self.fp, self.fn = self.tp + c.tp, self.fp + c.fp, self.fn + c.fn
 
-    def to_json(self) -> dict:
-        out: dict[str, Any] = {"kind": self.kind, "n": self.n, "accuracy": _ratio(self.correct, self.n),
-                               "coverage": _ratio(self.filled, self.n)}
-        if self.kind == "free":
-            out["mean_score"] = _ratio(self.score_sum, self.n)
-            if self.judged:
-                out["judge_mean"] = _ratio(self.judge_sum, self.judged)
-                out["judged"] = self.judged
-        if self.kind in ("sources", "set", "align"):
-            # with nothing predicted (or nothing labelled) the ratio is 1 only if the other side is empty too
-            precision = _ratio(self.tp, self.tp + self.fp) if self.tp + self.fp else float(self.fn == 0)
-            recall = _ratio(self.tp, self.tp + self.fn) if self.tp + self.fn else float(self.fp == 0)
-            out.update(precision=precision, recall=recall, f1=_f1(precision, recall), tp=self.tp, fp=self.fp, fn=self.fn)
-        return out
+def _metric_json(checks: list[Check]) -> dict:
+    n, kind = len(checks), checks[0].kind
+    out: dict[str, Any] = {"kind": kind, "n": n, "accuracy": _ratio(sum(c.ok for c in checks), n),
+                           "coverage": _ratio(sum(c.filled for c in checks), n)}
+    if kind == "free":
+        out["mean_score"] = _ratio(sum(c.score for c in checks), n)
+        judged = [c.judge for c in checks if c.judge is not None]
+        if judged:
+            out["judge_mean"] = _ratio(sum(judged), len(judged))
+            out["judged"] = len(judged)
+    if kind in ("sources", "set", "align"):
+        tp, fp, fn = (sum(getattr(c, k) for c in checks) for k in ("tp", "fp", "fn"))
+        # with nothing predicted (or nothing labelled) the ratio is 1 only if the other side is empty too
+        precision = _ratio(tp, tp + fp) if tp + fp else float(fn == 0)
+        recall = _ratio(tp, tp + fn) if tp + fn else float(fp == 0)
+        out.update(precision=precision, recall=recall, f1=_f1(precision, recall), tp=tp, fp=fp, fn=fn)
+    return out
 
 
 def _ratio(a: float, b: float) -> float:
@@ -306,14 +296,6 @@ def _ratio(a: float, b: float) -> float:
 
 def _f1(p: float, r: float) -> float:
     return round(2 * p * r / (p + r), 6) if p + r else 0.0
-
-
-def aggregate(results: list[LetterResult]) -> dict[str, dict]:
-    metrics: dict[str, Metric] = {}
-    for result in results:
-        for c in result.checks:
-            metrics.setdefault(c.metric, Metric(c.metric, c.kind)).add(c)
-    return {name: metrics[name].to_json() for name in sorted(metrics)}
 
 
 def decision_confusion(results: list[LetterResult]) -> dict[str, dict[str, int]]:
