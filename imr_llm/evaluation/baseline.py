@@ -6,7 +6,7 @@ now), improvements, and the manifest changes that explain them."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STATS = ("accuracy", "f1", "mean_score", "judge_mean")
@@ -14,63 +14,45 @@ MANIFEST_KEYS = ("parser_version", "schema_hash", "prompt_hashes", "model", "end
 
 
 def to_baseline(report: dict) -> dict:
-    suites = {}
-    for name, suite in report["suites"].items():
-        letters = {}
-        for stem, letter in suite["per_letter"].items():
-            failed = [_check_id(c) for c in letter["checks"] if not c["ok"]]
-            letters[stem] = {"checks": len(letter["checks"]), "failed": failed, "error": bool(letter["error"])}
-        suites[name] = {
-            "metrics": {m: {k: v for k, v in stats.items() if k in STATS or k == "n"} for m, stats in suite["metrics"].items()},
-            "letters": letters,
-        }
+    suites = {name: {
+        "metrics": {m: {k: v for k, v in stats.items() if k in STATS or k == "n"} for m, stats in suite["metrics"].items()},
+        "letters": {stem: {"checks": len(letter["checks"]),
+                           "failed": [f"{c['metric']}@{c['where']}" if c["where"] else c["metric"]
+                                      for c in letter["checks"] if not c["ok"]],
+                           "error": bool(letter["error"])} for stem, letter in suite["per_letter"].items()},
+    } for name, suite in report["suites"].items()}
     manifest = {k: report["manifest"].get(k) for k in MANIFEST_KEYS}
     manifest["gold"] = {name: s["gold_sha256"] for name, s in report["manifest"]["suites"].items()}
     manifest["git_commit"] = report["manifest"].get("git", {}).get("commit")
     return {"format": 1, "manifest": manifest, "suites": suites}
 
 
-def _check_id(check: dict) -> str:
-    return f"{check['metric']}@{check['where']}" if check["where"] else check["metric"]
-
-
 @dataclass
 class Comparison:
+    tolerance: float = 0.0
     metric_regressions: list[dict] = field(default_factory=list)
     letter_regressions: list[dict] = field(default_factory=list)
     improvements: list[dict] = field(default_factory=list)
     manifest_changes: list[str] = field(default_factory=list)
     skipped_suites: list[str] = field(default_factory=list)
-    tolerance: float = 0.0
 
     @property
     def regressed(self) -> bool:
         return bool(self.metric_regressions or self.letter_regressions)
 
     def to_json(self) -> dict:
-        return {
-            "tolerance": self.tolerance,
-            "regressed": self.regressed,
-            "metric_regressions": self.metric_regressions,
-            "letter_regressions": self.letter_regressions,
-            "improvements": self.improvements,
-            "manifest_changes": self.manifest_changes,
-            "skipped_suites": self.skipped_suites,
-        }
+        out = asdict(self)
+        return {"tolerance": out.pop("tolerance"), "regressed": self.regressed, **out}
 
 
 def compare(report: dict, baseline: dict, tolerance: float = 0.0) -> Comparison:
     out = Comparison(tolerance=tolerance)
-    current = to_baseline(report)
-    for key in MANIFEST_KEYS:
-        before, after = baseline.get("manifest", {}).get(key), current["manifest"].get(key)
-        if before != after:
-            out.manifest_changes.append(f"{key}: {before!r} → {after!r}")
-    for name, gold_hash in current["manifest"]["gold"].items():
-        before = baseline.get("manifest", {}).get("gold", {}).get(name)
-        if before is not None and before != gold_hash:
-            out.manifest_changes.append(f"gold labels of suite '{name}' changed since the baseline")
-
+    current, blessed = to_baseline(report), baseline.get("manifest", {})
+    out.manifest_changes = [f"{key}: {blessed.get(key)!r} → {current['manifest'].get(key)!r}" for key in MANIFEST_KEYS
+                            if blessed.get(key) != current["manifest"].get(key)]
+    out.manifest_changes += [f"gold labels of suite '{name}' changed since the baseline"
+                             for name, gold_hash in current["manifest"]["gold"].items()
+                             if blessed.get("gold", {}).get(name) not in (None, gold_hash)]
     for name, base_suite in baseline.get("suites", {}).items():
         suite = current["suites"].get(name)
         if suite is None:

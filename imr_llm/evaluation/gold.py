@@ -32,10 +32,7 @@ def _literal_values(annotation: object) -> tuple:
     """Every value a field's `Literal` types allow (through Optional, lists and aliases)."""
     if typing.get_origin(annotation) is typing.Literal:
         return typing.get_args(annotation)
-    out: list = []
-    for arg in typing.get_args(annotation):
-        out += [v for v in _literal_values(arg) if v not in out]
-    return tuple(out)
+    return tuple(dict.fromkeys(v for arg in typing.get_args(annotation) for v in _literal_values(arg)))
 
 
 def _has_type(annotation: object, wanted: type) -> bool:
@@ -81,26 +78,21 @@ class Suite:
 
 def load_suite(name: str, letters_dir: Path, gold_dir: Path) -> Suite:
     letters_dir, gold_dir = Path(letters_dir), Path(gold_dir)
-    if not letters_dir.is_dir():
-        raise GoldFormatError(f"suite '{name}': letters folder {letters_dir} is not a folder")
-    if not gold_dir.is_dir():
-        raise GoldFormatError(f"suite '{name}': gold folder {gold_dir} is not a folder")
+    for what, folder in (("letters", letters_dir), ("gold", gold_dir)):
+        if not folder.is_dir():
+            raise GoldFormatError(f"suite '{name}': {what} folder {folder} is not a folder")
     letters = {p.stem: p for p in sorted(letters_dir.iterdir()) if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES}
     golds = sorted(gold_dir.glob("*.json"))
     if not golds:
         raise GoldFormatError(f"suite '{name}': gold folder {gold_dir} has no .json gold files")
-    suite = Suite(name, letters_dir, gold_dir)
-    labelled = set()
+    suite = Suite(name, letters_dir, gold_dir, unlabelled=sorted(set(letters) - {path.stem for path in golds}))
     for path in golds:
         gold, notes = load_gold_file(path, with_warnings=True)
         suite.warnings += [f"{path.name}: {note}" for note in notes]
-        stem = path.stem
-        labelled.add(stem)
-        if stem in letters:
-            suite.pairs.append((stem, letters[stem], gold))
+        if path.stem in letters:
+            suite.pairs.append((path.stem, letters[path.stem], gold))
         else:
-            suite.missing_letters.append(stem)
-    suite.unlabelled = sorted(set(letters) - labelled)
+            suite.missing_letters.append(path.stem)
     return suite
 
 
@@ -208,14 +200,9 @@ def validate(gold: object) -> list[str]:
     dates, a subcategory outside its category)."""
     if not isinstance(gold, dict):
         return ["the file must hold one JSON object"]
-    problems: list[str] = []
-    for key in SECTION_KEYS:
-        if key in gold and not isinstance(gold[key], dict):
-            problems.append(f"'{key}' must be an object")
-    for key in DATE_KEYS:
-        value = gold.get(key)
-        if value is not None and not _is_iso_date(value):
-            problems.append(f"'{key}' must be YYYY-MM-DD or null, got {value!r}")
+    problems = [f"'{key}' must be an object" for key in SECTION_KEYS if key in gold and not isinstance(gold[key], dict)]
+    problems += [f"'{key}' must be YYYY-MM-DD or null, got {gold[key]!r}" for key in DATE_KEYS
+                 if gold.get(key) is not None and not _is_iso_date(gold[key])]
     if gold.get("priority") not in (None, *PRIORITIES):
         problems.append(f"'priority' must be {_one_of(PRIORITIES, nullable=True)}")
     if "outcome" in gold and gold["outcome"] not in OUTCOMES:
@@ -259,20 +246,15 @@ def _item_problems(item: dict) -> list[str]:
         elif "category" not in item:  # category not labelled: the subcategory must exist somewhere
             if subcategory is not None and subcategory not in ALL_SUBCATEGORIES:
                 problems.append(f"subcategory {subcategory!r} is in no DWC category")
-        elif category is None or category in CATEGORIES:
-            problem = subcategory_problem(category, subcategory)
-            if problem:
-                problems.append(problem)
+        elif (category is None or category in CATEGORIES) and (problem := subcategory_problem(category, subcategory)):
+            problems.append(problem)
     if item.get("laterality") not in (None, *LATERALITIES):
         problems.append(f"laterality must be {_one_of(LATERALITIES, nullable=True)}, got {item['laterality']!r}")
-    if "body_regions" in item:
-        regions = item["body_regions"]
-        if not isinstance(regions, list):
-            problems.append("body_regions must be a list")
-        else:
-            bad = [r for r in regions if r not in BODY_REGIONS]
-            if bad:
-                problems.append(f"body_regions has unknown regions {bad} (allowed: {', '.join(BODY_REGIONS)})")
+    regions = item.get("body_regions", [])
+    if not isinstance(regions, list):
+        problems.append("body_regions must be a list")
+    elif bad := [r for r in regions if r not in BODY_REGIONS]:
+        problems.append(f"body_regions has unknown regions {bad} (allowed: {', '.join(BODY_REGIONS)})")
     return problems
 
 

@@ -27,10 +27,8 @@ class FreeTextJudge:
         self.prompt = prompt or load_prompt("judge_free_text")
 
     def score(self, field: str, reference: list[str], candidate: list[str]) -> float:
-        if not reference:
-            return 1.0 if not candidate else 0.0
-        if not candidate:
-            return 0.0  # nothing to judge: no call needed
+        if not reference or not candidate:  # nothing to judge: no call needed
+            return float(not reference and not candidate)
         verdict = self.client.complete(
             task=f"judge:{field}",
             prompt=self.prompt,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+from functools import partial
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -31,45 +32,39 @@ HALF_FIELDS = ("items.category", "items.subcategory", "items.service", "items.bo
                "items.quantity.raw", "items.quantity.count", "items.quantity.total_sessions")
 
 
-def _fmt_ratio(value) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
-
-
 def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None = None) -> None:
     """One table per suite, readable at 80 columns and when piped: the metric names never shortened,
     and the changes against the baseline a one-character mark (▼ worse, ▲ better) with the figures
     listed under the table."""
+    say = partial(console.print, markup=False, highlight=False)
     deltas: dict[tuple[str, str], list[str]] = {}
-    regressed: set[tuple[str, str]] = set()
-    if comparison is not None:
-        for row in comparison.metric_regressions + comparison.improvements:
-            if row.get("delta") is not None:
-                deltas.setdefault((row["suite"], row["metric"]), []).append(f"{row['stat']} {row['delta']:+.3f}")
-        regressed = {(row["suite"], row["metric"]) for row in comparison.metric_regressions}
+    rows = comparison.metric_regressions + comparison.improvements if comparison is not None else []
+    for row in rows:
+        if row.get("delta") is not None:
+            deltas.setdefault((row["suite"], row["metric"]), []).append(f"{row['stat']} {row['delta']:+.3f}")
+    regressed = {(row["suite"], row["metric"]) for row in comparison.metric_regressions} if comparison is not None else set()
     for name, suite in run.report["suites"].items():
         console.print(_metrics_table(name, suite, deltas, regressed))
         changes = [f"{metric} {', '.join(d)}" for (s, metric), d in sorted(deltas.items()) if s == name]
         if changes:
-            console.print("vs baseline: " + "; ".join(changes), markup=False, highlight=False)
+            say("vs baseline: " + "; ".join(changes))
         if suite["decision_confusion"]:
             console.print("decisions (labelled → extracted): " + "; ".join(
                 f"{g}→{p}: {n}" for g, row in suite["decision_confusion"].items() for p, n in row.items()))
         grounding = suite.get("grounding") or {}
         if grounding.get("model_values"):
-            console.print(f"model values {grounding['model_values']} · ungrounded {len(grounding['ungrounded'])} · "
-                          f"dropped {grounding['dropped']} · model answers overruled {grounding['corrected']}",
-                          markup=False, highlight=False)
+            say(f"model values {grounding['model_values']} · ungrounded {len(grounding['ungrounded'])} · "
+                f"dropped {grounding['dropped']} · model answers overruled {grounding['corrected']}")
         for half, figures in (suite.get("halves") or {}).items():
             m = figures["metrics"]
             shown = [f"{k.split('.', 1)[-1]} {m[k]['accuracy']:.3f}" for k in HALF_FIELDS if k in m]
-            console.print(f"{half} half ({figures['letters']} letters): " + " · ".join(shown), markup=False, highlight=False)
+            say(f"{half} half ({figures['letters']} letters): " + " · ".join(shown))
         for part, figures in (suite.get("deciders") or {}).items():
             shown = [f"{name.replace('_', ' ')} {d['category_right']}/{d['answered']}"
                      for name, d in figures.items() if isinstance(d, dict) and "answered" in d]
-            console.print(f"category deciders alone, {part} ({figures['items']} items; right/answered): "
-                          + " · ".join(shown), markup=False, highlight=False)
+            say(f"category deciders alone, {part} ({figures['items']} items; right/answered): " + " · ".join(shown))
         for language, ex in (suite.get("explanations") or {}).items():
-            _print_explanations(language, ex, console)
+            _print_explanations(language, ex, say)
         if suite["errors"]:
             console.print(f"[red]{len(suite['errors'])} letter(s) failed to extract[/red]: "
                           + escape(", ".join(suite["errors"])))
@@ -86,22 +81,20 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
         _print_comparison(comparison, console)
 
 
-def _print_explanations(language: str, ex: dict, console: Console) -> None:
+def _print_explanations(language: str, ex: dict, say) -> None:
     grade = "FK grade" if ex["grade_metric"] == "flesch_kincaid_grade" else "Fernández-Huerta"
-    console.print(f"explanations ({language}): {ex['letters']} letters · decisions consistent "
-                  f"{ex['decision_consistency']:.0%} · read-back {_fmt_ratio(ex['readback_agreement'])} · "
-                  f"{grade} median {ex['grade_median']}, worst {ex['grade_worst']} · numbers not in letter "
-                  f"{ex['numbers_not_in_source']} · fallbacks {ex['fallbacks']}", markup=False, highlight=False)
+    readback = "n/a" if ex["readback_agreement"] is None else f"{ex['readback_agreement']:.0%}"
+    say(f"explanations ({language}): {ex['letters']} letters · decisions consistent {ex['decision_consistency']:.0%} · "
+        f"read-back {readback} · {grade} median {ex['grade_median']}, worst {ex['grade_worst']} · numbers not in "
+        f"letter {ex['numbers_not_in_source']} · fallbacks {ex['fallbacks']}")
     by = ex["points_by"]
-    console.print(f"  points ({language}): items with a specific why {ex['items_with_specific_why']}/{ex['items']} · "
-                  f"model-written {by['model']} · re-asked {by['model_reasked']} · rules {by['rules']} · "
-                  f"template {by['template']} · model points fallen back {ex['points_fallen_back']} · "
-                  f"{grade} per point median {ex['point_grade_median']}, worst {ex['point_grade_worst']}",
-                  markup=False, highlight=False)
+    say(f"  points ({language}): items with a specific why {ex['items_with_specific_why']}/{ex['items']} · "
+        f"model-written {by['model']} · re-asked {by['model_reasked']} · rules {by['rules']} · template {by['template']} · "
+        f"model points fallen back {ex['points_fallen_back']} · {grade} per point median {ex['point_grade_median']}, "
+        f"worst {ex['point_grade_worst']}")
     for half, h in (ex.get("halves") or {}).items():
-        console.print(f"  {half} half ({language}): items with a specific why {h['items_with_specific_why']}/"
-                      f"{h['items']} · {grade} per point median {h['point_grade_median']}, worst "
-                      f"{h['point_grade_worst']}", markup=False, highlight=False)
+        say(f"  {half} half ({language}): items with a specific why {h['items_with_specific_why']}/{h['items']} · "
+            f"{grade} per point median {h['point_grade_median']}, worst {h['point_grade_worst']}")
 
 
 def _metrics_table(name: str, suite: dict, deltas: dict, regressed: set) -> Table:
@@ -180,11 +173,8 @@ def _show(value) -> str:
 
 def _highlight(text: str, checks: list[dict], prefix: str) -> tuple[str, dict[str, str]]:
     """Letter text as HTML, each checked value's evidence in a <mark> (red when the check failed)."""
-    spans = []
-    for c in checks:
-        ev = c["evidence"]
-        if 0 <= ev["start"] < ev["end"] <= len(text):
-            spans.append((ev["start"], ev["end"], c))
+    spans = [(c["evidence"]["start"], c["evidence"]["end"], c) for c in checks
+             if 0 <= c["evidence"]["start"] < c["evidence"]["end"] <= len(text)]
     bounds = sorted({0, len(text), *[s for s, _, _ in spans], *[e for _, e, _ in spans]})
     ids: dict[str, str] = {}
     out = []

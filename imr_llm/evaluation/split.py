@@ -38,9 +38,7 @@ def load_split(gold_dir: Path) -> dict[str, str]:
     path = gold_dir.parent / SPLIT_FILE
     if not path.is_file():
         return {}
-    entry = json.loads(path.read_text(encoding="utf-8")).get("suites", {}).get(gold_dir.name)
-    if not entry:
-        return {}
+    entry = json.loads(path.read_text(encoding="utf-8")).get("suites", {}).get(gold_dir.name) or {}
     return {stem: half for half in HALVES for stem in entry.get(half, [])}
 
 
