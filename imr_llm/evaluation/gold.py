@@ -11,6 +11,7 @@ import typing
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import ImrError
 from ..fields import FIELDS
@@ -100,10 +101,8 @@ SUITES_FILE = Path("evals") / "suites.json"  # looked for in the current directo
 DEFAULT_BASELINE_NAME = "baseline.json"  # next to the suites file unless it names another
 
 
-@dataclass
-class SuitesConfig:
-    """A suites file, loaded: the suites whose letters are present, notes on those skipped, and
-    the baseline that belongs to them."""
+class SuitesConfig(NamedTuple):
+    """A suites file, loaded: the suites whose letters are present, notes on those skipped, its baseline."""
 
     path: Path
     suites: list[Suite]
@@ -121,12 +120,9 @@ def load_suites_file(path: Path) -> SuitesConfig:
     relative to the file. A suite whose letters folder is absent (letters that are not committed,
     on a machine without them) is skipped with a note; a missing gold folder is an error."""
     entries, baseline = read_suites_file(path)
-    suites, skipped = [], []
-    for name, letters, gold in entries:
-        if not letters.is_dir():
-            skipped.append(f"suite '{name}' skipped: its letters folder {letters} is not on this machine")
-            continue
-        suites.append(load_suite(name, letters, gold))
+    skipped = [f"suite '{name}' skipped: its letters folder {letters} is not on this machine"
+               for name, letters, _ in entries if not letters.is_dir()]
+    suites = [load_suite(name, letters, gold) for name, letters, gold in entries if letters.is_dir()]
     return SuitesConfig(path=Path(path), suites=suites, skipped=skipped, baseline=baseline)
 
 

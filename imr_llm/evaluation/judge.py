@@ -3,7 +3,7 @@ model than a free 0-1 score); the score is the share covered. Calls are cached, 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import Field, create_model
 
 from ..model.client import StructuredClient
 from ..prompts import Prompt, load_prompt
@@ -14,13 +14,6 @@ FIELD_DESCRIPTIONS = {
 }
 
 
-def _verdict_model(n: int) -> type[BaseModel]:
-    return create_model(
-        f"JudgeVerdict{n}",
-        covered=(list[bool], Field(min_length=n, max_length=n, description="one value per reference point")),
-    )
-
-
 class FreeTextJudge:
     def __init__(self, client: StructuredClient, prompt: Prompt | None = None) -> None:
         self.client = client
@@ -29,11 +22,10 @@ class FreeTextJudge:
     def score(self, field: str, reference: list[str], candidate: list[str]) -> float:
         if not reference or not candidate:  # nothing to judge: no call needed
             return float(not reference and not candidate)
-        verdict = self.client.complete(
-            task=f"judge:{field}",
-            prompt=self.prompt,
-            variables={"field_description": FIELD_DESCRIPTIONS.get(field, field), "reference": reference,
-                       "candidate": candidate},
-            response_model=_verdict_model(len(reference)),
-        )
-        return round(sum(verdict.covered) / len(reference), 6)
+        n = len(reference)
+        verdict_model = create_model(f"JudgeVerdict{n}", covered=(
+            list[bool], Field(min_length=n, max_length=n, description="one value per reference point")))
+        variables = {"field_description": FIELD_DESCRIPTIONS.get(field, field), "reference": reference, "candidate": candidate}
+        verdict = self.client.complete(task=f"judge:{field}", prompt=self.prompt, variables=variables,
+                                       response_model=verdict_model)
+        return round(sum(verdict.covered) / n, 6)

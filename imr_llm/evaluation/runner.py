@@ -33,10 +33,9 @@ Task = Callable[[Path], Determination]
 
 @dataclass
 class EvalRun:
-    """A finished run: the JSON report plus what the HTML view needs (kept out of report.json)."""
+    """A finished run: the JSON report, and the letters' text for the HTML view (kept out of report.json)."""
 
     report: dict
-    results: dict[str, list[LetterResult]] = field(default_factory=dict)
     texts: dict[tuple[str, str], str] = field(default_factory=dict)  # (suite, stem) → letter as read
 
 
@@ -55,9 +54,10 @@ def run_eval(suites: Iterable[Suite], task: Task, *, judge=None, usage=None, mod
         explainer = Pipeline()
     run = EvalRun(report={})
     started = time.perf_counter()
-    suite_reports = {suite.name: _run_suite(run, suite, task, judge=judge, keep_text=keep_text, on_letter=on_letter,
-                                            explainer=explainer, languages=explain_languages) for suite in suites}
-    elapsed, n_letters = time.perf_counter() - started, sum(len(r) for r in run.results.values())
+    suite_reports = {suite.name: _run_suite(suite, task, judge=judge, texts=run.texts if keep_text else None,
+                                            on_letter=on_letter, explainer=explainer, languages=explain_languages)
+                     for suite in suites}
+    elapsed, n_letters = time.perf_counter() - started, sum(len(s.pairs) for s in suites)
     cost = {"letters": n_letters, "seconds_total": round(elapsed, 3),
             "seconds_per_letter": round(elapsed / n_letters, 4) if n_letters else None}
     cost.update(usage.summary() if usage is not None else
@@ -67,9 +67,9 @@ def run_eval(suites: Iterable[Suite], task: Task, *, judge=None, usage=None, mod
     return run
 
 
-def _run_suite(run: EvalRun, suite: Suite, task: Task, *, judge, keep_text: bool, on_letter, explainer,
+def _run_suite(suite: Suite, task: Task, *, judge, texts: dict | None, on_letter, explainer,
                languages: tuple[str, ...]) -> dict:
-    """One suite's letters extracted and scored; its report."""
+    """One suite's letters extracted and scored (their text kept in `texts` when given); its report."""
     results: list[LetterResult] = []
     grounding = {"model_values": 0, "ungrounded": [], "dropped": 0, "corrected": 0}
     explained: list[dict] = []
@@ -77,8 +77,8 @@ def _run_suite(run: EvalRun, suite: Suite, task: Task, *, judge, keep_text: bool
     for stem, path, gold in suite.pairs:
         pred, error = None, None
         try:
-            if keep_text:
-                run.texts[(suite.name, stem)] = load(path).raw
+            if texts is not None:
+                texts[(suite.name, stem)] = load(path).raw
         except ImrError:
             pass  # the task reports the same error for this letter
         try:
@@ -101,7 +101,6 @@ def _run_suite(run: EvalRun, suite: Suite, task: Task, *, judge, keep_text: bool
         results.append(result)
         if on_letter:
             on_letter(suite.name, stem)
-    run.results[suite.name] = results
     return {"letters": len(suite.pairs), "letters_dir": str(suite.letters_dir), "gold_dir": str(suite.gold_dir),
             "unlabelled_letters": suite.unlabelled, "gold_without_letter": suite.missing_letters,
             "gold_warnings": suite.warnings, "errors": {r.stem: r.error for r in results if r.error}, "metrics": aggregate(results),
@@ -190,7 +189,7 @@ def _explanation_figures(stem: str, expl, language: str) -> dict:
             "metric": getattr(expl.readability, "metric", None), "fallback": expl.fallback.used}
 
 
-def _explanation_summary(rows: list[dict], halves: dict[str, str] | None = None) -> dict:
+def _explanation_summary(rows: list[dict], halves: dict[str, str]) -> dict:
     out: dict = {}
     for language in sorted({r["language"] for r in rows}):
         mine = [r for r in rows if r["language"] == language]
