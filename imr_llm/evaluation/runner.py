@@ -103,8 +103,8 @@ def _run_suite(suite: Suite, task: Task, *, judge, texts: dict | None, on_letter
             on_letter(suite.name, stem)
     return {"letters": len(suite.pairs), "letters_dir": str(suite.letters_dir), "gold_dir": str(suite.gold_dir),
             "unlabelled_letters": suite.unlabelled, "gold_without_letter": suite.missing_letters,
-            "gold_warnings": suite.warnings, "errors": {r.stem: r.error for r in results if r.error}, "metrics": aggregate(results),
-            "decision_confusion": decision_confusion(results), "grounding": grounding,
+            "gold_warnings": suite.warnings, "errors": {r.stem: r.error for r in results if r.error},
+            "metrics": aggregate(results), "decision_confusion": decision_confusion(results), "grounding": grounding,
             **_split_figures(suite, results, chosen),
             **({"explanations": _explanation_summary(explained, load_split(suite.gold_dir))} if languages else {}),
             "per_letter": {r.stem: r.to_json() for r in results}}

@@ -42,12 +42,12 @@ def load_split(gold_dir: Path) -> dict[str, str]:
     return {stem: half for half in HALVES for stem in entry.get(half, [])}
 
 
-def write_split(evals_dir: Path, suite: str = "dev") -> dict:
-    halves = split_letters(gold_outcomes(evals_dir / "gold" / suite))
+def write_split(evals_dir: Path) -> dict:
+    halves = split_letters(gold_outcomes(evals_dir / "gold" / "dev"))
     data = {"_comment": "The dev gold split by letter (imr_llm/evaluation/split.py: seed 16, stratified by outcome, "
                         "all upheld vs any overturned). Vocabularies and tables are fitted on the fitting half only; "
                         "the checking half is the figure that counts.",
-            "seed": SEED, "suites": {suite: halves}}
+            "seed": SEED, "suites": {"dev": halves}}
     (evals_dir / "gold" / SPLIT_FILE).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return data
 
