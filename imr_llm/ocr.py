@@ -85,7 +85,7 @@ class _Engine:
 
     def read(self, image, dpi: int) -> tuple[str, list[tuple[str, float]]]:
         """The page's text and its words with their confidences, in reading order."""
-        tesserocr = self.tesserocr
+        level = self.tesserocr.RIL.WORD
         with self.lock:
             self.api.SetImage(image)
             self.api.SetSourceResolution(int(dpi))
@@ -93,9 +93,8 @@ class _Engine:
             text = self.api.GetUTF8Text()
             words: list[tuple[str, float]] = []
             it = self.api.GetIterator()
-            level = tesserocr.RIL.WORD
             if it is not None:
-                for w in tesserocr.iterate_level(it, level):
+                for w in self.tesserocr.iterate_level(it, level):
                     try:
                         word = w.GetUTF8Text(level)
                     except RuntimeError:  # "No text returned": an empty word box
@@ -107,12 +106,12 @@ class _Engine:
 
     def orientation(self, image) -> int:
         """Degrees the page is turned clockwise (0, 90, 180, 270) by Tesseract's OSD, 0 when unsure."""
-        tesserocr = self.tesserocr
         if not os.path.exists(os.path.join(self.tessdata, "osd.traineddata")):
             return 0
         with self.lock:
             if self.osd is None:
-                self.osd = tesserocr.PyTessBaseAPI(path=self.tessdata, lang="osd", psm=tesserocr.PSM.OSD_ONLY)
+                self.osd = self.tesserocr.PyTessBaseAPI(path=self.tessdata, lang="osd",
+                                                        psm=self.tesserocr.PSM.OSD_ONLY)
             self.osd.SetImage(image)
             try:
                 found = self.osd.DetectOrientationScript()
@@ -180,7 +179,8 @@ def available() -> bool:
 
 
 def open_images(data: bytes, name: str, max_pages: int) -> list:
-    """An image file's pages as Pillow images; more than `max_pages` are refused before any is loaded."""
+    """An image file's pages as Pillow images, each with its recorded dpi (or None) in `info["imr_dpi"]`;
+    more than `max_pages` are refused before any is loaded."""
     from PIL import Image, ImageOps
 
     Image.MAX_IMAGE_PIXELS = None  # checked here, with our own message
@@ -198,18 +198,16 @@ def open_images(data: bytes, name: str, max_pages: int) -> list:
                                     f"of {MAX_IMAGE_PIXELS:,}; scan at 300 dpi")
             frame = ImageOps.exif_transpose(img) if index == 0 else img.copy()
             frame.load()
-            frame.info["imr_dpi"] = img.info.get("dpi")
+            dpi = img.info.get("dpi")
+            frame.info["imr_dpi"] = float(dpi[0]) if isinstance(dpi, tuple) and dpi and dpi[0] else None
             pages.append(frame)
     except InputTooLarge:
         raise
     except Exception:
-        raise UnreadableImage(f"{name}: a {_kind(name)} image that cannot be opened (corrupt or truncated)") from None
+        suffix = os.path.splitext(name)[1].lower().lstrip(".")
+        kind = f".{suffix}" if suffix else "picture"
+        raise UnreadableImage(f"{name}: a {kind} image that cannot be opened (corrupt or truncated)") from None
     return pages
-
-
-def _kind(name: str) -> str:
-    suffix = os.path.splitext(name)[1].lower().lstrip(".")
-    return f".{suffix}" if suffix else "picture"
 
 
 def image_kind(data: bytes) -> str | None:
@@ -223,7 +221,7 @@ def image_kind(data: bytes) -> str | None:
     return None
 
 
-def prepare(image, dpi: float | None, *, photo_check: bool = True):
+def prepare(image, dpi: float | None):
     """A page ready for recognition: (grey image, the dpi it now has, steps applied)."""
     import numpy as np
     from PIL import Image
@@ -236,12 +234,11 @@ def prepare(image, dpi: float | None, *, photo_check: bool = True):
         f = TARGET_DPI / dpi
         g = g.resize((max(1, round(g.width * f)), max(1, round(g.height * f))), Image.Resampling.LANCZOS)
         dpi = TARGET_DPI
-    if photo_check:
-        quad = _page_quad(g)
-        if quad is not None:
-            g = _straighten(g, quad)
-            steps.append("perspective")
-            dpi = g.width / LETTER_WIDTH_IN
+    quad = _page_quad(g)
+    if quad is not None:
+        g = _straighten(g, quad)
+        steps.append("perspective")
+        dpi = g.width / LETTER_WIDTH_IN
     if dpi < 0.85 * TARGET_DPI:
         f = TARGET_DPI / dpi
         g = g.resize((round(g.width * f), round(g.height * f)), Image.Resampling.BICUBIC)
@@ -298,14 +295,13 @@ def _skew_angle(a) -> float:
     step = max(1, a.shape[1] // 900)
     small = a[::step, ::step]
     ys, xs = np.nonzero(small < 110)
-    if len(ys) < 500:
+    if len(ys) < 500 or small.shape[0] < 50:
         return 0.0
     if len(ys) > 120_000:
         pick = np.random.default_rng(0).choice(len(ys), 120_000, replace=False)
         ys, xs = ys[pick], xs[pick]
     ys = ys.astype(np.float32)
     xs = xs.astype(np.float32) - small.shape[1] / 2
-    height = small.shape[0]
 
     def score(deg: float) -> float:
         t = np.deg2rad(deg)
@@ -313,14 +309,10 @@ def _skew_angle(a) -> float:
         hist = np.bincount(rows - rows.min(), minlength=1).astype(np.float64)
         return float((hist ** 2).sum())
 
-    coarse = np.arange(-6.0, 6.01, 0.5)
-    scores = [score(d) for d in coarse]
-    best = float(coarse[int(np.argmax(scores))])
-    fine = np.arange(best - 0.5, best + 0.51, 0.1)
-    scores = [score(d) for d in fine]
-    best = float(fine[int(np.argmax(scores))])
-    if height < 50:
-        return 0.0
+    best = 0.0
+    for half, step in ((6.0, 0.5), (0.5, 0.1)):  # coarse, then fine around the coarse best
+        grid = np.arange(best - half, best + half + 0.01, step)
+        best = float(grid[int(np.argmax([score(d) for d in grid]))])
     return round(-best, 2)
 
 
@@ -382,12 +374,12 @@ def _perspective_coeffs(out_pts, in_pts) -> list[float]:
     return np.linalg.solve(np.array(rows, dtype=float), np.array(rhs, dtype=float)).tolist()
 
 
-def read_page(image, page: int, name: str, dpi: float | None = None, *, photo_check: bool = True) -> OcrPage:
+def read_page(image, page: int, name: str, dpi: float | None = None) -> OcrPage:
     """Recognize one page. Raises `PageTooBlurry` when it shows ink but cannot be read."""
     eng = engine(name)
     if not has_ink(image):
         return OcrPage(page=page, text="", confidence=0.0, dpi=int(dpi) if dpi else None, steps=["blank"])
-    g, used_dpi, steps = prepare(image, dpi, photo_check=photo_check)
+    g, used_dpi, steps = prepare(image, dpi)
     text, words = eng.read(g, used_dpi)
     conf = _mean(words)
     if conf < OSD_BELOW or len(words) < 5:
@@ -425,21 +417,17 @@ def _mean(words: list[tuple[str, float]]) -> float:
 
 def _locate(text: str, words: list[tuple[str, float]]) -> list[tuple[int, int, float]]:
     """Each word's span in `text` (the engine prints them in the same order)."""
-    out = []
-    pos = 0
+    out, pos = [], 0
     for word, conf in words:
         at = text.find(word, pos)
-        if at < 0:
-            continue
-        out.append((at, at + len(word), round(conf, 1)))
-        pos = at + len(word)
+        if at >= 0:
+            pos = at + len(word)
+            out.append((at, pos, round(conf, 1)))
     return out
 
 
 INCOMPLETE = ("incomplete letter: no disputed item with a decision was found in the pages read by OCR; "
               "what they hold (header, credentials) is given. Add the other pages (--one-letter) to read the decisions")
-
-
 CUT_OFF = ("incomplete letter: the pages read by OCR end inside the last item (it has no decision rationale); "
            "add the pages that follow (--one-letter)")
 

@@ -549,9 +549,7 @@ def read_images(images: list, name: str | None = None) -> SourceText:
         for image in ocr.open_images(data, entry_name, MAX_PAGES):
             if len(pages) >= MAX_PAGES:
                 raise InputTooLarge(f"{name}: over the limit of {MAX_PAGES} pages; an IMR letter has 2-12")
-            dpi = image.info.get("imr_dpi")
-            dpi = float(dpi[0]) if isinstance(dpi, tuple) and dpi and dpi[0] else None
-            page = ocr.read_page(image, len(pages) + 1, entry_name if len(files) > 1 else name, dpi=dpi)
+            page = ocr.read_page(image, len(pages) + 1, entry_name if len(files) > 1 else name, image.info["imr_dpi"])
             pages.append(page)
             texts.append(page.text)
             chars += len(page.text) + 1
