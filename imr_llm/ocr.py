@@ -355,11 +355,10 @@ def _straighten(g, quad):
     import numpy as np
     from PIL import Image
 
-    (tl, tr, br, bl) = [np.array(p) for p in quad]
-    width = max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))
-    height = max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))
-    out_w, out_h = int(round(width)), int(round(height))
-    coeffs = _perspective_coeffs([(0, 0), (out_w, 0), (out_w, out_h), (0, out_h)], [tuple(p) for p in (tl, tr, br, bl)])
+    tl, tr, br, bl = (np.array(p) for p in quad)
+    out_w = int(round(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
+    out_h = int(round(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
+    coeffs = _perspective_coeffs([(0, 0), (out_w, 0), (out_w, out_h), (0, out_h)], quad)
     return g.transform((out_w, out_h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC, fillcolor=255)
 
 

@@ -1,14 +1,9 @@
-"""Reading: a PDF, text file or pictures of pages → `SourceText`.
-
-Parsing works on a normalized text (lines trimmed, the seeds' blank line after every line removed,
-line-end hyphens joined, page breaks turned into line breaks, whitespace runs cut to MAX_SPACE_RUN
-so the parser's patterns stay linear on hostile input), but every value must point back at the
-letter as read: `SourceText` keeps both and a piecewise map between them.
-
-Size limits, checked before the parse (a file's size from `stat`, a PDF's page count before any
-page is loaded, the text's length before normalization); the dev letters are at most 49 KB, 6
-pages and 17,000 characters, so each leaves a margin of 15x or more: 20 MB for a file or bytes,
-100 pages, 2,000,000 characters of letter text."""
+"""Reading: a PDF, text file or pictures of pages → `SourceText`, the letter as read (`raw`) and normalized
+for parsing (lines trimmed, the seeds' blank line after every line removed, line-end hyphens joined, page
+breaks made line breaks, whitespace runs cut to MAX_SPACE_RUN so the parser's patterns stay linear on hostile
+input), with a map between the two. Size limits are checked before the parse; the dev letters are at most 49 KB,
+6 pages and 17,000 characters, so each leaves a margin of 15x or more: 20 MB for a file or bytes, 100 pages,
+2,000,000 characters of letter text."""
 
 from __future__ import annotations
 
@@ -20,6 +15,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from . import ocr
 from .errors import (
@@ -57,8 +53,7 @@ _SOFT_HYPHEN = "\ufffe"
 _LONG_SPACE = re.compile(r"\s{%d,}" % (MAX_SPACE_RUN + 1))
 
 
-@dataclass(frozen=True)
-class _Piece:
+class _Piece(NamedTuple):
     norm_start: int
     raw_start: int
     length: int  # 0-length raw for inserted characters
@@ -124,26 +119,15 @@ class _Builder:
         self.pieces: list[_Piece] = []
         self.pos = 0
 
-    def copy(self, raw: str, start: int, end: int, replace: str | None = None) -> None:
-        if end <= start:
+    def add(self, chunk: str, raw_start: int, copied: bool = True) -> None:
+        """`chunk` in place of raw[raw_start:] (as long), or inserted before it (`copied` False)."""
+        if not chunk:
             return
-        chunk = raw[start:end] if replace is None else replace
-        assert len(chunk) == end - start
-        self._add(chunk, start, end - start)
-
-    def insert(self, chunk: str, at_raw: int) -> None:
-        self._add(chunk, at_raw, 0)
-
-    def _add(self, chunk: str, raw_start: int, length: int) -> None:
+        length = len(chunk) if copied else 0
         last = self.pieces[-1] if self.pieces else None
-        if (
-            length
-            and last is not None
-            and last.length
-            and last.raw_start + last.length == raw_start
-            and last.norm_start + last.length == self.pos
-        ):
-            self.pieces[-1] = _Piece(last.norm_start, last.raw_start, last.length + length)
+        if (length and last is not None and last.length and last.raw_start + last.length == raw_start
+                and last.norm_start + last.length == self.pos):
+            self.pieces[-1] = last._replace(length=last.length + length)
         else:
             self.pieces.append(_Piece(self.pos, raw_start, length))
         self.parts.append(chunk)
@@ -207,76 +191,50 @@ def normalize(raw: str, kind: str = "text", path: str | None = None, pages: int 
     lines = _lines(raw)
     double = _is_double_spaced(lines)
     b = _Builder()
-
     # Blank runs separate paragraphs; in the double-spaced layout a single blank line is
     # only layout, two or more are a real break.
-    i, n = 0, len(lines)
-    paragraph_break = False
+    blanks = 0
     prev_line: tuple[int, int, int] | None = None
-    while i < n:
-        start, end, _ = lines[i]
+    for line in lines:
+        start, end, _ = line
         if end == start:
-            j = i
-            while j < n and lines[j][1] == lines[j][0]:
-                j += 1
-            if prev_line is not None and (j - i >= 2 or not double):
-                paragraph_break = True
-            i = j
+            blanks += 1
             continue
-        if prev_line is not None and (paragraph_break or not _joins_without_space(raw, prev_line, lines[i])):
+        paragraph_break = blanks >= 2 or (blanks == 1 and not double)
+        if prev_line is not None and (paragraph_break or not _joins_without_space(raw, prev_line, line)):
             at = prev_line[2]  # the raw separator after the previous line
-            b.copy(raw, at, at + 1, replace="\n")
+            b.add("\n", at)
             if paragraph_break:
-                b.insert("\n", at + 1)
-        paragraph_break = False
+                b.add("\n", at + 1, copied=False)
+        blanks = 0
         _emit_line(b, raw, start, end)
-        prev_line = lines[i]
-        i += 1
-
-    text = "".join(b.parts)
-    return SourceText(
-        raw=raw,
-        text=text,
-        kind=kind,
-        path=path,
-        pages=pages,
-        _norm_starts=[p.norm_start for p in b.pieces],
-        _pieces=b.pieces,
-    )
+        prev_line = line
+    return SourceText(raw=raw, text="".join(b.parts), kind=kind, path=path, pages=pages,
+                      _norm_starts=[p.norm_start for p in b.pieces], _pieces=b.pieces)
 
 
 def _emit_line(b: _Builder, raw: str, start: int, end: int) -> None:
-    """Copy one line's content, cutting whitespace runs to MAX_SPACE_RUN characters."""
+    """Copy one line's content: whitespace runs cut to MAX_SPACE_RUN characters, glued sentences parted."""
     cursor = start
-    for m in _LONG_SPACE.finditer(raw, start, end):
-        _emit_span(b, raw, cursor, m.start() + MAX_SPACE_RUN)
-        cursor = m.end()  # the rest of the run stays in `raw` only
-    _emit_span(b, raw, cursor, end)
+    for run in [*_LONG_SPACE.finditer(raw, start, end), None]:
+        stop = run.start() + MAX_SPACE_RUN if run else end
+        for glued in _GLUED_SENTENCE.finditer(raw, cursor, stop):
+            _copy_folded(b, raw, cursor, glued.start())
+            b.add(" ", glued.start(), copied=False)
+            cursor = glued.start()
+        _copy_folded(b, raw, cursor, stop)
+        cursor = run.end() if run else end  # the rest of a long run stays in `raw` only
 
 
-def _emit_span(b: _Builder, raw: str, start: int, end: int) -> None:
-    """Copy part of a line, fixing glued sentences and pdfium's hyphen marker."""
-    content = raw[start:end]
-    cursor = start
-    for m in _GLUED_SENTENCE.finditer(content):
-        at = start + m.start()
-        _copy_fixing_hyphens(b, raw, cursor, at)
-        b.insert(" ", at)
-        cursor = at
-    _copy_fixing_hyphens(b, raw, cursor, end)
-
-
-def _copy_fixing_hyphens(b: _Builder, raw: str, start: int, end: int) -> None:
+def _copy_folded(b: _Builder, raw: str, start: int, end: int) -> None:
+    """Copy raw[start:end] with each non-ASCII character folded, the dropped ones left out."""
     chunk = raw[start:end]
-    if chunk.isascii():
-        b.copy(raw, start, end)
-        return
-    table = _fold_table(chunk)
-    cursor = start
-    for m in _DROPPED.finditer(raw, start, end):
-        b.copy(raw, cursor, m.start(), replace=raw[cursor:m.start()].translate(table))
-        cursor = m.end()
-    b.copy(raw, cursor, end, replace=raw[cursor:end].translate(table))
+    table = {} if chunk.isascii() else {ord(ch): fold(ch) for ch in set(chunk)
+                                        if not ch.isascii() and not _DROPPED.fullmatch(ch)}
+    for m in [*_DROPPED.finditer(raw, start, end), None]:
+        stop = m.start() if m else end
+        b.add(raw[start:stop].translate(table), start)
+        start = m.end() if m else end
 
 
 # Unicode folding, so that a decision word or label reads the same however it was typed or
@@ -303,16 +261,11 @@ def fold(ch: str) -> str:
     return folded
 
 
-def _fold_table(chunk: str) -> dict[int, str]:
-    """A one-to-one translation table for the non-ASCII characters of `chunk`."""
-    return {ord(ch): fold(ch) for ch in set(chunk) if not ch.isascii() and not _DROPPED.fullmatch(ch)}
-
-
 def read_text(text: str, path: str | None = None) -> SourceText:
     """Normalize letter text given as a string."""
-    _check_text_size(len(text), _name(path))
+    _check_text_size(len(text), path or "<text>")
     if not text or not text.strip():
-        raise EmptyInput(f"{_name(path)}: the text is empty")
+        raise EmptyInput(f"{path or '<text>'}: the text is empty")
     return normalize(text, kind="text", path=path)
 
 
@@ -563,7 +516,3 @@ def read_images(images: list, name: str | None = None) -> SourceText:
     source = normalize(raw, kind="image", path=name, pages=len(texts))
     source.ocr = _ocr_reading(pages, texts, started)
     return source
-
-
-def _name(path: str | None) -> str:
-    return path or "<text>"
