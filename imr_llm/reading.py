@@ -14,6 +14,7 @@ import stat
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import NamedTuple
 
@@ -313,8 +314,7 @@ def read_bytes(data: bytes, name: str = "<bytes>") -> SourceText:
         raise UnreadablePdf(f"{name}: not a valid PDF (no PDF header); the file may be corrupt")
     if suffix and suffix not in TEXT_SUFFIXES:
         raise UnsupportedFileType(f"{name}: unsupported file type '{suffix}'; give a PDF or a plain-text (.txt) letter")
-    text = _decode(data, name)
-    return read_text(text, path=name)
+    return read_text(_decode(data, name), path=name)
 
 
 def is_pdf(data: bytes) -> bool:
@@ -324,18 +324,14 @@ def is_pdf(data: bytes) -> bool:
 
 def _check_file_size(size: int, name: str) -> None:
     if size > MAX_BYTES:
-        raise InputTooLarge(
-            f"{name}: the file is {size:,} bytes, over the limit of {MAX_BYTES:,} bytes "
-            f"({MAX_BYTES // 1_000_000} MB); an IMR letter is far smaller, so check that this is the right file"
-        )
+        raise InputTooLarge(f"{name}: the file is {size:,} bytes, over the limit of {MAX_BYTES:,} bytes "
+                            f"({MAX_BYTES // 1_000_000} MB); an IMR letter is far smaller, so check that this is the right file")
 
 
 def _check_text_size(chars: int, name: str) -> None:
     if chars > MAX_TEXT_CHARS:
-        raise InputTooLarge(
-            f"{name}: the letter text is over the limit of {MAX_TEXT_CHARS:,} characters; "
-            "an IMR letter is far shorter, so check that this is the right file"
-        )
+        raise InputTooLarge(f"{name}: the letter text is over the limit of {MAX_TEXT_CHARS:,} characters; "
+                            "an IMR letter is far shorter, so check that this is the right file")
 
 
 _BOMS = [  # longest first: the UTF-32-LE mark starts with the UTF-16-LE one
@@ -390,11 +386,8 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
     try:
         doc = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        msg = str(exc).lower()
-        if "password" in msg:
-            raise PasswordProtectedPdf(
-                f"{name}: the PDF needs a password to open; remove the password and retry"
-            ) from None
+        if "password" in str(exc).lower():
+            raise PasswordProtectedPdf(f"{name}: the PDF needs a password to open; remove the password and retry") from None
         raise UnreadablePdf(f"{name}: the PDF is corrupt or truncated and cannot be opened") from None
     started = time.perf_counter()
     try:
@@ -425,10 +418,8 @@ def _pdf_pages(doc, name: str) -> tuple[list[str], list]:
     chars = 0
     page_count = len(doc)  # from the page tree: no page is loaded yet
     if page_count > MAX_PAGES:
-        raise InputTooLarge(
-            f"{name}: the PDF has {page_count:,} pages, over the limit of {MAX_PAGES} pages; "
-            "an IMR letter has 2-12, so check that this is the right file"
-        )
+        raise InputTooLarge(f"{name}: the PDF has {page_count:,} pages, over the limit of {MAX_PAGES} pages; "
+                            "an IMR letter has 2-12, so check that this is the right file")
     for index in range(page_count):
         page = doc[index]
         try:
@@ -468,10 +459,7 @@ def _ocr_pdf_page(page, rotation: int, number: int, name: str):
 
 def _ocr_reading(ocr_pages: list, texts: list[str], started: float):
     eng = ocr.engine()
-    starts, pos = {}, 0
-    for number, text in enumerate(texts, 1):
-        starts[number] = pos
-        pos += len(text) + 1
+    starts = dict(enumerate(accumulate([len(text) + 1 for text in texts[:-1]], initial=0), 1))  # page → raw offset
     return ocr.OcrReading(engine_version=eng.version, wrapper=eng.wrapper, pages=ocr_pages, page_starts=starts,
                           pages_total=len(texts), seconds=round(time.perf_counter() - started, 3))
 
@@ -487,15 +475,13 @@ def read_images(images: list, name: str | None = None) -> SourceText:
         if not data or not data.strip():
             raise EmptyInput(f"{entry_name}: the file is empty")
         if ocr.image_kind(data) is None:
-            raise UnsupportedFileType(
-                f"{entry_name}: not a picture of a page (.png, .jpg, .tif); a letter in several files must be pictures"
-            )
+            raise UnsupportedFileType(f"{entry_name}: not a picture of a page (.png, .jpg, .tif); "
+                                      "a letter in several files must be pictures")
         files.append((data, entry_name))
     if not files:
         raise EmptyInput(f"{name or '<images>'}: no pictures given")
     name = name or (files[0][1] if len(files) == 1 else f"{files[0][1]} (+{len(files) - 1} more)")
     ocr.engine(name)
-    texts: list[str] = []
     pages = []
     chars = 0
     for data, entry_name in files:
@@ -504,9 +490,9 @@ def read_images(images: list, name: str | None = None) -> SourceText:
                 raise InputTooLarge(f"{name}: over the limit of {MAX_PAGES} pages; an IMR letter has 2-12")
             page = ocr.read_page(image, len(pages) + 1, entry_name if len(files) > 1 else name, image.info["imr_dpi"])
             pages.append(page)
-            texts.append(page.text)
             chars += len(page.text) + 1
             _check_text_size(chars - 1, name)
+    texts = [page.text for page in pages]
     raw = "\f".join(texts)
     if not raw.strip():
         unread = ocr.unread_pages(pages)
