@@ -1,12 +1,7 @@
-"""OCR damage the item reader reads through: the dust specks and page marks a scan or a photo turns
-into stray punctuation, and a field label with one word misread.
-
-Each rule was found on picture copies of the dev letters (BENCHMARKS.md, "Scanned and photographed
-letters") and is sure or silent: it only accepts, beside what a printed letter has, a shape no
-printed letter has (a mark between a heading's colon and its decision word, marks after a line's
-last sentence or before a heading, a label with one word misread at the start of a line), so a
-text letter reads exactly as before.
-"""
+"""OCR damage the item reader reads through: stray punctuation from a scan's or photo's specks, and a
+field label with one word misread. Each rule was found on picture copies of the dev letters (BENCHMARKS.md,
+"Scanned and photographed letters") and is sure or silent: it only accepts, beside what a printed letter
+has, a shape no printed letter has, so a text letter reads exactly as before."""
 
 from __future__ import annotations
 
@@ -58,27 +53,19 @@ _LABEL_LIKE = re.compile(r"^[ \t]*(?P<words>[^\s:]{1,16}(?:[ \t]+[^\s:]{1,16}){0
 
 
 def near_labels(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
-    """(start, end, kind) of each line-opening field label with one word misread ("Jecision
-    rationale:", "IAXIMUS guideline:", "(iain Administrator guideline:"); exact labels are not
-    returned. The caller takes one only where an item's fields are expected."""
-    out = []
+    """(start, end, kind) of each line-opening field label with one word misread ("Jecision rationale:",
+    "(iain Administrator guideline:"), not exact ones; the caller takes one only where an item's fields are expected."""
     low = searchable(text)
     found = _LABEL_LIKE.finditer(text, start, end) if low is None else finditer_at(_LABEL_LIKE, text, sorted(
         {max(start, text.rfind("\n", start, pos) + 1) for pos in word_starts(low, _LABEL_WORDS, start, end)}), end)
-    for m in found:
-        kind = near_label(m.group("words"))
-        if kind is not None:
-            out.append((m.start("words"), m.end(), kind))
-    return out
+    kinds = ((m, near_label(m.group("words"))) for m in found)
+    return [(m.start("words"), m.end(), kind) for m, kind in kinds if kind is not None]
 
 
 def near_label(words: str) -> str | None:
-    """The kind of the field label `words` is, with one word misread, or None (also when exact).
-
-    Sure or silent: the same number of words as the label, all but one exact, and the misread word
-    within a bounded edit distance of the label's — a third of its letters, two thirds when two
-    exact words anchor it ("Administrator guideline") — or the end of it that is left when the page
-    edge cut the line's start ("ims Administrator guideline")."""
+    """The kind of the field label `words` is with one word misread, or None (also when exact): that word
+    within a third of its letters' edit distance (two thirds when two exact words anchor it), or its end
+    left when the page edge cut the line's start ("ims Administrator guideline")."""
     got = words.lower().split()
     for label, kind in FIELD_LABELS:
         want = label.split()
