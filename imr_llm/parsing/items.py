@@ -1,22 +1,10 @@
 """Disputed items: each "<heading>: Upheld|Overturned" with its two guideline fields and rationale.
 
-A decision marker is the *last* ": Upheld"/": Overturned" before a line end or a guideline
-label, so colons inside names ("day supply: 30: Overturned", "Associated surgical service:
-Cold therapy: Overturned") stay in the heading. A heading may wrap over lines; it starts
-after the previous rationale's closing sentence.
-
-A heading must be *structurally* a heading: it opens an item, so its decision token is followed
-directly by the item's fields ("Claims Administrator guideline:", "MAXIMUS guideline:",
-"Decision rationale:"), with the same fields the letter's first item has, and it comes after the
-previous item's rationale. A heading-and-decision line found anywhere else — inside a rationale
-or a guideline field, planted or quoted — is not an item: it stays part of the text it sits in
-and is returned as a `RejectedHeading` (the parser reports it in `conflicts`). That structural
-test is the only thing that drops a line (fail safe): a heading with every field is an item, and
-what makes it look planted (instruction-like text before it, a second copy of the same request,
-a misspelled decision word) is returned as a suspicion the patient is shown. A line that opens
-an item's fields but has no readable decision is reported, never folded silently into the item
-before it. Letters whose decision lines are never followed by those fields (an unknown layout)
-keep every decision line.
+The decision is the *last* ": Upheld"/": Overturned" before a line end or a field label, so colons
+inside names ("day supply: 30: Overturned") stay in the heading. Only structure drops a line (fail
+safe): a heading must open the item's fields, the same ones the first item has, after the previous
+rationale; any other decision line is returned as a `RejectedHeading`, and what looks planted about a
+kept heading is a suspicion shown to the patient. Letters without those fields keep every decision line.
 """
 
 from __future__ import annotations
@@ -143,10 +131,8 @@ def find_markers(text: str, start: int, end: int) -> list[_Marker]:
 
 
 class FieldLabels:
-    """The items' field labels, found once: every label as printed, and a label with one word
-    misread by OCR (ocr_damage.near_labels) only where an item's fields are expected — after a
-    decision line, in their order, before that item's rationale. One that reads like a label inside
-    a rationale stays rationale text, and its item is flagged (`in_rationale`)."""
+    """The items' field labels: every exact one, and an OCR near-label (ocr_damage.near_labels) only
+    after a decision line, in field order, before the rationale; later ones go to `in_rationale`."""
 
     ORDER = {"ca": 0, "rv": 1, "rat": 2}
 
@@ -194,16 +180,9 @@ class FieldLabels:
 
 
 def structural_markers(text: str, markers: list[_Marker], end: int, labels: FieldLabels) -> tuple[list[_Marker], list[tuple[_Marker, int | None, str]], dict[int, str]]:
-    """Split decision lines into item headings and heading-like lines inside other text:
-    (accepted, [(rejected marker, index of the accepted item it sits in or None, why)],
-    {index of an accepted item: why it is kept but cannot be vouched for}).
-
-    Only structural evidence drops a line: an item's body runs from its decision to the next
-    decision line that could open an item after it (one followed by the fields, with a "Decision
-    rationale:" between the two); a heading-like line without the fields, or earlier than that,
-    sits inside this item's text. The first item's fields are the letter's reference; every later
-    heading must open a body with them. A heading that has them all is an item, however odd its
-    place: what looks planted about it is a suspicion the patient is shown, never a silent drop."""
+    """(accepted, [(rejected marker, index of the item it sits in or None, why)], {accepted index: suspicion}).
+    A body runs to the next decision line followed by the fields with a "Decision rationale:" between;
+    every later heading must open a body with the first item's fields."""
     opens = [labels.opens_body(text, m) for m in markers]
     if not any(opens):
         return list(markers), [], {}  # an unfamiliar layout without the fields: nothing to check against
@@ -251,10 +230,8 @@ def structural_markers(text: str, markers: list[_Marker], end: int, labels: Fiel
 
 
 def _odd_place(text: str, labels: FieldLabels, prev: _Marker, marker: _Marker, end: int) -> str | None:
-    """Why a heading with all an item's fields may have been cut into the previous rationale, or
-    None: that rationale then has no verdict, and this item's has two (its own and the one it
-    cut off). (Instruction-like text before a heading is the parser's other sign; it is read
-    from the letter's one safety scan, see parsing._suspect_items.)"""
+    """Why a heading with all the fields may have been cut into the previous rationale (that one then
+    has no verdict, this one two), or None."""
     rat = labels.first("rat", prev.d_end, marker.colon)
     own = labels.first("rat", marker.d_end, end)
     if rat is None or own is None or len(closing_verdicts(text, own[1], end)) < 2:
@@ -265,9 +242,7 @@ def _odd_place(text: str, labels: FieldLabels, prev: _Marker, marker: _Marker, e
 
 
 def read_items(source: SourceText, start: int, end: int) -> tuple[list[DisputedItem], list[RejectedHeading], dict[int, str]]:
-    """The disputed items, the heading-and-decision lines not taken as items, and the items kept
-    that cannot be vouched for ({index: why}), from one look at the decision lines (what `parse`
-    needs; finding them is a good part of a parse)."""
+    """The items, the decision lines not taken as items, and {item index: why it cannot be vouched for}."""
     split = _split(source.text, start, end)
     if split is None:
         return [], [], {}
@@ -277,8 +252,7 @@ def read_items(source: SourceText, start: int, end: int) -> tuple[list[DisputedI
 
 
 def _labels_in_rationales(text: str, split) -> dict[int, str]:
-    """Items whose rationale has a line that reads like a damaged field label: it stays rationale
-    text (a near-label never splits an item), and the item is flagged to be checked."""
+    """Items whose rationale has a line reading like a damaged field label: kept as text, item flagged."""
     colons = [m.colon for m in split[0]]
     out: dict[int, str] = {}
     for s, e, _ in split[5].in_rationale:
@@ -304,8 +278,7 @@ def _duplicates(items: list[DisputedItem]) -> dict[int, str]:
 
 
 def _unreadable(source: SourceText, split, end: int) -> list[RejectedHeading]:
-    """Lines that open an item's fields but whose heading has no decision we can read: a real
-    item whose decision word is damaged must be seen, not folded into the item before it."""
+    """Lines opening an item's fields without a readable decision: seen, not folded into the item before."""
     text = source.text
     markers, rejected_markers = split[0], split[1]
     opened = {_body_start(text, m) for m in markers} | {_body_start(text, m) for m, _, _ in rejected_markers}
@@ -401,16 +374,13 @@ def _heading_start(text: str, lo: int, colon: int) -> int:
     if line_start <= lo:
         return _cut_fused_verdict(text, lo, colon)
     start = line_start
-    # Where the UR phrases start between lo and the decision line, found once: the candidate
-    # heading text[start:colon] holds one iff one starts at or after `start` (neither phrase can
-    # overlap another match, and `\s+` inside them makes collapsing whitespace first moot), so
-    # walking back over n lines costs n, not n^2.
+    # The UR phrases' last starts, found once: text[start:colon] holds one iff it starts at or after
+    # `start`, so walking back over n lines costs n, not n^2.
     last_tail = max((m.start() for m in finditer_words(UR_TAIL, text, ("imr", "the"), lo, colon)), default=-1)
     last_head = max((m.start() for m in finditer_words(UR_HEAD, text, ("was",), lo, colon)), default=-1)
     while start > lo:
         prev_end = start - 1  # the "\n" before the current first line
-        prev_start = text.rfind("\n", lo, prev_end) + 1
-        prev_start = max(prev_start, lo)
+        prev_start = max(text.rfind("\n", lo, prev_end) + 1, lo)
         prev_line = text[prev_start:prev_end]
         needs_head = last_tail >= start and not last_head >= start
         if not prev_line.strip():  # a page break inside the heading: look past it
@@ -433,10 +403,8 @@ def _verdict_ends_at(text: str, lo: int, line_start: int, line_end: int) -> bool
 
 def _cut_fused_verdict(text: str, start: int, colon: int) -> int:
     """'...is not medically necessary.X-rays of the lumbar spine' → start at 'X-rays'."""
-    last = None
-    for m in VERDICT_CUT.finditer(text, start, colon):
-        last = m
-    return last.end() if last else start
+    ends = [m.end() for m in VERDICT_CUT.finditer(text, start, colon)]
+    return ends[-1] if ends else start
 
 
 def _build_item(source: SourceText, labels: FieldLabels, index: int, marker: _Marker, heading: tuple[int, int],
@@ -476,14 +444,9 @@ def _build_item(source: SourceText, labels: FieldLabels, index: int, marker: _Ma
         if r_end > r_start:
             item.rationale = collapse(text[r_start:r_end])
             item.evidence["rationale"] = evidence(source, r_start, r_end)
-            _verdict(source, item, r_start, r_end)
+            verdict = read_verdict(text, r_start, r_end)
+            if verdict is not None:
+                item.rationale_verdict = "not_medically_necessary" if verdict.negative else "medically_necessary"
+                item.verdict_phrase = collapse(text[verdict.start:verdict.end])
+                item.evidence["verdict_phrase"] = evidence(source, verdict.start, verdict.end)
     return item
-
-
-def _verdict(source: SourceText, item: DisputedItem, start: int, end: int) -> None:
-    verdict = read_verdict(source.text, start, end)
-    if verdict is None:
-        return
-    item.rationale_verdict = "not_medically_necessary" if verdict.negative else "medically_necessary"
-    item.verdict_phrase = collapse(source.text[verdict.start:verdict.end])
-    item.evidence["verdict_phrase"] = evidence(source, verdict.start, verdict.end)
