@@ -12,7 +12,7 @@ import re
 from ..reading import SourceText
 from ..safety import finditer_words
 from ..schema import Reviewer
-from .common import collapse, evidence
+from .common import between, collapse, evidence
 
 _STOP = r"(?=\n\s*\n|\n\s*CLINICAL\s+CASE\s+SUMMARY|\n\s*State\(s\)|\n\s*Certification|\Z)"
 LICENSURE = re.compile(r"State\(s\)\s+of\s+Licensure\s*:[ \t]*(?P<v>.*?)" + _STOP, re.IGNORECASE | re.DOTALL)
@@ -26,29 +26,24 @@ SENTENCE = re.compile(
     r",?\s+and\s+is\s+licensed\s+to\s+practice\s+in\s+(?P<state>[^.]{1,200}?)\s*\.",
     re.IGNORECASE,
 )
-# Separators. `_split` trims whitespace off every part, so they need not start with `\s*` (which
+# Separators. `_add_parts` trims whitespace off every part, so they need not start with `\s*` (which
 # made each scan retry at every space of a long run): same parts, linear time.
 _LIST_SPLIT = re.compile(r",")
 _STATE_SPLIT = re.compile(r",\s*(?:and\s+)?|(?<!\s)\s+and\s+")
 
 
-def _split(source: SourceText, start: int, end: int, splitter: re.Pattern[str]) -> list[tuple[str, int, int]]:
-    """Split text[start:end] on a separator; return (value, start, end) per non-empty part."""
+def _add_parts(reviewer: Reviewer, source: SourceText, field: str, start: int, end: int, splitter: re.Pattern[str]) -> None:
+    """Append each non-blank part of text[start:end] between separators to `field`, with its evidence."""
     text = source.text
-    parts = []
-    cursor = start
-    for m in list(splitter.finditer(text, start, end)) + [None]:
-        part_end = m.start() if m else end
-        s, e = cursor, part_end
+    values = getattr(reviewer, field)
+    for s, e in between(splitter, text, start, end):
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():
             e -= 1
         if e > s:
-            parts.append((collapse(text[s:e]), s, e))
-        if m:
-            cursor = m.end()
-    return parts
+            reviewer.evidence[f"{field}[{len(values)}]"] = evidence(source, s, e)
+            values.append(collapse(text[s:e]))
 
 
 def parse_reviewer(source: SourceText, start: int = 0, end: int | None = None) -> Reviewer:
@@ -60,13 +55,9 @@ def parse_reviewer(source: SourceText, start: int = 0, end: int | None = None) -
     if lic or spec:
         reviewer.form = "list"
         if lic:
-            for i, (value, s, e) in enumerate(_split(source, lic.start("v"), lic.end("v"), _LIST_SPLIT)):
-                reviewer.licensure_states.append(value)
-                reviewer.evidence[f"licensure_states[{i}]"] = evidence(source, s, e)
+            _add_parts(reviewer, source, "licensure_states", lic.start("v"), lic.end("v"), _LIST_SPLIT)
         if spec:
-            for i, (value, s, e) in enumerate(_split(source, spec.start("v"), spec.end("v"), _LIST_SPLIT)):
-                reviewer.specialties.append(value)
-                reviewer.evidence[f"specialties[{i}]"] = evidence(source, s, e)
+            _add_parts(reviewer, source, "specialties", spec.start("v"), spec.end("v"), _LIST_SPLIT)
         return reviewer
     m = next(finditer_words(SENTENCE, text, ("board",), start, end), None)
     if m:
@@ -76,7 +67,5 @@ def parse_reviewer(source: SourceText, start: int = 0, end: int | None = None) -
         if m.group("sub"):
             reviewer.subspecialties.append(collapse(m.group("sub")))
             reviewer.evidence["subspecialties[0]"] = evidence(source, m.start("sub"), m.end("sub"))
-        for i, (value, s, e) in enumerate(_split(source, m.start("state"), m.end("state"), _STATE_SPLIT)):
-            reviewer.licensure_states.append(value)
-            reviewer.evidence[f"licensure_states[{i}]"] = evidence(source, s, e)
+        _add_parts(reviewer, source, "licensure_states", m.start("state"), m.end("state"), _STATE_SPLIT)
     return reviewer
