@@ -11,7 +11,7 @@ import re
 
 from ..reading import SourceText
 from ..schema import Citation, GuidelineBasis
-from .common import collapse, evidence
+from .common import between, collapse, evidence
 
 NONE_CITED = re.compile(r"did\s+not\s+cite\s+any\s+(?:medical\s+)?evidence", re.IGNORECASE)
 NOT_MTUS = re.compile(
@@ -40,6 +40,7 @@ OTHER_SOURCE = re.compile(
 )
 PAGES = re.compile(r"(?:Page\(s\)|Pages?|pgs?\.?|p\.)\s*(?::\s*)?(?P<p>\d+(?:\s*[-–,]\s*\d+)*(?:\s+of\s+\d+)?)", re.IGNORECASE)
 SECTIONS = re.compile(r"Section\(s\)\s*:\s*(?P<s>.+)$", re.IGNORECASE | re.DOTALL)
+_SEMICOLON = re.compile(";")
 YEAR = re.compile(r"\b(19[89]\d|20[0-4]\d)\b")
 # Second and later MTUS guidelines in one field: ", and Chronic Pain Medical Treatment 2016, ...".
 # (?<!\s): a match starts where its whitespace run starts, not again at every space inside it.
@@ -99,15 +100,7 @@ def _segment_citations(source: SourceText, start: int, end: int) -> list[Citatio
         fams = _families_in(collapse(seg))
         family = fams[0] if fams else "OTHER"
         return [_citation(source, family, start, end)]
-    body_start = start + mtus.end()
-    out = []
-    cursor = body_start
-    for m in list(MTUS_SPLIT.finditer(text, body_start, end)) + [None]:
-        part_end = m.start() if m else end
-        out.append(_citation(source, "MTUS", cursor, part_end))
-        if m:
-            cursor = m.end()
-    return out
+    return [_citation(source, "MTUS", s, e) for s, e in between(MTUS_SPLIT, text, start + mtus.end(), end)]
 
 
 def _non_mtus_citations(source: SourceText, start: int, end: int) -> list[Citation]:
@@ -115,13 +108,7 @@ def _non_mtus_citations(source: SourceText, start: int, end: int) -> list[Citati
     it ("ODG: Low Back - TPII; Hyperstimulation analgesia"), unless it names another kind of
     source (UpToDate, a web page, a journal)."""
     text = source.text
-    parts: list[tuple[int, int]] = []
-    cursor = start
-    for m in list(re.finditer(r";", text[start:end])) + [None]:
-        part_end = start + m.start() if m else end
-        if text[cursor:part_end].strip(" \n,."):
-            parts.append((cursor, part_end))
-        cursor = start + m.end() if m else end
+    parts = [(s, e) for s, e in between(_SEMICOLON, text, start, end) if text[s:e].strip(" \n,.")]
     out: list[Citation] = []
     for p_start, p_end in parts:
         part = text[p_start:p_end]
