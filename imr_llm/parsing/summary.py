@@ -1,8 +1,5 @@
-"""Facts from the clinical case summary: the patient's age and sex, the date of injury and the
-UR denial date when there is no header (the seeds), and explicitly listed diagnoses.
-
-Only what the summary states is taken: no age → None, never a guess.
-"""
+"""Facts the clinical case summary states (never guessed): the patient's age and sex, the date of
+injury and UR denial date when there is no header (the seeds), and explicitly listed diagnoses."""
 
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ from collections.abc import Iterator
 from ..reading import SourceText
 from ..safety import finditer_at, finditer_words, searchable, word_starts
 from ..schema import Patient
-from .common import collapse, evidence
+from .common import between, collapse, evidence
 from .dates import FoundDate, find_dates
 
 # `\s*(?:-\s*)?`, not `\s*-?\s*`: the same text, without trying every split of a space run in two.
@@ -68,8 +65,7 @@ def parse_patient(source: SourceText, start: int, end: int) -> Patient:
 
 
 def find_injury_date(source: SourceText, start: int, end: int, dates: list | None = None) -> FoundDate | None:
-    """The date of injury: a date with injury words just before or after it. `dates`: the
-    summary's dates when the caller has found them already."""
+    """The date of injury: a date with injury words just before or after it (`dates`: found already)."""
     text = source.text
     for d in find_dates(text, start, end) if dates is None else dates:
         before = collapse(text[max(start, d.start - 60) : d.start])
@@ -80,15 +76,14 @@ def find_injury_date(source: SourceText, start: int, end: int, dates: list | Non
 
 
 def find_ur_date(source: SourceText, start: int, end: int, dates: list | None = None) -> FoundDate | None:
-    """The date of the UR decision: a date in the same sentence as UR words, nearest to them.
-    `dates`: the summary's dates when the caller has found them already."""
+    """The UR decision's date: a date in the same sentence as UR words (`dates`: found already)."""
     text = source.text
     # Sentence ends and UR words are found once for the whole summary, not again for every date.
     ends = _Ends(SENTENCE_END, text, start, end)
     region = text[start:end]  # as a string of its own, like each sentence was searched before
     words = [start + w.start() for w in finditer_words(UR_WORDS, region, ("utilization", "ur", "adverse", "non", "claims"))]
     for d in find_dates(text, start, end) if dates is None else dates:
-        s_start, s_end = _sentence_bounds(ends, d.start, start, end)
+        s_start, s_end = ends.around(d.start, start, end)
         if re.search(r"\b(?:injury|injured)\b", text[max(s_start, d.start - 30) : d.start], re.I):
             continue
         # UR words in the date's sentence, within 80 characters of it (the first sentence that has
@@ -103,25 +98,21 @@ class _Ends:
     """The matches of a separator pattern in text[start:end], found once, then looked up by position."""
 
     def __init__(self, pattern: re.Pattern[str], text: str, start: int, end: int) -> None:
-        self.spans = [(m.start(), m.end()) for m in pattern.finditer(text, start, end)]
-        self.starts = [s for s, _ in self.spans]
-        self.ends = [e for _, e in self.spans]
+        spans = [(m.start(), m.end()) for m in pattern.finditer(text, start, end)]
+        self.starts = [s for s, _ in spans]
+        self.ends = [e for _, e in spans]
 
-    def last_before(self, pos: int) -> int | None:
-        """End of the last match lying before `pos` (with its lookahead before `pos` too)."""
+    def around(self, pos: int, lo: int, hi: int) -> tuple[int, int]:
+        """From the end of the last match before `pos` (lookahead included) to just past the start of
+        the first at or after it; `lo`, `hi` where there is none."""
         i = bisect.bisect_left(self.ends, pos) - 1
-        return self.ends[i] if i >= 0 else None
+        after = self.first_from(pos)
+        return (self.ends[i] if i >= 0 else lo), (after + 1 if after is not None else hi)
 
     def first_from(self, pos: int) -> int | None:
         """Start of the first match starting at or after `pos`."""
         i = bisect.bisect_left(self.starts, pos)
         return self.starts[i] if i < len(self.starts) else None
-
-
-def _sentence_bounds(ends: _Ends, pos: int, lo: int, hi: int) -> tuple[int, int]:
-    before = ends.last_before(pos)
-    after = ends.first_from(pos)
-    return (lo if before is None else before), (after + 1 if after is not None else hi)
 
 
 def find_diagnoses(source: SourceText, start: int, end: int) -> list[tuple[str, int, int]]:
@@ -164,16 +155,12 @@ def _diagnosis_leads(text: str, start: int, end: int) -> Iterator[re.Match[str]]
 
 def _diagnosis_list_end(text: str, start: int, lo: int, end: int, ends: dict[str, _Ends]) -> int:
     # A numbered list runs on across sentences; a prose list ends at its sentence end.
-    if re.match(r"\s*1\s*[.)]", text[start : start + 8]):
-        if "numbered" not in ends:
-            ends["numbered"] = _Ends(NUMBERED_LIST_END, text, lo, end)
-        found = ends["numbered"].first_from(start)
-        list_end = found if found is not None else min(end, start + 1200)
-    else:
-        if "prose" not in ends:
-            ends["prose"] = _Ends(SENTENCE_END, text, lo, end)
-        found = ends["prose"].first_from(start)
-        list_end = found if found is not None else min(end, start + 400)
+    numbered = re.match(r"\s*1\s*[.)]", text[start : start + 8])
+    key, pattern, reach = ("numbered", NUMBERED_LIST_END, 1200) if numbered else ("prose", SENTENCE_END, 400)
+    if key not in ends:
+        ends[key] = _Ends(pattern, text, lo, end)
+    found = ends[key].first_from(start)
+    list_end = found if found is not None else min(end, start + reach)
     return min(list_end, start + MAX_DIAGNOSIS_LIST)
 
 
@@ -196,17 +183,11 @@ def _numbered_parts(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 def _split_diagnoses(text: str, start: int, end: int) -> list[tuple[str, int, int]]:
     chunk = text[start:end]
-    spans: list[tuple[int, int]] = []
     if re.match(r"\s*1\s*[.)]", chunk):
         spans = _numbered_parts(text, start, end)
     else:
         pattern = re.compile(r"\s*;\s*(?:and\s+)?") if ";" in chunk else re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+(?=[a-z])")
-        cursor = start
-        for m in list(pattern.finditer(text, start, end)) + [None]:
-            e = m.start() if m else end
-            spans.append((cursor, e))
-            if m:
-                cursor = m.end()
+        spans = between(pattern, text, start, end)
     result = []
     for s, e in spans:
         while s < e and text[s] in " \n\t:":
