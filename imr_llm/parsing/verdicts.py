@@ -1,20 +1,11 @@
 """The rationale's closing verdict: what the reviewer's own last words say about the request.
 
-The printed decision ("X: Upheld") is the fact; the verdict is only a cross-check, so this reader
-is built to be *sure or silent*: a verdict it cannot read with confidence is None, never a guess,
-because a misread verdict is a false conflict on a correct letter. Reviewers write the same
-verdict many ways ("is not medically necessary", "is determined to not be medically necessary",
-"not-medically necessary", "does not appear medically necessary", "cannot be recommended",
-"is not supported", "Medical necessity has not been established", "Recommendation is for
-denial"), so polarity is read from the clause that carries the verdict word, not from one phrase.
-
-* strong verdicts ("medically necessary/appropriate", "medical necessity", "Recommendation is
-  for ...") count wherever they stand; the last one in the rationale is the verdict;
-* weak ones ("is not supported", "cannot be recommended", "is warranted") count only when they
-  close the rationale's last sentence, and win over a strong one only when that sentence is about
-  the request ("Therefore, the request is supported."): "Weaning is recommended." is guideline
-  talk, not a verdict;
-* a verdict word inside a quotation (a guideline quoted in the rationale) is not the reviewer's.
+The printed decision is the fact; the verdict only a cross-check, so this reader is *sure or silent*
+(a misread verdict is a false conflict on a correct letter). Polarity is read from the clause holding
+the verdict word, since reviewers word it many ways. Strong verdicts ("medically necessary", "medical
+necessity", "Recommendation is for ...") count anywhere, the last one wins; weak ones ("is not
+supported") only when closing the last sentence, and over a strong one only when that sentence is
+about the request ("Weaning is recommended." is guideline talk). Quoted verdict words do not count.
 """
 
 from __future__ import annotations
@@ -88,8 +79,7 @@ def _strong(text: str, start: int, end: int) -> list[re.Match[str]]:
 def _quoted(text: str, start: int, at: int) -> bool:
     """Is `at` inside a quotation (a guideline quoted in the rationale)? The nearest quote mark
     before it opens one: it follows a space or a bracket, not a word."""
-    lo = start
-    pos = max(text.rfind('"', lo, at), text.rfind("\u201c", lo, at), text.rfind("\u201d", lo, at))
+    pos = max(text.rfind('"', start, at), text.rfind("\u201c", start, at), text.rfind("\u201d", start, at))
     if pos < 0 or text[pos] == "\u201d":
         return False
     return text[pos] == "\u201c" or pos == start or text[pos - 1] in " \t\n(:[" or (pos > 0 and text[pos - 1] == "\n")
