@@ -1,10 +1,6 @@
-"""The exact parser: `SourceText` → `Determination`, no model involved.
-
-Everything here is stated verbatim in the letter, so it is parsed, not guessed: a field the
-letter does not state stays None. Disagreements inside the letter (header vs. summary dates,
-a rationale verdict that contradicts the decision) are kept as `conflicts`, never resolved
-silently. The parser knows nothing about models.
-"""
+"""The exact parser: `SourceText` → `Determination`, no model involved. Only what the letter states
+is taken (else None); disagreements inside it (header vs. summary dates, a rationale verdict against
+the decision) are kept as `conflicts`, never resolved silently."""
 
 from __future__ import annotations
 
@@ -83,10 +79,8 @@ def parse(source: SourceText) -> Determination:
 
 
 def parse_source(source: SourceText) -> Determination:
-    """`parse`, and for a letter read by OCR that holds no decided item (one photographed page) what
-    it does hold, marked incomplete, instead of `UnsupportedLayout`: the header, the reviewer's
-    credentials and the patient, with a warning (`provenance.ocr.complete` is then False). Text
-    letters without items stay `UnsupportedLayout`."""
+    """`parse`; for an OCR letter without decided items (one photographed page), instead of
+    `UnsupportedLayout`, its header, credentials and patient with the INCOMPLETE warning."""
     try:
         return parse(source)
     except UnsupportedLayout:
@@ -114,8 +108,7 @@ def _header(source: SourceText, det: Determination, made: re.Match | None, summa
 
 
 def _body_dates(source: SourceText, det: Determination, start: int, end: int) -> None:
-    """Date of injury and UR date from the summary: the value when there is no header, a
-    cross-check (reported as a conflict) when there is one."""
+    """Date of injury and UR date from the summary: the value without a header, else a cross-check."""
     dates = find_dates(source.text, start, end)  # once for both
     for field, finder in (("date_of_injury", find_injury_date), ("ur_denial_date", find_ur_date)):
         found = finder(source, start, end, dates)
@@ -126,14 +119,8 @@ def _body_dates(source: SourceText, det: Determination, start: int, end: int) ->
             setattr(det, field, found.value)
             det.evidence[field] = evidence(source, found.start, found.end)
         elif current is not None and current != found.value:
-            det.conflicts.append(
-                Conflict(
-                    field=field,
-                    kept=current.isoformat(),
-                    other=found.value.isoformat(),
-                    note="the header and the case summary give different dates; the header is kept",
-                )
-            )
+            det.conflicts.append(Conflict(field=field, kept=current.isoformat(), other=found.value.isoformat(),
+                                          note="the header and the case summary give different dates; the header is kept"))
 
 
 def _cross_check(det: Determination) -> None:
@@ -143,14 +130,9 @@ def _cross_check(det: Determination) -> None:
             continue
         expected = "not_medically_necessary" if item.decision == "upheld" else "medically_necessary"
         if verdict != expected:
-            det.conflicts.append(
-                Conflict(
-                    field=f"items[{item.index}].decision",
-                    kept=item.decision,
-                    other=verdict,
-                    note="the rationale's closing verdict disagrees with the printed decision; the decision is kept",
-                )
-            )
+            det.conflicts.append(Conflict(
+                field=f"items[{item.index}].decision", kept=item.decision, other=verdict,
+                note="the rationale's closing verdict disagrees with the printed decision; the decision is kept"))
 
 
 def _rejected_headings(det: Determination, rejected, sections: Sections) -> None:
@@ -166,10 +148,8 @@ def _rejected_headings(det: Determination, rejected, sections: Sections) -> None
 
 
 def _suspect_items(source: SourceText, det: Determination, suspects: dict[int, str], headings: list[re.Match]) -> None:
-    """Items kept that cannot be vouched for: each gets one conflict the patient is shown (an
-    item is never dropped for looking planted; see parsing/items.py). Reasons come from the item
-    reader, from a second "IMR ISSUES" heading (items before the last one may be planted in the
-    case summary), and from suspicious text inside the item's own sections."""
+    """One conflict the patient is shown per item kept that cannot be vouched for (never dropped): the
+    item reader's reasons, a second "IMR ISSUES" heading, suspicious text in the item's sections."""
     why = dict(suspects)
     if len(headings) > 1:
         last = headings[-1].start()
