@@ -8,19 +8,10 @@ from datetime import date
 
 from ..safety import finditer_words
 
-MONTHS = {
-    name: i
-    for i, names in enumerate(
-        [
-            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
+MONTHS = {name: i for i, names in enumerate([
+    ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",), ("june", "jun"), ("july", "jul"),
+    ("august", "aug"), ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"), ("december", "dec"),
+], start=1) for name in names}
 _MONTH_RE = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 
 _MONTH_STARTS = tuple({name[:3] for name in MONTHS})  # where a word date can begin
@@ -37,23 +28,25 @@ class FoundDate:
     end: int
 
 
-def _year(text: str) -> int:
-    y = int(text)
-    if len(text) == 2:  # two-digit years: letters cover injuries from the 1950s on
-        y += 2000 if y < 50 else 1900
-    return y
-
-
 def parse_date(text: str) -> date | None:
     """Parse one date string; None when it is not a valid calendar date."""
     text = text.strip()
     m = NUMERIC_DATE.fullmatch(text)
     if m:
-        return _make(_year(m.group(4)), int(m.group(1)), int(m.group(3)))
+        return _numeric(m)
     m = WORD_DATE.fullmatch(text)
-    if m:
-        return _make(int(m.group(3)), MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2)))
-    return None
+    return _worded(m) if m else None
+
+
+def _numeric(m: re.Match[str]) -> date | None:
+    y = int(m.group(4))
+    if len(m.group(4)) == 2:  # two-digit years: letters cover injuries from the 1950s on
+        y += 2000 if y < 50 else 1900
+    return _make(y, int(m.group(1)), int(m.group(3)))
+
+
+def _worded(m: re.Match[str]) -> date | None:
+    return _make(int(m.group(3)), MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2)))
 
 
 def _make(y: int, mo: int, d: int) -> date | None:
@@ -66,14 +59,6 @@ def _make(y: int, mo: int, d: int) -> date | None:
 def find_dates(text: str, start: int = 0, end: int | None = None) -> list[FoundDate]:
     """Every day-precision date in text[start:end], in order, with its span."""
     end = len(text) if end is None else end
-    out: list[FoundDate] = []
-    for m in NUMERIC_DATE.finditer(text, start, end):
-        value = _make(_year(m.group(4)), int(m.group(1)), int(m.group(3)))
-        if value:
-            out.append(FoundDate(value, m.start(), m.end()))
-    for m in finditer_words(WORD_DATE, text, _MONTH_STARTS, start, end):
-        value = _make(int(m.group(3)), MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2)))
-        if value:
-            out.append(FoundDate(value, m.start(), m.end()))
-    out.sort(key=lambda f: f.start)
-    return out
+    found = [(_numeric(m), m) for m in NUMERIC_DATE.finditer(text, start, end)]
+    found += [(_worded(m), m) for m in finditer_words(WORD_DATE, text, _MONTH_STARTS, start, end)]
+    return sorted((FoundDate(value, m.start(), m.end()) for value, m in found if value), key=lambda f: f.start)
