@@ -66,12 +66,7 @@ def parse_basis(source: SourceText, party: str, start: int, end: int) -> Guideli
     for lead, after in zip(leads, leads[1:] + [None]):  # each segment ends where the next lead-in starts
         basis.citations.extend(_segment_citations(source, lead.end(), after.start() if after else end))
 
-    families: list[str] = []
-    if basis.none_cited:
-        families.append("NONE")
-    for c in basis.citations:
-        if c.family not in families:
-            families.append(c.family)
+    families = list(dict.fromkeys((["NONE"] if basis.none_cited else []) + [c.family for c in basis.citations]))
     if not basis.citations and not basis.none_cited:
         families.extend(_families_in(raw))  # a field without "Decision based on": keywords only
     basis.sources = families  # type: ignore[assignment]
@@ -161,8 +156,7 @@ def _split_title(family: str, head: str) -> tuple[str, str]:
 
 def _citation(source: SourceText, family: str, start: int, end: int) -> Citation:
     text = source.text
-    while end > start and text[end - 1] in " \n.;,":
-        end -= 1
+    end = start + len(text[start:end].rstrip(" \n.;,"))
     raw = collapse(text[start:end])
     citation = Citation(family=family, raw=raw)  # type: ignore[arg-type]
     if end > start:
