@@ -4,6 +4,7 @@ injury and UR denial date when there is no header (the seeds), and explicitly li
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -121,9 +122,7 @@ def find_diagnoses(source: SourceText, start: int, end: int) -> list[tuple[str, 
     out: list[tuple[str, int, int]] = []
     seen: set[str] = set()
     ends: dict[str, _Ends] = {}  # list ends, found once for the whole range when first needed
-    for count, lead in enumerate(_diagnosis_leads(text, start, end)):
-        if count >= MAX_DIAGNOSIS_LEADS:
-            break
+    for lead in itertools.islice(_diagnosis_leads(text, start, end), MAX_DIAGNOSIS_LEADS):
         list_start = lead.end()
         list_end = _diagnosis_list_end(text, list_start, start, end, ends)
         for value, s, e in _split_diagnoses(text, list_start, list_end):
