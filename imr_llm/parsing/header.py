@@ -1,11 +1,6 @@
-"""The header block of 2016+ letters: Case Number, Date Assigned, Decision Date, Priority,
-Date of Injury, UR Denial Date, Application Received.
-
-Text extractors print it in two orders: row by row ("Date Assigned: 11/18/2016 Date of Injury:
-10/10/2016", pdfium) or all labels first and then all values (pdftotext). Both are handled by
-one rule: walk labels and values in text order and give each value to the oldest waiting
-label that accepts its kind (a date, a case number, a priority word).
-"""
+"""The header block of 2016+ letters (Case Number, dates, Priority). Extractors print it row by row
+(pdfium) or all labels then all values (pdftotext); one rule reads both: in text order, each value goes
+to the oldest waiting label that accepts its kind (a date, a case number, a priority word)."""
 
 from __future__ import annotations
 
