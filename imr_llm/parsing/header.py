@@ -52,9 +52,8 @@ def parse_header(source: SourceText) -> dict[str, HeaderField]:
     text, start, end = source.text, 0, header_end(source.text)
     if end is None:
         return {}
-    tokens: list[tuple[int, int, str, str]] = []  # (start, end, "label"|"value", name-or-kind)
-    for m in finditer_words(_LABEL_RE, text, _LABEL_STARTS, start, end):
-        tokens.append((m.start(), m.end(), "label", m.lastgroup or ""))
+    tokens = [(m.start(), m.end(), "label", m.lastgroup or "")  # (start, end, "label"|"value", name-or-kind)
+              for m in finditer_words(_LABEL_RE, text, _LABEL_STARTS, start, end)]
     label_starts = [s for s, _, _, _ in tokens]  # labels do not overlap and are in text order
     for m in _VALUE_RE.finditer(text, start, end):
         i = bisect.bisect_right(label_starts, m.start()) - 1
@@ -84,6 +83,5 @@ def _convert(kind: str, text: str) -> object:
     if kind == "date":
         return parse_date(text)
     if kind == "priority":
-        word = text.lower()
-        return "expedited" if word in {"expedited", "urgent"} else "standard"
+        return "expedited" if text.lower() in {"expedited", "urgent"} else "standard"
     return text.upper()
