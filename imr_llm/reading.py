@@ -128,7 +128,7 @@ class _Builder:
         last = self.pieces[-1] if self.pieces else None
         if (length and last is not None and last.length and last.raw_start + last.length == raw_start
                 and last.norm_start + last.length == self.pos):
-            self.pieces[-1] = last._replace(length=last.length + length)
+            self.pieces[-1] = _Piece(last.norm_start, last.raw_start, last.length + length)
         else:
             self.pieces.append(_Piece(self.pos, raw_start, length))
         self.parts.append(chunk)
@@ -230,8 +230,10 @@ def _emit_line(b: _Builder, raw: str, start: int, end: int) -> None:
 def _copy_folded(b: _Builder, raw: str, start: int, end: int) -> None:
     """Copy raw[start:end] with each non-ASCII character folded, the dropped ones left out."""
     chunk = raw[start:end]
-    table = {} if chunk.isascii() else {ord(ch): fold(ch) for ch in set(chunk)
-                                        if not ch.isascii() and not _DROPPED.fullmatch(ch)}
+    if chunk.isascii():  # the common case, and the parse's hot path: nothing to fold or drop
+        b.add(chunk, start)
+        return
+    table = {ord(ch): fold(ch) for ch in set(chunk) if not ch.isascii() and not _DROPPED.fullmatch(ch)}
     for m in [*_DROPPED.finditer(raw, start, end), None]:
         stop = m.start() if m else end
         b.add(raw[start:stop].translate(table), start)
