@@ -23,7 +23,7 @@ from instructor.v2.core.function_calls import ResponseSchema
 from instructor.v2.validation import async_validators
 from openai.types.chat import ChatCompletion
 
-CHECKED_AGAINST = {"instructor": "1.17.0", "openai": "3.3.0", "httpx2": "2.16.2"}
+CHECKED_AGAINST = {"instructor": "1.17.0", "openai": "3.3.0", "httpx2": "2.17.0"}
 
 _FIRST = ("messages", "model")  # openai's body order: these two, then the rest by name
 _REQUEST_OPTIONS = {"extra_headers", "extra_query", "timeout"}  # `create` arguments that are not body fields
