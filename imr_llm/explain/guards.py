@@ -1,30 +1,14 @@
-"""The guards: checks every explanation must pass before it is shown as written, whoever wrote it.
+"""The guards: checks every explanation must pass before it is shown, whoever wrote it.
 
-1. `decision`: every item's decision and status equal the parser's decision and the vetted status
-   wording, and a rules read-back recovers the same decision from each item's text alone (its
-   status sentence, with nothing in its other points claiming the opposite — the letter's own
-   words, quoted or retold from the heading, are not a claim); the headline agrees with the case
-   outcome.
-2. `numbers`: every number and date in the text is one the letter or the vetted facts state.
-3. `readability`: Flesch-Kincaid grade (English) or Fernández-Huerta (Spanish) of the written
-   parts and of everything shown, glossary terms and the request's own words left out; target
-   grade 6 / FH 70, hard limit grade 8 / FH 60.
-4. `injection`: nothing looks like an instruction (ignore…, system prompt, links, phone numbers,
-   markup, JSON, a note to the patient), no run of words copied from the letter comes from outside
-   the item's own sections (the rules' own wording of the request and the vetted sentences may
-   share words with the letter anywhere), and nothing repeats the letter's suspicious text
-   (`det.suspicious`, imr_llm/safety.py): no run of its words and no number that only it states.
-5. `vetted_text`: next steps, disclaimer and glossary are exactly the vetted facts for this
-   outcome and language (no appeal step when nothing was upheld), and there is a notice for each
-   line of the letter to check on paper (`templates.notices`).
-
-Each guard returns a `GuardResult(name, passed, detail)`; the detail is specific enough to be
-given back to a model as feedback.
-"""
+`decision` (decisions, status wording and a rules read-back equal the parse), `numbers` (each one
+the letter or the vetted facts state), `readability` (target FK grade 6 / FH 70, limit 8 / FH 60),
+`injection` (nothing instruction-like, copied from outside the item's sections or repeating the
+letter's suspicious text) and `vetted_text`. Each detail is specific enough to give a model as feedback."""
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..parsing.items import decision_word
 from ..reading import SourceText, fold
@@ -53,6 +37,11 @@ def _heading_sections(item: DisputedItem) -> str:
     return "\n".join(p for p in (item.request, item.original_request, item.ur_authorized, item.disputed_portion) if p)
 
 
+def _item_sections(item: DisputedItem) -> str:
+    bases = (b.raw for b in (item.reviewer_basis, item.claims_administrator_basis) if b is not None)
+    return "\n".join(p for p in (_heading_sections(item), item.rationale, item.verdict_phrase, *bases) if p)
+
+
 def readback_status(status: str, language: Language) -> str | None:
     """The decision an item's status sentence states, read from the words alone."""
     for regex, decision in languages.get(language).guards["status"]:
@@ -65,18 +54,12 @@ def readback_headline(headline: str, language: Language) -> str | None:
     rules = languages.get(language).guards
     headline = rules["stays_approved"].sub(" ", headline)  # UR's approval of a part, which the review leaves
     neg, pos, good = (bool(rules[k].search(headline)) for k in ("neg", "pos", "good"))
-    if neg and pos and not good:
+    if neg and pos:
         # "None of ... were approved" / "ninguno ... fue aprobado" are all-upheld; "some ... some are not" mixed
-        if rules["none"].search(headline):
-            return "all_upheld"
-        return "mixed"
-    if neg and not pos:
+        return "all_upheld" if not good and rules["none"].search(headline) else "mixed"
+    if neg:
         return "all_upheld"
-    if pos and not neg:
-        return "all_overturned"
-    if pos and neg and good:
-        return "mixed"
-    return None
+    return "all_overturned" if pos else None
 
 
 def opposite_claim(text: str, parsed: DisputedItem, language: Language) -> str | None:
@@ -125,8 +108,8 @@ def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult
 
 # -- 2. numbers and dates --------------------------------------------------------------------------
 
-def shown_strings(expl: PatientExplanation) -> list[str]:
-    """Every string the worker reads."""
+def shown_strings(expl: PatientExplanation, glossary: bool = True) -> list[str]:
+    """Every string the worker reads, in order (the glossary before the disclaimer, unless left out)."""
     out = [expl.headline]
     for item in expl.items:
         out += [item.plain_request, item.status]
@@ -134,51 +117,34 @@ def shown_strings(expl: PatientExplanation) -> list[str]:
             out.append(item.already_approved)
         out += [p.text for p in item.why] + [h.text for h in item.what_could_help]
     out += [t for s in expl.next_steps for t in (s.text, s.contact) if t]
-    out += [f"{g.term} {g.definition}" for g in expl.glossary]
-    out.append(expl.disclaimer)
-    return out
+    if glossary:
+        out += [f"{g.term} {g.definition}" for g in expl.glossary]
+    return out + [expl.disclaimer]
 
 
 def check_numbers(expl: PatientExplanation, source: SourceText | str) -> GuardResult:
-    letter = _raw(source)
-    numbers_ok = allowed_numbers(letter, facts.all_fact_text())
-    dates_ok = allowed_dates(letter)
-    bad_numbers: list[str] = []
-    bad_dates: list[str] = []
-    checked = 0
-    for text in shown_strings(expl):
-        for d, start, end in find_dates(text):
-            checked += 1
-            if d not in dates_ok:
-                bad_dates.append(text[start:end])
-        for value, written in find_numbers(text):
-            checked += 1
-            if value not in numbers_ok:
-                bad_numbers.append(written)
-    if bad_numbers or bad_dates:
-        parts = []
-        if bad_numbers:
-            parts.append("numbers not in the letter or the vetted facts: " + ", ".join(dict.fromkeys(bad_numbers)))
-        if bad_dates:
-            parts.append("dates not in the letter: " + ", ".join(dict.fromkeys(bad_dates)))
+    letter, texts = _raw(source), shown_strings(expl)
+    kinds = [("numbers not in the letter or the vetted facts", allowed_numbers(letter, facts.all_fact_text()),
+              [(v, w) for t in texts for v, w in find_numbers(t)]),
+             ("dates not in the letter", allowed_dates(letter), [(d, t[s:e]) for t in texts for d, s, e in find_dates(t)])]
+    parts = [f"{label}: {', '.join(dict.fromkeys(w for v, w in found if v not in ok))}"
+             for label, ok, found in kinds if any(v not in ok for v, _ in found)]
+    if parts:
         return GuardResult(name="numbers", passed=False, detail="; ".join(parts))
+    checked = sum(len(found) for _, _, found in kinds)
     return GuardResult(name="numbers", passed=True,
                        detail=f"{checked} number(s) and date(s), each in the letter or the vetted facts")
 
 
 # -- 3. readability ------------------------------------------------------------------------------
 
-_SCORERS: dict[str, object] = {}
-
-
+@lru_cache(maxsize=None)
 def _scorer(textstat_lang: str):
-    if textstat_lang not in _SCORERS:
-        from textstat.textstat import textstatistics
+    from textstat.textstat import textstatistics
 
-        scorer = textstatistics()
-        scorer.set_lang(textstat_lang)
-        _SCORERS[textstat_lang] = scorer
-    return _SCORERS[textstat_lang]
+    scorer = textstatistics()
+    scorer.set_lang(textstat_lang)
+    return scorer
 
 
 def _terms_regex(language: Language, extra: list[str]) -> re.Pattern:
@@ -287,15 +253,6 @@ _INSTRUCTION = [
 ]
 
 
-def _item_sections(item: DisputedItem) -> str:
-    parts = [item.request, item.original_request, item.ur_authorized, item.disputed_portion, item.rationale,
-             item.verdict_phrase]
-    for basis in (item.reviewer_basis, item.claims_administrator_basis):
-        if basis is not None:
-            parts.append(basis.raw)
-    return "\n".join(p for p in parts if p)
-
-
 PLANTED_NGRAM = 4  # a run of this many words from the letter's suspicious text must not be shown
 _PLANTED_KINDS = {"instruction", "addressed_to_model", "system_prompt", "role_marker", "structured_data", "markup",
                   "contact", "note_to_reader"}
@@ -390,12 +347,8 @@ POINT_WORDS = 20  # a written point is one short sentence
 
 
 class PointGuard:
-    """The guards for one written point (a why or what-could-help sentence) of one item, so that a
-    point that fails is re-asked or replaced on its own: no claim of the opposite decision, every
-    number and date in the letter or the vetted facts, one short sentence (at most POINT_WORDS
-    words) at FK grade <= 8 (Spanish: Fernández-Huerta >= 70, and in Spanish), nothing that looks
-    planted or copied from outside the item's sections. `check_injection` reads every written text
-    of a page through the same `injection`."""
+    """The guards for one written point of one item, so a point that fails is re-asked or replaced on
+    its own; `check_injection` reads every written text of a page through the same `injection`."""
 
     def __init__(self, det: Determination, source: SourceText | str, language: Language) -> None:
         raw = _raw(source)

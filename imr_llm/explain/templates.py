@@ -1,12 +1,9 @@
 """The offline writer: a whole `PatientExplanation` from the parse, by fixed templates.
 
-No model, no network: decisions and status from the parser and the vetted facts; the plain
-request and the lines to check on paper from `wording.py`; the "why" and "what could help" points specific to the letter from the rule-based
-simplifier (`points.py`), each kept only when it passes the per-point guards, and the generic
-points (the decision, the reviewer's guideline families, one vetted line for upheld items) where
-there are fewer than two. A model writer (`writer.py`) replaces points one by one. Written for
-about a 6th-grade reader.
-"""
+No model, no network: decisions and status from the parser and the vetted facts, the plain request
+from `wording.py`, the letter's own points from the rule-based simplifier (`points.py`) where they
+pass the per-point guards, and generic points where there are fewer than two. A model writer
+(`writer.py`) replaces points one by one. Written for about a 6th-grade reader."""
 
 from __future__ import annotations
 
@@ -14,15 +11,11 @@ from ..reading import SourceText
 from ..safety import overlapping
 from ..schema import Determination, DisputedItem
 from . import facts, languages
-from .guards import PointGuard
+from .guards import PointGuard, shown_strings
 from .model import ExplainedItem, Language, PatientExplanation, Point, SuspiciousMark, WrittenBy
 from .points import rule_points
 from .text import clean, join_words
 from .wording import notices, plain_request
-
-# -- headline ----------------------------------------------------------------------------------
-
-# -- the writer --------------------------------------------------------------------------------
 
 def headline(det: Determination, language: Language) -> str:
     outcome = det.outcome or "all_upheld"
@@ -31,23 +24,19 @@ def headline(det: Determination, language: Language) -> str:
     return languages.get(language).templates["headlines"][(outcome, len(det.items) == 1 and outcome != "mixed")]
 
 
-def why_points(item: DisputedItem, language: Language, specific: list[Point] | None = None) -> list[Point]:
+def why_points(item: DisputedItem, language: Language, specific: list[Point]) -> list[Point]:
     """The points specific to this letter (written by the model or the rules, each guarded), at most
     three; with fewer than two, the generic template points after them."""
-    points = list((specific or [])[:3])
+    points = specific[:3]
     if len(points) >= 2:
         return points
     decision = item.decision
     says = languages.get(language).templates
-    agrees = (item.rationale_verdict == "not_medically_necessary") == (decision == "upheld") \
-        if item.rationale_verdict else False
     if not points:
-        if agrees:
-            points.append(Point(text=says["why_verdict"][decision], evidence=item.evidence.get("verdict_phrase"),
-                                ref="verdict_phrase"))
-        else:
-            points.append(Point(text=says["why_decision"][decision], evidence=item.evidence.get("decision"),
-                                ref="decision"))
+        agrees = bool(item.rationale_verdict) and \
+            (item.rationale_verdict == "not_medically_necessary") == (decision == "upheld")
+        key, ref = ("why_verdict", "verdict_phrase") if agrees else ("why_decision", "decision")
+        points.append(Point(text=says[key][decision], evidence=item.evidence.get(ref), ref=ref))
     basis = item.reviewer_basis
     if basis is not None:
         named = [f for f in basis.sources if f in ("MTUS", "ODG", "ACOEM")]
@@ -63,11 +52,11 @@ def why_points(item: DisputedItem, language: Language, specific: list[Point] | N
     return points
 
 
-def what_could_help(item: DisputedItem, language: Language, specific: list[Point] | None = None) -> list[Point]:
+def what_could_help(item: DisputedItem, language: Language, specific: list[Point]) -> list[Point]:
     """Upheld items: what the doctor could send (the specific points, at most three), else the generic line."""
     if item.decision != "upheld":
         return []
-    return list(specific[:3]) if specific else [Point(text=languages.get(language).templates["help_generic"])]
+    return specific[:3] if specific else [Point(text=languages.get(language).templates["help_generic"])]
 
 
 def specific_points(item: DisputedItem, pos: int, letter: str, language: Language,
@@ -130,12 +119,4 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
 
 def shown_text(expl: PatientExplanation) -> str:
     """All the text a worker reads, in order (without the glossary)."""
-    parts = [expl.headline]
-    for item in expl.items:
-        parts += [item.plain_request, item.status]
-        if item.already_approved:
-            parts.append(item.already_approved)
-        parts += [p.text for p in item.why] + [h.text for h in item.what_could_help]
-    parts += [t for s in expl.next_steps for t in (s.text, s.contact) if t]
-    parts.append(expl.disclaimer)
-    return "\n".join(parts)
+    return "\n".join(shown_strings(expl, glossary=False))
