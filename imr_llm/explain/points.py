@@ -1,31 +1,10 @@
-"""Points specific to the letter, by rules: the rule-based simplifier.
+"""Points specific to the letter, by rules: the rule-based simplifier, sure or silent.
 
-It writes a plain sentence only where it is sure, in English and Spanish alike, and is silent
-otherwise (the generic template points stay):
-* the guideline's allowance: a count and a duration ("The guidelines suggest up to 18 visits over
-  6 to 8 weeks."), a count the guidelines recommend ("... 3 to 6 visits."), or a limit on how long
-  ("... for no more than 2 to 3 weeks."; "... only for a short time.");
-* why the request is more than that: it exceeds the guidelines (more, longer, or visits already
-  had beyond them); it goes with a surgery or treatment that was not approved;
-* what the records did not show, for a table of common findings (progress in what the worker can
-  do, pain relief, simpler care or other treatments tried first, signs of a serious problem, nerve
-  damage, exam findings, plans for surgery, goals, the doctor's reason for the request).
-Each why point of the last two kinds comes with its matching "what could help" sentence; all of
-them are for upheld items only. For an overturned item it says, from a sentence that states it
-plainly, that the records and the guidelines support the request.
-
+For upheld items: the guideline's allowance or limit, why the request is more than that, and what
+the records did not show (each with its "what could help" sentence); for overturned items, that
+the records or guidelines support it. A negated, conditional or retold (UR) sentence gives no point.
 The phrasing rules were fitted on the fitting half of the dev letters only (evals/gold/split.json);
-`reason_clause` cuts a reason the rules cannot say down to the clause that states it, for the model.
-
-Sure-or-silent: a sentence that negates what a rule reads (“does not exceed”; “not recommended
-for longer than” is read only as the limit it states), states it under a condition ("if",
-"should"), retells the earlier review (UR), quotes a guideline where the records are meant, or
-names two findings it does not each negate, gives no point.
-It reads the reviewer's reasons and missing documentation when the model step filled them (each
-point's evidence is that value's quote), and the item's rationale sentence by sentence (each
-point's evidence is the sentence). It never glues the letter's words into a sentence, and every
-point it writes still goes through the per-point guards (`guards.PointGuard`).
-"""
+every point still goes through the per-point guards (`guards.PointGuard`)."""
 
 from __future__ import annotations
 
@@ -112,11 +91,7 @@ class Finding(NamedTuple):
     pattern: re.Pattern
 
 
-def _table(rows) -> list[Finding]:
-    return [Finding(k, re.compile(p, re.I)) for k, p in rows]
-
-
-FINDINGS: list[Finding] = _table([
+FINDINGS: list[Finding] = [Finding(k, re.compile(p, re.I)) for k, p in [
     ("functional_improvement",
      r"\bfunctional\s+(?:improvement|gains?|benefit|response)|\bobjective\s+(?:improvement|response|benefit)|"
      r"\b(?:improve\w*|increase\w*|gains?)\s+in\s+(?:function|ADLs?|activities)|\bimproved\s+function|"
@@ -164,7 +139,7 @@ FINDINGS: list[Finding] = _table([
      r"\b(?:physician\s+|clinical\s+|medical\s+)?(?:rationale|rational|reason(?:ing)?|explanation)\s+"
      r"(?:[\w-]+\s+){0,6}?(?:for|why|as\s+to)\b|\bindication\s+(?:is\s+|was\s+)?(?:for|why)\b|"
      r"\b(?:clear|stated|established|explained)\s+why\b"),
-])
+]]
 
 
 def vetted_texts() -> list[str]:
@@ -265,9 +240,7 @@ def negated_findings(text: str) -> list[Finding]:
     for f in FINDINGS:
         for m in f.pattern.finditer(text):
             before = text[:m.start()]
-            last = None
-            for last in _SCOPE.finditer(before):
-                pass
+            last = ([None] + list(_SCOPE.finditer(before)))[-1]
             between = before[last.end():] if last is not None else ""
             if last is None or len(between) > _SCOPE_WORDS or re.search(r"[,;:]", between) or _BREAK.search(between):
                 return []
@@ -323,8 +296,6 @@ def rule_points(item: DisputedItem, letter: str, language: Language) -> list[Rul
            for part, said in points_for(text, language, upheld=item.decision == "upheld", missing=missing)]
     seen: set[str] = set()
     return [p for p in out if not (p.text in seen or seen.add(p.text))]
-
-
 
 
 _LEADS = re.compile(r"^(?:(?:however|additionally|also|further(?:more)?|moreover|in\s+addition|in\s+this\s+case|here|"
