@@ -1,16 +1,9 @@
 """Outputs for a `PatientExplanation`: plain text, Markdown, JSON, and one self-contained HTML page.
 
-The HTML page is for the worker: semantic headings, large type, strong contrast, a print
-stylesheet, `lang` set (the letter itself, and on a Spanish page every quote of its English
-words, is marked English); below the explanation, the letter's text with the evidence of each
-point highlighted: every "why" point links to its highlighted span (`#ev-<item>-<point>`) and each
-span links back to its point.
-
-A page names no internal check: the guards' report is in the JSON (and `imr-llm explain
---verbose`). No output carries bidi controls or other invisible characters (`text.clean`), and
-an explanation rendered without its letter (`source=None`, as for `--redact`) quotes no line of
-the letter in its notices.
-"""
+The HTML page is for the worker (large type, strong contrast, a print stylesheet, `lang` set, quotes
+of the English letter marked English); below it, the letter with each point's evidence highlighted
+and linked both ways. A page names no internal check (the guards' report is in the JSON), carries
+no invisible characters, and without its letter (`source=None`, `--redact`) quotes no line of it."""
 
 from __future__ import annotations
 
@@ -33,15 +26,9 @@ def render(expl: PatientExplanation, fmt: str, *, source: SourceText | str | Non
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     if source is None and any(n.quote for n in expl.notices):
         expl = expl.model_copy(update={"notices": [Notice() for _ in expl.notices]})
-    if fmt == "text":
-        page = to_text(expl)
-    elif fmt == "markdown":
-        page = to_markdown(expl)
-    elif fmt == "json":
-        page = to_json(expl, source_name)
-    else:
-        page = to_html(expl, source, source_name)
-    return clean(page)
+    pages = {"text": lambda: to_text(expl), "markdown": lambda: to_markdown(expl),
+             "json": lambda: to_json(expl, source_name), "html": lambda: to_html(expl, source, source_name)}
+    return clean(pages[fmt]())
 
 
 def _groups(expl: PatientExplanation) -> list[tuple[str, list]]:
@@ -90,10 +77,6 @@ def _letter_lines(item, labels: dict[str, str]) -> list[tuple[str, str | None]]:
         [(labels["already_approved"], item.already_approved)] if item.already_approved else [])
 
 
-def _letter_words(text: str, language: str) -> str:
-    return languages.get(language).labels["quote_words"].format(text)
-
-
 # -- text and Markdown -------------------------------------------------------------------------
 
 def to_text(expl: PatientExplanation) -> str:
@@ -104,18 +87,13 @@ def to_text(expl: PatientExplanation) -> str:
     if warnings:
         out += [f"! {w}" for w in warnings] + [""]
     out.append(labels["requests"].upper())
-    lang = expl.language
     for n, item in enumerate(expl.items, 1):
         out.append(f"{n}. {item.plain_request}")
         out.append(f"   {labels['decision']}: {item.status}")
-        out += [f"   {label}: {_letter_words(words, lang)}" if words else f"   {label}"
+        out += [f"   {label}: {labels['quote_words'].format(words)}" if words else f"   {label}"
                 for label, words in _letter_lines(item, labels)]
-        if item.why:
-            out.append(f"   {labels['why']}:")
-            out += [f"   - {p.text}" for p in item.why]
-        if item.what_could_help:
-            out.append(f"   {labels['what_could_help']}:")
-            out += [f"   - {h.text}" for h in item.what_could_help]
+        for part, points in (("why", item.why), ("what_could_help", item.what_could_help)):
+            out += ([f"   {labels[part]}:"] + [f"   - {p.text}" for p in points]) if points else []
         out.append("")
     out.append(labels["next_steps"].upper())
     for title, steps in _groups(expl):
@@ -146,15 +124,12 @@ def to_markdown(expl: PatientExplanation) -> str:
     for w in _warnings(expl):
         out += [f"> {_md(w)}", ""]
     out += [f"## {labels['requests']}", ""]
-    quote = languages.get(expl.language).labels["quote"]
     for n, item in enumerate(expl.items, 1):
         out += [f"### {n}. {_md(item.plain_request)}", "", f"**{labels['decision']}: {_md(item.status)}**", ""]
         for label, words in _letter_lines(item, labels):
-            out += [f"{_md(label)}: {quote.format(_md(words))}" if words else _md(label), ""]
-        if item.why:
-            out += [f"**{labels['why']}**", ""] + [f"- {_md(p.text)}" for p in item.why] + [""]
-        if item.what_could_help:
-            out += [f"**{labels['what_could_help']}**", ""] + [f"- {_md(h.text)}" for h in item.what_could_help] + [""]
+            out += [f"{_md(label)}: {labels['quote'].format(_md(words))}" if words else _md(label), ""]
+        for part, points in (("why", item.why), ("what_could_help", item.what_could_help)):
+            out += ([f"**{labels[part]}**", ""] + [f"- {_md(p.text)}" for p in points] + [""]) if points else []
     out += [f"## {labels['next_steps']}", ""]
     for title, steps in _groups(expl):
         out += [f"### {title}", ""]
@@ -227,6 +202,7 @@ mark { background: var(--mark); color: #000; padding: 0 .1em; border-bottom: 2px
 
 
 _ENGLISH_QUOTE = re.compile(r"«[^«»]*»")
+_BACKREF = '<a class="backref" href="#{0[3]}" aria-label="{1} {0[4]}">↑{0[4]}</a>'
 
 
 def _ev_id(item_no: int, key: str) -> str:
@@ -262,10 +238,8 @@ def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]], withheld
     back = escape(labels["back_to_point"])
     out: list[str] = []
     for a, b in zip(cuts, cuts[1:]):
-        for span in ends.get(a, []):
-            out.append(f'<a class="backref" href="#{span[3]}" aria-label="{back} {span[4]}">↑{span[4]}</a>')
-        for span in starts.get(a, []):
-            out.append(f'<span class="anchor" id="{span[2]}"></span>')
+        out += [_BACKREF.format(span, back) for span in ends.get(a, [])]
+        out += [f'<span class="anchor" id="{span[2]}"></span>' for span in starts.get(a, [])]
         hidden = [w for w in withheld if w[0] <= a and b <= w[1]]
         if hidden:
             if any(w[0] == a for w in hidden) and not any(w[0] < a for w in hidden):
@@ -277,9 +251,7 @@ def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]], withheld
             out.append(f'<mark data-points="{" ".join(s[4] for s in covering)}">{chunk}</mark>')
         else:
             out.append(chunk)
-    for span in ends.get(len(raw), []):
-        out.append(f'<a class="backref" href="#{span[3]}" aria-label="{back} {span[4]}">↑{span[4]}</a>')
-    return "".join(out)
+    return "".join(out + [_BACKREF.format(span, back) for span in ends.get(len(raw), [])])
 
 
 def to_html(expl: PatientExplanation, source: SourceText | str | None = None, source_name: str | None = None) -> str:
@@ -349,23 +321,20 @@ def _html_item(n: int, item, lang: str, *, linked: bool) -> list[str]:
     e, labels = _escaper(lang), languages.get(lang).labels
     q = f'<q{labels["quoted_letter"]}>'
     icon = "✓" if item.decision == "overturned" else "✗"
-    see = ""
-    if item.decision_evidence is not None and linked:
-        see = f' <a class="see" href="#{_ev_id(n, "decision")}">({e(labels["see_letter"])})</a>'
+
+    def see(evidence, key: str) -> str:
+        linked_here = evidence is not None and linked
+        return f' <a class="see" href="#{_ev_id(n, key)}">({e(labels["see_letter"])})</a>' if linked_here else ""
     parts = [f'<article class="item {item.decision}" id="item-{n}" aria-labelledby="item-{n}-title">',
              f'<h3 id="item-{n}-title">{n}. {e(item.plain_request)}</h3>',
              f'<p class="status" id="item-{n}-status" data-decision="{item.decision}">'
              f'<span class="icon" aria-hidden="true">{icon}</span>'
-             f'<span class="label">{e(labels["decision"])}:</span> {e(item.status)}{see}</p>']
+             f'<span class="label">{e(labels["decision"])}:</span> {e(item.status)}{see(item.decision_evidence, "decision")}</p>']
     parts += [f'<p class="letter-words">{e(label)}' + (f": {q}{escape(words)}</q>" if words else "") + "</p>"
               for label, words in _letter_lines(item, labels)]
     if item.why:
         parts.append(f'<h4>{e(labels["why"])}</h4><ul class="why">')
-        for j, point in enumerate(item.why, 1):
-            link = ""
-            if point.evidence is not None and linked:
-                link = f' <a class="see" href="#{_ev_id(n, str(j))}">({e(labels["see_letter"])})</a>'
-            parts.append(f'<li id="pt-{n}-{j}">{e(point.text)}{link}</li>')
+        parts += [f'<li id="pt-{n}-{j}">{e(p.text)}{see(p.evidence, str(j))}</li>' for j, p in enumerate(item.why, 1)]
         parts.append("</ul>")
     if item.what_could_help:
         parts.append(f'<h4>{e(labels["what_could_help"])}</h4><ul>')
