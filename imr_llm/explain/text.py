@@ -39,24 +39,15 @@ def _year(y: str) -> int:
 def find_dates(text: str) -> list[tuple[date, int, int]]:
     """Dates written as 12/07/2016, 12-7-16, December 7, 2016 or 7 de diciembre de 2016."""
     found: list[tuple[date, int, int]] = []
-    for m in _NUMERIC_DATE.finditer(text):
-        try:
-            found.append((date(_year(m.group(3)), int(m.group(1)), int(m.group(2))), m.start(), m.end()))
-        except ValueError:
-            continue
-    for m in _WORDY_DATE.finditer(text):
-        month = _MONTHS.get(m.group(1).lower())
-        if month:
+    # each pattern, its month names (None: a number) and its groups of year, month and day
+    for regex, months, (y, mo, d) in ((_NUMERIC_DATE, None, (3, 1, 2)), (_WORDY_DATE, _MONTHS, (3, 1, 2)),
+                                      (_WORDY_DATE_ES, _MONTHS_ES, (3, 2, 1))):
+        for m in regex.finditer(text):
+            month = int(m.group(mo)) if months is None else months.get(m.group(mo).lower())
             try:
-                found.append((date(int(m.group(3)), month, int(m.group(2))), m.start(), m.end()))
-            except ValueError:
-                continue
-    for m in _WORDY_DATE_ES.finditer(text):
-        month = _MONTHS_ES.get(m.group(2).lower())
-        if month:
-            try:
-                found.append((date(int(m.group(3)), month, int(m.group(1))), m.start(), m.end()))
-            except ValueError:
+                if month:
+                    found.append((date(_year(m.group(y)), month, int(m.group(d))), m.start(), m.end()))
+            except ValueError:  # no such day
                 continue
     return found
 
@@ -73,20 +64,13 @@ def _without_dates(text: str) -> str:
     return "".join(out)
 
 
-def _value(token: str) -> float:
-    return float(token.replace(",", ""))
-
-
 def find_numbers(text: str, *, words: bool = False) -> list[tuple[float, str]]:
     """Numbers written with digits (value, as written), dates left out. With `words`, number words
     ("Twelve", "seis") count too — used for the letter, whose headings spell numbers out."""
     text = _without_dates(text)
-    found = [(_value(m.group(0)), m.group(0)) for m in _NUMBER.finditer(text)]
+    found = [(float(m.group(0).replace(",", "")), m.group(0)) for m in _NUMBER.finditer(text)]
     if words:
-        for m in _WORD.finditer(text):
-            w = m.group(0).lower()
-            if w in _NUMBER_WORDS:
-                found.append((float(_NUMBER_WORDS[w]), m.group(0)))
+        found += [(float(_NUMBER_WORDS[w.lower()]), w) for w in _WORD.findall(text) if w.lower() in _NUMBER_WORDS]
     return found
 
 

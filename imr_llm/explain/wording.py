@@ -1,8 +1,6 @@
-"""The letter's own words, said plainly: a request heading in everyday words (by the vocabulary,
-region, side and quantity rules; the heading itself where they do not know it), and the lines a
-worker should check on paper. Both the offline writer and the page guards read these, so they
-live below both.
-"""
+"""The letter's own words, said plainly: a request heading in everyday words (the heading itself
+where the rules do not know it), and the lines a worker should check on paper. Both the offline
+writer and the page guards read these, so they live below both."""
 
 from __future__ import annotations
 
@@ -173,11 +171,7 @@ def _region_phrases(text: str, lang: Lang) -> list[str]:
                 phrases.append(phrase)
             continue
         phrases.append(lang.body_part(_PAIRED[key], side, word.endswith(("s", "feet")) and key != "pelvi"))
-    seen: list[str] = []
-    for p in phrases:
-        if p not in seen:
-            seen.append(p)
-    return seen
+    return list(dict.fromkeys(phrases))
 
 
 def plain_request(item: DisputedItem, letter: str, language: Language) -> str:
@@ -249,7 +243,6 @@ def _visit_numbers(text: str, letter: str, visits: bool) -> tuple:
 
 
 _RANGE = re.compile(r"\d\s*(?:-|to)\s*\d|\b\w+\s+to\s+\w+\b")
-
 
 
 # -- lines to check on paper --------------------------------------------------------------------
