@@ -1,18 +1,10 @@
 """The vetted facts: fixed wording, each fact with its citation; the wording of each language is in
 its module (`languages/<code>.py`: `FACTS`, `GLOSSARY`), under the keys this module names.
 
-Everything a worker could act on — what a decision means, deadlines, where to get help — comes
-from here, never from a model. Sources: the domain brief (shared/docs/domain-brief.md,
-section 2) and the laws it cites; the DWC Information & Assistance line (1-800-736-7401) and its
-office finder (dir.ca.gov/dwc/IandA.html) as the brief and the DWC's I&A page give them. Change a
-text only with its source checked, and bump `FACTS_VERSION` (it is stamped on every
-explanation).
-
-Rules kept by the tests:
-* every number in the facts' text is one the cited law states (5 working days, 20 days,
-  30 days, 12 months, five grounds);
-* an all-overturned letter gets no appeal step at all (no deadline the worker must meet);
-* every text is at or under a 6th-8th grade reading level (tests/test_explain.py).
+Everything a worker could act on comes from here, never from a model. Sources: the domain brief
+(shared/docs/domain-brief.md, section 2), the laws it cites, and the DWC's I&A page (1-800-736-7401).
+Change a text only with its source checked, and bump `FACTS_VERSION`. The tests keep every number one
+the cited law states, no appeal step for an all-overturned letter, and every text at grade 6-8.
 """
 
 from __future__ import annotations
@@ -96,14 +88,7 @@ def next_steps(decisions: list[str], language: Language) -> list[NextStep]:
     """The vetted steps for a letter's decisions: overturned items get the 5-working-day
     authorization, upheld items the new-request route and the appeal; everyone gets free help.
     A letter with no upheld item gets no appeal step (nothing the worker must act on)."""
-    has_overturned = "overturned" in decisions
-    has_upheld = "upheld" in decisions
-    steps = []
-    for fact in NEXT_STEPS:
-        if (fact.applies_to == "overturned" and has_overturned) or (fact.applies_to == "upheld" and has_upheld) \
-                or fact.applies_to == "all":
-            steps.append(fact.step(language))
-    return steps
+    return [fact.step(language) for fact in NEXT_STEPS if fact.applies_to == "all" or fact.applies_to in decisions]
 
 
 # -- glossary ----------------------------------------------------------------------------------
@@ -116,9 +101,9 @@ def glossary(text: str, language: Language) -> list[GlossaryEntry]:
             for term, cues, definition in languages.get(language).GLOSSARY.values() if any(c in lowered for c in cues)]
 
 
-def all_fact_text(language: Language | None = None) -> str:
-    """Every vetted text (every language's unless one is named): what the numbers guard allows."""
-    langs = [languages.get(code) for code in (languages.codes() if language is None else (language,))]
+def all_fact_text() -> str:
+    """Every vetted text of every language: what the numbers guard allows."""
+    langs = [languages.get(code) for code in languages.codes()]
     parts: list[str] = []
     for lang in langs:
         parts += [text for key, text in lang.facts.items() if not key.startswith("source_")]
