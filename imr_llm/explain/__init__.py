@@ -1,25 +1,11 @@
 """Patient explanations: what an IMR letter means for the injured worker, in plain words.
 
-    from imr_llm.api import explain_letter
-    expl = explain_letter("letter.pdf", language="es")          # read, parse, explain (offline)
-    expl = explain(det, source, language="en", writer=None)      # from a parse you already have
-
-`explain` writes the page by the templates and the rule-based simplifier (`templates.py`,
-`points.py`), then, with a point writer (the model, `writer.py`), replaces points one at a time:
-from each grounded reason and missing-documentation value the rules cannot say plainly, the writer
-writes one sentence from the clause that states it (`points.reason_clause`), which
-the per-point guards check on its own (`guards.PointGuard`); a sentence that fails gets `reasks`
-targeted re-asks, and one that still fails is left out — the rules' or the generic points stand
-in for it, the rest of the page keeps its model-written points. The writer reads the sentences
-that pass back (when it can), and one that reads as the opposite decision is left out too. Then
-the page's guards run (`run_guards`); a page that fails them is replaced by the rules' page, then
-by the fixed template points, and `fallback` says which point or page failed which guards.
-
-A point writer has `awrite(note, language, *, draft=None, problems=None) -> str` (or is a plain
-callable with that signature) and may have `aread(texts) -> ["approved" | "not approved" |
-"not said", ...]`; `note` holds decision ("approved"/"not approved"), kind ("reason"/"missing")
-and note (the value).
-"""
+`explain` writes the page by the templates and the rule-based simplifier, then, with a point writer
+(the model, `writer.py`), replaces points one at a time: each sentence is checked on its own
+(`guards.PointGuard`), re-asked `reasks` times, and left out when it still fails or reads back as the
+opposite decision. A page that fails `run_guards` is replaced by the rules' page, then by the fixed
+template points; `fallback` says which point or page failed which guards. A point writer has
+`awrite(note, language, *, draft=None, problems=None) -> str` and may have `aread(texts)`."""
 
 from __future__ import annotations
 
@@ -191,8 +177,5 @@ def _merge(first: list[Point], then: list[Point]) -> list[Point]:
         return a.text == b.text or a.ref == b.ref and a.ref != "rationale" or (
             a.evidence is not None and b.evidence is not None and a.evidence.start < b.evidence.end
             and b.evidence.start < a.evidence.end)
-    out: list[Point] = []
-    for p in first:
-        if all(p.text != q.text for q in out):
-            out.append(p)
+    out = [p for k, p in enumerate(first) if all(p.text != q.text for q in first[:k])]
     return out + [p for p in then if not any(overlaps(p, q) for q in first)]

@@ -1,16 +1,8 @@
 """`PatientExplanation`: what one IMR letter means for the injured worker, in plain words.
 
-The same model holds an explanation whoever wrote it (the offline templates, or a model later):
-the guards (`guards.py`) and the renderers (`render.py`) take any `PatientExplanation`.
-
-What comes from where:
-* `decision` and `status` per item: the parser's decision and the vetted status wording
-  (`facts.py`) — never written freely;
-* `next_steps`, `glossary`, `disclaimer`: the vetted, versioned facts (`facts.py`), each with
-  its citation — never from a model;
-* `headline`, `plain_request`, `why`, `what_could_help`: written (by the templates, or a model),
-  then checked by the guards.
-"""
+Whoever wrote it, the guards and renderers take any `PatientExplanation`. Decisions, status wording,
+next steps, glossary and disclaimer come from the parser and the vetted facts (`facts.py`), never
+written freely; the headline, plain request and points are written, then checked by the guards."""
 
 from __future__ import annotations
 

@@ -1,16 +1,8 @@
-"""The model writer: from each grounded reason and missing-documentation value of an item, the
-model writes one short sentence for the worker (`prompts/explain_point.j2`), in the page's
-language — from the parsed and model-filled fields only, never from the letter's text, so nothing
-the letter says to a model can reach it. The point keeps that value's evidence (the letter's
-quote it came from). Everything else (headline, plain request, decisions, status wording, next
-steps, glossary, disclaimer) stays the template's: a model-written headline once added a health
-claim the letter never made ("your neck pain is better now").
-
-`explain()` checks each sentence on its own (`guards.PointGuard`), asks once more for one that
-fails ("rewrite this one sentence for a 6th-grade reader, keep every number: ..."), and has the
-model read the sentences that pass back (`prompts/explain_readback.j2`): one that reads as the
-opposite decision is not shown.
-"""
+"""The model writer: one short sentence for the worker from each grounded reason and missing-
+documentation value (`prompts/explain_point.j2`), from the parsed fields only, never the letter's
+text, so nothing the letter says to a model can reach it. Everything else stays the template's: a
+model-written headline once added a health claim the letter never made ("your neck pain is better
+now"). The model also reads the passing sentences back (`prompts/explain_readback.j2`)."""
 
 from __future__ import annotations
 
