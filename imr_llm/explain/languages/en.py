@@ -73,12 +73,10 @@ def weeks(n: float) -> str:
 
 def body_part(part: tuple, side: str | None, plural: bool) -> str:
     """A paired body part (`templates._PAIRED` row) with its side, without "your"."""
-    one, many = part[0], part[1]
+    noun = part[1] if plural else part[0]
     if side == "bilateral":
-        return f"both {many}"
-    if side in ("left", "right"):
-        return f"{side} {many if plural else one}"
-    return many if plural else one
+        return f"both {part[1]}"
+    return f"{side} {noun}" if side in ("left", "right") else noun
 
 
 def _your(places: list[str]) -> str:
@@ -106,13 +104,8 @@ def as_printed(text: str, suffix: str = "") -> str:
     tokens = text.split()
     letters = [t for t in tokens if re.search(r"[A-Za-z]", t)]
     shouting = letters and sum(t.isupper() for t in letters) / len(letters) > 0.6 and len(letters) >= 3
-    out = []
-    for t in tokens:
-        core = re.sub(r"[^A-Za-z]", "", t)
-        if not shouting and core.isupper() and 1 < len(core) <= 5:
-            out.append(t)
-        else:
-            out.append(t.lower())
+    out = [t if not shouting and (core := re.sub(r"[^A-Za-z]", "", t)).isupper() and 1 < len(core) <= 5 else t.lower()
+           for t in tokens]
     return tidy(" ".join(out)) + suffix
 
 
