@@ -29,3 +29,17 @@ def test_the_first_command_runs_the_main_job_offline():
     out = proc.stdout
     assert "Acupuncture 2xwk x 4 wks lumbar spine" in out and "Not approved" in out
     assert "30 days" in out and "new request" in out  # the appeal window and the new-request route
+
+
+def test_the_layout_section_names_every_module_and_nothing_else():
+    """The README's Layout block: each package folder and module of imr_llm/ named once under its floor, no stale name."""
+    block = re.search(r"## Layout\n\n```\n(.+?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    package = ROOT / "imr_llm"
+    modules = {p.relative_to(package) for p in package.rglob("*.py") if p.stem not in ("__init__", "__main__")}
+    top = {m.name for m in modules if len(m.parts) == 1} | {m.parts[0] + "/" for m in modules if len(m.parts) > 1}
+    named_top = set(re.findall(r"^  (\S+)", block, re.M))
+    assert named_top == top
+    for m in modules:
+        if len(m.parts) > 1:  # a subpackage's modules are named in its entry, with or without ".py"
+            floor = re.search(rf"^  {m.parts[0]}/(.+?)(?=^  \S|\Z)", block, re.M | re.S).group(1)
+            assert re.search(rf"\b{m.stem}\b", floor), f"README Layout does not name {m}"
