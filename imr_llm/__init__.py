@@ -27,7 +27,7 @@ __all__ = ["__version__", "Pipeline", "aextract", "extract", "extract_many", "ex
 def __getattr__(name: str):
     """`imr_llm.aexplain` loads the explanation package (imr_llm.explain) on first use."""
     if name == "aexplain":
-        from .explain import aexplain
+        from .explain import aexplain  # deferred: the vetted text and textstat load only for an explanation
 
         return aexplain
     raise AttributeError(f"module 'imr_llm' has no attribute '{name}'")

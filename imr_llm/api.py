@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from .parsing import PARSER_VERSION, parse, parse_source  # noqa: F401  (parse: a public re-export)
-from .reading import SourceText, read_bytes, read_path, read_text
+from .ocr import annotate
+from .reading import SourceText, read_bytes, read_images, read_path, read_text
 from .schema import Determination, Provenance, schema_hash
 from .version import __version__
 
@@ -62,8 +63,6 @@ class Pipeline:
     def _finish(self, source: SourceText, det: Determination) -> Determination:
         det.provenance = provenance(source, self.enricher)
         if source.ocr is not None:
-            from .ocr import annotate
-
             annotate(source, det)
         return det
 
@@ -118,8 +117,6 @@ def extract_text(text: str, model=None, **options) -> Determination:
 
 def extract_images(images, model=None, *, name: str | None = None, **options) -> Determination:
     """One letter from pictures of its pages, in order (paths or (bytes, name) pairs), read by OCR."""
-    from .reading import read_images
-
     with Pipeline(model, **options) as pipeline:
         return pipeline.extract_source(read_images(list(images), name=name))
 

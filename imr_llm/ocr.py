@@ -70,7 +70,7 @@ class OcrReading:
 
 class _Engine:
     def __init__(self, tessdata: str) -> None:
-        import tesserocr
+        import tesserocr  # deferred: see the module note
 
         self.tesserocr = tesserocr
         self.tessdata = tessdata
@@ -151,7 +151,7 @@ def engine(name: str = "<letter>") -> _Engine:
     with _ENGINE_LOCK:
         if _ENGINE is None:
             try:
-                import tesserocr  # noqa: F401
+                import tesserocr  # noqa: F401  (deferred: is the engine installed?)
             except ImportError:
                 raise OcrUnavailable(
                     f"{name}: has pages that are pictures, and the OCR engine is not installed: "
@@ -181,7 +181,7 @@ def available() -> bool:
 def open_images(data: bytes, name: str, max_pages: int) -> list:
     """An image file's pages as Pillow images, each with its recorded dpi (or None) in `info["imr_dpi"]`;
     more than `max_pages` are refused before any is loaded."""
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps  # deferred: see the module note
 
     Image.MAX_IMAGE_PIXELS = None  # checked here, with our own message
     pages = []
@@ -223,8 +223,8 @@ def image_kind(data: bytes) -> str | None:
 
 def prepare(image, dpi: float | None):
     """A page ready for recognition: (grey image, the dpi it now has, steps applied)."""
-    import numpy as np
-    from PIL import Image
+    import numpy as np  # deferred: see the module note
+    from PIL import Image  # deferred: see the module note
 
     steps: list[str] = []
     g = image.convert("L") if image.mode != "L" else image
@@ -256,7 +256,7 @@ def prepare(image, dpi: float | None):
 
 def has_ink(image) -> bool:
     """Whether a page shows anything (a blank page is not read)."""
-    import numpy as np
+    import numpy as np  # deferred: see the module note
 
     small = image.convert("L").reduce(4) if min(image.size) >= 64 else image.convert("L")
     a = np.asarray(small, dtype=np.int16)
@@ -268,8 +268,8 @@ def has_ink(image) -> bool:
 
 def _flatten(g):
     """Divide the page by its background (paper shade and uneven light), stretch the ink to black."""
-    import numpy as np
-    from PIL import Image, ImageFilter
+    import numpy as np  # deferred: see the module note
+    from PIL import Image, ImageFilter  # deferred: see the module note
 
     k = 8
     small = g.reduce(k) if min(g.size) >= 8 * k else g
@@ -290,7 +290,7 @@ def _flatten(g):
 
 def _skew_angle(a) -> float:
     """The page's skew in degrees (counter-clockwise positive, as PIL's rotate takes it), 0.0 when unsure."""
-    import numpy as np
+    import numpy as np  # deferred: see the module note
 
     step = max(1, a.shape[1] // 900)
     small = a[::step, ::step]
@@ -318,8 +318,8 @@ def _skew_angle(a) -> float:
 
 def _page_quad(g):
     """The corners (tl, tr, br, bl) of a page lying on a darker background; None for a scan."""
-    import numpy as np
-    from PIL import ImageFilter
+    import numpy as np  # deferred: see the module note
+    from PIL import ImageFilter  # deferred: see the module note
 
     f = max(1, max(g.size) // 500)
     small = g.reduce(f) if f > 1 else g
@@ -352,8 +352,8 @@ def _page_quad(g):
 
 def _straighten(g, quad):
     """The page inside `quad` as a rectangle of the page's own proportions."""
-    import numpy as np
-    from PIL import Image
+    import numpy as np  # deferred: see the module note
+    from PIL import Image  # deferred: see the module note
 
     tl, tr, br, bl = (np.array(p) for p in quad)
     out_w = int(round(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
@@ -363,7 +363,7 @@ def _straighten(g, quad):
 
 
 def _perspective_coeffs(out_pts, in_pts) -> list[float]:
-    import numpy as np
+    import numpy as np  # deferred: see the module note
 
     rows, rhs = [], []
     for (x, y), (u, v) in zip(out_pts, in_pts):

@@ -383,7 +383,7 @@ def _unicode_encoding(data: bytes) -> str | None:
 
 
 def _read_pdf(data: bytes, name: str) -> SourceText:
-    import pypdfium2 as pdfium  # imported here: text-only users never pay for it
+    import pypdfium2 as pdfium  # deferred: text-only users never pay for it
 
     try:
         doc = pdfium.PdfDocument(data)
@@ -413,7 +413,7 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
 
 def _pdf_pages(doc, name: str) -> tuple[list[str], list]:
     """Each page's text, and the pages read by OCR: a page with no text that shows a picture."""
-    import pypdfium2.raw as pdfium_c  # with pypdfium2, above
+    import pypdfium2.raw as pdfium_c  # deferred, with pypdfium2 above
 
     texts: list[str] = []
     ocr_pages: list = []

@@ -1,9 +1,7 @@
 """The architecture as a test: import-linter's contracts (pyproject.toml, [tool.importlinter]), and
 the house rules no linter checks: no function over 60 lines, no private name (`_x`) imported from
-another module, and on the lower floors no import inside a function except a heavy optional one.
-
-Checks that fail today only because of the upper floors (being rewritten in issue 18) are marked
-xfail(strict=False) with the floor named; they pass once those floors land, and then lose the mark.
+another module, and no import inside a function unless a comment there says what it defers (on the
+lower floors only a heavy dependency: a text letter never loads them).
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ LOWER = ["errors.py", "schema.py", "taxonomy.py", "version.py", "runtime.py", "o
          "ocr.py", "safety.py", "parsing"]
 MODEL_SIDE = ["model", "cache.py", "prompts.py", "enrich", "explain"]
 FRONT_ENDS = ["__init__.py", "__main__.py", "api.py", "runs", "render.py", "redaction.py", "evaluation", "cli"]
-REWRITING = "the {} floor is being rewritten (issue 18, other parts): lift this mark when it lands"
 
 
 def _files(floor: list[str]) -> list[Path]:
@@ -36,12 +33,9 @@ def _files(floor: list[str]) -> list[Path]:
     return out
 
 
-def _floors(lower_only: bool = False, rewriting: tuple[str, ...] = ()) -> list:
-    upper = [] if lower_only else [
-        pytest.param(floor, id=name, marks=[pytest.mark.xfail(strict=False, reason=REWRITING.format(name))]
-                     if name in rewriting else [])
-        for name, floor in (("model side", MODEL_SIDE), ("front ends", FRONT_ENDS))]
-    return [pytest.param(LOWER, id="lower floors"), *upper]
+def _floors() -> list:
+    return [pytest.param(floor, id=name)
+            for name, floor in (("lower floors", LOWER), ("model side", MODEL_SIDE), ("front ends", FRONT_ENDS))]
 
 
 def test_every_module_is_on_a_floor():
@@ -74,19 +68,21 @@ def test_no_private_name_imported_from_another_module(floor):
     assert private == []
 
 
-@pytest.mark.parametrize("floor", _floors(lower_only=True))
-def test_imports_inside_functions_only_defer_heavy_dependencies(floor):
-    inside = []
+@pytest.mark.parametrize("floor", _floors())
+def test_imports_inside_functions_say_what_they_defer(floor):
+    """Each import inside a function has a comment saying "deferred" on its line or above it in the same
+    function; on the lower floors it may only defer a HEAVY dependency."""
+    bad = []
     for path in _files(floor):
-        for fn in ast.walk(ast.parse(path.read_text())):
+        lines = path.read_text().splitlines()
+        for fn in ast.walk(ast.parse("\n".join(lines))):
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             for node in ast.walk(fn):
-                if isinstance(node, ast.Import):
-                    names = [a.name for a in node.names]
-                elif isinstance(node, ast.ImportFrom):
-                    names = [("." * node.level) + (node.module or "")]
-                else:
+                if not isinstance(node, (ast.Import, ast.ImportFrom)):
                     continue
-                inside += [f"{path.relative_to(PACKAGE)}:{node.lineno} {n}" for n in names if n.split(".")[0] not in HEAVY]
-    assert inside == []
+                name = node.names[0].name if isinstance(node, ast.Import) else "." * node.level + (node.module or "")
+                said = any("#" in line and "deferred" in line.split("#", 1)[1] for line in lines[fn.lineno - 1:node.lineno])
+                if not said or (floor is LOWER and name.split(".")[0] not in HEAVY):
+                    bad.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {name}")
+    assert bad == []

@@ -9,8 +9,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from rich.console import Console
+
 from ..api import Pipeline
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, ImrError
+from ..evaluation.baseline import compare, load_baseline, write_baseline
+from ..evaluation.gold import SUITES_FILE, find_suites_file, load_suite, load_suites_file, read_suites_file
+from ..evaluation.judge import FreeTextJudge
+from ..evaluation.report import print_terminal, write_html, write_json
+from ..evaluation.runner import run_eval
 from ..explain import languages
 from ..runs.summary import Progress
 from .common import add_model_arguments, model_config_from_args
@@ -46,11 +53,6 @@ def _error(message: str) -> None:
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from ..evaluation.baseline import compare, load_baseline, write_baseline
-    from ..evaluation.report import print_terminal, write_html, write_json
-
     console = Console(stderr=False)
     try:
         suites, notes, default_baseline = _load_suites(args)
@@ -90,8 +92,6 @@ def eval_command(args: argparse.Namespace) -> int:
 
 def _load_suites(args: argparse.Namespace):
     """(suites, notes, default baseline path or None) from --letters/--gold pairs or a suites file."""
-    from ..evaluation.gold import SUITES_FILE, find_suites_file, load_suite, load_suites_file, read_suites_file
-
     letters, golds = args.letters or [], args.gold or []
     if len(letters) != len(golds):
         raise ConfigError("give --letters and --gold in pairs")
@@ -135,9 +135,6 @@ def _suite_names(folders: list[Path]) -> list[str]:
 
 def _run(args: argparse.Namespace, suites, config):
     """One Pipeline's extraction, scored, with a progress bar; the model (if any) also judges free text."""
-    from ..evaluation.judge import FreeTextJudge
-    from ..evaluation.runner import run_eval
-
     with Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache) as pipeline, \
             Progress(sum(len(s.pairs) for s in suites)) as progress:
         judge = None

@@ -3,10 +3,14 @@ model than a free 0-1 score); the score is the share covered. Calls are cached, 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field, create_model
 
-from ..model.client import StructuredClient
 from ..prompts import Prompt, load_prompt
+
+if TYPE_CHECKING:  # the client loads openai and instructor: `imr-llm eval` without a model never needs them
+    from ..model.client import StructuredClient
 
 FIELD_DESCRIPTIONS = {
     "reasons": "the reviewer's reasons for the decision",

@@ -10,10 +10,10 @@ template points; `fallback` says which point or page failed which guards. A poin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from ..errors import ImrError
 from ..reading import SourceText
+from ..runtime import run_sync
 from ..safety import without_planted
 from ..schema import Determination
 from . import facts
@@ -22,8 +22,6 @@ from .guards import PointGuard, run_guards
 from .model import Fallback, GuardResult, Language, PatientExplanation, Point, WrittenBy
 from .points import points_for, reason_clause
 from .templates import shown_text, specific_points, what_could_help, why_points, write_template
-
-Writer = Callable[..., str]
 
 __all__ = ["FACTS_VERSION", "PatientExplanation", "aexplain", "explain", "run_guards",
            "write_template"]
@@ -42,8 +40,6 @@ def explain(det: Determination, source: SourceText | str, language: Language = "
     The sync face of `aexplain` (the same code)."""
     if writer is None:
         return _drive(aexplain(det, source, language, reasks=reasks))  # nothing to wait on
-    from ..runtime import run_sync
-
     return run_sync(aexplain(det, source, language, writer, reasks=reasks))
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from textstat.textstat import textstatistics
+
 from ..parsing.items import decision_word
 from ..reading import SourceText, fold
 from ..safety import YOU_NOTE, findings_in
@@ -140,8 +142,6 @@ def check_numbers(expl: PatientExplanation, source: SourceText | str) -> GuardRe
 
 @lru_cache(maxsize=None)
 def _scorer(textstat_lang: str):
-    from textstat.textstat import textstatistics
-
     scorer = textstatistics()
     scorer.set_lang(textstat_lang)
     return scorer
