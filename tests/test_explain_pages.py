@@ -17,7 +17,7 @@ from imr_llm.api import Pipeline, load
 from imr_llm.cli import main
 from imr_llm.explain import explain, facts, languages, run_guards, write_template
 from imr_llm.explain.guards import readback_headline
-from imr_llm.explain.model import WhyPoint
+from imr_llm.explain.model import Point
 from imr_llm.explain.render import render
 from imr_llm.schema import Conflict
 from conftest import DEV_LETTERS, LETTERS, needs_dev_letters
@@ -79,7 +79,7 @@ def test_the_decision_guard_reads_no_decision_in_the_letters_own_words():
         expl.items[0].plain_request = UR_MODIFIED.lower() if language == "en" else f"la carta lo llama: «{UR_MODIFIED}»"
         assert run_guards(expl, det, text)[0].passed
         # the explanation's own claim still is
-        expl.items[0].why.append(WhyPoint(text="This treatment was authorized." if language == "en"
+        expl.items[0].why.append(Point(text="This treatment was authorized." if language == "en"
                                           else "Este tratamiento fue aprobado."))
         assert not run_guards(expl, det, text)[0].passed
 

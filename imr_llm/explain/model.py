@@ -42,9 +42,6 @@ class Point(_Strict):
                                                   "the guards; None for fixed sentences")
 
 
-WhyPoint = Point  # the name the why points had first
-
-
 class ExplainedItem(_Strict):
     """One disputed treatment, explained."""
 
