@@ -7,8 +7,12 @@ import subprocess
 import sys
 
 import pytest
+from rich.console import Console
 
+from imr_llm import extract
 from imr_llm.cli import main
+from imr_llm.render import print_determination
+from imr_llm.schema import ModelStep, ModelUsage, Quantity
 from conftest import LETTERS, ROOT
 
 BAD = ROOT / "tests" / "fixtures" / "bad"
@@ -157,3 +161,19 @@ def test_cache_stats_and_clear(capsys, tmp_path):
     assert code == 0 and "cleared 2" in out
     code, out, _ = run(capsys, "cache", "stats", "--cache-dir", str(tmp_path / "c"))
     assert "0 cached responses" in out
+
+
+def test_the_terminal_table_shows_the_model_fields_and_the_model_step():
+    """With a model, the default output lists each item's model-filled fields and the step's usage."""
+    det = extract(SEED)
+    item = det.items[0]
+    item.service, item.category, item.subcategory = "Acupuncture", "Physical Medicine", "Acupuncture"
+    item.quantity, item.body_regions, item.laterality = Quantity(raw="2xwk x 4 wks"), ["low_back"], "left"
+    item.reasons, item.missing_documentation = ["no functional improvement"], ["a home exercise program"]
+    det.model_step = ModelStep(status="complete", model="m1", usage=ModelUsage(calls=2, cache_hits=1))
+    console = Console(record=True, width=200)
+    print_determination(console, "seed", det.model_dump(mode="json"))
+    out = console.export_text()
+    assert "1. Acupuncture  [Physical Medicine / Acupuncture]  left low_back  qty: 2xwk x 4 wks" in out
+    assert "why: no functional improvement" in out and "not shown: a home exercise program" in out
+    assert "model m1: complete; 2 calls, 1 cache hits" in out and "not requested" not in out
