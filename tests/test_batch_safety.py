@@ -3,6 +3,7 @@ line as the commit point, per-letter limits where the work runs, and Ctrl-C at a
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import imr_llm
 from imr_llm.cli import main
 from conftest import LETTERS, ROOT
 from pdfwriter import flate_bomb_pdf, overprinted_text_pdf
@@ -311,3 +313,33 @@ def test_a_letter_still_in_progress_after_the_grace_is_dropped_and_a_second_ctrl
     assert not [pid for pid in workers if _alive(pid)]  # the PDF's worker was ended by the batch
     rows = _check_whole(tmp_path, out)
     assert len(rows) == distinct and not any(r["source"].endswith("000-slow.pdf") for r in rows)
+
+
+def test_a_ctrl_c_while_the_command_is_still_loading_is_one_line_and_status_130():
+    """The console script's entry (`imr_llm.__main__:main`) imports the command inside its guard; a
+    KeyboardInterrupt raised by that import (made certain here by an import hook) is no traceback."""
+    hook = ("import sys\n"
+            "class Interrupt:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'imr_llm.cli':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "from imr_llm.__main__ import main\n"
+            "sys.exit(main())\n")
+    proc = subprocess.run([sys.executable, "-c", hook, "extract", "x.txt"], cwd=ROOT, capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (130, "imr-llm: interrupted\n", "")
+
+
+def test_import_imr_llm_loads_no_module_until_a_name_is_used():
+    """`import imr_llm` is the version only (so the command's guard covers nearly its whole start);
+    each public name still loads on first use, and the names a type checker sees are the same ones."""
+    code = ("import sys, imr_llm\n"
+            "before = sorted(m for m in sys.modules if m.startswith('imr_llm'))\n"
+            "loaded = [getattr(imr_llm, name) for name in imr_llm.__all__ + ['aexplain']]\n"
+            "print(before, all(loaded))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.stdout.strip() == "['imr_llm', 'imr_llm.version'] True", proc.stderr
+    init = ast.parse((ROOT / "imr_llm" / "__init__.py").read_text())
+    checked = {alias.name for node in ast.walk(init) if isinstance(node, ast.If)
+               for stmt in node.body if isinstance(stmt, ast.ImportFrom) for alias in stmt.names}
+    assert checked == set(imr_llm._HOME)
