@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -133,3 +134,39 @@ def test_unfamiliar_ur_wording_is_flagged_not_guessed():
     item = det.items[0]
     assert item.modified_by_ur and item.original_request is None and item.disputed_portion is None
     assert any("UR-modified wording not recognised" in w for w in det.warnings)
+
+
+def _one_item_letter() -> str:
+    text = render(LetterSpec(items=[ItemSpec("Norco 10/325mg #90", "upheld", 0, 1)], header="rows", width=400))
+    assert "Therefore, the request is not medically necessary." in text
+    return text
+
+
+@pytest.mark.parametrize("printed", ["13/45/2017", "01/05-2017"])
+def test_a_header_date_that_is_no_calendar_date_is_left_out_and_the_next_date_goes_to_its_own_label(printed):
+    # no 45th day; two different separators are no date either
+    det = imr_llm.extract_text(_one_item_letter().replace("01/05/2017", printed))
+    assert det.date_assigned is None
+    assert (str(det.date_of_injury), str(det.decision_date)) == ("2016-10-22", "2017-02-02")
+
+
+def test_a_verdict_quoted_from_a_guideline_is_not_the_reviewers():
+    text = _one_item_letter().replace("necessary.", 'necessary. The guideline reads, "opioids are medically necessary" '
+                                                   "after surgery.")
+    item = imr_llm.extract_text(text).items[0]
+    assert (item.decision, item.verdict_phrase) == ("upheld", "is not medically necessary")
+
+
+def test_a_closing_verdict_with_no_verb_before_it_but_being_is_not_read():
+    text = _one_item_letter().replace("Therefore, the request is not medically necessary.",
+                                      "Therefore, the request being approved.")
+    item = imr_llm.extract_text(text).items[0]
+    assert (item.decision, item.verdict_phrase) == ("upheld", None)
+
+
+def test_non_mtus_words_before_the_first_named_guideline_are_a_citation_of_their_own():
+    text = _one_item_letter().replace(
+        "MAXIMUS guideline: Decision based on MTUS Chronic Pain Medical Treatment 2016, Section(s): Physical medicine "
+        "treatment.", "MAXIMUS guideline: Decision based on Non-MTUS Citation: see the Pain journal, ODG Knee")
+    basis = imr_llm.extract_text(text).items[0].reviewer_basis
+    assert [(c.family, c.raw) for c in basis.citations] == [("OTHER", "see the Pain journal"), ("ODG", "ODG Knee")]

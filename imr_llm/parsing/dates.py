@@ -29,13 +29,9 @@ class FoundDate:
 
 
 def parse_date(text: str) -> date | None:
-    """Parse one date string; None when it is not a valid calendar date."""
-    text = text.strip()
-    m = NUMERIC_DATE.fullmatch(text)
-    if m:
-        return _numeric(m)
-    m = WORD_DATE.fullmatch(text)
-    return _worded(m) if m else None
+    """Parse one numeric date (a header value); None when it is not a valid calendar date."""
+    m = NUMERIC_DATE.fullmatch(text.strip())
+    return _numeric(m) if m else None
 
 
 def _numeric(m: re.Match[str]) -> date | None:

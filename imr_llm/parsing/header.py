@@ -4,7 +4,6 @@ to the oldest waiting label that accepts its kind (a date, a case number, a prio
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass
 
@@ -54,12 +53,8 @@ def parse_header(source: SourceText) -> dict[str, HeaderField]:
         return {}
     tokens = [(m.start(), m.end(), "label", m.lastgroup or "")  # (start, end, "label"|"value", name-or-kind)
               for m in finditer_words(_LABEL_RE, text, _LABEL_STARTS, start, end)]
-    label_starts = [s for s, _, _, _ in tokens]  # labels do not overlap and are in text order
-    for m in _VALUE_RE.finditer(text, start, end):
-        i = bisect.bisect_right(label_starts, m.start()) - 1
-        if i >= 0 and m.start() < tokens[i][1]:  # inside a label
-            continue
-        tokens.append((m.start(), m.end(), "value", m.lastgroup or ""))
+    # a label's words hold no digit and no priority word: no value starts inside one
+    tokens += [(m.start(), m.end(), "value", m.lastgroup or "") for m in _VALUE_RE.finditer(text, start, end)]
     tokens.sort()
 
     waiting: list[str] = []
