@@ -138,6 +138,13 @@ def test_a_response_model_is_wrapped_once_and_answers_are_still_ours():
     assert instructor.response_schema(RequestAnswer) is not wrapped  # what instructor does per call otherwise
 
 
+def test_the_printed_schema_stays_compact_when_asked_with_pydantics_options():
+    schema = RequestAnswer.model_json_schema(mode="validation")
+    assert schema == RequestAnswer.model_json_schema()
+    assert '"title"' not in json.dumps(schema) and '"enum"' not in json.dumps(schema)  # the grammar keeps both
+    assert '"enum"' in json.dumps(RequestAnswer.grammar_schema())
+
+
 def test_a_model_with_async_validators_is_refused_every_time():
     from instructor.v2.core import patch
     from instructor.v2.validation import async_validators

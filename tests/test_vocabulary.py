@@ -145,6 +145,11 @@ def test_sides(heading, side):
     ("Norflex 100mg #60", True, dict(strength="100mg", dispense_qty=60, count=None)),
     ("Lidopro 4%-27.5%-0.0325% 121gm #1", True, dict(strength="4%-27.5%-0.0325%", dispense_qty=1)),
     ("Voltaren 75mg #60 with 3 refills", True, dict(dispense_qty=60, count=None)),
+    # visits: "2 times 4 visits" is 4 visits, a week's count only when the printed total agrees with it
+    ("Acupuncture 2 times 4 visits", False, dict(frequency_per_week=None, duration_weeks=None, count=4, total_sessions=4)),
+    ("Acupuncture 2 times 4 visits (10)", False, dict(frequency_per_week=None, duration_weeks=None, count=10,
+                                                      total_sessions=10)),  # 2 x 4 is not 10: the printed total
+    ("Physical therapy two to 3 sessions", False, dict(count=None, total_sessions=None)),  # a range in words and digits
 ])
 def test_quantity_rules(heading, drug, expected):
     found = find_quantity(heading, drug=drug)
@@ -191,6 +196,8 @@ def test_rules_on_every_labelled_item():
     ("Salonpas pad #30", "salonpas pad", True, "salonpas"),
     ("Nortriptyline HCL 25mg, #30", "nortriptyline hcl", True, "nortriptyline"),
     ("Diclofenac ER 100mg #60", "diclofenac er", True, "diclofenac er"),  # the release form is the drug
+    ("Diclofenac ER 100mg – #60", "diclofenac er", True, "diclofenac er"),  # a non-ASCII heading reads the same
+    ("Diclofenac 100mg – #60 ER", "diclofenac er", True, "diclofenac"),
     ("Twelve infrared acupuncture visits, 2 times weekly", "twelve infrared acupuncture visits", False, "infrared acupuncture"),
     ("MRI (magnetic resonance imaging) of the neck", "magnetic resonance imaging", False, "MRI"),
     ("Three phase bone scan to the left foot", "three phase bone scan", False, "three phase bone scan"),
@@ -228,6 +235,16 @@ def test_fold_maps_exactly_what_ignorecase_reads_as_an_ascii_letter():
             assert len(f) == 1 and "a" <= f <= "z" and re.fullmatch(f, ch, re.I), hex(c)
         else:
             assert fold(ch) == ch, hex(c)
+
+
+@pytest.mark.parametrize("pattern", ["MRI", r"(?P<n>\d+)\s*Visits", "réfill"])
+def test_a_folded_pattern_with_a_capital_or_non_ascii_letter_is_refused(pattern):
+    """Folded text has neither: such a pattern would silently never match."""
+    from imr_llm.enrich.vocabulary import folded
+
+    with pytest.raises(ValueError, match="lower-case ASCII"):
+        folded(pattern)
+    assert folded(r"(?P<n>\d+)\S*\s*visits").match("12 visits")  # escapes and group names keep their case
 
 
 @pytest.fixture()
