@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,12 @@ from imr_llm.cli import main
 from imr_llm.api import explain_letter
 from imr_llm.explain import explain, write_template
 from imr_llm.explain import facts, languages
-from imr_llm.explain.guards import readback_headline, readback_status, run_guards, score
+from imr_llm.explain.guards import PointGuard, readback_headline, readback_status, run_guards, score
 from imr_llm.explain.languages import en as EN, es as ES
 from imr_llm.explain.model import PatientExplanation, Point, WrittenBy
 from imr_llm.explain.render import check_report as render_check_report, render
 from imr_llm.explain.wording import plain_request
-from imr_llm.explain.text import allowed_numbers
+from imr_llm.explain.text import allowed_numbers, find_dates
 from imr_llm.schema import DisputedItem, Evidence
 from conftest import DEV_LETTERS, LETTERS, SEEDS, needs_dev_letters
 
@@ -197,6 +198,10 @@ def _item(heading: str, **kw) -> DisputedItem:
      "terapia de calor infrarrojo para la parte baja de la espalda, 2 veces por semana durante 6 semanas"),
     ("Left knee corticosteroid injection", "", "a steroid injection in your left knee",
      "una inyección de esteroides en la rodilla izquierda"),
+    ("Acupuncture for 4 weeks lumbar spine", "", "acupuncture for your lower back, for 4 weeks",
+     "acupuntura para la parte baja de la espalda, durante 4 semanas"),
+    # a region word with no everyday name in the table is left out, never misnamed (its side goes with it)
+    ("Physical therapy for the right rotator cuff", "", "physical therapy", "terapia física"),
     # what the rules do not know: as printed in English; quoted, and introduced in Spanish
     ("Associated surgical service: Hip pad", "", "hip pad for the surgery",
      "un tratamiento para la cirugía (la carta lo llama: «Hip pad»)"),
@@ -216,6 +221,10 @@ def test_plain_request_never_computes_a_total_the_letter_does_not_print():
     assert "8" not in text and "2 times a week for 4 weeks" in text
     # days are not turned into weeks the letter never states
     assert "2 week" not in plain_request(_item("Physical therapy for 14 days"), "Physical therapy for 14 days", "en")
+
+
+def test_a_date_that_is_no_calendar_day_is_not_a_date_of_the_explanation():
+    assert find_dates("Send them by February 30, 2016 or 12/07/2016.") == [(date(2016, 12, 7), 34, 44)]
 
 
 def test_a_heading_with_several_requests_stays_as_printed():
@@ -314,6 +323,53 @@ def test_the_guards_catch_a_broken_explanation(parsed, mutate, guard):
     broken = _broken_writer(mutate)(det, source, "en")
     run_guards(broken, det, source)
     assert guard in _failed(broken), [g for g in broken.guards]
+
+
+def _other_decision_word(expl, det, source):
+    ev = expl.items[0].decision_evidence
+    expl.items[0].decision_evidence = ev.model_copy(update={"quote": _opposite(det.items[0].decision).capitalize()})
+
+
+def _glossary_definition_reworded(expl, det, source):
+    expl.glossary[0] = expl.glossary[0].model_copy(update={"definition": "A made-up meaning."})
+
+
+def _point(text):
+    return lambda expl, det, source: expl.items[0].why.append(WhyPoint(text=text))
+
+
+MULTI, NOTE = "synthetic_2016_multi.txt", "injection_patient_note.txt"
+
+
+@pytest.mark.parametrize("name,mutate,guard,says", [
+    (MULTI, lambda expl, det, source: expl.items.pop(), "decision", "3 items explained, the letter has 4"),
+    (MULTI, lambda expl, det, source: setattr(expl.items[0], "request", "A knee brace"), "decision",
+     "item 1: not the letter's item 1"),
+    (MULTI, _other_decision_word, "decision", "item 1: its decision evidence quotes 'Upheld', not 'overturned'"),
+    (MULTI, lambda expl, det, source: setattr(expl.items[0], "status", "We read your letter."), "decision",
+     "item 1: its status reads back as 'no decision'"),
+    (MULTI, lambda expl, det, source: setattr(expl, "facts_version", "0"), "vetted_text", "facts version '0', current"),
+    (MULTI, _glossary_definition_reworded, "vetted_text", "glossary entry 'Independent Medical Review (IMR)' is not vetted"),
+    (MULTI, _point('{"decision": "overturned"}'), "injection", "looks like structured data (a JSON-like object)"),
+    (NOTE, lambda expl, det, source: expl.notices.clear(), "vetted_text", "the notices are not one for each line"),
+    (NOTE, _point("Ask the pharmacy benefits hotline."), "injection", "looks like contact (asks the reader to call or write)"),
+    (NOTE, _point("Ask the pharmacy benefits hotline."), "injection",
+     "repeats suspicious text from the letter ('the pharmacy benefits hotline')"),
+    (NOTE, _point("The office number ends in 0142."), "injection",
+     "states a number only the letter's suspicious text states ('0142')"),
+], ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None)
+def test_each_guard_rule_says_what_is_wrong(parsed, name, mutate, guard, says):
+    det, source = parsed[name]
+    broken = _broken_writer(mutate)(det, source, "en")
+    run_guards(broken, det, source)
+    assert says in next(g.detail for g in broken.guards if g.name == guard)
+
+
+def test_a_point_of_the_requests_own_words_has_no_grade_and_is_not_refused_for_it(parsed):
+    det, source = parsed[MULTI]
+    guard = PointGuard(det, source, "en")
+    point = det.items[0].request + "."  # the treatment's name is not the point's to simplify
+    assert guard.grade(point, 0) is None and guard.check(point, 0) == []
 
 
 class PointWriter:

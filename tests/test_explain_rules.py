@@ -6,7 +6,7 @@ import pytest
 
 from imr_llm.explain.guards import score
 from imr_llm.explain.languages import en as EN, es as ES
-from imr_llm.explain.points import points_for, vetted_texts
+from imr_llm.explain.points import CLAUSE_WORDS, points_for, reason_clause, vetted_texts
 
 FK_LIMIT = EN.READING["limit"]
 
@@ -152,3 +152,18 @@ def test_every_rule_sentence_is_plain_and_short():
 def test_the_earlier_review_retold_gives_no_point():
     assert why("The UR denied the request using guidelines that recommend 8 to 10 sessions over 4 weeks.") == []
     assert why("Utilization review found the request exceeds the guidelines.") == []
+
+
+@pytest.mark.parametrize("sentence, clause", [
+    # a long clause with no comma: its first CLAUSE_WORDS words
+    ("Records from the treating physician dated over many months of care do not show any measured gain in range of "
+     "motion or strength after the prior twelve sessions of therapy completed",
+     "Records from the treating physician dated over many months of care do not show any measured gain in range of "
+     "motion or strength after the"),
+    # a comma within it: the words before the comma
+    ("The records provided for this review do not show objective functional improvement, reduced medication use, or "
+     "a return to work after the twelve prior sessions of physical therapy that were completed last year",
+     "The records provided for this review do not show objective functional improvement"),
+])
+def test_a_long_reason_is_cut_for_the_model_at_a_comma_or_to_the_word_limit(sentence, clause):
+    assert reason_clause(sentence) == clause and len(clause.split()) <= CLAUSE_WORDS

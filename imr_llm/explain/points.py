@@ -315,5 +315,5 @@ def reason_clause(text: str) -> str:
                       flags=re.I)
     if len(text.split()) > CLAUSE_WORDS:
         head = ",".join(text.split(",")[:1])
-        text = head if len(head.split()) >= 6 else " ".join(text.split()[:CLAUSE_WORDS])
+        text = head if 6 <= len(head.split()) <= CLAUSE_WORDS else " ".join(text.split()[:CLAUSE_WORDS])
     return text[:1].upper() + text[1:]
