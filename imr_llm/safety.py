@@ -240,11 +240,9 @@ Sections = list[tuple[str, int, int]]  # (name, normalized start, end), most spe
 
 
 def section_at(sections: Sections, start: int, end: int) -> tuple[str, int, int]:
-    """The most specific section holding normalized offset `start`: ("items[0].rationale", s, e), ..."""
-    for name, s, e in sections:
-        if s <= start < e:
-            return name, s, e
-    return "letter", 0, 0
+    """The most specific section holding normalized offset `start`: ("items[0].rationale", s, e), ...
+    (the last, ("letter", 0, len(text)), holds every offset of the text)."""
+    return next(section for section in sections if section[1] <= start < section[2])
 
 
 def _applies(det_: Detector, section: str | None) -> bool:

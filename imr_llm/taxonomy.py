@@ -24,13 +24,11 @@ SUBCATEGORIES: dict[str, tuple[str, ...]] = {
 
 
 def subcategory_problem(category: str | None, subcategory: str | None) -> str | None:
-    """Why `subcategory` cannot go with `category` (None when it can). An unknown category is
-    reported by whoever checks categories; here it only means nothing more can be said."""
+    """Why `subcategory` cannot go with `category` (None when it can). `category` is a `schema.Category`
+    (its callers validate it first; tests/test_evaluation.py pins that every one has a row here)."""
     if category is None:
         return None if subcategory is None else f"subcategory {subcategory!r} given without a category"
-    allowed = SUBCATEGORIES.get(category)
-    if allowed is None:
-        return None
+    allowed = SUBCATEGORIES[category]
     if not allowed:
         return None if subcategory is None else f"category {category!r} has no subcategories (subcategory must be null)"
     if subcategory is None or subcategory in allowed:
