@@ -13,6 +13,7 @@ import httpx2 as httpx
 import pytest
 
 from imr_llm.api import Pipeline, extract, load
+from imr_llm.errors import ConfigError
 from imr_llm.enrich.grounding import Section, ground, locate
 from imr_llm.model import ModelConfig
 from imr_llm.parsing import parse
@@ -351,6 +352,22 @@ def test_a_quantity_without_a_number_or_unit_is_no_quantity(tmp_path):
     assert "items[0].quantity: no number or unit in the model's quantity words" in det.model_step.dropped
     assert (item.category, item.subcategory) == ("Diagnostic Testing", "Imaging/Radiology")  # structural + words
     assert item.evidence["category"].origin == "section_table"
+
+
+def test_an_unknown_requests_per_call_mode_is_a_config_error_naming_the_modes():
+    with pytest.raises(ConfigError, match=r"requests_per_call must be one of fields, fields-letter \(got 'every-token'\)"):
+        Pipeline(CONFIG, use_cache=False, requests_per_call="every-token")
+
+
+def test_the_models_quantity_words_found_in_a_damaged_heading_give_the_quantity(tmp_path):
+    """"wek": the heading's own words state no quantity the rules read; the model's, found in it, do."""
+    answer = {"service": "acupuncture", "category": "Rehabilitation", "subcategory": "Acupuncture",
+              "body_regions": ["neck"], "laterality": None, "quantity": "one time per week"}
+    with _one_answer_pipeline(tmp_path, answer) as pipeline:
+        det = pipeline.extract(_letter(tmp_path, "Acupuncture for the neck, one time per wek", "Acupuncture"))
+    item = det.items[0]
+    assert (item.quantity.raw, item.quantity.frequency_per_week, item.quantity.count) == ("one time per week", 1, None)
+    assert (item.evidence["quantity"].quote, item.evidence["quantity"].origin) == ("one time per wek", "model")
 
 
 def test_the_model_is_the_last_decider_and_never_says_dental_unasked(tmp_path):
