@@ -335,7 +335,7 @@ def _glossary_definition_reworded(expl, det, source):
 
 
 def _point(text):
-    return lambda expl, det, source: expl.items[0].why.append(WhyPoint(text=text))
+    return lambda expl, det, source: expl.items[0].why.append(Point(text=text))
 
 
 MULTI, NOTE = "synthetic_2016_multi.txt", "injection_patient_note.txt"
