@@ -7,6 +7,8 @@ import pytest
 from imr_llm.explain.guards import score
 from imr_llm.explain.languages import en as EN, es as ES
 from imr_llm.explain.points import CLAUSE_WORDS, points_for, reason_clause, vetted_texts
+from imr_llm.explain.text import find_dates as text_dates
+from imr_llm.parsing.dates import find_dates as parser_dates
 
 FK_LIMIT = EN.READING["limit"]
 
@@ -167,3 +169,10 @@ def test_the_earlier_review_retold_gives_no_point():
 ])
 def test_a_long_reason_is_cut_for_the_model_at_a_comma_or_to_the_word_limit(sentence, clause):
     assert reason_clause(sentence) == clause and len(clause.split()) <= CLAUSE_WORDS
+
+
+@pytest.mark.parametrize("printed, year", [("10/14/60", 1960), ("10/14/49", 2049), ("10/14/50", 1950), ("10/14/2060", 2060)])
+def test_the_guards_read_a_two_digit_year_as_the_parser_does(printed, year):
+    """One rule for a printed year (parsing.dates.full_year): a page's date and the letter's are the same day."""
+    assert [d.year for d, _, _ in text_dates(f"injured on {printed}")] == [year]
+    assert [f.value.year for f in parser_dates(f"injured on {printed}")] == [year]

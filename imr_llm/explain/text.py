@@ -7,19 +7,11 @@ import re
 from datetime import date
 from functools import lru_cache
 
-_NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-    "sixty": 60, "ninety": 90, "hundred": 100, "single": 1, "once": 1, "twice": 2,
-    # Spanish
-    "uno": 1, "una": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7, "ocho": 8,
-    "nueve": 9, "diez": 10, "once_es": 11, "doce": 12, "quince": 15, "veinte": 20, "treinta": 30,
-}
-_MONTHS = {m: i for i, m in enumerate(
-    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-     "november", "december"], start=1)}
-_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
+from ..enrich.quantity import NUMBER_WORDS
+from ..parsing.dates import MONTHS, full_year
+
+# the letter's number words (the quantity reader's) and the round ones a rationale may spell out
+_NUMBER_WORDS = {**NUMBER_WORDS, "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "hundred": 100}
 _MONTHS_ES = {m: i for i, m in enumerate(
     ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
      "noviembre", "diciembre"], start=1)}
@@ -31,22 +23,17 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?|(?<=[A-Za-z#$(/-])\d+(
 _WORD = re.compile(r"[a-záéíóúñü]+(?:'[a-z]+)?", re.I)
 
 
-def _year(y: str) -> int:
-    n = int(y)
-    return n + (2000 if n < 70 else 1900) if len(y) == 2 else n
-
-
 def find_dates(text: str) -> list[tuple[date, int, int]]:
     """Dates written as 12/07/2016, 12-7-16, December 7, 2016 or 7 de diciembre de 2016."""
     found: list[tuple[date, int, int]] = []
     # each pattern, its month names (None: a number) and its groups of year, month and day
-    for regex, months, (y, mo, d) in ((_NUMERIC_DATE, None, (3, 1, 2)), (_WORDY_DATE, _MONTHS, (3, 1, 2)),
+    for regex, months, (y, mo, d) in ((_NUMERIC_DATE, None, (3, 1, 2)), (_WORDY_DATE, MONTHS, (3, 1, 2)),
                                       (_WORDY_DATE_ES, _MONTHS_ES, (3, 2, 1))):
         for m in regex.finditer(text):
             month = int(m.group(mo)) if months is None else months.get(m.group(mo).lower())
             try:
                 if month:
-                    found.append((date(_year(m.group(y)), month, int(m.group(d))), m.start(), m.end()))
+                    found.append((date(full_year(m.group(y)), month, int(m.group(d))), m.start(), m.end()))
             except ValueError:  # no such day
                 continue
     return found

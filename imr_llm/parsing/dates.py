@@ -34,11 +34,14 @@ def parse_date(text: str) -> date | None:
     return _numeric(m) if m else None
 
 
+def full_year(year: str) -> int:
+    """A printed year as four digits: two-digit years are 1950-2049 (letters cover injuries from the 1950s on)."""
+    y = int(year)
+    return y + (2000 if y < 50 else 1900) if len(year) == 2 else y
+
+
 def _numeric(m: re.Match[str]) -> date | None:
-    y = int(m.group(4))
-    if len(m.group(4)) == 2:  # two-digit years: letters cover injuries from the 1950s on
-        y += 2000 if y < 50 else 1900
-    return _make(y, int(m.group(1)), int(m.group(3)))
+    return _make(full_year(m.group(4)), int(m.group(1)), int(m.group(3)))
 
 
 def _worded(m: re.Match[str]) -> date | None:
