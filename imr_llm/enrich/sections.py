@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 from .vocabulary import course_of_sessions, fold, folded
 
-VERSION = "1"  # bump whenever a row changes (it is stamped in the model step's provenance)
-
 CPMTG = "MTUS Chronic Pain Medical Treatment Guidelines (8 CCR 9792.24.2), topic list"
 ACOEM = "MTUS ACOEM Practice Guidelines, 2nd ed. (8 CCR 9792.23), chapter sections"
 ACU = "MTUS Acupuncture Medical Treatment Guidelines (8 CCR 9792.24.1)"
