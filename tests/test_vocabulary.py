@@ -150,6 +150,12 @@ def test_sides(heading, side):
     ("Acupuncture 2 times 4 visits (10)", False, dict(frequency_per_week=None, duration_weeks=None, count=10,
                                                       total_sessions=10)),  # 2 x 4 is not 10: the printed total
     ("Physical therapy two to 3 sessions", False, dict(count=None, total_sessions=None)),  # a range in words and digits
+    # home health: days a week are how often, hours a day are no count and no duration
+    ("Home health aide 4 hrs/day x 5 days/wk", False, dict(frequency_per_week=5, count=None, duration_weeks=None,
+                                                          total_sessions=None)),
+    ("Home health 4 hours per day 5 days a week for 6 weeks", False, dict(frequency_per_week=5, duration_weeks=6,
+                                                                          count=None, total_sessions=30)),
+    ("Home health care 7 days/wk x 2 weeks", False, dict(frequency_per_week=7, duration_weeks=2, total_sessions=14)),
 ])
 def test_quantity_rules(heading, drug, expected):
     found = find_quantity(heading, drug=drug)
@@ -163,6 +169,8 @@ def test_quantity_rules(heading, drug, expected):
 def test_no_quantity_words_no_quantity():
     assert find_quantity("Open MRI of the lumbar spine") is None
     assert parse_quantity("2 times a week for 3 weeks").total_sessions == 6
+    assert find_quantity("Home health aide 8 hours a day") is None  # hours of care: no count, no duration
+    assert parse_quantity("4 hrs/day").count is None  # the model's words alone: 4 is hours, not units
 
 
 def fitting_gold() -> list[Path]:

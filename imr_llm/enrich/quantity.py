@@ -25,10 +25,11 @@ _SESSIONS = r"(?:sessions?|visits?|treatments?|appointments?)"
 _PATTERNS: dict[str, re.Pattern] = {
     # "2 times a week for 6 weeks", "2xwk x 4 wks", "three times per week for four weeks", "2 times 4", "2 X 4"
     "freq_dur": folded(rf"(?<![\w.])(?P<f>{_RANGE}|{_NUM})\s*(?:x|times?)\s*(?:(?:(?:a|per|/)?\s*(?:wk|week|weekly)s?\b)?\s*(?:,\s*)?(?:for|x|times|over)\s*)?(?P<d>{_RANGE}|{_NUM})\s*(?P<u>wks?|weeks?|visits?|sessions?)?(?:\s*\((?P<t>\d+)\s*(?:sessions?|visits?)?\))?"),
-    "freq": folded(rf"(?P<f>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times?)?\s*(?:a|per|/)\s*(?:wk|week)\b|(?P<f2>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times)?\s*weekly"),
+    "freq": folded(rf"(?P<f>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times?|days?)?\s*(?:a|per|/)\s*(?:wk|week)\b|(?P<f2>{_RANGE}|{_NUM}|once|twice|thrice)\s*(?:x|times)?\s*weekly"),
     "daily": folded(r"\bdaily\b"),
-    "count": folded(rf"(?P<n>{_RANGE}|{_NUM})\s*(?:\((?P<n2>\d+)\)\s*)?(?:[a-z/-]+\s+){{0,3}}?{_SESSIONS}\b|(?<![a-z])(?<!\d\s)(?<!\d)(?:x|times)\s*(?P<n3>\d+)\s*{_SESSIONS}?(?!\s*(?:mg|mcg|ml|%|/|weeks?|wks?|x))|#\s*(?P<hash>\d+)|\((?P<paren>\d+)\)|^\s*(?P<lead>(?!single){_NUM})\b(?!\s*(?:-|to|times|x|months?|weeks?|days?|%|mg|mcg|ml|/|\.\d|phase|level|part|view))"),
-    "duration": folded(rf"(?:for\s+)?(?P<d>{_RANGE}|{_NUM})[\s-]*(?P<u>days?|weeks?|wks?|months?)(?:\s+(?:rental|supply|coverage))?|(?P<d2>{_NUM})[\s-]*(?P<u2>day|week|month)\s+rental"),
+    "count": folded(rf"(?P<n>{_RANGE}|{_NUM})\s*(?:\((?P<n2>\d+)\)\s*)?(?:[a-z/-]+\s+){{0,3}}?{_SESSIONS}\b|(?<![a-z])(?<!\d\s)(?<!\d)(?:x|times)\s*(?P<n3>\d+)\s*{_SESSIONS}?(?!\s*(?:mg|mcg|ml|%|/|weeks?|wks?|days?|hours?|hrs?|x))|#\s*(?P<hash>\d+)|\((?P<paren>\d+)\)|^\s*(?P<lead>(?!single){_NUM})\b(?!\s*(?:-|to|times|x|months?|weeks?|days?|hours?|hrs?|%|mg|mcg|ml|/|\.\d|phase|level|part|view))"),
+    "duration": folded(rf"(?:for\s+)?(?P<d>{_RANGE}|{_NUM})[\s-]*(?P<u>days?|weeks?|wks?|months?)\b(?!\s*(?:a|per|/)\s*(?:wk|week)\b)"
+                       rf"(?:\s+(?:rental|supply|coverage))?|(?P<d2>{_NUM})[\s-]*(?P<u2>day|week|month)\s+rental"),
     "supply": folded(r"day\s+supply\s*:?\s*\d+"),  # "day supply: 30" (a drug's days, not a count)
     "strength": folded(r"\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?\s*(?:mg|mcg|meq|gm|g|ml|%)(?:/\s*ml)?(?:\s*-\s*\d+(?:\.\d+)?\s*%)*"),
 }
