@@ -1,7 +1,7 @@
 """Languages are modules: a toy language declared here (one module object, registered the way a real
 one is loaded) flows to a patient page in text, Markdown and HTML and through the page guards, in
-its own strings only; a toy language missing one string fails at load, naming it; no code outside
-explain/languages/ compares a language code."""
+its own strings only (its names for services and body parts too); a toy language missing one string
+fails at load, naming it; no code outside explain/languages/ compares a language code."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _toy(drop: tuple[str, ...] = ()) -> ModuleType:
         setattr(toy, name, getattr(en, name))
     toy.NAME, toy.WORDS, toy.GUARDS = "Toy", dict(en.WORDS), dict(en.GUARDS)
     toy.READING = dict(en.READING, name="toy grade", target=7.0, limit=12.0)
-    for table in ("TEMPLATES", "FACTS", "LABELS", "POINTS"):
+    for table in ("TEMPLATES", "FACTS", "LABELS", "POINTS", "SERVICES", "BODY_PARTS"):
         setattr(toy, table, _marked(getattr(en, table)))
     toy.GLOSSARY = {k: (MARK + term, cues, MARK + definition) for k, (term, cues, definition) in en.GLOSSARY.items()}
     if len(drop) == 1:
@@ -79,6 +79,8 @@ def test_a_registered_language_writes_a_whole_page_in_its_own_strings_and_passes
     for item in expl.items:
         shown += [item.status, *(p.text for p in (*item.why, *item.what_could_help))]
     assert all(t.startswith(MARK) for t in shown)  # fixed wording, vetted facts and the rules' points: the toy's
+    therapy = next(i for i in expl.items if i.request.startswith("Physical therapy"))  # a service, a paired body part
+    assert therapy.plain_request == f"6 {MARK}physical therapy visits {MARK}for your right {MARK}knee"  # English grammar
     assert {p.written_by for i in expl.items for p in i.why} == {p.written_by for i in english.items for p in i.why}
     for fmt in ("text", "markdown", "html"):
         page, theirs = render(expl, fmt, source=source), render(english, fmt, source=source)
@@ -107,6 +109,8 @@ def test_a_registered_language_is_checked_by_its_own_guards(toy):
     (("GUARDS", "status"), r"GUARDS\['status'\]"),
     (("READING", "metric"), r"READING\['metric'\]"),
     (("GLOSSARY",), "GLOSSARY"),
+    (("SERVICES", "physical_therapy"), r"SERVICES\['physical_therapy'\]"),
+    (("BODY_PARTS",), "BODY_PARTS"),
     (("body_part",), "body_part"),
 ])
 def test_a_language_missing_a_string_fails_at_load_naming_it(drop, named):

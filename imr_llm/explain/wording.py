@@ -19,92 +19,72 @@ from .text import allowed_numbers, clean, tidy
 # -- plain request -----------------------------------------------------------------------------
 
 class _Service(NamedTuple):
-    """A treatment the rules name in everyday words, in both languages."""
+    """A treatment the rules name in everyday words: each language names it by `key` (its `SERVICES`)."""
 
     pattern: re.Pattern
-    en: str
-    en_visit: str  # before "visits" ("8 physical therapy visits"); "" when it is not counted in visits
-    es: str
+    key: str
     categories: tuple[str, ...]  # the vocabulary's category (or "category:subcategory") it must agree with
-    joins: tuple[str, str] | None = ("of", "de")  # how a body part joins it (visits: "for"/"para"); None: no body part
+    visits: bool  # counted in visits ("8 physical therapy visits")
+    places: bool  # the body part the heading names is said ("an MRI scan of your lower back")
 
 
+_VISITS, _PART, _ALONE = (True, True), (False, True), (False, False)
 # First match that agrees with the vocabulary wins (a modality given as a course of sessions is
 # Rehabilitation, as a unit to buy or rent DMEPOS: issue 16). A heading the vocabulary files elsewhere ("Labs -
 # PT/PTT" is a lab test, not physical therapy) is not named by the rule that disagrees.
 _SERVICES: list[_Service] = [
-    _Service(re.compile(p, re.I), en, visit, es, tuple(cats.split("|")),
-             tuple(joins) if len(joins) == 2 else joins[0] if joins else ("of", "de"))
-    for p, en, visit, es, cats, *joins in [
-        (r"hand therap", "hand therapy", "hand therapy", "terapia de la mano", "Rehabilitation"),
-        (r"physical therap|physiotherap|\bpt\b", "physical therapy", "physical therapy", "terapia física",
-         "Rehabilitation"),
-        (r"occupational therap|\bot\b", "occupational therapy", "occupational therapy", "terapia ocupacional",
-         "Rehabilitation"),
-        (r"aqua(?:tic)? therap|pool therap", "water therapy", "water therapy", "terapia en el agua", "Rehabilitation"),
-        (r"manual therap", "manual therapy", "manual therapy", "terapia manual", "Rehabilitation"),
-        (r"therapeutic exercise", "exercise therapy", "exercise therapy", "ejercicio terapéutico", "Rehabilitation"),
-        (r"myofascial release", "myofascial release (a kind of massage)", "myofascial release",
-         "liberación miofascial (un tipo de masaje)", "Rehabilitation"),
-        (r"electro[- ]?acupuncture|elect\w* acupuncture", "electro-acupuncture", "electro-acupuncture",
-         "electroacupuntura", "Rehabilitation"),
-        (r"acupuncture", "acupuncture", "acupuncture", "acupuntura", "Rehabilitation"),
-        (r"chiropract", "chiropractic care", "chiropractic", "atención quiropráctica", "Rehabilitation"),
-        (r"massage", "massage therapy", "massage", "terapia de masaje", "Rehabilitation"),
-        (r"infrared", "infrared heat therapy", "infrared heat", "terapia de calor infrarrojo", "Therapies|Rehabilitation"),
-        (r"biofeedback", "biofeedback", "biofeedback", "biorretroalimentación", "Therapies|Rehabilitation"),
-        (r"shock ?wave|\beswt\b", "shockwave therapy", "shockwave therapy", "terapia de ondas de choque", "Therapies|Rehabilitation"),
-        (r"electrical stimulation|electric stimulation", "electrical stimulation", "electrical stimulation",
-         "estimulación eléctrica", "DMEPOS|Rehabilitation"),
-        (r"cognitive behavio|\bcbt\b|psychotherap|counseling", "talk therapy (counseling)", "talk therapy",
-         "terapia psicológica", "Psych Services"),
-        (r"\bmri\b|magnetic resonance", "an MRI scan", "", "una resonancia magnética (MRI)", "Diagnostic Testing"),
-        (r"x-?rays?\b|radiograph", "x-rays", "", "radiografías", "Diagnostic Testing"),
-        (r"\bct\b|cat scan|computed tomogra", "a CT scan", "", "una tomografía (CT)", "Diagnostic Testing"),
-        (r"bone scan", "a bone scan", "", "una gammagrafía ósea", "Diagnostic Testing"),
-        (r"(?=.*\bemg\b)(?=.*(?:\bncv\b|\bncs\b|nerve conduction))", "nerve and muscle tests (EMG and nerve conduction)", "",
-         "pruebas de nervios y músculos (EMG y conducción nerviosa)", "Diagnostic Testing"),
-        (r"\bemg\b|electromyogra", "a muscle and nerve test (EMG)", "", "una prueba de músculos y nervios (EMG)",
-         "Diagnostic Testing"),
-        (r"\bncv\b|\bncs\b|nerve conduction", "a nerve test (nerve conduction study)", "",
-         "una prueba de nervios (estudio de conducción nerviosa)", "Diagnostic Testing"),
-        (r"urine drug|drug screen|drug test", "a urine drug test", "", "una prueba de drogas en la orina",
-         "Diagnostic Testing"),
-        (r"\bekg\b|\becg\b|electrocardiogra", "a heart test (EKG)", "", "una prueba del corazón (EKG)",
-         "Diagnostic Testing", None),
-        (r"\bcbc\b|complete blood count", "a blood count (CBC)", "", "un conteo sanguíneo (CBC)", "Diagnostic Testing", None),
-        (r"pt/ptt|\binr\b", "a blood clotting test", "", "una prueba de coagulación de la sangre", "Diagnostic Testing", None),
-        (r"chem(?:istry)? panel|metabolic panel|\bcmp\b|\bbmp\b", "a blood chemistry test", "",
-         "una prueba de química de la sangre", "Diagnostic Testing", None),
-        (r"\bua\b|urinalysis", "a urine test", "", "un análisis de orina", "Diagnostic Testing", None),
-        (r"\blabs?\b|laboratory|blood (?:test|work)", "lab tests", "", "análisis de laboratorio", "Diagnostic Testing", None),
-        (r"epidural", "an epidural injection", "", "una inyección epidural", "Injection", "in", "en"),
-        (r"facet", "facet joint injections", "", "inyecciones en las articulaciones de la columna (facetas)",
-         "Injection", "in", "en"),
-        (r"trigger point", "trigger point injections", "", "inyecciones en puntos gatillo", "Injection", "in", "en"),
-        (r"steroid|cortisone", "a steroid injection", "", "una inyección de esteroides", "Injection", "in", "en"),
-        (r"carpal tunnel release", "carpal tunnel surgery", "", "cirugía del túnel carpiano", "Surgery", "on", "de"),
-        (r"assistant surgeon|surgical assist|\bpa assist", "an assistant for the surgery", "",
-         "un asistente para la cirugía", "Surgery", None),
-        (r"clearance", "a medical check-up", "", "un chequeo médico", "Evaluation & Management", None),
-        (r"consult|referral|evaluation|office visit|follow[- ]up", "a visit with a specialist", "",
-         "una consulta con un especialista", "Surgery:Surgical Consult|Evaluation & Management|Psych Services:E&M",
-         "for", "para"),
-        (r"home health|\brn\b|nurse|nursing care", "home nurse visits", "", "visitas de enfermería en casa",
-         "Home Health", None),
-        (r"transport", "rides to your medical visits", "", "transporte a sus citas médicas", "Transportation", None),
-        (r"functional restoration|\bfrp\b", "a functional restoration program", "",
-         "un programa de restauración funcional", "Programs", None),
-        (r"inpatient rehab|acute inpatient", "a stay in an inpatient rehab center", "",
-         "una estancia en un centro de rehabilitación", "Programs", None),
-        (r"\btens\b", "a TENS unit", "", "una unidad TENS", "DMEPOS", None),
-        (r"wheelchair", "a wheelchair", "", "una silla de ruedas", "DMEPOS", None),
-        (r"walker", "a walker", "", "un andador", "DMEPOS", None),
-        (r"commode", "a bedside commode (a portable toilet)", "", "un inodoro portátil", "DMEPOS", None),
-        (r"shower chair|bath chair", "a shower chair", "", "una silla para la ducha", "DMEPOS", None),
-        (r"cold therapy|cryotherapy|vascutherm|game ready|polar care", "cold therapy", "", "terapia de frío",
-         "DMEPOS", None),
-        (r"sling", "an arm sling", "", "un cabestrillo", "DMEPOS", None),
+    _Service(re.compile(p, re.I), key, tuple(cats.split("|")), *how)
+    for p, key, cats, how in [
+        (r"hand therap", "hand_therapy", "Rehabilitation", _VISITS),
+        (r"physical therap|physiotherap|\bpt\b", "physical_therapy", "Rehabilitation", _VISITS),
+        (r"occupational therap|\bot\b", "occupational_therapy", "Rehabilitation", _VISITS),
+        (r"aqua(?:tic)? therap|pool therap", "water_therapy", "Rehabilitation", _VISITS),
+        (r"manual therap", "manual_therapy", "Rehabilitation", _VISITS),
+        (r"therapeutic exercise", "exercise_therapy", "Rehabilitation", _VISITS),
+        (r"myofascial release", "myofascial_release", "Rehabilitation", _VISITS),
+        (r"electro[- ]?acupuncture|elect\w* acupuncture", "electro_acupuncture", "Rehabilitation", _VISITS),
+        (r"acupuncture", "acupuncture", "Rehabilitation", _VISITS),
+        (r"chiropract", "chiropractic", "Rehabilitation", _VISITS),
+        (r"massage", "massage", "Rehabilitation", _VISITS),
+        (r"infrared", "infrared_heat", "Therapies|Rehabilitation", _VISITS),
+        (r"biofeedback", "biofeedback", "Therapies|Rehabilitation", _VISITS),
+        (r"shock ?wave|\beswt\b", "shockwave", "Therapies|Rehabilitation", _VISITS),
+        (r"electrical stimulation|electric stimulation", "electrical_stimulation", "DMEPOS|Rehabilitation", _VISITS),
+        (r"cognitive behavio|\bcbt\b|psychotherap|counseling", "talk_therapy", "Psych Services", _VISITS),
+        (r"\bmri\b|magnetic resonance", "mri", "Diagnostic Testing", _PART),
+        (r"x-?rays?\b|radiograph", "x_rays", "Diagnostic Testing", _PART),
+        (r"\bct\b|cat scan|computed tomogra", "ct", "Diagnostic Testing", _PART),
+        (r"bone scan", "bone_scan", "Diagnostic Testing", _PART),
+        (r"(?=.*\bemg\b)(?=.*(?:\bncv\b|\bncs\b|nerve conduction))", "emg_ncv", "Diagnostic Testing", _PART),
+        (r"\bemg\b|electromyogra", "emg", "Diagnostic Testing", _PART),
+        (r"\bncv\b|\bncs\b|nerve conduction", "nerve_conduction", "Diagnostic Testing", _PART),
+        (r"urine drug|drug screen|drug test", "drug_test", "Diagnostic Testing", _PART),
+        (r"\bekg\b|\becg\b|electrocardiogra", "ekg", "Diagnostic Testing", _ALONE),
+        (r"\bcbc\b|complete blood count", "cbc", "Diagnostic Testing", _ALONE),
+        (r"pt/ptt|\binr\b", "clotting_test", "Diagnostic Testing", _ALONE),
+        (r"chem(?:istry)? panel|metabolic panel|\bcmp\b|\bbmp\b", "blood_chemistry", "Diagnostic Testing", _ALONE),
+        (r"\bua\b|urinalysis", "urinalysis", "Diagnostic Testing", _ALONE),
+        (r"\blabs?\b|laboratory|blood (?:test|work)", "labs", "Diagnostic Testing", _ALONE),
+        (r"epidural", "epidural", "Injection", _PART),
+        (r"facet", "facet", "Injection", _PART),
+        (r"trigger point", "trigger_point", "Injection", _PART),
+        (r"steroid|cortisone", "steroid", "Injection", _PART),
+        (r"carpal tunnel release", "carpal_tunnel_release", "Surgery", _PART),
+        (r"assistant surgeon|surgical assist|\bpa assist", "assistant_surgeon", "Surgery", _ALONE),
+        (r"clearance", "clearance", "Evaluation & Management", _ALONE),
+        (r"consult|referral|evaluation|office visit|follow[- ]up", "specialist_visit", 
+         "Surgery:Surgical Consult|Evaluation & Management|Psych Services:E&M", _PART),
+        (r"home health|\brn\b|nurse|nursing care", "home_nurse", "Home Health", _ALONE),
+        (r"transport", "transportation", "Transportation", _ALONE),
+        (r"functional restoration|\bfrp\b", "functional_restoration", "Programs", _ALONE),
+        (r"inpatient rehab|acute inpatient", "inpatient_rehab", "Programs", _ALONE),
+        (r"\btens\b", "tens", "DMEPOS", _ALONE),
+        (r"wheelchair", "wheelchair", "DMEPOS", _ALONE),
+        (r"walker", "walker", "DMEPOS", _ALONE),
+        (r"commode", "commode", "DMEPOS", _ALONE),
+        (r"shower chair|bath chair", "shower_chair", "DMEPOS", _ALONE),
+        (r"cold therapy|cryotherapy|vascutherm|game ready|polar care", "cold_therapy", "DMEPOS", _ALONE),
+        (r"sling", "sling", "DMEPOS", _ALONE),
     ]]
 _PURCHASE = re.compile(r"^\s*purchase\s+of\s+(?:an?\s+)?", re.I)
 _UNKNOWN = re.compile(r"\(?\bunknown\s+(?:quantity|number|amount)\)?", re.I)
@@ -115,31 +95,13 @@ _RETRO = re.compile(r"\bretrospective\b\s*:?\s*", re.I)
 _CUT = re.compile(r"\b(?:to evaluate|to rule out|for evaluation|due to|because)\b", re.I)
 
 _UNPAIRED = {"neck", "upper_back", "low_back", "spine", "head", "psych", "other"}  # regions without a side
-# paired body parts: the word in the heading → (English, English plural, Spanish, gender, Spanish plural)
+# paired body parts: the word in the heading → the body part (each language's `BODY_PARTS`)
 _PAIRED = {
-    "shoulder": ("shoulder", "shoulders", "hombro", "m", "hombros"),
-    "elbow": ("elbow", "elbows", "codo", "m", "codos"),
-    "forearm": ("forearm", "forearms", "antebrazo", "m", "antebrazos"),
-    "wrist": ("wrist", "wrists", "muñeca", "f", "muñecas"),
-    "hand": ("hand", "hands", "mano", "f", "manos"),
-    "finger": ("finger", "fingers", "dedo", "m", "dedos"),
-    "thumb": ("thumb", "thumbs", "pulgar", "m", "pulgares"),
-    "carpal": ("wrist", "wrists", "muñeca", "f", "muñecas"),
-    "arm": ("arm", "arms", "brazo", "m", "brazos"),
-    "upper extremit": ("arm", "arms", "brazo", "m", "brazos"),
-    "upper limb": ("arm", "arms", "brazo", "m", "brazos"),
-    "hip": ("hip", "hips", "cadera", "f", "caderas"),
-    "pelvi": ("pelvis", "pelvis", "pelvis", "f", "pelvis"),
-    "knee": ("knee", "knees", "rodilla", "f", "rodillas"),
-    "leg": ("leg", "legs", "pierna", "f", "piernas"),
-    "lower extremit": ("leg", "legs", "pierna", "f", "piernas"),
-    "lower limb": ("leg", "legs", "pierna", "f", "piernas"),
-    "ankle": ("ankle", "ankles", "tobillo", "m", "tobillos"),
-    "foot": ("foot", "feet", "pie", "m", "pies"),
-    "feet": ("foot", "feet", "pie", "m", "pies"),
-    "toe": ("toe", "toes", "dedo del pie", "m", "dedos de los pies"),
-    "heel": ("heel", "heels", "talón", "m", "talones"),
-    "eye": ("eye", "eyes", "ojo", "m", "ojos"),
+    "shoulder": "shoulder", "elbow": "elbow", "forearm": "forearm", "wrist": "wrist", "hand": "hand",
+    "finger": "finger", "thumb": "thumb", "carpal": "wrist", "arm": "arm", "upper extremit": "arm",
+    "upper limb": "arm", "hip": "hip", "pelvi": "pelvis", "knee": "knee", "leg": "leg", "lower extremit": "leg",
+    "lower limb": "leg", "ankle": "ankle", "foot": "foot", "feet": "foot", "toe": "toe", "heel": "heel",
+    "eye": "eye",
 }
 _ABBREVIATED_LIMB = {"rue": "arm", "lue": "arm", "bue": "arm", "rle": "leg", "lle": "leg", "ble": "leg"}
 
@@ -170,7 +132,8 @@ def _region_phrases(text: str, lang: Lang) -> list[str]:
             if (phrase := lang.REGIONS.get(name)) is not None:
                 phrases.append(phrase)
             continue
-        phrases.append(lang.body_part(_PAIRED[key], side, word.endswith(("s", "feet")) and key != "pelvi"))
+        plural = word.endswith(("s", "feet")) and key != "pelvi"
+        phrases.append(lang.body_part(lang.BODY_PARTS[_PAIRED[key]], side, plural))
     return list(dict.fromkeys(phrases))
 
 
@@ -189,10 +152,9 @@ def plain_request(item: DisputedItem, letter: str, language: Language) -> str:
     service = next((s for s in _SERVICES if s.pattern.search(text) and agrees & set(s.categories)), None)
     if service is None or len(service.pattern.findall(re.sub(r"\([^)]*\)", " ", text))) > 1:
         return lang.as_printed(text, suffix)  # unknown, or several requests ("MRI (magnetic ...)" is one)
-    visits = bool(service.en_visit)
-    count, freq, weeks, raw = _visit_numbers(text, letter, visits)
-    places = _region_phrases(_CUT.split(text)[0], lang) if service.joins else []
-    core = lang.request_core(service, count, bool(_MORE.search(text)), visits, places)
+    count, freq, weeks, raw = _visit_numbers(text, letter, service.visits)
+    places = _region_phrases(_CUT.split(text)[0], lang) if service.places else []
+    core = lang.request_core(lang.SERVICES[service.key], count, bool(_MORE.search(text)), service.visits, places)
     if _PURCHASE.search(text):
         core = lang.templates["purchase"].format(core=core)
     if raw:

@@ -5,7 +5,8 @@ compares a language code: its fixed template sentences (`TEMPLATES`, vetted: pla
 them) and joining words (`WORDS`); its vetted facts (`FACTS`: status, next steps, disclaimer, the
 sources' labels; `GLOSSARY`, `GLOSSARY_TERMS`), the renderers' labels and quote marks (`LABELS`),
 the rules' sentences and number words (`POINTS`), how the guards read it (`GUARDS`), its reading-level
-formula and limits (`READING`), its body-part words (`REGIONS`, `TRUNK`), its name (`NAME`) and the
+formula and limits (`READING`), its names for the services and paired body parts the rules know
+(`SERVICES`, `BODY_PARTS`), its other body-part words (`REGIONS`, `TRUNK`), its name (`NAME`) and the
 grammar functions the offline writer calls (`FUNCTIONS`). A module missing any of them, or any key
 English has in a table, fails at load, naming it: a language is never silently written in another.
 """
@@ -19,7 +20,8 @@ from types import ModuleType
 from ...errors import ConfigError
 from . import en as _reference
 
-TABLES = ("TEMPLATES", "WORDS", "FACTS", "GLOSSARY", "LABELS", "POINTS", "GUARDS", "READING")  # every key English has
+TABLES = ("TEMPLATES", "WORDS", "FACTS", "GLOSSARY", "LABELS", "POINTS", "GUARDS", "READING",  # every key English has
+          "SERVICES", "BODY_PARTS")
 DATA = ("NAME", "GLOSSARY_TERMS", "REGIONS", "TRUNK")
 FUNCTIONS = ("times", "weeks", "body_part", "request_core", "medicine", "as_printed", "quantity")
 
@@ -65,7 +67,7 @@ class Lang:
         self.reading: dict = module.READING
 
     def __getattr__(self, name: str):
-        if name in (*DATA, *FUNCTIONS, "GLOSSARY"):
+        if name in (*TABLES, *DATA, *FUNCTIONS):
             return getattr(self.module, name)
         raise AttributeError(name)
 

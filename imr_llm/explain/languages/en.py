@@ -61,6 +61,51 @@ WORDS = {"and": " and ", "for_time": "for", "after_surgery": " after surgery", "
 REGIONS = {"neck": "neck", "upper_back": "upper back", "low_back": "lower back", "spine": "spine", "head": "head",
            "psych": "mental health", "other": "body"}
 TRUNK = {"chest": "chest", "abdom": "belly", "rib": "ribs", "trunk": "trunk"}
+# a service (wording.py's key): its name, the word before "visits" ("" when it is not counted in visits),
+# and the word before a body part (None: no body part is said)
+SERVICES = {
+    "hand_therapy": ("hand therapy", "hand therapy", "for"),
+    "physical_therapy": ("physical therapy", "physical therapy", "for"),
+    "occupational_therapy": ("occupational therapy", "occupational therapy", "for"),
+    "water_therapy": ("water therapy", "water therapy", "for"),
+    "manual_therapy": ("manual therapy", "manual therapy", "for"),
+    "exercise_therapy": ("exercise therapy", "exercise therapy", "for"),
+    "myofascial_release": ("myofascial release (a kind of massage)", "myofascial release", "for"),
+    "electro_acupuncture": ("electro-acupuncture", "electro-acupuncture", "for"),
+    "acupuncture": ("acupuncture", "acupuncture", "for"),
+    "chiropractic": ("chiropractic care", "chiropractic", "for"), "massage": ("massage therapy", "massage", "for"),
+    "infrared_heat": ("infrared heat therapy", "infrared heat", "for"),
+    "biofeedback": ("biofeedback", "biofeedback", "for"),
+    "shockwave": ("shockwave therapy", "shockwave therapy", "for"),
+    "electrical_stimulation": ("electrical stimulation", "electrical stimulation", "for"),
+    "talk_therapy": ("talk therapy (counseling)", "talk therapy", "for"), "mri": ("an MRI scan", "", "of"),
+    "x_rays": ("x-rays", "", "of"), "ct": ("a CT scan", "", "of"), "bone_scan": ("a bone scan", "", "of"),
+    "emg_ncv": ("nerve and muscle tests (EMG and nerve conduction)", "", "of"),
+    "emg": ("a muscle and nerve test (EMG)", "", "of"),
+    "nerve_conduction": ("a nerve test (nerve conduction study)", "", "of"),
+    "drug_test": ("a urine drug test", "", "of"), "ekg": ("a heart test (EKG)", "", None),
+    "cbc": ("a blood count (CBC)", "", None), "clotting_test": ("a blood clotting test", "", None),
+    "blood_chemistry": ("a blood chemistry test", "", None), "urinalysis": ("a urine test", "", None),
+    "labs": ("lab tests", "", None), "epidural": ("an epidural injection", "", "in"),
+    "facet": ("facet joint injections", "", "in"), "trigger_point": ("trigger point injections", "", "in"),
+    "steroid": ("a steroid injection", "", "in"), "carpal_tunnel_release": ("carpal tunnel surgery", "", "on"),
+    "assistant_surgeon": ("an assistant for the surgery", "", None), "clearance": ("a medical check-up", "", None),
+    "specialist_visit": ("a visit with a specialist", "", "for"), "home_nurse": ("home nurse visits", "", None),
+    "transportation": ("rides to your medical visits", "", None),
+    "functional_restoration": ("a functional restoration program", "", None),
+    "inpatient_rehab": ("a stay in an inpatient rehab center", "", None), "tens": ("a TENS unit", "", None),
+    "wheelchair": ("a wheelchair", "", None), "walker": ("a walker", "", None),
+    "commode": ("a bedside commode (a portable toilet)", "", None), "shower_chair": ("a shower chair", "", None),
+    "cold_therapy": ("cold therapy", "", None), "sling": ("an arm sling", "", None),
+}
+# a paired body part (wording.py's key): singular, plural
+BODY_PARTS = {
+    "shoulder": ("shoulder", "shoulders"), "elbow": ("elbow", "elbows"), "forearm": ("forearm", "forearms"),
+    "wrist": ("wrist", "wrists"), "hand": ("hand", "hands"), "finger": ("finger", "fingers"),
+    "thumb": ("thumb", "thumbs"), "arm": ("arm", "arms"), "hip": ("hip", "hips"), "pelvis": ("pelvis", "pelvis"),
+    "knee": ("knee", "knees"), "leg": ("leg", "legs"), "ankle": ("ankle", "ankles"), "foot": ("foot", "feet"),
+    "toe": ("toe", "toes"), "heel": ("heel", "heels"), "eye": ("eye", "eyes"),
+}
 
 
 def times(n: float) -> str:
@@ -72,10 +117,11 @@ def weeks(n: float) -> str:
 
 
 def body_part(part: tuple, side: str | None, plural: bool) -> str:
-    """A paired body part (`templates._PAIRED` row) with its side, without "your"."""
-    noun = part[1] if plural else part[0]
+    """A paired body part (a `BODY_PARTS` entry) with its side, without "your"."""
+    one, many = part
+    noun = many if plural else one
     if side == "bilateral":
-        return f"both {part[1]}"
+        return f"both {many}"
     return f"{side} {noun}" if side in ("left", "right") else noun
 
 
@@ -84,14 +130,15 @@ def _your(places: list[str]) -> str:
     return "both your " + joined[5:] if joined.startswith("both ") else "your " + joined
 
 
-def request_core(service, count: float | None, more: bool, visits: bool, places: list[str]) -> str:
-    """A known service in words: "8 more physical therapy visits for your lower back"."""
+def request_core(service: tuple, count: float | None, more: bool, visits: bool, places: list[str]) -> str:
+    """A known service (a `SERVICES` entry) in words: "8 more physical therapy visits for your lower back"."""
+    name, visit, join = service
     if visits and count is not None:
-        core = f"{fmt_number(count)} {'more ' if more else ''}{service.en_visit} visit{'s' if count != 1 else ''}"
+        core = f"{fmt_number(count)} {'more ' if more else ''}{visit} visit{'s' if count != 1 else ''}"
     else:
-        core = f"{'more ' if more and visits else ''}{service.en}"
+        core = f"{'more ' if more and visits else ''}{name}"
     if places:
-        core += f" {'for' if visits else service.joins[0]} " + _your(places)
+        core += f" {join} " + _your(places)
     return core
 
 

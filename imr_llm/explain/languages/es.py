@@ -65,6 +65,48 @@ WORDS = {"and": " y ", "for_time": "durante", "after_surgery": " después de la 
 REGIONS = {"neck": "el cuello", "upper_back": "la parte alta de la espalda", "low_back": "la parte baja de la espalda",
            "spine": "la columna", "head": "la cabeza"}
 TRUNK = {"chest": "el pecho", "abdom": "el abdomen", "rib": "las costillas", "trunk": "el tronco"}
+# a service (wording.py's key): its name, and the word before a body part (None: no body part is said)
+SERVICES = {
+    "hand_therapy": ("terapia de la mano", "para"), "physical_therapy": ("terapia física", "para"),
+    "occupational_therapy": ("terapia ocupacional", "para"), "water_therapy": ("terapia en el agua", "para"),
+    "manual_therapy": ("terapia manual", "para"), "exercise_therapy": ("ejercicio terapéutico", "para"),
+    "myofascial_release": ("liberación miofascial (un tipo de masaje)", "para"),
+    "electro_acupuncture": ("electroacupuntura", "para"), "acupuncture": ("acupuntura", "para"),
+    "chiropractic": ("atención quiropráctica", "para"), "massage": ("terapia de masaje", "para"),
+    "infrared_heat": ("terapia de calor infrarrojo", "para"), "biofeedback": ("biorretroalimentación", "para"),
+    "shockwave": ("terapia de ondas de choque", "para"), "electrical_stimulation": ("estimulación eléctrica", "para"),
+    "talk_therapy": ("terapia psicológica", "para"), "mri": ("una resonancia magnética (MRI)", "de"),
+    "x_rays": ("radiografías", "de"), "ct": ("una tomografía (CT)", "de"),
+    "bone_scan": ("una gammagrafía ósea", "de"),
+    "emg_ncv": ("pruebas de nervios y músculos (EMG y conducción nerviosa)", "de"),
+    "emg": ("una prueba de músculos y nervios (EMG)", "de"),
+    "nerve_conduction": ("una prueba de nervios (estudio de conducción nerviosa)", "de"),
+    "drug_test": ("una prueba de drogas en la orina", "de"), "ekg": ("una prueba del corazón (EKG)", None),
+    "cbc": ("un conteo sanguíneo (CBC)", None), "clotting_test": ("una prueba de coagulación de la sangre", None),
+    "blood_chemistry": ("una prueba de química de la sangre", None), "urinalysis": ("un análisis de orina", None),
+    "labs": ("análisis de laboratorio", None), "epidural": ("una inyección epidural", "en"),
+    "facet": ("inyecciones en las articulaciones de la columna (facetas)", "en"),
+    "trigger_point": ("inyecciones en puntos gatillo", "en"), "steroid": ("una inyección de esteroides", "en"),
+    "carpal_tunnel_release": ("cirugía del túnel carpiano", "de"),
+    "assistant_surgeon": ("un asistente para la cirugía", None), "clearance": ("un chequeo médico", None),
+    "specialist_visit": ("una consulta con un especialista", "para"),
+    "home_nurse": ("visitas de enfermería en casa", None), "transportation": ("transporte a sus citas médicas", None),
+    "functional_restoration": ("un programa de restauración funcional", None),
+    "inpatient_rehab": ("una estancia en un centro de rehabilitación", None), "tens": ("una unidad TENS", None),
+    "wheelchair": ("una silla de ruedas", None), "walker": ("un andador", None),
+    "commode": ("un inodoro portátil", None), "shower_chair": ("una silla para la ducha", None),
+    "cold_therapy": ("terapia de frío", None), "sling": ("un cabestrillo", None),
+}
+# a paired body part (wording.py's key): singular, gender, plural
+BODY_PARTS = {
+    "shoulder": ("hombro", "m", "hombros"), "elbow": ("codo", "m", "codos"),
+    "forearm": ("antebrazo", "m", "antebrazos"), "wrist": ("muñeca", "f", "muñecas"),
+    "hand": ("mano", "f", "manos"), "finger": ("dedo", "m", "dedos"), "thumb": ("pulgar", "m", "pulgares"),
+    "arm": ("brazo", "m", "brazos"), "hip": ("cadera", "f", "caderas"), "pelvis": ("pelvis", "f", "pelvis"),
+    "knee": ("rodilla", "f", "rodillas"), "leg": ("pierna", "f", "piernas"), "ankle": ("tobillo", "m", "tobillos"),
+    "foot": ("pie", "m", "pies"), "toe": ("dedo del pie", "m", "dedos de los pies"),
+    "heel": ("talón", "m", "talones"), "eye": ("ojo", "m", "ojos"),
+}
 
 
 def times(n: float) -> str:
@@ -76,8 +118,8 @@ def weeks(n: float) -> str:
 
 
 def body_part(part: tuple, side: str | None, plural: bool) -> str:
-    """A paired body part (`templates._PAIRED` row) with its article and side."""
-    one, gender, many = part[2], part[3], part[4]
+    """A paired body part (a `BODY_PARTS` entry) with its article and side."""
+    one, gender, many = part
     if side == "bilateral":
         return f"{'ambos' if gender == 'm' else 'ambas'} {many}"
     article = ("los" if gender == "m" else "las") if plural else ("el" if gender == "m" else "la")
@@ -88,14 +130,15 @@ def body_part(part: tuple, side: str | None, plural: bool) -> str:
     return f"{article} {noun}"
 
 
-def request_core(service, count: float | None, more: bool, visits: bool, places: list[str]) -> str:
-    """A known service in words: "8 sesiones más de terapia física para la parte baja de la espalda"."""
+def request_core(service: tuple, count: float | None, more: bool, visits: bool, places: list[str]) -> str:
+    """A known service (a `SERVICES` entry) in words: "8 sesiones más de terapia física para la rodilla derecha"."""
+    name, join = service
     if visits and count is not None:
-        core = f"{fmt_number(count)} sesi{'ones' if count != 1 else 'ón'}{' más' if more else ''} de {service.es}"
+        core = f"{fmt_number(count)} sesi{'ones' if count != 1 else 'ón'}{' más' if more else ''} de {name}"
     else:
-        core = f"{'más ' if more and visits else ''}{service.es}"
+        core = f"{'más ' if more and visits else ''}{name}"
     if places:
-        core += f" {'para' if visits else service.joins[1]} " + join_words(places, WORDS["and"])
+        core += f" {join} " + join_words(places, WORDS["and"])
     return core.replace(" de el ", " del ")
 
 
