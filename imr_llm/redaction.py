@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .explain import languages
 from .fields import FIELDS
 
 _EMPTY = object()  # the field's value becomes "", [] or {} (its type kept), else None
@@ -76,9 +77,10 @@ def redacted(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def redact_explanation(expl):
-    """An explanation with REDACTED_FIELDS gone; each request becomes "Treatment 1", "Treatment 2", ..."""
-    labels = {"en": "Treatment", "es": "Tratamiento"}
+    """An explanation with REDACTED_FIELDS gone; each request becomes "Treatment 1", "Treatment 2", ... in
+    the explanation's language."""
+    label = languages.get(expl.language).labels["treatment"]
     out = type(expl).model_validate(redact(expl.model_dump(mode="json")))
     for item in out.items:
-        item.plain_request = f"{labels.get(out.language, 'Treatment')} {item.index + 1}"
+        item.plain_request = f"{label} {item.index + 1}"
     return out

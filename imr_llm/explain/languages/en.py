@@ -220,7 +220,7 @@ LABELS = {  # section titles and labels the renderers print
     "words_hidden": "The letter's words for this request are not shown here: they hold text we could not check.",
     "checks_failed": "Parts of this summary may not match your letter. Read the letter itself before you act.",
     "withheld": "a line we could not check is left out here: see your paper letter", "back_to_point": "back to point",
-    "skip": "Skip to the explanation",
+    "skip": "Skip to the explanation", "treatment": "Treatment",
 }
 _MORE = "Your doctor could explain why you need more than the guidelines suggest."  # the help of the "exceeds" reasons
 POINTS = {  # the rules' sentences (points.py reads the letter for when to say them)

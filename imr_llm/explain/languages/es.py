@@ -251,7 +251,7 @@ LABELS = {  # section titles and labels the renderers print
     "words_hidden": "Las palabras de la carta para esta solicitud no se muestran aquí: tienen texto que no pudimos revisar.",
     "checks_failed": "Partes de este resumen pueden no coincidir con su carta. Lea la carta antes de actuar.",
     "withheld": "aquí falta una línea que no pudimos revisar: vea su carta en papel",
-    "back_to_point": "volver al punto", "skip": "Ir a la explicación",
+    "back_to_point": "volver al punto", "skip": "Ir a la explicación", "treatment": "Tratamiento",
 }
 _MORE = "Su médico podría explicar por qué usted necesita más de lo que sugieren las guías."  # the help of the "exceeds" reasons
 POINTS = {  # the rules' sentences (points.py reads the letter for when to say them)
