@@ -16,7 +16,7 @@ import pytest
 from imr_llm.api import Pipeline, load
 from imr_llm.cli import build_parser
 from imr_llm.errors import ConfigError
-from imr_llm.explain import explain, languages
+from imr_llm.explain import explain, languages, wording
 from imr_llm.explain.languages import en
 from imr_llm.explain.render import render
 from imr_llm.redaction import redact_explanation
@@ -140,3 +140,11 @@ def test_no_code_outside_the_language_modules_compares_a_language_code():
     found = subprocess.run(["grep", "-rnE", r"""(==|!=) *["'](en|es)["']|["'](en|es)["'] *(==|!=)|"en", "es"|"es", "en"|"""
                             r"""\{ *["'](en|es)["'] *:""", str(root)], capture_output=True, text=True).stdout
     assert [line for line in found.splitlines() if "explain/languages/" not in line] == []  # nor keys a dict by one
+
+
+def test_english_names_every_service_and_body_part_the_rules_can_find():
+    """Each language is checked against English at load; English against the rules' keys (wording.py),
+    so no rule can find a service or a body part that a language has no words for."""
+    assert {s.key for s in wording._SERVICES} == set(en.SERVICES)
+    parts = set(wording._PAIRED.values()) | set(wording._ABBREVIATED_LIMB.values())
+    assert parts == set(en.BODY_PARTS) and set(wording._REGION_PART.values()) <= parts
