@@ -200,8 +200,12 @@ def _item(heading: str, **kw) -> DisputedItem:
      "una inyección de esteroides en la rodilla izquierda"),
     ("Acupuncture for 4 weeks lumbar spine", "", "acupuncture for your lower back, for 4 weeks",
      "acupuntura para la parte baja de la espalda, durante 4 semanas"),
-    # a region word with no everyday name in the table is left out, never misnamed (its side goes with it)
-    ("Physical therapy for the right rotator cuff", "", "physical therapy", "terapia física"),
+    # a region word the table does not name is said as its region's one body part, in the singular ...
+    ("Physical therapy for the right rotator cuff", "", "physical therapy for your right shoulder",
+     "terapia física para el hombro derecho"),
+    ("Physical therapy bilateral hamstrings", "", "physical therapy for both your legs", "terapia física para ambas piernas"),
+    # ... and left out where the region is no one part (groin: hip or pelvis), never misnamed (its side goes with it)
+    ("Physical therapy for the right groin", "", "physical therapy", "terapia física"),
     # what the rules do not know: as printed in English; quoted, and introduced in Spanish
     ("Associated surgical service: Hip pad", "", "hip pad for the surgery",
      "un tratamiento para la cirugía (la carta lo llama: «Hip pad»)"),

@@ -104,6 +104,10 @@ _PAIRED = {
     "eye": "eye",
 }
 _ABBREVIATED_LIMB = {"rue": "arm", "lue": "arm", "bue": "arm", "rle": "leg", "lle": "leg", "ble": "leg"}
+# a region word the table above does not know ("rotator cuff", "patella", "thigh") is said as its region's
+# one body part, in the singular; the foot-and-ankle, hand-and-wrist and hip-and-pelvis regions are no one part
+_REGION_PART = {"shoulder": "shoulder", "elbow": "elbow", "knee": "knee", "eye": "eye", "upper_extremity": "arm",
+                "lower_extremity": "leg"}
 
 
 def _paired_key(word: str) -> str | None:
@@ -128,12 +132,13 @@ def _region_phrases(text: str, lang: Lang) -> list[str]:
                 phrases.append(trunk)
             continue
         key = _paired_key(word) if name not in _UNPAIRED else None
-        if key is None:
+        part = _PAIRED[key] if key is not None else _REGION_PART.get(name)
+        if part is None:
             if (phrase := lang.REGIONS.get(name)) is not None:
                 phrases.append(phrase)
             continue
-        plural = word.endswith(("s", "feet")) and key != "pelvi"
-        phrases.append(lang.body_part(lang.BODY_PARTS[_PAIRED[key]], side, plural))
+        plural = key is not None and word.endswith(("s", "feet")) and key != "pelvi"
+        phrases.append(lang.body_part(lang.BODY_PARTS[part], side, plural))
     return list(dict.fromkeys(phrases))
 
 
