@@ -88,7 +88,8 @@ def test_a_registered_language_writes_a_whole_page_in_its_own_strings_and_passes
         page, theirs = render(expl, fmt, source=source), render(english, fmt, source=source)
         assert MARK + en.LABELS["title"] in page and MARK + en.FACTS["disclaimer"] in unescape(page)
         # every string on the page is the toy's: without its marks, the page is the English one
-        assert page.replace(MARK, "").replace('lang="xx"', 'lang="en"') == theirs, fmt
+        assert "toy grade" in page  # its own reading formula's name, not English's
+        assert page.replace(MARK, "").replace('lang="xx"', 'lang="en"').replace("toy grade", en.READING["name"]) == theirs, fmt
 
 
 def test_a_registered_language_is_checked_by_its_own_guards(toy):

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..explain import languages
 from ..output import write_private
 from .baseline import Comparison
 from .runner import EvalRun
@@ -82,7 +83,7 @@ def print_terminal(run: EvalRun, console: Console, comparison: Comparison | None
 
 
 def _print_explanations(language: str, ex: dict, say) -> None:
-    grade = "FK grade" if ex["grade_metric"] == "flesch_kincaid_grade" else "Fernández-Huerta"
+    grade = languages.get(language).reading["name"]
     readback = "n/a" if ex["readback_agreement"] is None else f"{ex['readback_agreement']:.0%}"
     say(f"explanations ({language}): {ex['letters']} letters · decisions consistent {ex['decision_consistency']:.0%} · "
         f"read-back {readback} · {grade} median {ex['grade_median']}, worst {ex['grade_worst']} · numbers not in "

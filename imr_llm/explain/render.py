@@ -39,12 +39,11 @@ def _groups(expl: PatientExplanation) -> list[tuple[str, list]]:
 
 
 def _about(expl: PatientExplanation) -> list[str]:
-    labels = languages.get(expl.language).labels
-    lines = [f"{labels['facts']}: {expl.facts_version}"]
+    lang = languages.get(expl.language)
+    lines = [f"{lang.labels['facts']}: {expl.facts_version}"]
     r = expl.readability
     if r is not None and r.overall is not None:
-        name = "Flesch-Kincaid grade" if r.metric == "flesch_kincaid_grade" else "Fernández-Huerta"
-        lines.append(f"{labels['reading']}: {name} {r.overall:.1f}")
+        lines.append(f"{lang.labels['reading']}: {lang.reading['name']} {r.overall:.1f}")
     return lines
 
 
