@@ -176,3 +176,12 @@ def test_the_guards_read_a_two_digit_year_as_the_parser_does(printed, year):
     """One rule for a printed year (parsing.dates.full_year): a page's date and the letter's are the same day."""
     assert [d.year for d, _, _ in text_dates(f"injured on {printed}")] == [year]
     assert [f.value.year for f in parser_dates(f"injured on {printed}")] == [year]
+
+
+def test_a_page_reads_dates_in_its_own_languages_form_and_always_in_the_letters():
+    """A date is read in the letter's forms in every text, and in a language's own form (its GUARDS["dates"])
+    only on a page in that language: a Spanish date's day and year are no loose numbers there."""
+    spanish = ES.GUARDS["dates"]
+    assert [d.isoformat() for d, _, _ in text_dates("el 7 de mayo de 2016", spanish)] == ["2016-05-07"]
+    assert text_dates("el 7 de mayo de 2016") == []  # English has no such form
+    assert [d.isoformat() for d, _, _ in text_dates("May 7, 2016 y 5/7/16", spanish)] == ["2016-05-07"] * 2

@@ -125,10 +125,11 @@ def shown_strings(expl: PatientExplanation, glossary: bool = True) -> list[str]:
 
 
 def check_numbers(expl: PatientExplanation, source: SourceText | str) -> GuardResult:
-    letter, texts = _raw(source), shown_strings(expl)
+    letter, texts, forms = _raw(source), shown_strings(expl), languages.get(expl.language).guards["dates"]
     kinds = [("numbers not in the letter or the vetted facts", allowed_numbers(letter, facts.all_fact_text()),
-              [(v, w) for t in texts for v, w in find_numbers(t)]),
-             ("dates not in the letter", allowed_dates(letter), [(d, t[s:e]) for t in texts for d, s, e in find_dates(t)])]
+              [(v, w) for t in texts for v, w in find_numbers(t, dates=forms)]),
+             ("dates not in the letter", allowed_dates(letter),
+              [(d, t[s:e]) for t in texts for d, s, e in find_dates(t, forms)])]
     parts = [f"{label}: {', '.join(dict.fromkeys(w for v, w in found if v not in ok))}"
              for label, ok, found in kinds if any(v not in ok for v, _ in found)]
     if parts:
@@ -354,7 +355,7 @@ class PointGuard:
         raw = _raw(source)
         self.det, self.language = det, language
         self.numbers_ok = allowed_numbers(raw, facts.all_fact_text())
-        self.dates_ok = allowed_dates(raw)
+        self.dates_ok, self.date_forms = allowed_dates(raw), languages.get(language).guards["dates"]
         self.planted_grams, self.planted_numbers = _planted(det, raw)
         self.letter_grams = ngrams(raw, COPY_NGRAM)
         self.fact_grams = vetted_grams(COPY_NGRAM)
@@ -376,7 +377,7 @@ class PointGuard:
         grams = ngrams(text, PLANTED_NGRAM) & self.planted_grams
         if grams:
             problems.append(f"repeats suspicious text from the letter ({' '.join(sorted(grams)[0])!r})")
-        numbers = [w for v, w in find_numbers(text) if v in self.planted_numbers]
+        numbers = [w for v, w in find_numbers(text, dates=self.date_forms) if v in self.planted_numbers]
         if numbers:
             problems.append(f"states a number only the letter's suspicious text states ({numbers[0]!r})")
         allowed = self.fact_grams | (self.sections[pos] if pos is not None and pos < len(self.sections) else set())
@@ -394,8 +395,8 @@ class PointGuard:
         problems = []
         if claim := opposite_claim(text, parsed, lang):
             problems.append(f"decision: {claim}")
-        bad = [text[s:e] for d, s, e in find_dates(text) if d not in self.dates_ok]
-        bad += [w for v, w in find_numbers(text) if v not in self.numbers_ok]
+        bad = [text[s:e] for d, s, e in find_dates(text, self.date_forms) if d not in self.dates_ok]
+        bad += [w for v, w in find_numbers(text, dates=self.date_forms) if v not in self.numbers_ok]
         if bad:
             problems.append(f"numbers: not in the letter: {', '.join(dict.fromkeys(bad))}")
         n_words = len(words(text))

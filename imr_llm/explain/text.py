@@ -12,23 +12,21 @@ from ..parsing.dates import MONTHS, full_year
 
 # the letter's number words (the quantity reader's) and the round ones a rationale may spell out
 _NUMBER_WORDS = {**NUMBER_WORDS, "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "hundred": 100}
-_MONTHS_ES = {m: i for i, m in enumerate(
-    ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-     "noviembre", "diciembre"], start=1)}
-
-_NUMERIC_DATE = re.compile(r"(?<![\d/.-])(\d{1,2})[/-](\d{1,2})[/-](\d{2}|\d{4})(?![\d/-])")
-_WORDY_DATE = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b")
-_WORDY_DATE_ES = re.compile(r"\b(\d{1,2})\s+de\s+([a-záéíóú]+)\s+de\s+(\d{4})\b", re.I)
+# a way of writing a date: its pattern, its month names (None: a number) and its groups of year, month, day
+DateForm = tuple[re.Pattern, dict[str, int] | None, tuple[int, int, int]]
+# the letter's own forms, read in every text; a page's language adds its own (its GUARDS["dates"])
+_LETTER_FORMS: tuple[DateForm, ...] = (
+    (re.compile(r"(?<![\d/.-])(\d{1,2})[/-](\d{1,2})[/-](\d{2}|\d{4})(?![\d/-])"), None, (3, 1, 2)),
+    (re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b"), MONTHS, (3, 1, 2)),
+)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?|(?<=[A-Za-z#$(/-])\d+(?:\.\d+)?")
 _WORD = re.compile(r"[a-záéíóúñü]+(?:'[a-z]+)?", re.I)
 
 
-def find_dates(text: str) -> list[tuple[date, int, int]]:
-    """Dates written as 12/07/2016, 12-7-16, December 7, 2016 or 7 de diciembre de 2016."""
+def find_dates(text: str, forms: tuple[DateForm, ...] = ()) -> list[tuple[date, int, int]]:
+    """Dates written as 12/07/2016, 12-7-16 or December 7, 2016, and in the `forms` of a page's language."""
     found: list[tuple[date, int, int]] = []
-    # each pattern, its month names (None: a number) and its groups of year, month and day
-    for regex, months, (y, mo, d) in ((_NUMERIC_DATE, None, (3, 1, 2)), (_WORDY_DATE, MONTHS, (3, 1, 2)),
-                                      (_WORDY_DATE_ES, _MONTHS_ES, (3, 2, 1))):
+    for regex, months, (y, mo, d) in (*_LETTER_FORMS, *forms):
         for m in regex.finditer(text):
             month = int(m.group(mo)) if months is None else months.get(m.group(mo).lower())
             try:
@@ -39,8 +37,8 @@ def find_dates(text: str) -> list[tuple[date, int, int]]:
     return found
 
 
-def _without_dates(text: str) -> str:
-    spans = sorted((s, e) for _, s, e in find_dates(text))
+def _without_dates(text: str, forms: tuple[DateForm, ...]) -> str:
+    spans = sorted((s, e) for _, s, e in find_dates(text, forms))
     out, last = [], 0
     for s, e in spans:
         if s >= last:
@@ -51,10 +49,10 @@ def _without_dates(text: str) -> str:
     return "".join(out)
 
 
-def find_numbers(text: str, *, words: bool = False) -> list[tuple[float, str]]:
-    """Numbers written with digits (value, as written), dates left out. With `words`, number words
-    ("Twelve", "seis") count too — used for the letter, whose headings spell numbers out."""
-    text = _without_dates(text)
+def find_numbers(text: str, *, words: bool = False, dates: tuple[DateForm, ...] = ()) -> list[tuple[float, str]]:
+    """Numbers written with digits (value, as written), dates (also in the `dates` forms) left out. With
+    `words`, number words ("Twelve") count too — used for the letter, whose headings spell numbers out."""
+    text = _without_dates(text, dates)
     found = [(float(m.group(0).replace(",", "")), m.group(0)) for m in _NUMBER.finditer(text)]
     if words:
         found += [(float(_NUMBER_WORDS[w.lower()]), w) for w in _WORD.findall(text) if w.lower() in _NUMBER_WORDS]

@@ -312,6 +312,7 @@ POINTS = {  # the rules' sentences (points.py reads the letter for when to say t
 }
 LABELS.update(quote="“{}”", quote_words='"{}"', quoted_letter="")  # quoted_letter: how a quote of the letter is marked
 GUARDS = {  # how the page guards read this language: a status sentence, a claim of a decision, a headline
+    "dates": (),  # the ways it writes a date beyond the letter's own (text.find_dates reads those in every text)
     "status": ((re.compile(r"^\W*not\s+approved\b", re.I), "upheld"), (re.compile(r"^\W*approved\b", re.I), "overturned")),
     "upheld": re.compile(r"\bnot\s+(?:been\s+)?approved\b|\bdenial\s+(?:stands|was\s+upheld)\b|\bupheld\b|"
                          r"\bagreed\s+with\s+the\s+(?:earlier|previous|first)\s+denial\b", re.I),

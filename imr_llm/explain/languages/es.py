@@ -346,7 +346,11 @@ POINTS = {  # the rules' sentences (points.py reads the letter for when to say t
     },
 }
 LABELS.update(quote="«{}»", quote_words="«{}»", quoted_letter=' lang="en"')  # a «quote» of the letter is English
+_MONTHS = {m: i for i, m in enumerate(["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+                                         "septiembre", "octubre", "noviembre", "diciembre"], start=1)}
 GUARDS = {  # how the page guards read this language: a status sentence, a claim of a decision, a headline
+    # "7 de mayo de 2016": how a page in Spanish writes a date, beyond the letter's own forms
+    "dates": ((re.compile(r"\b(\d{1,2})\s+de\s+([a-záéíóú]+)\s+de\s+(\d{4})\b", re.I), _MONTHS, (3, 2, 1)),),
     "status": ((re.compile(r"^\W*no\s+aprobad[oa]s?\b", re.I), "upheld"),
                (re.compile(r"^\W*aprobad[oa]s?\b", re.I), "overturned")),
     "upheld": re.compile(r"\bno\s+(?:fue\s+|está\s+|es\s+)?aprobad[oa]s?\b|\bsin\s+aprobarse\b|\bupheld\b", re.I),
