@@ -473,12 +473,12 @@ def model_text_problem(text: str) -> str | None:
     return next((f"{kind}: {note}" for kind, note, _, _ in findings_in(text, section=None) if note != YOU_NOTE), None)
 
 
-_WORD = re.compile(r"[a-záéíóúñü]+(?:'[a-z]+)?", re.I)
+WORD = re.compile(r"[a-záéíóúñü]+(?:'[a-z]+)?", re.I)  # a word, wherever words are counted or compared
 
 
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     """The runs of `n` words in `text`, lower-cased."""
-    ws = [w.lower() for w in _WORD.findall(text)]
+    ws = [w.lower() for w in WORD.findall(text)]
     return {tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)}
 
 

@@ -29,10 +29,9 @@ import imr_llm
 from imr_llm.api import Pipeline, load
 from imr_llm.explain import explain
 from imr_llm.explain.guards import shown_strings, vetted_grams
-from imr_llm.explain.text import ngrams
 from imr_llm.explain.writer import ModelWriter
 from imr_llm.model import ModelConfig
-from imr_llm.safety import DETECTORS, model_text_problem, overlapping
+from imr_llm.safety import DETECTORS, model_text_problem, ngrams, overlapping
 from conftest import DEV_LETTERS, LETTERS, SEEDS, needs_dev_letters
 from letter_factory import ItemSpec, LetterSpec, expected, letter_specs, render
 

@@ -14,12 +14,12 @@ from textstat.textstat import textstatistics
 
 from ..parsing.items import decision_word
 from ..reading import SourceText, fold
-from ..safety import YOU_NOTE, findings_in
+from ..safety import YOU_NOTE, findings_in, ngrams
 from ..schema import Determination, DisputedItem
 from . import facts, languages
 from .model import GuardResult, Language, PatientExplanation, Readability
 from .points import vetted_texts
-from .text import (allowed_dates, allowed_numbers, clean, find_dates, find_numbers, fmt_number, ngrams, words,
+from .text import (allowed_dates, allowed_numbers, clean, find_dates, find_numbers, fmt_number, words,
                    without_shared_runs)
 from .wording import notices, plain_request
 

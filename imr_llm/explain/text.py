@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from ..enrich.quantity import NUMBER_WORDS
 from ..parsing.dates import MONTHS, full_year
+from ..safety import WORD, ngrams
 
 # the letter's number words (the quantity reader's) and the round ones a rationale may spell out
 _NUMBER_WORDS = {**NUMBER_WORDS, "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "hundred": 100}
@@ -20,7 +21,6 @@ _LETTER_FORMS: tuple[DateForm, ...] = (
     (re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b"), MONTHS, (3, 1, 2)),
 )
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?|(?<=[A-Za-z#$(/-])\d+(?:\.\d+)?")
-_WORD = re.compile(r"[a-záéíóúñü]+(?:'[a-z]+)?", re.I)
 
 
 def find_dates(text: str, forms: tuple[DateForm, ...] = ()) -> list[tuple[date, int, int]]:
@@ -55,7 +55,7 @@ def find_numbers(text: str, *, words: bool = False, dates: tuple[DateForm, ...] 
     text = _without_dates(text, dates)
     found = [(float(m.group(0).replace(",", "")), m.group(0)) for m in _NUMBER.finditer(text)]
     if words:
-        found += [(float(_NUMBER_WORDS[w.lower()]), w) for w in _WORD.findall(text) if w.lower() in _NUMBER_WORDS]
+        found += [(float(_NUMBER_WORDS[w.lower()]), w) for w in WORD.findall(text) if w.lower() in _NUMBER_WORDS]
     return found
 
 
@@ -75,12 +75,7 @@ def fmt_number(value: float) -> str:
 
 
 def words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
-
-
-def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
-    ws = words(text)
-    return {tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)}
+    return [w.lower() for w in WORD.findall(text)]
 
 
 # Bidi controls, zero-width and other format characters, the soft hyphen: they change how text looks
@@ -97,7 +92,7 @@ def clean(text: str) -> str:
 def without_shared_runs(text: str, other: str, n: int) -> str:
     """`text` with every run of `n` or more words that `other` also has blanked (spaces)."""
     grams = ngrams(other, n)
-    found = [(m.start(), m.end(), m.group(0).lower()) for m in _WORD.finditer(text)]
+    found = [(m.start(), m.end(), m.group(0).lower()) for m in WORD.finditer(text)]
     shared = [False] * len(found)
     for i in range(len(found) - n + 1):
         if tuple(w for _, _, w in found[i:i + n]) in grams:
