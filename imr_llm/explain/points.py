@@ -306,8 +306,9 @@ CLAUSE_WORDS = 25
 
 def reason_clause(text: str) -> str:
     """The clause of a reason that states it, for the model to simplify: no leading connective,
-    no parenthesis, and of a long sentence the first clause with a negation (else the first),
-    cut to `CLAUSE_WORDS` words at a comma when it can."""
+    no parenthesis, and of a long sentence the first clause with a negation (else the first), cut
+    at its first comma when that leaves 6 words or more; with no such comma it is kept whole (cut at
+    `CLAUSE_WORDS` words it read as a fragment, and on unseen letters a sentence was lost: BENCHMARKS.md)."""
     text = _LEADS.sub("", re.sub(r"\s*\([^()]*\)", "", " ".join(text.split()))).strip()
     clauses = [c for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
     if len(text.split()) > CLAUSE_WORDS and len(clauses) > 1:
@@ -315,5 +316,5 @@ def reason_clause(text: str) -> str:
                       flags=re.I)
     if len(text.split()) > CLAUSE_WORDS:
         head = ",".join(text.split(",")[:1])
-        text = head if 6 <= len(head.split()) <= CLAUSE_WORDS else " ".join(text.split()[:CLAUSE_WORDS])
+        text = head if len(head.split()) >= 6 else " ".join(text.split()[:CLAUSE_WORDS])
     return text[:1].upper() + text[1:]
