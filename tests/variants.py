@@ -175,6 +175,11 @@ def benign(text: str, name: str = "") -> list[Variant]:
             between = text[item.rationale[1]:nxt.heading[0]]
             if "\n\n" in between:
                 add("no_blank_line_between_items", _edit(text, [(item.rationale[1], nxt.heading[0], "\n")]))
+            # the "Decision rationale:" label lost (a scan, a copy): every item stays, the next one flagged
+            label = text.rfind("Decision rationale:", item.heading[1], item.rationale[0])
+            if label >= 0:
+                add("rationale_label_lost", _edit(text, [(label, label + len("Decision rationale:"), "")]),
+                    flagged=f"items[{k + 1}]")
         # UR-modified headings: pattern (i) with "is", "was", "are" or nothing, on one line or wrapped
         h = collapse(text[item.heading[0]:item.heading[1]])
         for conn in (" is", " was", " are", "") if "original request" not in h else ():
@@ -306,6 +311,6 @@ def score(variant: Variant, det) -> dict[str, int]:
         out["planted_unflagged"] = sum(1 for k, _ in remaining if f"items[{k}]" not in flagged)
     else:
         out["added"] = len(remaining)
-        out["false_conflicts"] = len(item_conflicts)
+        out["false_conflicts"] = len([c for c in item_conflicts if c.field != variant.notes.get("flagged")])
         out["suspicious"] = len(det.suspicious)
     return out

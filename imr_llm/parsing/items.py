@@ -213,13 +213,16 @@ def structural_markers(text: str, markers: list[_Marker], end: int, labels: Fiel
             continue
         if accepted:
             prev = accepted[-1]
-            if "rat" in reference and "rat" not in kinds(prev.d_end, marker.colon):
+            no_rationale = "rat" in reference and "rat" not in kinds(prev.d_end, marker.colon)
+            if no_rationale and not reference <= body_kinds(k):
                 rejected.append((marker, inside, "inside the previous item's guideline fields, before its rationale"))
                 continue
             if not reference <= body_kinds(k):
                 rejected.append((marker, inside, "without the guideline and rationale fields every item of this letter has"))
                 continue
-            odd = _odd_place(text, labels, prev, marker, body_end(k))
+            # a whole item where the previous one's rationale label should be: kept (a real item whose
+            # neighbour lost its label, or planted text), and flagged
+            odd = NO_RATIONALE_BEFORE if no_rationale else _odd_place(text, labels, prev, marker, body_end(k))
             if odd:
                 suspects[len(accepted)] = odd
         if not marker.exact:
@@ -227,6 +230,10 @@ def structural_markers(text: str, markers: list[_Marker], end: int, labels: Fiel
                                                f"{marker.decision.capitalize()}")
         accepted.append(marker)
     return accepted, rejected, suspects
+
+
+NO_RATIONALE_BEFORE = ("it stands where the previous item's \"Decision rationale:\" label should be, and that item has "
+                       "none: it may be part of the previous item's text")
 
 
 def _odd_place(text: str, labels: FieldLabels, prev: _Marker, marker: _Marker, end: int) -> str | None:
