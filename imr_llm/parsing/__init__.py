@@ -19,7 +19,7 @@ from .items import read_items
 from .landmarks import landmarks, letter_sections
 from .summary import find_diagnoses, find_injury_date, find_ur_date, parse_patient
 
-PARSER_VERSION = "4"  # stamped on every result: bump it when a rule changes one (the rule tables of enrich/ too)
+PARSER_VERSION = "5"  # stamped on every result: bump it when a rule changes one (the rule tables of enrich/ too)
 
 IMR_MARKERS = re.compile(
     r"Independent\s+Medical\s+Review|\bIMR\b|MAXIMUS|Final\s+Determination|Expert\s+Reviewer", re.IGNORECASE
