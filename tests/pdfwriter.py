@@ -116,3 +116,12 @@ def _one_page_with_flate_content(compressed: bytes) -> bytes:
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(compressed) + compressed + b"\nendstream",
     ])
+
+
+# -- damaged page trees --------------------------------------------------------------------------
+
+def missing_page_pdf() -> bytes:
+    """A page tree naming a page object the file does not hold (a damaged or cut file): pdfium
+    opens it and counts one page, which does not load."""
+    return _serialize([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"])
+

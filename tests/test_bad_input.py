@@ -3,14 +3,16 @@ message names the file without quoting any letter text."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
 
 import imr_llm
-from imr_llm import errors
+from imr_llm import errors, reading
 from conftest import ROOT
-from pdfwriter import text_pdf
+from pdfwriter import missing_page_pdf, text_pdf
 
 BAD = ROOT / "tests" / "fixtures" / "bad"
 LETTERS = ROOT / "tests" / "fixtures" / "letters"
@@ -85,3 +87,51 @@ def test_bytes_input_is_sniffed_by_content():
     data = (LETTERS / "synthetic_2016_multi.pdf").read_bytes()
     assert imr_llm.extract(data).case_number == "CM99-0000101"
     assert imr_llm.extract(Path(LETTERS / "003_bd44697b6f0a7cef.txt")).items[0].decision == "overturned"
+
+
+def test_a_path_the_system_cannot_follow_cannot_be_read(tmp_path):
+    (tmp_path / "a.pdf").symlink_to(tmp_path / "b.pdf")
+    (tmp_path / "b.pdf").symlink_to(tmp_path / "a.pdf")
+    (tmp_path / "letter.txt").write_text("x")
+    for path, code in ((tmp_path / "a.pdf", errno.ELOOP), (tmp_path / "letter.txt" / "page.pdf", errno.ENOTDIR)):
+        with pytest.raises(errors.InputError) as info:
+            imr_llm.extract(path)
+        assert type(info.value) is errors.InputError
+        assert str(info.value) == f"{path}: cannot be read ({os.strerror(code)})"
+
+
+def _swap_after_stat(monkeypatch, path: Path, swap) -> None:
+    """`swap(path)` right after `read_file` stats it: a file replaced or removed between the two steps."""
+    real, pending = os.stat, [swap]
+
+    def stat_then_swap(target, *args, **kwargs):
+        info = real(target, *args, **kwargs)
+        if os.fspath(target) == str(path) and pending:
+            pending.pop()(path)
+        return info
+
+    monkeypatch.setattr(reading.os, "stat", stat_then_swap)
+
+
+def test_a_file_replaced_by_a_fifo_after_its_stat_is_refused_without_hanging(tmp_path, monkeypatch):
+    path = tmp_path / "letter.pdf"
+    path.write_bytes(text_pdf(["x"]))
+    _swap_after_stat(monkeypatch, path, lambda p: (p.unlink(), os.mkfifo(p)))
+    with pytest.raises(errors.UnsupportedFileType) as info:
+        reading.read_path(path)
+    assert str(info.value) == f"{path}: not a regular file; give a PDF or a .txt file"
+
+
+def test_a_pdf_whose_page_is_missing_is_damaged():
+    with pytest.raises(errors.UnreadablePdf) as info:
+        imr_llm.extract(missing_page_pdf())
+    assert str(info.value) == "<bytes>: the PDF is damaged; its pages cannot be read"
+
+
+def test_a_pdf_of_blank_pages_has_no_text_layer_and_nothing_for_ocr(tmp_path):
+    path = tmp_path / "blank.pdf"
+    path.write_bytes(text_pdf([]))
+    with pytest.raises(errors.NoTextLayer) as info:
+        imr_llm.extract(path)
+    assert str(info.value) == f"{path}: the PDF has no text layer and no picture of a page to read by OCR"
+

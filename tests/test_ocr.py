@@ -217,3 +217,38 @@ def test_the_patient_page_of_a_letter_read_from_a_picture_says_so_first():
             assert FROM_PICTURE[language] in page.replace("&#x27;", "'")
             assert FROM_PICTURE[language] not in render(explain(plain, text, language), fmt, source=text)
     assert FROM_PICTURE["en"] == "This letter was read from a picture. Check each decision against your paper copy."
+
+
+def test_an_empty_page_file_and_no_pages_at_all_are_empty_input(tmp_path):
+    from PIL import Image
+
+    page, empty = tmp_path / "page1.png", tmp_path / "page2.png"
+    Image.new("L", (40, 40), 255).save(page)
+    empty.write_bytes(b"")
+    with pytest.raises(errors.EmptyInput) as info:
+        imr_llm.extract_images([page, empty])
+    assert str(info.value) == f"{empty}: the file is empty"
+    with pytest.raises(errors.EmptyInput, match=r"^<images>: no pictures given$"):
+        imr_llm.extract_images([])
+    with pytest.raises(errors.EmptyInput, match=r"^scan: no pictures given$"):
+        read_images([], name="scan")
+
+
+@needs_tesseract
+def test_a_blank_picture_is_not_a_letter():
+    from PIL import Image
+
+    with pytest.raises(errors.NotAnImrLetter) as info:
+        read_images([(_bytes(Image.new("L", (200, 200), 255), "PNG"), "white.png")])
+    assert str(info.value) == "white.png: not an IMR final determination letter (no text could be read from the picture)"
+
+
+@needs_tesseract
+def test_pages_over_the_limit_across_files_are_refused():
+    from PIL import Image
+
+    blank = Image.new("L", (20, 20), 255)
+    tiff = _bytes(blank, "TIFF", save_all=True, append_images=[blank] * 59)  # 60 pages: within the limit alone
+    with pytest.raises(errors.InputTooLarge) as info:
+        read_images([(tiff, "a.tif"), (tiff, "b.tif")])
+    assert str(info.value) == "a.tif (+1 more): over the limit of 100 pages; an IMR letter has 2-12"
