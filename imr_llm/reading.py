@@ -76,9 +76,9 @@ class SourceText:
 
     def raw_offset(self, norm_pos: int) -> int:
         """The raw offset of the character at normalized position `norm_pos`."""
-        if not self._pieces:
-            return norm_pos
-        norm_pos = max(0, min(norm_pos, len(self.text) - 1)) if self.text else 0
+        if not self._pieces:  # the text is empty (a letter of only format characters): nothing to point at
+            return 0
+        norm_pos = max(0, min(norm_pos, len(self.text) - 1))
         i = bisect.bisect_right(self._norm_starts, norm_pos) - 1
         piece = self._pieces[max(i, 0)]
         if piece.length == 0:  # inserted character: point at what follows it
@@ -87,8 +87,6 @@ class SourceText:
 
     def norm_offset(self, raw_pos: int) -> int:
         """The normalized position of the raw character at `raw_pos` (the next kept one if it was dropped)."""
-        if not self._pieces:
-            return raw_pos
         if len(self._raw_starts) != len(self._pieces):
             self._raw_starts = [p.raw_start for p in self._pieces]
         # pieces are in raw order and copied ones do not overlap: bisect for the last copied one

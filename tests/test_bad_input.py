@@ -135,3 +135,13 @@ def test_a_pdf_of_blank_pages_has_no_text_layer_and_nothing_for_ocr(tmp_path):
         imr_llm.extract(path)
     assert str(info.value) == f"{path}: the PDF has no text layer and no picture of a page to read by OCR"
 
+
+def test_a_letter_of_only_invisible_characters_reads_as_no_text(tmp_path):
+    path = tmp_path / "marks.txt"
+    path.write_text("\ufeff\u200e\u00ad\u2060\u200f", encoding="utf-8")
+    source = reading.read_path(path)
+    assert source.raw == "\u200e\u00ad\u2060\u200f" and source.text == ""
+    assert source.raw_span(0, 0) == (0, 0)
+    assert [source.norm_offset(r) for r in range(len(source.raw) + 1)] == [0] * 5
+    with pytest.raises(errors.NotAnImrLetter, match="marks.txt: not an IMR final determination letter"):
+        imr_llm.extract(path)
