@@ -279,24 +279,22 @@ def read_file(path: str | Path) -> bytes:
     """A letter file's bytes: it exists, is a regular file and is within MAX_BYTES by its size on disk;
     never more than MAX_BYTES + 1 bytes are read (a file that grew since is refused by `read_bytes`)."""
     name = display_path(path)
-    try:
+    irregular = UnsupportedFileType(f"{name}: not a regular file; give a PDF or a .txt file")
+    try:  # one handler: a file removed between the stat and the open is "no such file" too
         info = os.stat(path)
-    except FileNotFoundError:
-        raise LetterNotFound(f"{name}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise UnsupportedFileType(f"{name}: is a directory, not a letter file")
-    if not stat.S_ISREG(info.st_mode):
-        raise UnsupportedFileType(f"{name}: not a regular file; give a PDF or a .txt file")
-    _check_file_size(info.st_size, name)
-    try:
+        if stat.S_ISDIR(info.st_mode):
+            raise UnsupportedFileType(f"{name}: is a directory, not a letter file")
+        if not stat.S_ISREG(info.st_mode):
+            raise irregular
+        _check_file_size(info.st_size, name)
         # non-blocking: if a FIFO took the file's place since the stat, opening it cannot hang
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         with open(fd, "rb") as handle:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise UnsupportedFileType(f"{name}: not a regular file; give a PDF or a .txt file")
+                raise irregular
             return handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise LetterNotFound(f"{name}: no such file") from None
     except OSError as exc:
         raise InputError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__})") from None
 

@@ -145,3 +145,12 @@ def test_a_letter_of_only_invisible_characters_reads_as_no_text(tmp_path):
     assert [source.norm_offset(r) for r in range(len(source.raw) + 1)] == [0] * 5
     with pytest.raises(errors.NotAnImrLetter, match="marks.txt: not an IMR final determination letter"):
         imr_llm.extract(path)
+
+
+def test_a_file_removed_after_its_stat_is_no_such_file(tmp_path, monkeypatch):
+    path = tmp_path / "letter.pdf"
+    path.write_bytes(text_pdf(["x"]))
+    _swap_after_stat(monkeypatch, path, Path.unlink)
+    with pytest.raises(errors.LetterNotFound) as info:
+        reading.read_path(path)
+    assert str(info.value) == f"{path}: no such file"
