@@ -384,7 +384,9 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
     try:
         doc = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        if "password" in str(exc).lower():
+        # pdfium's last error outlives a failed load that sets none: a password asked for by an
+        # earlier file must not make an unencrypted one "password-protected"
+        if "password" in str(exc).lower() and b"/Encrypt" in data:
             raise PasswordProtectedPdf(f"{name}: the PDF needs a password to open; remove the password and retry") from None
         raise UnreadablePdf(f"{name}: the PDF is corrupt or truncated and cannot be opened") from None
     started = time.perf_counter()
@@ -394,8 +396,6 @@ def _read_pdf(data: bytes, name: str) -> SourceText:
         raise UnreadablePdf(f"{name}: the PDF is damaged; its pages cannot be read") from None
     finally:
         doc.close()
-    if not texts:
-        raise UnreadablePdf(f"{name}: the PDF has no pages")
     raw = "\f".join(t.replace("\r\n", "\n") for t in texts)
     if not raw.strip():
         if ocr_pages:

@@ -125,3 +125,7 @@ def missing_page_pdf() -> bytes:
     opens it and counts one page, which does not load."""
     return _serialize([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"])
 
+
+def no_page_pdf() -> bytes:
+    """An empty page tree: pdfium refuses to open a document without a page."""
+    return _serialize([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"])

@@ -12,7 +12,7 @@ import pytest
 import imr_llm
 from imr_llm import errors, reading
 from conftest import ROOT
-from pdfwriter import missing_page_pdf, text_pdf
+from pdfwriter import missing_page_pdf, no_page_pdf, text_pdf
 
 BAD = ROOT / "tests" / "fixtures" / "bad"
 LETTERS = ROOT / "tests" / "fixtures" / "letters"
@@ -136,6 +136,7 @@ def test_a_pdf_of_blank_pages_has_no_text_layer_and_nothing_for_ocr(tmp_path):
     assert str(info.value) == f"{path}: the PDF has no text layer and no picture of a page to read by OCR"
 
 
+
 def test_a_letter_of_only_invisible_characters_reads_as_no_text(tmp_path):
     path = tmp_path / "marks.txt"
     path.write_text("\ufeff\u200e\u00ad\u2060\u200f", encoding="utf-8")
@@ -154,3 +155,13 @@ def test_a_file_removed_after_its_stat_is_no_such_file(tmp_path, monkeypatch):
     with pytest.raises(errors.LetterNotFound) as info:
         reading.read_path(path)
     assert str(info.value) == f"{path}: no such file"
+
+
+def test_a_pdf_without_pages_does_not_open_even_after_a_password_protected_one():
+    # pdfium opens no document without a page (so every PDF read has a page's text), and sets no
+    # error for it: its last error is still the password the file before asked for
+    with pytest.raises(errors.PasswordProtectedPdf):
+        imr_llm.extract(BAD / "password_protected.pdf")
+    with pytest.raises(errors.UnreadablePdf) as info:
+        imr_llm.extract(no_page_pdf())
+    assert str(info.value) == "<bytes>: the PDF is corrupt or truncated and cannot be opened"
