@@ -14,6 +14,7 @@ import pytest
 
 from imr_llm.api import Pipeline, extract, load
 from imr_llm.errors import ConfigError
+from imr_llm.enrich.enricher import MAX_RATIONALE_CHARS, partial_note
 from imr_llm.enrich.grounding import Section, ground, locate
 from imr_llm.model import ModelConfig
 from imr_llm.parsing import parse
@@ -383,7 +384,6 @@ def test_the_model_is_the_last_decider_and_never_says_dental_unasked(tmp_path):
 
 
 def test_a_partial_model_step_says_what_it_dropped_and_why_in_words():
-    from imr_llm.enrich.enricher import partial_note
     from imr_llm.schema import Determination
 
     det = Determination()
@@ -481,3 +481,168 @@ def test_a_shared_answer_with_a_quote_not_in_its_rationale_is_not_re_asked(tmp_p
     assert det.model_step.dropped == ["items[2].reasons: ungrounded quote"] and det.model_step.status == "partial"
 
 
+# -- the paths a letter or an endpoint can take that the tests above do not walk ----------------
+
+def test_an_item_whose_rationale_is_missing_gets_its_request_fields_by_the_rules_unasked(tmp_path):
+    """A letter cut off after the last item's "Decision rationale:" label: that item is not sent to
+    the model (there is nothing to read its reasons from), its heading's fields come from the rules."""
+    cut = MULTI.read_text().split("Decision rationale: The worker has")[0] + "Decision rationale:\n"
+    fake = FieldsModel()
+    with fake.pipeline(tmp_path, "fields-letter") as pipeline:
+        det = pipeline.extract(cut)
+    assert len(det.items) == 4 and "rationale" not in det.items[3].evidence
+    [body] = fake.bodies
+    assert "Request 3: " in body["messages"][-1]["content"] and "Request 4: " not in body["messages"][-1]["content"]
+    walker = det.items[3]
+    assert (walker.category, walker.subcategory, walker.reasons) == ("DMEPOS", "DME", [])
+    assert walker.service and walker.evidence["service"].origin == "rules" == walker.evidence["category"].origin
+    assert all(item.reasons == ["A reason."] for item in det.items[:3])
+    assert det.model_step.status == "complete" and det.model_step.usage.calls == 1
+
+
+def test_an_item_with_an_empty_heading_is_not_asked_and_gets_no_model_fields(tmp_path):
+    """A heading lost to the page (": Upheld" alone on its line): there is no request to read, so the
+    item is left out of the call; its rationale is not read either."""
+    text = MULTI.read_text().replace("Associated surgical service: Cold therapy unit rental for seven days: Upheld", ": Upheld")
+    fake = FieldsModel()
+    with fake.pipeline(tmp_path, "fields-letter") as pipeline:
+        det = pipeline.extract(text)
+    blank = det.items[2]
+    assert blank.request == "" and blank.rationale.startswith("No surgery has been authorized")
+    [body] = fake.bodies
+    assert "Request 3: " in body["messages"][-1]["content"] and "No surgery" not in body["messages"][-1]["content"]
+    assert (blank.service, blank.category, blank.reasons) == (None, None, [])
+    assert [bool(item.reasons) for item in det.items] == [True, True, False, True]
+    assert det.model_step.status == "complete"
+
+
+def test_a_ur_modified_heading_in_unfamiliar_words_gives_no_quantity(tmp_path):
+    """The heading holds both the original and the disputed amounts, and which is which is not
+    known: the quantity is not read from it, neither by the rules nor from the model's words."""
+    text = MULTI.read_text().replace("Oxycodone HCL ER 20mg #60 day supply: 30: Overturned",
+                                     "Oxycodone HCL ER 20mg #60 (original request #120): Overturned")
+    fake = FakeModel()
+    with fake.pipeline(tmp_path) as pipeline:
+        det = pipeline.extract(text)
+    item = det.items[0]
+    assert item.modified_by_ur and item.disputed_portion is None
+    assert item.quantity is None and "quantity" not in item.evidence
+    assert (item.service, item.category, item.subcategory) == ("oxycodone", "Pharmaceuticals", "Opioids")
+    assert item.reasons == ["Pain and function improved."]
+
+
+def test_an_endpoint_that_goes_down_during_the_one_item_re_asks_is_not_asked_again(tmp_path):
+    """The shared call answered 2 of 4 requests; the first item asked alone meets a failing endpoint,
+    so the fourth is not asked at all and both keep only their rules fields."""
+    class GoesDown(FieldsModel):
+        def __call__(self, request):
+            if self.bodies:
+                self.bodies.append(json.loads(request.content))
+                return httpx.Response(500, json={"error": {"message": "server down"}})
+            return super().__call__(request)
+
+    fake = GoesDown(shape=lambda items: items[:2])
+    with fake.pipeline(tmp_path, "fields-letter") as pipeline:
+        det = pipeline.extract(MULTI)
+    assert len(fake.bodies) == 2 and "Request 2: " not in fake.bodies[1]["messages"][-1]["content"]
+    assert [bool(item.reasons) for item in det.items] == [True, True, False, False]
+    assert det.items[3].category == "DMEPOS" and det.items[3].evidence["service"].origin == "rules"
+    assert det.warnings[1] == "items[2], items[3]: asked again one item at a time"
+    assert det.warnings[2].startswith("items[2]: model step failed (item_fields: the model endpoint failed (HTTP 500)")
+    assert len(det.warnings) == 3 and det.model_step.status == "partial"
+
+
+def test_a_rationale_longer_than_the_bound_is_cut_for_the_model_and_says_so(tmp_path):
+    notes = " ".join(f"Visit note {k} records the same pain score and the same work status." for k in range(120))
+    text = MULTI.read_text().replace("A signed opioid\nagreement is on file.", f"A signed opioid\nagreement is on file. {notes}")
+    fake = FakeModel()
+    with fake.pipeline(tmp_path) as pipeline:
+        det = pipeline.extract(text)
+    assert len(det.items[0].rationale) > MAX_RATIONALE_CHARS
+    asked = next(b["messages"][-1]["content"] for b in fake.requests if "Oxycodone" in b["messages"][-1]["content"])
+    shown = asked.split("Rationale 1: ", 1)[1]
+    assert len(shown) <= MAX_RATIONALE_CHARS and det.items[0].rationale.startswith(shown.strip())
+    assert "Visit note 119" not in shown and "Therefore" not in shown
+    assert det.warnings == [f"items[0]: rationale cut to {MAX_RATIONALE_CHARS} characters for the model"]
+    assert det.items[0].reasons == ["Pain and function improved."] and det.model_step.usage.calls == 4
+
+
+# -- the category deciders: every branch ----------------------------------------------------------
+
+def test_the_cited_topic_gives_its_own_subcategory_when_the_heading_words_say_another_category(tmp_path):
+    """"Work hardening" in the heading is a program to the vocabulary; the reviewer cites it as a
+    physical medicine topic, whose row names the subcategory."""
+    answer = {"service": "work hardening", "category": "Programs", "subcategory": "Other",
+              "body_regions": [], "laterality": None, "quantity": None}
+    with _one_answer_pipeline(tmp_path, answer) as pipeline:
+        det = pipeline.extract(_letter(tmp_path, "Work hardening program, 10 sessions", "Work conditioning, work hardening"))
+    item, step = det.items[0], det.model_step
+    assert (item.category, item.subcategory) == ("Rehabilitation", "PT/OT")
+    assert item.evidence["category"].origin == "section_table"
+    assert step.candidates["items[0].category"] == {
+        "section_table": "Rehabilitation/PT/OT", "vocabulary": "Programs/Other", "model": "Programs/Other",
+        "decided_by": "section_table", "chosen": "Rehabilitation/PT/OT"}
+    assert "items[0].category: model Programs/Other, section table Rehabilitation/PT/OT" in step.corrected
+
+
+@pytest.mark.parametrize("said, chosen", [(("Diagnostic Testing", "Imaging/Radiology"), "Imaging/Radiology"),
+                                          (("Surgery", "Spine"), None)])
+def test_a_cited_topic_without_a_subcategory_takes_the_models_only_within_its_category(tmp_path, said, chosen):
+    """A structural topic ("Special Studies": a test, of no stated kind) and words the vocabulary does
+    not know: the model's subcategory is kept when it chose the topic's category, else none."""
+    answer = {"service": "zyxoscan", "category": said[0], "subcategory": said[1],
+              "body_regions": ["knee"], "laterality": None, "quantity": None}
+    with _one_answer_pipeline(tmp_path, answer) as pipeline:
+        det = pipeline.extract(_letter(tmp_path, "Zyxoscan of the knee", "Special Studies"))
+    item, step = det.items[0], det.model_step
+    assert (item.category, item.subcategory) == ("Diagnostic Testing", chosen)
+    assert item.evidence["category"].origin == "section_table" and item.evidence["category"].quote == "Special Studies"
+    assert step.candidates["items[0].category"]["decided_by"] == "section_table"
+    assert step.candidates["items[0].category"]["vocabulary"] is None
+    corrected = [c for c in step.corrected if c.startswith("items[0].category")]
+    assert corrected == ([] if chosen else ["items[0].category: model Surgery/Spine, section table Diagnostic Testing/None"])
+
+
+@pytest.mark.parametrize("category, kept", [("Pharmaceuticals", "Opioids"), ("Therapies", None)])
+def test_the_models_subcategory_is_kept_only_when_it_is_one_of_its_categorys(tmp_path, category, kept):
+    """The model decides (no cited topic, words the vocabulary does not know). A drug class for a
+    category without subcategories is re-asked, still wrong: the category stands alone."""
+    answer = {"service": "zyxoprin", "category": category, "subcategory": "Opioids",
+              "body_regions": [], "laterality": None, "quantity": None}
+    with _one_answer_pipeline(tmp_path, answer) as pipeline:
+        det = pipeline.extract(_letter(tmp_path, "Zyxoprin", "Zyxoprin"))
+    item, step = det.items[0], det.model_step
+    assert (item.category, item.subcategory) == (category, kept) and item.evidence["category"].origin == "model"
+    chosen = f"{category}/Opioids" if kept else category
+    assert step.candidates["items[0].category"] == {"section_table": None, "vocabulary": None, "model": chosen,
+                                                    "decided_by": "model", "chosen": chosen}
+    dropped = [d for d in step.dropped if d.startswith("items[0].")]
+    assert dropped == ([] if kept else ["items[0].subcategory: Opioids is not a Therapies subcategory"])
+    assert step.usage.retries == (0 if kept else 1)  # the re-ask, with the allowed subcategories
+
+
+@pytest.mark.parametrize("model", ["its service is not in the heading", "it failed"])
+def test_no_decider_leaves_the_category_empty(tmp_path, model):
+    """Words the vocabulary does not know, no cited topic, and no model service found in the heading:
+    no category. The model's category, resting on a service that was not found, is dropped."""
+    def item(heading: str, rationale: str):
+        if model == "it failed":
+            return "not json"
+        return {"service": "qualaxin", "category": "Pharmaceuticals", "subcategory": "Opioids", "body_regions": [],
+                "laterality": None, "quantity": None, "conclusion": "medically necessary", "missing_documentation": [],
+                "reasons": [{"point": "A reason.", "quote": " ".join(rationale.split()[:6])}]}
+
+    fake = FakeModel()
+    fake.item = item
+    with fake.pipeline(tmp_path) as pipeline:
+        det = pipeline.extract(_letter(tmp_path, "Zyxoprin", "Zyxoprin"))
+    zyx, step = det.items[0], det.model_step
+    assert (zyx.service, zyx.category, zyx.subcategory) == (None, None, None) and "category" not in zyx.evidence
+    assert step.candidates["items[0].category"] == {"section_table": None, "vocabulary": None, "model": None,
+                                                    "decided_by": None, "chosen": None}
+    dropped = [d for d in step.dropped if d.startswith("items[0].") and "reasons" not in d]
+    if model == "it failed":
+        assert dropped == [] and step.status == "failed"
+    else:
+        assert dropped == ["items[0].service", "items[0].category"] and step.status == "partial"
+        assert "items[0].category (the service it rests on was not found)" in partial_note(det)

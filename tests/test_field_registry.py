@@ -107,3 +107,31 @@ def test_the_prompt_asks_for_every_field_of_the_registry_in_its_words_and_its_ex
     for name, field in FIELDS.items():
         assert field.instruction in prompt.source and re.search(rf"\b{name}\b", prompt.source), name
         assert all(name in answer for example in prompt.examples for answer in example["answers"]), name
+
+
+def test_a_declared_text_field_of_the_request_is_kept_where_the_heading_says_it_and_dropped_elsewhere(tmp_path):
+    """A field grounded in the heading (the default) without rules of its own: the model's words,
+    found in the request heading, or dropped; a shared call is not re-asked for it."""
+    setting = register(ModelField("setting", "text", "where the treatment is given, copied from the request",
+                                  (("setting", "text"),)))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(_answer(request).content)
+        content = json.loads(body["choices"][0]["message"]["content"])
+        for k, item in enumerate(content["items"]):
+            item["setting"] = {2: "rental", 3: None}.get(k, "in a hospital")  # the cold therapy unit's "rental"
+        return httpx.Response(200, json=chat_completion(json.dumps(content)))
+
+    try:
+        with Pipeline(CONFIG, cache_dir=tmp_path / "cache", requests_per_call="fields-letter",
+                      http_client=httpx.Client(transport=httpx.MockTransport(answer))) as pipeline:
+            det = pipeline.extract(LETTERS / f"{MULTI}.txt")
+    finally:
+        unregister(setting.name)
+    cold = det.items[2]
+    assert cold.setting == "rental" and cold.evidence["setting"].quote == "rental"
+    assert cold.evidence["setting"].origin == "model"
+    assert cold.evidence["request"].start <= cold.evidence["setting"].start < cold.evidence["request"].end
+    assert [item.setting for item in det.items] == [None, None, "rental", None]
+    assert [d for d in det.model_step.dropped if "setting" in d] == ["items[0].setting", "items[1].setting"]  # null: nothing
+    assert det.model_step.usage.calls == 1 and det.model_step.status == "partial"
