@@ -646,3 +646,18 @@ def test_no_decider_leaves_the_category_empty(tmp_path, model):
     else:
         assert dropped == ["items[0].service", "items[0].category"] and step.status == "partial"
         assert "items[0].category (the service it rests on was not found)" in partial_note(det)
+
+
+def test_the_rules_name_the_device_not_the_word_purchase_when_the_models_service_is_not_in_the_heading(tmp_path):
+    """"purchase of a front wheeled walker" with a model service the heading does not hold: the
+    vocabulary's words stand in, past "purchase" (it files the request as equipment, names none)."""
+    class Rollator(FakeModel):
+        def item(self, heading, rationale):
+            out = super().item(heading, rationale)
+            return {**out, "service": "rollator"} if "walker" in heading and isinstance(out, dict) else out
+
+    with Rollator().pipeline(tmp_path) as pipeline:
+        det = pipeline.extract(MULTI)
+    k, walker = next((k, i) for k, i in enumerate(det.items) if "walker" in i.request)
+    assert walker.service == "walker" and walker.evidence["service"].origin == "rules"
+    assert walker.evidence["service"].quote == "walker" and f"items[{k}].service" in det.model_step.dropped

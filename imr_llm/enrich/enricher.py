@@ -32,6 +32,7 @@ GROUP_ITEMS = 8
 GROUP_CHARS = 12000
 ANSWER_TOKENS = 400  # the answer bound per item of a call
 _WORD_REST = re.compile(r"[^\W_]*")  # the rest of a word: what str.isalnum() accepts
+_NAMES_NO_DEVICE = {"purchase", "rental", "unit"}  # the vocabulary files a request as equipment by them
 
 
 class Enricher:
@@ -216,10 +217,22 @@ def _service(source: SourceText, det: Determination, item: DisputedItem, heading
     if service_ev is None and answer.service:
         det.model_step.dropped.append(f"items[{item.index}].service")
     _decide_category(source, det, item, heading, answer, match, service_ev)
-    if item.service is None and match is not None:  # no service of the model's found: the vocabulary's words
-        end = _WORD_REST.match(heading.text, match.end).end()  # "physical therap" (a stem) ends at "therapy"
-        item.service = " ".join(heading.text[match.start:end].lower().split())
-        item.evidence["service"] = heading.evidence(match.start, end, origin="rules")
+    span = _named_service(heading.text, match) if item.service is None else None
+    if span is not None:  # no service of the model's found: the vocabulary's words
+        item.service = " ".join(heading.text[span[0]:span[1]].lower().split())
+        item.evidence["service"] = heading.evidence(*span, origin="rules")
+
+
+def _named_service(text: str, match) -> tuple[int, int] | None:
+    """The span of the vocabulary's words for the service, whole words ("physical therap", a stem, ends at
+    "therapy"), past words that file a request as equipment but name none ("Purchase of a walker": "walker")."""
+    offset = 0
+    while match is not None:
+        start, end = offset + match.start, _WORD_REST.match(text, offset + match.end).end()
+        if text[start:end].lower() not in _NAMES_NO_DEVICE:
+            return start, end
+        offset, match = end, classify(text[end:])
+    return None
 
 
 def _body_regions(source: SourceText, det: Determination, item: DisputedItem, heading: Section, answer) -> None:
