@@ -26,6 +26,7 @@ from variants import Variant, base_text, benign, hostile, score
 STRIDE = 5  # dev-letter variants: every 5th in the default run (all of them in the benchmark)
 EXPLAIN_STRIDE = 97  # and an offline explanation, both languages, for every 97th variant
 COMMITTED_EXPLAIN_STRIDE = 7  # ... and every 7th of the committed letters' variants
+LIMIT = "fake_item_in_rationale"  # the hostile family with the one known limit (below)
 
 
 def bases(dev: bool) -> list[tuple[str, str]]:
@@ -93,14 +94,16 @@ def test_no_benign_variant_of_the_committed_letters_changes_anything_and_no_plan
 @pytest.mark.dev_letters
 @pytest.mark.skipif(not dev_letters_available(), reason="the DWC dev letters are not on this machine")
 def test_no_benign_variant_of_the_dev_letters_changes_anything_and_no_planted_item_hides():
-    variants = [v for name, text in bases(dev=True) for v in benign(text, name) + hostile(text, name)][::STRIDE]
+    every = [v for name, text in bases(dev=True) for v in benign(text, name) + hostile(text, name)]
+    # the known limit's family whole (its rate is bounded below, not a sample's), every STRIDE-th of the rest
+    variants = [v for v in every if v.family == LIMIT] + [v for v in every if v.family != LIMIT][::STRIDE]
     assert sum(not v.hostile for v in variants) >= 2000
     table, failures = run(variants, explain_every=EXPLAIN_STRIDE)
     print_table(table)
     # the one known limit: a complete item planted right after a sentence that reads as a verdict,
     # with no instruction-like text and a decision its text agrees with, looks exactly like a real
     # item (BENCHMARKS.md counts it: 17 of 155); bounded here, every other count must be 0
-    limit = table.pop(("hostile", "fake_item_in_rationale"))
+    limit = table.pop(("hostile", LIMIT))
     assert limit["planted_unflagged"] <= 0.15 * limit["variants"] and sum(limit.values()) == \
         limit["variants"] + limit["planted_unflagged"], limit
     bad = {key: {k: x for k, x in row.items() if x and k != "variants"} for key, row in table.items()}
