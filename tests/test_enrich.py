@@ -527,6 +527,7 @@ def test_a_ur_modified_heading_in_unfamiliar_words_gives_no_quantity(tmp_path):
     item = det.items[0]
     assert item.modified_by_ur and item.disputed_portion is None
     assert item.quantity is None and "quantity" not in item.evidence
+    assert "items[0].quantity: the request states more than one amount" in det.model_step.dropped  # not silently
     assert (item.service, item.category, item.subcategory) == ("oxycodone", "Pharmaceuticals", "Opioids")
     assert item.reasons == ["Pain and function improved."]
 
@@ -661,3 +662,14 @@ def test_the_rules_name_the_device_not_the_word_purchase_when_the_models_service
     k, walker = next((k, i) for k, i in enumerate(det.items) if "walker" in i.request)
     assert walker.service == "walker" and walker.evidence["service"].origin == "rules"
     assert walker.evidence["service"].quote == "walker" and f"items[{k}].service" in det.model_step.dropped
+
+
+def test_a_long_rationale_asked_again_alone_says_it_was_cut_once(tmp_path):
+    notes = " ".join(f"Visit note {k} records the same pain score and the same work status." for k in range(120))
+    text = MULTI.read_text().replace("A signed opioid\nagreement is on file.", f"A signed opioid\nagreement is on file. {notes}")
+    fake = FieldsModel(shape=lambda items: items[1:])  # the shared answer leaves the first request out
+    with fake.pipeline(tmp_path, "fields-letter") as pipeline:
+        det = pipeline.extract(text)
+    assert len(fake.bodies) == 2  # the shared call, then the first item alone
+    cut = f"items[0]: rationale cut to {MAX_RATIONALE_CHARS} characters for the model"
+    assert det.warnings.count(cut) == 1 and det.items[0].reasons == ["A reason."]

@@ -122,7 +122,9 @@ class Enricher:
             text = rationale.text
             if len(text) > MAX_RATIONALE_CHARS:
                 text = text[:MAX_RATIONALE_CHARS]
-                det.warnings.append(f"items[{item.index}]: rationale cut to {MAX_RATIONALE_CHARS} characters for the model")
+                cut = f"items[{item.index}]: rationale cut to {MAX_RATIONALE_CHARS} characters for the model"
+                if cut not in det.warnings:  # once, when the item is asked again alone
+                    det.warnings.append(cut)
             items.append({"request": heading.text, "rationale": text})
         taxonomy = {k: list(v) for k, v in SUBCATEGORIES.items()}
         where = ", ".join(f"items[{item.index}]" for item, *_ in group)
@@ -145,6 +147,8 @@ class Enricher:
         for name, rule in HEADING_RULES.items():
             if quantity or name != "quantity":
                 rule(source, det, item, heading, answer)
+            elif answer.quantity:  # the heading states the original and the disputed amounts: which is which?
+                det.model_step.dropped.append(f"items[{item.index}].quantity: the request states more than one amount")
         for field in of_kind("text", grounding="heading"):
             if field.name not in HEADING_RULES:
                 _copied(det, item, heading, answer, field.name)
