@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imr_llm.api import Pipeline, load
+from imr_llm.api import Pipeline, extract_text, load
 from imr_llm.cli import main
 from imr_llm.api import explain_letter
 from imr_llm.explain import explain, write_template
@@ -689,3 +689,16 @@ def test_the_writer_is_asked_only_what_the_rules_cannot_say_and_gets_the_clause_
     assert [c[0]["note"] for c in writer.calls] == ["There is no note that the score has changed since then"]
     assert [(p.text, p.written_by) for p in expl.items[1].why] == [
         ("Your pain has not changed.", "model"), ("The records did not show signs of a serious problem.", "rules")]
+
+
+def test_a_heading_with_no_words_is_said_plainly_and_the_parse_warns():
+    """": Overturned" alone on its line (a damaged heading): the item stays, the parse says so, and
+    the page names it by the fixed words for a request, never by an empty line."""
+    text = (LETTERS / "synthetic_2016_multi.txt").read_text()
+    damaged = text.replace("Oxycodone HCL ER 20mg #60 day supply: 30: Overturned", ": Overturned")
+    det = extract_text(damaged)
+    assert det.items[0].request == "" and det.items[0].decision == "overturned" and len(det.items) == 4
+    assert "items[0]: no words of the request before its decision; see the letter" in det.warnings
+    for language, words in (("en", "the treatment in this request"), ("es", "el tratamiento de esta solicitud")):
+        expl = explain(det, damaged, language)
+        assert expl.items[0].plain_request == words and expl.passed

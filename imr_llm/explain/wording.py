@@ -149,6 +149,8 @@ def plain_request(item: DisputedItem, letter: str, language: Language) -> str:
     lang = languages.get(language)
     if item.modified_by_ur and not item.disputed_portion:
         return lang.templates["disputed_part"]
+    if not item.request.strip():  # a damaged heading: no words to say it by
+        return lang.templates["planted_request"]
     text, suffix = _request_words(clean(item.disputed_portion or item.request), lang)
     match = classify(text)
     if match and match.category == "Pharmaceuticals":

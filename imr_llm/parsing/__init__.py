@@ -75,6 +75,8 @@ def parse(source: SourceText) -> Determination:
             det.warnings.append(f"items[{item.index}]: UR-modified wording not recognised; original/authorized parts left empty")
         if item.rationale is None:
             det.warnings.append(f"items[{item.index}]: no 'Decision rationale:' found")
+        if not item.request.strip():
+            det.warnings.append(f"items[{item.index}]: no words of the request before its decision; see the letter")
     return det
 
 
