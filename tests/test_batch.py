@@ -217,7 +217,7 @@ def test_a_letter_that_kills_its_worker_is_a_failed_letter_and_the_next_gets_a_n
     async def run():
         parsers = Parsers(1, start_after=0, seconds=2, memory=3 << 30)  # the time limit alone (below: the memory one)
         try:
-            parsers.note_letter()
+            parsers.letters += 1
             _, det = await parsers.parse(pdf, "a.pdf")  # a PDF: always in a worker
             (first,) = parsers.idle
             assert det.model_dump() == read_and_parse(pdf, "a.pdf")[1].model_dump()
@@ -234,7 +234,7 @@ def test_a_letter_that_kills_its_worker_is_a_failed_letter_and_the_next_gets_a_n
         # the memory limit alone (a time limit no loaded machine reaches first: no timing assumption)
         roomy = Parsers(1, start_after=0, seconds=600, memory=512 << 20)
         try:
-            roomy.note_letter()
+            roomy.letters += 1
             with pytest.raises(ReadingLimitExceeded) as bomb:
                 await roomy.parse(flate_bomb_pdf(4 << 30), "bomb.pdf")
             _, last = await roomy.parse(pdf, "c.pdf")

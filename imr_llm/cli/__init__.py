@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
@@ -113,10 +114,8 @@ def _safe_streams() -> None:
     """Never crash on a console that cannot show a character: text output replaces it (JSON escapes it)."""
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure") and not stream_is_utf8(stream):
-            try:
+            with suppress(ValueError, OSError):
                 stream.reconfigure(errors="replace")
-            except (ValueError, OSError):
-                pass
 
 
 def _flag_problem(args: argparse.Namespace) -> str | None:

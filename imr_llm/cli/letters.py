@@ -93,12 +93,11 @@ def extract_command(args: argparse.Namespace) -> int:
 
 def _extract_record(result, args: argparse.Namespace) -> dict:
     """What `extract` prints of a letter: its source and determination (or error), as asked."""
-    if result.error is not None:
-        record = {"source": result.source, "error": result.error.to_json()}
-    else:
-        record = {"source": result.source, **result.determination.model_dump(mode="json")}
-        if args.no_evidence:
-            _drop_evidence(record)
+    body = ({"error": result.error.to_json()} if result.error is not None
+            else result.determination.model_dump(mode="json"))
+    record = {"source": result.source, **body}
+    if args.no_evidence:  # an error record has no evidence to drop
+        _drop_evidence(record)
     return redacted(record) if args.redact else record
 
 

@@ -110,8 +110,8 @@ class SuitesConfig(NamedTuple):
     baseline: Path
 
 
-def find_suites_file(cwd: Path | None = None) -> Path | None:
-    path = (cwd or Path.cwd()) / SUITES_FILE
+def find_suites_file() -> Path | None:
+    path = Path.cwd() / SUITES_FILE
     return path if path.is_file() else None
 
 

@@ -128,10 +128,7 @@ async def plan_letters(paths: Iterable[str | os.PathLike[str]], stop=None) -> li
             key, error = letter_hash(read_file(path)), None
         except ImrError as exc:
             key, error = path_key(name), exc
-        letter = letters.get(key)
-        if letter is None:
-            letters[key] = Letter(key, [path], [name], error)
-        else:
-            letter.paths.append(path)
-            letter.names.append(name)
+        letter = letters.setdefault(key, Letter(key, [], [], error))  # a letter under a second path: that path added
+        letter.paths.append(path)
+        letter.names.append(name)
     return list(letters.values())

@@ -53,10 +53,8 @@ class LetterOutcome:
                 "source": self.source, "source_paths": self.paths or [self.source]}
         if not self.letter_sha256:  # never read: identified by its path
             head["path_sha256"] = self.key.removeprefix("path:")
-        if self.error is not None:
-            record = {**head, "error": self.error.to_json()}
-        else:
-            record = {**head, **self.determination.model_dump(mode="json")}
+        body = {"error": self.error.to_json()} if self.error is not None else self.determination.model_dump(mode="json")
+        record = {**head, **body}
         return redacted(record) if redact else record
 
 
@@ -117,7 +115,7 @@ async def aiter_results(paths: Iterable | None, pipeline, *, concurrency: int = 
                 for result in order.release((), (n, first)):
                     yield result
             else:
-                parsers.note_letter()
+                parsers.letters += 1
                 pending.add(order.task(n, _one(letter, first, pipeline, explain_language, parsers)))
         async for result in _drain(pending, stop, stopping, order):
             yield result

@@ -46,9 +46,7 @@ def loads(line: bytes) -> dict[str, Any]:
 
 def record_key(record: dict[str, Any]) -> str | None:
     """An output line's letter key (`LetterResult.key`)."""
-    if record.get("letter_sha256"):
-        return record["letter_sha256"]
-    return "path:" + record["path_sha256"] if record.get("path_sha256") else None
+    return record.get("letter_sha256") or ("path:" + record["path_sha256"] if record.get("path_sha256") else None)
 
 
 def csv_columns() -> list[str]:

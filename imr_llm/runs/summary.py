@@ -62,10 +62,8 @@ class Summary:
         if record.get("outcome"):
             self.outcomes[record["outcome"]] += 1
         usage = (record.get("model_step") or {}).get("usage") or {}
-        self.calls += usage.get("calls", 0)
-        self.cache_hits += usage.get("cache_hits", 0)
-        self.prompt_tokens += usage.get("prompt_tokens", 0)
-        self.completion_tokens += usage.get("completion_tokens", 0)
+        for key in ("calls", "cache_hits", "prompt_tokens", "completion_tokens"):
+            setattr(self, key, getattr(self, key) + usage.get(key, 0))
 
     def fail(self, code: str) -> None:
         self.letters += 1

@@ -14,6 +14,7 @@ import struct
 import sys
 import time
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +99,12 @@ class _WorkerGone(Exception):
     pass
 
 
+@dataclass(eq=False)
 class _Worker:
     """One parse worker: a child process reading framed pickles (letter bytes, name) on stdin and
     answering framed pickles on its stdout, one letter at a time."""
 
-    def __init__(self, process) -> None:
-        self.process = process
+    process: Any
 
     @classmethod
     async def start(cls, seconds: float, memory: int) -> "_Worker":
@@ -148,9 +149,6 @@ class Parsers:
         self._slots: asyncio.Semaphore | None = None
         self.unavailable = False  # a worker could not be started: everything is read here
 
-    def note_letter(self) -> None:
-        self.letters += 1
-
     async def parse(self, data: bytes, name: str):
         in_worker = is_pdf(data) or (self.workers and self.letters > self.start_after)
         if not in_worker or self.unavailable:
@@ -189,8 +187,7 @@ class Parsers:
         raise RuntimeError(answer[0])  # a bug in the worker: reported as the letter's internal error
 
     async def aclose(self) -> None:
-        workers, self.idle = [*self.idle, *self.busy], []
-        self.busy = set()
+        workers, self.idle, self.busy = [*self.idle, *self.busy], [], set()
         for worker in workers:
             await worker.end()
 
@@ -216,10 +213,9 @@ def _why_gone(name: str, status: int | None, seconds: float, memory: int, elapse
     """Why a worker died mid-letter. Its alarm (SIGALRM) is the time limit; a lost exit status
     counts as the time limit only when the letter had run that long (the alarm cannot fire sooner)."""
     timed_out = status == -signal.SIGALRM or status is None or (status == _LOST_STATUS and elapsed >= seconds)
-    if timed_out:
-        what = f"took longer than {seconds:g} s"
-    else:  # killed by a signal, or exited on a MemoryError or a crash: which one depends on where it ran out
-        what = f"needed more than {memory / 2**20:,.0f} MB of memory, or crashed the reader"
+    # otherwise killed by a signal, or exited on a MemoryError or a crash: which one depends on where it ran out
+    what = (f"took longer than {seconds:g} s" if timed_out
+            else f"needed more than {memory / 2**20:,.0f} MB of memory, or crashed the reader")
     return f"{name}: reading it {what}; the batch went on without it (check the file: a letter is far smaller)"
 
 
