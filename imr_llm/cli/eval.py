@@ -137,9 +137,6 @@ def _run(args: argparse.Namespace, suites, config):
     """One Pipeline's extraction, scored, with a progress bar; the model (if any) also judges free text."""
     with Pipeline(config, cache_dir=args.cache_dir, use_cache=not args.no_cache) as pipeline, \
             Progress(sum(len(s.pairs) for s in suites)) as progress:
-        judge = None
-        if pipeline.enricher is not None and not args.no_judge:
-            judge = FreeTextJudge(pipeline.enricher.client)
-        return run_eval(suites, pipeline.extract, judge=judge, usage=pipeline.usage, model_config=config,
-                        keep_text=bool(args.html) and not args.html_no_text,
+        judge = FreeTextJudge(pipeline.enricher.client) if pipeline.enricher is not None and not args.no_judge else None
+        return run_eval(suites, pipeline.extract, judge=judge, keep_text=bool(args.html) and not args.html_no_text,
                         explain_languages=tuple(args.explain or ()), on_letter=lambda *_: progress.advance())

@@ -104,7 +104,6 @@ DEFAULT_BASELINE_NAME = "baseline.json"  # next to the suites file unless it nam
 class SuitesConfig(NamedTuple):
     """A suites file, loaded: the suites whose letters are present, notes on those skipped, its baseline."""
 
-    path: Path
     suites: list[Suite]
     skipped: list[str]
     baseline: Path
@@ -123,7 +122,7 @@ def load_suites_file(path: Path) -> SuitesConfig:
     skipped = [f"suite '{name}' skipped: its letters folder {letters} is not on this machine"
                for name, letters, _ in entries if not letters.is_dir()]
     suites = [load_suite(name, letters, gold) for name, letters, gold in entries if letters.is_dir()]
-    return SuitesConfig(path=Path(path), suites=suites, skipped=skipped, baseline=baseline)
+    return SuitesConfig(suites=suites, skipped=skipped, baseline=baseline)
 
 
 def read_suites_file(path: Path) -> tuple[list[tuple[str, Path, Path]], Path]:

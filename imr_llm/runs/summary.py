@@ -66,8 +66,7 @@ class Summary:
             setattr(self, key, getattr(self, key) + usage.get(key, 0))
 
     def fail(self, code: str) -> None:
-        self.letters += 1
-        self.failed[code] += 1
+        self.add({"error": {"code": code}})
 
     def reasons(self) -> str:
         return ", ".join(f"{code} {n}" for code, n in sorted(self.failed.items()))
