@@ -231,8 +231,7 @@ def parse_worker() -> None:
     import pypdfium2  # noqa: F401  (deferred: imported here before the limits, which are the letters')
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if memory:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))  # at least 64 MB: `read_limits` refuses less
     while True:
         head = letters.read(_FRAME.size)
         if len(head) < _FRAME.size:
