@@ -10,6 +10,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -76,11 +77,9 @@ def _run_suite(suite: Suite, task: Task, *, judge, texts: dict | None, on_letter
     chosen: list[dict] = []  # per labelled item: what each category decider said
     for stem, path, gold in suite.pairs:
         pred, error = None, None
-        try:
-            if texts is not None:
+        if texts is not None:
+            with suppress(ImrError):  # the task reports the same error for this letter
                 texts[(suite.name, stem)] = load(path).raw
-        except ImrError:
-            pass  # the task reports the same error for this letter
         try:
             det = task(path)
             pred = det.model_dump(mode="json")
@@ -259,12 +258,11 @@ def _stale_prompts(recorded: Path) -> list[str]:
 
 
 def _packages() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("pydantic", "pypdfium2", "openai", "instructor", "jinja2", "diskcache"):
-        try:
+    names = ("pydantic", "pypdfium2", "openai", "instructor", "jinja2", "diskcache")
+    out: dict[str, str | None] = {"python": platform.python_version(), **dict.fromkeys(names)}
+    for name in names:
+        with suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
     return out
 
 
