@@ -22,6 +22,7 @@ from .guards import PointGuard, run_guards
 from .model import Fallback, GuardResult, Language, PatientExplanation, Point, WrittenBy
 from .points import points_for, reason_clause
 from .templates import shown_text, specific_points, what_could_help, why_points, write_template
+from .text import letter_text
 
 __all__ = ["FACTS_VERSION", "PatientExplanation", "aexplain", "explain", "run_guards",
            "write_template"]
@@ -56,7 +57,7 @@ def _drive(coro):
 async def aexplain(det: Determination, source: SourceText | str, language: Language = "en",
                    writer=None, *, reasks: int = 1) -> PatientExplanation:
     """`explain`, awaitable: a model writer's calls are awaited (many points and letters at once)."""
-    written_from = without_planted(det, source.raw if isinstance(source, SourceText) else source)
+    written_from = without_planted(det, letter_text(source))
     expl = write_template(written_from, source, language)
     notes: list[str] = []
     readback = None
@@ -93,7 +94,7 @@ async def _write_points(expl: PatientExplanation, det: Determination, source, la
                         reasks: int, notes: list[str]) -> GuardResult | None:
     """Replace the points of `expl` by the writer's, one by one (see the module's docstring);
     returns the read-back's summary guard (None when the writer cannot read back)."""
-    raw = source.raw if isinstance(source, SourceText) else source
+    raw = letter_text(source)
     guard = PointGuard(det, source, language)
     write = getattr(writer, "awrite", None)
     jobs = _jobs(det, language)

@@ -19,15 +19,16 @@ from ..schema import Determination, DisputedItem
 from . import facts, languages
 from .model import GuardResult, Language, PatientExplanation, Readability
 from .points import vetted_texts
-from .text import (allowed_dates, allowed_numbers, clean, find_dates, find_numbers, fmt_number, words,
+from .text import (allowed_dates, allowed_numbers, clean, find_dates, find_numbers, fmt_number, letter_text, words,
                    without_shared_runs)
 from .wording import notices, plain_request
 
 COPY_NGRAM = 6  # a run of this many words from the letter must come from the item's own sections
 
 
-def _raw(source: SourceText | str) -> str:
-    return source.raw if isinstance(source, SourceText) else source
+def _result(name: str, problems: list[str], passed: str) -> GuardResult:
+    """A guard's result: its problems joined, or what it checked when there are none."""
+    return GuardResult(name=name, passed=not problems, detail="; ".join(problems) if problems else passed)
 
 
 # -- 1. decisions --------------------------------------------------------------------------------
@@ -102,10 +103,8 @@ def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult
     read = readback_headline(expl.headline, lang)
     if det.outcome is not None and read != det.outcome:
         problems.append(f"headline reads back as {read or 'no outcome'!r}, the letter's outcome is {det.outcome!r}")
-    if problems:
-        return GuardResult(name="decision", passed=False, detail="; ".join(problems))
-    return GuardResult(name="decision", passed=True,
-                       detail=f"{len(det.items)} item(s): decision and status equal the parser's; read-back agrees")
+    return _result("decision", problems, f"{len(det.items)} item(s): decision and status equal the parser's; "
+                                         "read-back agrees")
 
 
 # -- 2. numbers and dates --------------------------------------------------------------------------
@@ -125,18 +124,15 @@ def shown_strings(expl: PatientExplanation, glossary: bool = True) -> list[str]:
 
 
 def check_numbers(expl: PatientExplanation, source: SourceText | str) -> GuardResult:
-    letter, texts, forms = _raw(source), shown_strings(expl), languages.get(expl.language).guards["dates"]
+    letter, texts, forms = letter_text(source), shown_strings(expl), languages.get(expl.language).guards["dates"]
     kinds = [("numbers not in the letter or the vetted facts", allowed_numbers(letter, facts.all_fact_text()),
               [(v, w) for t in texts for v, w in find_numbers(t, dates=forms)]),
              ("dates not in the letter", allowed_dates(letter),
               [(d, t[s:e]) for t in texts for d, s, e in find_dates(t, forms)])]
     parts = [f"{label}: {', '.join(dict.fromkeys(w for v, w in found if v not in ok))}"
              for label, ok, found in kinds if any(v not in ok for v, _ in found)]
-    if parts:
-        return GuardResult(name="numbers", passed=False, detail="; ".join(parts))
     checked = sum(len(found) for _, _, found in kinds)
-    return GuardResult(name="numbers", passed=True,
-                       detail=f"{checked} number(s) and date(s), each in the letter or the vetted facts")
+    return _result("numbers", parts, f"{checked} number(s) and date(s), each in the letter or the vetted facts")
 
 
 # -- 3. readability ------------------------------------------------------------------------------
@@ -311,10 +307,7 @@ def check_injection(expl: PatientExplanation, det: Determination, source: Source
     guard = PointGuard(det, source, expl.language)
     for where, text, pos in written:
         problems += [f"{where}: {p}" for p in guard.injection(text, pos)]
-    if problems:
-        return GuardResult(name="injection", passed=False, detail="; ".join(problems))
-    return GuardResult(name="injection", passed=True,
-                       detail="no instruction-like text; letter words only from each item's own sections")
+    return _result("injection", problems, "no instruction-like text; letter words only from each item's own sections")
 
 
 # -- 5. vetted text ------------------------------------------------------------------------------
@@ -336,10 +329,8 @@ def check_vetted(expl: PatientExplanation, det: Determination) -> GuardResult:
         problems.append("the notices are not one for each line of the letter to check on paper")
     if expl.facts_version != facts.FACTS_VERSION:
         problems.append(f"facts version {expl.facts_version!r}, current {facts.FACTS_VERSION!r}")
-    if problems:
-        return GuardResult(name="vetted_text", passed=False, detail="; ".join(problems))
-    return GuardResult(name="vetted_text", passed=True,
-                       detail=f"next steps, glossary and disclaimer are the vetted facts (version {facts.FACTS_VERSION})")
+    return _result("vetted_text", problems,
+                   f"next steps, glossary and disclaimer are the vetted facts (version {facts.FACTS_VERSION})")
 
 
 # -- one point at a time --------------------------------------------------------------------------
@@ -352,7 +343,7 @@ class PointGuard:
     its own; `check_injection` reads every written text of a page through the same `injection`."""
 
     def __init__(self, det: Determination, source: SourceText | str, language: Language) -> None:
-        raw = _raw(source)
+        raw = letter_text(source)
         self.det, self.language = det, language
         self.numbers_ok = allowed_numbers(raw, facts.all_fact_text())
         self.dates_ok, self.date_forms = allowed_dates(raw), languages.get(language).guards["dates"]

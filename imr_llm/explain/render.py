@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 from html import escape
+from importlib.resources import files
 
 from ..reading import SourceText
 from . import languages
 from .model import Notice, PatientExplanation
-from .text import clean
+from .text import clean, letter_text
 
 FORMATS = ("text", "markdown", "json", "html")
 EXTENSIONS = {"text": "txt", "markdown": "md", "json": "json", "html": "html"}
@@ -149,55 +150,7 @@ def to_json(expl: PatientExplanation, source_name: str | None = None) -> str:
 
 # -- HTML ----------------------------------------------------------------------------------------
 
-_CSS = """
-:root { color-scheme: light; --ink: #161616; --muted: #3d3d3d; --paper: #ffffff; --line: #8a8a8a;
-  --yes: #0a5c26; --yes-bg: #e6f4ea; --no: #8f1414; --no-bg: #fdeaea; --mark: #fff0a0; --focus: #1a4fd6; }
-* { box-sizing: border-box; }
-html { font-size: 125%; }
-body { margin: 0; background: var(--paper); color: var(--ink); line-height: 1.6;
-  font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
-main { max-width: 44rem; margin: 0 auto; padding: 1rem 1.25rem 4rem; }
-h1 { font-size: 1.8rem; line-height: 1.25; margin: 1rem 0 .5rem; }
-h2 { font-size: 1.4rem; margin: 2.2rem 0 .6rem; border-bottom: 2px solid var(--line); padding-bottom: .2rem; }
-h3 { font-size: 1.15rem; margin: 1.2rem 0 .4rem; }
-h4 { font-size: 1rem; margin: .8rem 0 .2rem; }
-p, li, dd { max-width: 40rem; }
-a { color: #0b3fa8; text-underline-offset: .15em; }
-a:focus-visible, mark:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
-.skip { position: absolute; left: -999px; } .skip:focus { left: 1rem; top: 1rem; background: #fff; padding: .5rem; }
-.headline { font-size: 1.3rem; font-weight: 700; }
-.case { color: var(--muted); margin: 0; }
-.note { border-left: 6px solid #b35c00; background: #fff4e5; padding: .6rem .9rem; }
-.item { border: 2px solid var(--line); border-radius: 10px; padding: .4rem 1rem 1rem; margin: 1rem 0; }
-.item.overturned { border-color: var(--yes); }
-.item.upheld { border-color: var(--no); }
-.status { font-weight: 700; padding: .5rem .8rem; border-radius: 6px; }
-.overturned .status { color: var(--yes); background: var(--yes-bg); }
-.upheld .status { color: var(--no); background: var(--no-bg); }
-.status .icon { font-size: 1.2em; margin-right: .3rem; }
-.letter-words { color: var(--muted); }
-.see { font-size: .9rem; white-space: nowrap; }
-cite { font-style: normal; font-size: .9rem; color: var(--muted); }
-dt { font-weight: 700; margin-top: .6rem; }
-dd { margin-left: 1rem; }
-.about { color: var(--muted); font-size: .95rem; }
-.letter { white-space: pre-wrap; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
-  font-size: .8rem; line-height: 1.45; border: 1px solid var(--line); padding: 1rem; overflow-wrap: anywhere; }
-mark { background: var(--mark); color: #000; padding: 0 .1em; border-bottom: 2px solid #8a6d00; }
-.withheld { font-family: system-ui, sans-serif; font-style: italic; color: var(--muted); }
-.anchor:target + mark, mark:target { outline: 3px solid var(--focus); background: #ffe14d; }
-.backref { font-family: system-ui, sans-serif; font-size: .75rem; vertical-align: super; text-decoration: none; }
-@media print {
-  html { font-size: 100%; } body { font-size: 12pt; } main { max-width: none; padding: 0; }
-  .skip, .see, .backref { display: none; }
-  .item, .status { break-inside: avoid; background: none !important; }
-  .status::before { content: ""; }
-  a[href^="http"]::after { content: " (" attr(href) ")"; font-size: 9pt; overflow-wrap: anywhere; }
-  .letter-section { break-before: page; }
-  .letter { font-size: 8.5pt; border: none; padding: 0; }
-  mark { background: none; border-bottom: 1.5pt solid #000; }
-}
-"""
+_CSS = files(__package__).joinpath("page.css").read_text(encoding="utf-8")  # the page's stylesheet
 
 
 _ENGLISH_QUOTE = re.compile(r"«[^«»]*»")
@@ -256,7 +209,7 @@ def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]], withheld
 def to_html(expl: PatientExplanation, source: SourceText | str | None = None, source_name: str | None = None) -> str:
     lang = expl.language
     labels = languages.get(lang).labels
-    raw = source.raw if isinstance(source, SourceText) else source
+    raw = letter_text(source)
     spans = _evidence_spans(expl) if raw is not None else []
 
     e = _escaper(lang)
@@ -264,7 +217,7 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
     parts = [
         "<!DOCTYPE html>", f'<html lang="{lang}">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
+        f"<title>{e(title)}</title>", f"<style>\n{_CSS}</style>", "</head>", "<body>",
         f'<a class="skip" href="#main">{e(labels["skip"])}</a>',
         '<main id="main">', "<header>", f"<h1>{e(labels['title'])}</h1>",
     ]

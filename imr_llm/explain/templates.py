@@ -14,7 +14,7 @@ from . import facts, languages
 from .guards import PointGuard, shown_strings
 from .model import ExplainedItem, Language, PatientExplanation, Point, SuspiciousMark, WrittenBy
 from .points import rule_points
-from .text import clean, join_words
+from .text import clean, join_words, letter_text
 from .wording import notices, plain_request
 
 def headline(det: Determination, language: Language) -> str:
@@ -78,7 +78,7 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
     the generic points otherwise. `specific=False` uses only the fixed template points (the last
     resort when a page fails its guards)."""
     lang = languages.get(language)  # UnknownLanguage for a language nobody added
-    raw = source.raw if isinstance(source, SourceText) else source
+    raw = letter_text(source)
     guard = PointGuard(det, source, language) if specific else None
     items = []
     for pos, item in enumerate(det.items):

@@ -20,6 +20,11 @@ _LETTER_FORMS: tuple[DateForm, ...] = (
     (re.compile(r"(?<![\d/.-])(\d{1,2})[/-](\d{1,2})[/-](\d{2}|\d{4})(?![\d/-])"), None, (3, 1, 2)),
     (re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b"), MONTHS, (3, 1, 2)),
 )
+def letter_text(source):
+    """The letter's raw text from a `SourceText` (its `raw`) or from the text itself."""
+    return getattr(source, "raw", source)
+
+
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?|(?<=[A-Za-z#$(/-])\d+(?:\.\d+)?")
 
 
