@@ -43,10 +43,6 @@ def cache_key(*, model: str, endpoint_kind: str, prompt_hash: str, schema_hash: 
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def schema_fingerprint(schema: dict) -> str:
-    return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
-
-
 @runtime_checkable
 class CacheBackend(Protocol):
     """What the model client needs from a response store (values are small JSON-able dicts)."""

@@ -281,8 +281,11 @@ def case_outcome(decisions: list[str]) -> Outcome | None:
     return "mixed"
 
 
+def fingerprint(schema: dict) -> str:
+    """A short hash of a JSON schema; changes whenever the schema does."""
+    return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
+
+
 @lru_cache(maxsize=1)
 def schema_hash() -> str:
-    """A short hash of the Determination JSON schema; changes whenever the schema does."""
-    blob = json.dumps(Determination.model_json_schema(), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return fingerprint(Determination.model_json_schema())

@@ -69,7 +69,8 @@ class Enricher:
         todo = []
         for item in det.items:
             where = f"items[{item.index}]"
-            heading = _section(source, _heading_evidence(item), f"{where}.request")
+            portion = item.evidence.get("disputed_portion") if item.modified_by_ur else item.evidence.get("request")
+            heading = _section(source, portion, f"{where}.request")
             quantity = heading is not None  # a UR-modified item without its remaining portion: never its quantity
             heading = heading or _section(source, item.evidence.get("request"), f"{where}.request")
             rationale = _section(source, item.evidence.get("rationale"), f"{where}.rationale")
@@ -142,8 +143,7 @@ class Enricher:
                        answer: RequestAnswer | None, *, quantity: bool = True) -> None:
         """The fields the request heading states: each by its own rules (HEADING_RULES), a text
         field without rules as the model copied it (grounded in the heading, or dropped)."""
-        answer = answer or RequestAnswer.model_construct(service="", category=None, subcategory=None, body_regions=[],
-                                                         laterality=None, quantity=None)
+        answer = answer or RequestAnswer.model_construct(service="", category=None)
         for name, rule in HEADING_RULES.items():
             if quantity or name != "quantity":
                 rule(source, det, item, heading, answer)
@@ -401,10 +401,6 @@ def _aligned(det: Determination, answers: list, group: list) -> list:
         out.append(None if j is None else answers[j])
         start = start if j is None else j + 1
     return out
-
-
-def _heading_evidence(item: DisputedItem) -> Evidence | None:
-    return item.evidence.get("disputed_portion") if item.modified_by_ur else item.evidence.get("request")
 
 
 def _section(source: SourceText, ev: Evidence | None, name: str) -> Section | None:

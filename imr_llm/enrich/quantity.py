@@ -55,9 +55,7 @@ def _weeks(value: float | None, unit: str | None) -> float | None:
     unit = unit.lower()
     if unit.startswith("d"):
         return value / 7 if value % 7 == 0 else None
-    if unit.startswith("w"):
-        return value
-    return None  # months are not a whole number of weeks
+    return value if unit.startswith("w") else None  # months are not a whole number of weeks
 
 
 def parse_quantity(words: str, *, drug: bool = False) -> Quantity:

@@ -10,9 +10,10 @@ import json
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from ..cache import CacheBackend, cache_key, schema_fingerprint
+from ..cache import CacheBackend, cache_key
 from ..prompts import Prompt
 from ..runtime import run_sync
+from ..schema import fingerprint
 from .config import ModelConfig
 from .endpoint import Completion, Endpoint, Request
 from .usage import UsageLog
@@ -80,4 +81,4 @@ def _grammar(response_model) -> tuple[str, str]:
     """(the schema the server's grammar enforces, as JSON; its fingerprint), once per response
     model: a response model may print a shorter schema into the prompt (enrich/answers.py)."""
     schema = getattr(response_model, "grammar_schema", response_model.model_json_schema)()
-    return json.dumps(schema), schema_fingerprint(schema)
+    return json.dumps(schema), fingerprint(schema)

@@ -91,8 +91,8 @@ class ModelConfig(BaseModel):
     @classmethod
     def from_env(cls, **overrides: Any) -> "ModelConfig":
         """Arguments first, then IMR_LLM_MODEL, _ENDPOINT_KIND, _BASE_URL and IMR_LLM_<NAME> for each ENV_SETTINGS name."""
-        values = {name: os.environ.get(f"IMR_LLM_{name.upper()}") for name in ("model", "endpoint_kind", "base_url")}
-        values.update({name: os.environ.get(f"IMR_LLM_{name.upper()}") for name in ENV_SETTINGS})
+        names = ("model", "endpoint_kind", "base_url", *ENV_SETTINGS)
+        values = {name: os.environ.get(f"IMR_LLM_{name.upper()}") for name in names}
         values.update({k: v for k, v in overrides.items() if v is not None})
         values = {k: v for k, v in values.items() if v is not None}
         if not values.get("model"):

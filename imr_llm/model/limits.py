@@ -53,7 +53,6 @@ class Limiter:
         self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self._requests, self._tokens = _Window(requests_per_minute), _Window(tokens_per_minute)
         self._lock, self._clock, self._sleep = asyncio.Lock(), clock, sleep
-        self.waited_s = 0.0  # time spent waiting for the rate limits (reported by benchmarks)
 
     async def acquire(self, tokens: float) -> None:
         if self._slots is not None:
@@ -65,7 +64,6 @@ class Limiter:
                     delay = max(self._requests.wait_for(1, now), self._tokens.wait_for(tokens, now))
                     if delay <= 0:
                         break
-                    self.waited_s += delay
                     await self._sleep(delay)
                 now = self._clock()
                 self._requests.charge(1, now)

@@ -4,7 +4,7 @@ included (as zero-cost records), so reports can say what a run cost. No message 
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -44,6 +44,3 @@ class UsageLog:
                 "cache_hit_rate": round(t["cache_hits"] / t["requests"], 4) if t["requests"] else None,
                 "prompt_tokens": t["prompt_tokens"], "completion_tokens": t["completion_tokens"],
                 "model_seconds": round(float(t["model_seconds"]), 3)}
-
-    def to_json(self) -> list[dict]:
-        return [asdict(r) for r in self.records]
