@@ -95,7 +95,7 @@ def test_evidence_points_into_the_pdf_text():
 
 def test_every_section_of_every_dev_letter_maps_each_character_back_to_the_letter():
     """The grounding sections' lazy word map against the per-character map it replaced."""
-    from imr_llm.enrich.enricher import _heading_evidence, _section
+    from imr_llm.enrich.enricher import _section
     from imr_llm.parsing import parse
     from imr_llm.reading import read_path
     from test_fuzz import _reference_map
@@ -105,7 +105,8 @@ def test_every_section_of_every_dev_letter_maps_each_character_back_to_the_lette
         source = read_path(pdf)
         det = parse(source)
         for item in det.items:
-            for ev in (_heading_evidence(item), item.evidence.get("rationale")):
+            heading = item.evidence.get("disputed_portion" if item.modified_by_ur else "request")
+            for ev in (heading, item.evidence.get("rationale")):
                 section = _section(source, ev, "s")
                 if section is None:
                     continue

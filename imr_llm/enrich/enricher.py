@@ -69,7 +69,7 @@ class Enricher:
         todo = []
         for item in det.items:
             where = f"items[{item.index}]"
-            portion = item.evidence.get("disputed_portion") if item.modified_by_ur else item.evidence.get("request")
+            portion = item.evidence.get("disputed_portion" if item.modified_by_ur else "request")
             heading = _section(source, portion, f"{where}.request")
             quantity = heading is not None  # a UR-modified item without its remaining portion: never its quantity
             heading = heading or _section(source, item.evidence.get("request"), f"{where}.request")
