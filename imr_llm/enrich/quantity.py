@@ -21,6 +21,7 @@ NUMBER_WORDS = {
 _NUM = r"(?:\d+(?:\.\d+)?|" + "|".join(sorted((w for w in NUMBER_WORDS if w not in ("once", "twice", "thrice")), key=len, reverse=True)) + r")"
 _RANGE = rf"{_NUM}\s*(?:-|to)\s*{_NUM}"
 _SESSIONS = r"(?:sessions?|visits?|treatments?|appointments?)"
+_DATE = re.compile(r"\s*[\d/]*/[\d/]*\s*")  # "12/01/2016" is a date, not a quantity
 
 _PATTERNS: dict[str, re.Pattern] = {
     # "2 times a week for 6 weeks", "2xwk x 4 wks", "three times per week for four weeks", "2 times 4", "2 X 4"
@@ -69,8 +70,8 @@ def find_quantity(heading: str, *, drug: bool = False) -> tuple[Quantity, int, i
     """The quantity words of a heading: numbers, and the span of the shortest stretch holding them."""
     heading = blank_admin(heading)
     text = fold(heading)  # the patterns are lower-case (vocabulary.fold): same length, same spans
-    spans = [m.span() for regex in _PATTERNS.values() for m in regex.finditer(text) if m.group(0).strip()]
-    spans = [(s, e) for s, e in spans if not _is_date(heading, s, e)]
+    spans = [m.span() for regex in _PATTERNS.values() for m in regex.finditer(text)
+             if m.group(0).strip() and not _DATE.fullmatch(m.group(0))]
     if not spans:
         return None
     start, end = min(s for s, _ in spans), max(e for _, e in spans)
@@ -79,10 +80,6 @@ def find_quantity(heading: str, *, drug: bool = False) -> tuple[Quantity, int, i
     q = Quantity(raw=heading[start:end])
     _fill(q, heading, drug)
     return q, start, end
-
-
-def _is_date(text: str, start: int, end: int) -> bool:
-    return bool(re.fullmatch(r"[\d/]+", text[start:end].strip())) and "/" in text[start:end]
 
 
 def _fill(q: Quantity, text: str, drug: bool) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 import weakref
 from collections import deque
@@ -50,13 +51,12 @@ class _Window:
 class Limiter:
     def __init__(self, max_in_flight: int | None = None, requests_per_minute: float | None = None,
                  tokens_per_minute: float | None = None, clock=time.monotonic, sleep=asyncio.sleep) -> None:
-        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        self._slots = asyncio.Semaphore(max_in_flight or sys.maxsize)  # None: no bound
         self._requests, self._tokens = _Window(requests_per_minute), _Window(tokens_per_minute)
         self._lock, self._clock, self._sleep = asyncio.Lock(), clock, sleep
 
     async def acquire(self, tokens: float) -> None:
-        if self._slots is not None:
-            await self._slots.acquire()
+        await self._slots.acquire()
         try:
             async with self._lock:  # one waiter at a time: first come, first served
                 while True:
@@ -69,15 +69,13 @@ class Limiter:
                 self._requests.charge(1, now)
                 self._tokens.charge(tokens, now)
         except BaseException:
-            if self._slots is not None:
-                self._slots.release()
+            self._slots.release()
             raise
 
     def release(self, estimated: float = 0.0, actual: float | None = None) -> None:
         if actual is not None and self._tokens.per_minute is not None and actual != estimated:
             self._tokens.charge(actual - estimated, self._clock())  # correct the estimate
-        if self._slots is not None:
-            self._slots.release()
+        self._slots.release()
 
 
 # the limiter shared by every client of one endpoint in a loop: loop -> {(host, *limits): Limiter}
