@@ -269,7 +269,8 @@ def ignorecase_reference(monkeypatch):
         with monkeypatch.context() as m:
             m.setattr(vocabulary, "fold", lambda text: text)
             m.setattr(quantity, "fold", lambda text: text)
-            m.setattr(vocabulary, "_RULE_RE", [(c, s, relax(rx)) for c, s, rx in vocabulary._RULE_RE])
+            m.setattr(vocabulary, "_RULE_RE", {before: [(c, s, relax(rx)) for c, s, rx in rules]
+                                               for before, rules in vocabulary._RULE_RE.items()})
             m.setattr(vocabulary, "_DRUG_RE", [(c, relax(rx)) for c, rx in vocabulary._DRUG_RE])
             m.setattr(vocabulary, "_REGION_RE", [(n, relax(rx)) for n, rx in vocabulary._REGION_RE])
             for name in ("_TOPICAL_FORMS", "_ADMIN", "_SIDE_RE", "_MODALITY", "_COURSE", "_DEVICE", "_E_STIM"):

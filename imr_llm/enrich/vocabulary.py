@@ -140,8 +140,9 @@ _RULES: list[tuple[str, str | None, str]] = [
 # The two rules that look for a second word later in the clause ("consultation ... surgeon",
 # "decompression ... lumbar") look at most 300 characters ahead (a heading's clause is shorter):
 # unbounded, every "consult" of a long clause without the second word read to the clause end.
-_RULE_RE = [(cat, sub, folded(pattern)) for cat, sub, pattern in _RULES]
 _BEFORE_DRUGS = {"Transportation", "Programs", "Rehabilitation:Acupuncture", "Rehabilitation:Chiropractic", "Injection"}
+_RULE_RE = {before: [(cat, sub, folded(pattern)) for cat, sub, pattern in _RULES
+                     if (cat in _BEFORE_DRUGS or f"{cat}:{sub}" in _BEFORE_DRUGS) == before] for before in (True, False)}
 
 
 @dataclass(frozen=True)
@@ -205,30 +206,22 @@ def _in_context(text: str, match: Match | None) -> Match | None:  # `text` folde
 
 
 def _first_rule(text: str, *, before_drugs: bool) -> Match | None:
-    for cat, sub, regex in _RULE_RE:
-        if (cat in _BEFORE_DRUGS or f"{cat}:{sub}" in _BEFORE_DRUGS) != before_drugs:
-            continue
-        m = regex.search(text)
-        if m:
-            return Match(cat, sub, m.start(), m.end())
-    return None
+    return next((Match(cat, sub, *m.span()) for cat, sub, regex in _RULE_RE[before_drugs] if (m := regex.search(text))),
+                None)
 
 
 def classify_drug(text: str) -> Match | None:
     """The drug class of the first drug name in `text`, if it names one."""
     text = fold(text)
-    best: Match | None = None
-    for cls, regex in _DRUG_RE:
-        m = regex.search(text)
-        if m and (best is None or m.start() < best.start):
-            best = Match("Pharmaceuticals", cls, m.start(), m.end())
-    if best is None:
+    found = [(m, cls) for cls, regex in _DRUG_RE if (m := regex.search(text))]
+    if not found:
         return None
+    m, cls = min(found, key=lambda hit: hit[0].start())  # the first name (on a tie, the earlier class)
     # An NSAID, lidocaine or other analgesic in a cream, gel or patch is a topical analgesic;
     # an opioid patch (Butrans, fentanyl) stays an opioid.
-    if best.subcategory in ("NSAID", "Other", "Topical Analgesics/Compounds") and _TOPICAL_FORMS.search(text):
-        return Match("Pharmaceuticals", "Topical Analgesics/Compounds", best.start, best.end)
-    return best
+    if cls in ("NSAID", "Other", "Topical Analgesics/Compounds") and _TOPICAL_FORMS.search(text):
+        cls = "Topical Analgesics/Compounds"
+    return Match("Pharmaceuticals", cls, m.start(), m.end())
 
 
 # -- body regions and sides --------------------------------------------------------------------
