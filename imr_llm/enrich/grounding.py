@@ -73,22 +73,21 @@ def locate(section: Section, quote: str) -> tuple[int, int, str] | None:
     for k in range(len(tokens) - n + 1):
         if tokens[k] == first and tokens[k:k + n] == q_words:
             return words[k][0], words[k + n - 1][1], "normalized"
-    found = _fuzzy(words, tokens, q_words)
+    found = _fuzzy(tokens, q_words)
     if found is None:
         return None
-    k = next(i for i, w in enumerate(words) if w[0] == found[0])
-    last = next(i for i in range(k, len(words)) if words[i][1] == found[1])
+    k, last = found
     k -= k > 0 and _misspelt(tokens[k - 1], q_words[0], tokens[k:last + 1])
     last += last + 1 < len(tokens) and _misspelt(tokens[last + 1], q_words[-1], tokens[k:last + 1])
     return words[k][0], words[last][1], "fuzzy"
 
 
-def _fuzzy(words: list[tuple[int, int, str]], tokens: list[str], q_words: list[str]) -> tuple[int, int, str] | None:
-    """The first window of the section's words (n-2 to n+2 words, n the quote's) with the highest
-    difflib ratio to the quote, if >= FUZZY_MIN. A window's ratio is at most its quick_ratio, kept up
-    to date as the window slides; windows are compared in full from the highest bound down until none
-    can beat the best found (the answer of comparing every window, without the quadratic cost when
-    the quote is nowhere), and after FUZZY_WORK word pairs the best window so far is used."""
+def _fuzzy(tokens: list[str], q_words: list[str]) -> tuple[int, int] | None:
+    """(first, last word) of the first window of the section's words (n-2 to n+2 words, n the quote's)
+    with the highest difflib ratio to the quote, if >= FUZZY_MIN. A window's ratio is at most its
+    quick_ratio, kept up to date as the window slides; windows are compared in full from the highest
+    bound down until none can beat the best found (the answer of comparing every window, without the
+    quadratic cost when the quote is nowhere), and after FUZZY_WORK word pairs the best window so far is used."""
     n = len(q_words)
     want = Counter(q_words)
     candidates: list[tuple[float, int, int, int]] = []  # (-bound, window order, start, size)
@@ -127,10 +126,7 @@ def _fuzzy(words: list[tuple[int, int, str]], tokens: list[str], q_words: list[s
         work += n * len(window)
         if ratio > best or (ratio == best and order < best_order):
             best, best_order, best_span = ratio, order, (k, min(k + size, len(tokens)) - 1)
-    if best_span is not None and best >= FUZZY_MIN:
-        k, last = best_span
-        return words[k][0], words[last][1], "fuzzy"
-    return None
+    return best_span if best >= FUZZY_MIN else None
 
 
 def _misspelt(word: str, quote_word: str, window: list[str]) -> bool:

@@ -142,7 +142,8 @@ _RULES: list[tuple[str, str | None, str]] = [
 # unbounded, every "consult" of a long clause without the second word read to the clause end.
 _BEFORE_DRUGS = {"Transportation", "Programs", "Rehabilitation:Acupuncture", "Rehabilitation:Chiropractic", "Injection"}
 _RULE_RE = {before: [(cat, sub, folded(pattern)) for cat, sub, pattern in _RULES
-                     if (cat in _BEFORE_DRUGS or f"{cat}:{sub}" in _BEFORE_DRUGS) == before] for before in (True, False)}
+                     if (cat in _BEFORE_DRUGS or f"{cat}:{sub}" in _BEFORE_DRUGS) == before]
+            for before in (True, False)}
 
 
 @dataclass(frozen=True)
