@@ -40,14 +40,12 @@ def _num(text: str | None) -> float | None:
     if text is None:
         return None
     t = text.strip().lower()
-    if re.search(r"\d\s*(?:-|to)\s*\d|[a-z]\s*(?:-|to)\s*[a-z]", t) and t not in NUMBER_WORDS:
-        return None  # a range: not one number
     if t in NUMBER_WORDS:
         return float(NUMBER_WORDS[t])
     try:
         return float(t)
     except ValueError:
-        return None
+        return None  # a range ("2-3", "two to four") is not one number
 
 
 def _weeks(value: float | None, unit: str | None) -> float | None:

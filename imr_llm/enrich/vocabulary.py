@@ -276,8 +276,7 @@ def sides(text: str) -> tuple[str | None, int, int]:
         seen.setdefault(side, (m.start(), m.end()))
     if not seen:
         return None, 0, 0
-    if "bilateral" in seen or len(seen) > 1:
-        start = min(s for s, _ in seen.values())
-        return "bilateral", start, max(e for _, e in seen.values())
-    (side, (start, end)), = seen.items()
-    return side, start, end
+    if len(seen) == 1:  # one side, or "bilateral" alone
+        (side, (start, end)), = seen.items()
+        return side, start, end
+    return "bilateral", min(s for s, _ in seen.values()), max(e for _, e in seen.values())

@@ -24,9 +24,9 @@ _stack: ContextVar[tuple | None] = ContextVar("imr_llm_model_stack", default=Non
 
 class StructuredClient:
     def __init__(self, config: ModelConfig, cache: CacheBackend | None = None, usage: UsageLog | None = None,
-                 http_client=None, sleep=None) -> None:
+                 http_client=None) -> None:
         self.config, self.cache, self.usage = config, cache, usage if usage is not None else UsageLog()
-        self.endpoint = Endpoint(config, self.usage, http_client, sleep)
+        self.endpoint = Endpoint(config, self.usage, http_client)
         self.model = self._cached(self.endpoint)
 
     def _cached(self, model):

@@ -57,9 +57,9 @@ class Completion:
 class Endpoint:
     """The bottom of the model stack: `request()` asks the configured endpoint."""
 
-    def __init__(self, config: ModelConfig, usage: UsageLog, http_client=None,
-                 sleep: Callable[[float], Any] | None = None) -> None:
-        self.config, self.usage, self.sleep = config, usage, sleep  # sleep: None is asyncio.sleep
+    def __init__(self, config: ModelConfig, usage: UsageLog, http_client=None) -> None:
+        self.config, self.usage = config, usage
+        self.sleep: Callable[[float], Any] | None = None  # how retry waits are slept (None: asyncio.sleep)
         self._http_client = http_client  # an httpx client whose transport to use (tests: a mock one)
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> (openai, instructor)
 
