@@ -118,15 +118,12 @@ class Enricher:
     async def _ask_fields(self, det: Determination, group: list) -> list | ModelError | None:
         """The model's answers for `group`, as many as it gave. A shared call is not re-asked with
         the whole conversation: each item without a usable answer is asked alone instead."""
-        items = []
-        for item, heading, rationale, _ in group:
-            text = rationale.text
-            if len(text) > MAX_RATIONALE_CHARS:
-                text = text[:MAX_RATIONALE_CHARS]
-                cut = f"items[{item.index}]: rationale cut to {MAX_RATIONALE_CHARS} characters for the model"
-                if cut not in det.warnings:  # once, when the item is asked again alone
-                    det.warnings.append(cut)
-            items.append({"request": heading.text, "rationale": text})
+        for item, _, rationale, _ in group:
+            cut = f"items[{item.index}]: rationale cut to {MAX_RATIONALE_CHARS} characters for the model"
+            if len(rationale.text) > MAX_RATIONALE_CHARS and cut not in det.warnings:  # once, also when asked alone
+                det.warnings.append(cut)
+        items = [{"request": heading.text, "rationale": rationale.text[:MAX_RATIONALE_CHARS]}
+                 for _, heading, rationale, _ in group]
         taxonomy = {k: list(v) for k, v in SUBCATEGORIES.items()}
         where = ", ".join(f"items[{item.index}]" for item, *_ in group)
         try:
@@ -378,9 +375,8 @@ def _decide_category(source: SourceText, det: Determination, item: DisputedItem,
 def _has_amount(quantity) -> bool:
     """A quantity states a number or a unit ("without contrast" does not)."""
     numbers = ("count", "frequency_per_week", "duration_weeks", "total_sessions", "strength", "dispense_qty")
-    if any(getattr(quantity, f) is not None for f in numbers):
-        return True
-    return bool(quantity.raw) and find_quantity(quantity.raw) is not None
+    return any(getattr(quantity, f) is not None for f in numbers) or (
+        bool(quantity.raw) and find_quantity(quantity.raw) is not None)
 
 
 def _aligned(det: Determination, answers: list, group: list) -> list:

@@ -124,11 +124,9 @@ def decide(heading: str, citations) -> TopicMatch | None:
     for k, citation in enumerate(citations):
         text = citation.chapter_or_section or citation.title or ""  # ODG titles often hold the topic
         folded_text = fold(text)
-        for row, regex in _ROW_RE:
-            m = regex.search(folded_text)
-            if m:
-                found.append(TopicMatch(row, k, text, m.start(), m.end()))
-                break
+        hit = next(((row, m) for row, regex in _ROW_RE if (m := regex.search(folded_text))), None)
+        if hit is not None:
+            found.append(TopicMatch(hit[0], k, text, *hit[1].span()))
     for match in found:
         if match.row.category == "DMEPOS" and sessions:
             continue  # a device topic cited for a course of office sessions: the sessions are not a device
