@@ -36,7 +36,6 @@ def prompts_dir() -> Path:
 @dataclass(frozen=True)
 class Prompt:
     name: str
-    path: Path
     source: str
     sha256: str
     examples: object = None  # parsed <name>.examples.json, if there is one
@@ -75,8 +74,7 @@ def load_prompt(name: str, directory: Path | None = None) -> Prompt:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{examples_path}: not valid JSON (line {exc.lineno})") from None
         data = data + b"\0" + extra
-    return Prompt(name=name, path=path, source=path.read_text(encoding="utf-8"), sha256=hashlib.sha256(data).hexdigest(),
-                  examples=examples)
+    return Prompt(name, path.read_text(encoding="utf-8"), hashlib.sha256(data).hexdigest(), examples)
 
 
 def prompt_hashes(directory: Path | None = None) -> dict[str, str]:
