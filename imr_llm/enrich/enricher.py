@@ -155,16 +155,14 @@ class Enricher:
         for field in (f.name for f in of_kind("points", grounding="rationale")):
             kept: list[str] = getattr(item, field)
             for point in getattr(answer, field, None) or []:
-                evidence = ground(rationale, point.quote)
-                if evidence is None or not point.point.strip():
-                    step.dropped.append(f"{where}.{field}: ungrounded quote")
-                    continue
-                refused = _refused(det, evidence, point.point, point.quote, rationale)
+                text, quote = point.point, point.quote
+                evidence = ground(rationale, quote) if text.strip() else None
+                refused = "ungrounded quote" if evidence is None else _refused(det, evidence, text, quote, rationale)
                 if refused is not None:
                     step.dropped.append(f"{where}.{field}: {refused}")
                     continue
                 item.evidence[f"{field}[{len(kept)}]"] = evidence
-                kept.append(" ".join(point.point.split()))
+                kept.append(" ".join(text.split()))
         for field in of_kind("text", grounding="rationale"):
             _copied(det, item, rationale, answer, field.name)
         printed = "not medically necessary" if item.decision == "upheld" else "medically necessary"
