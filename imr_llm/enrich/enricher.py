@@ -327,10 +327,9 @@ def _decide_category(source: SourceText, det: Determination, item: DisputedItem,
     where, step = f"items[{item.index}]", det.model_step
     citations = item.reviewer_basis.citations if item.reviewer_basis is not None else []
     table = section_decide(heading.text, citations)
-    table_ev = None
-    if table is not None:
-        cited = _section(source, citations[table.citation].evidence, f"{where}.reviewer_basis")
-        table_ev = ground(cited, table.text[table.start:table.end]) if cited is not None else None
+    basis = citations[table.citation].evidence if table is not None else None
+    cited = _section(source, basis, f"{where}.reviewer_basis")
+    table_ev = ground(cited, table.text[table.start:table.end]) if cited is not None else None
     model_fits = answer.category is not None and subcategory_problem(answer.category, answer.subcategory) is None
     candidates = {
         "section_table": _pair(table.row.category, table.row.subcategory) if table_ev is not None else None,

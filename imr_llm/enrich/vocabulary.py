@@ -160,9 +160,8 @@ _ADMIN = folded(r"associated\s+surgical\s+services?\s*:|\bretrospective\b|\bpros
 
 
 def blank_admin(text: str) -> str:
-    spans = [m.span() for m in _ADMIN.finditer(fold(text))]
-    for start, end in reversed(spans):
-        text = text[:start] + " " * (end - start) + text[end:]
+    for m in _ADMIN.finditer(fold(text)):  # over a folded copy: blanking keeps every offset
+        text = text[:m.start()] + " " * (m.end() - m.start()) + text[m.end():]
     return text
 
 
