@@ -57,15 +57,10 @@ class OcrReading:
 
     def confidence(self, start: int, end: int) -> float | None:
         """The lowest confidence of the OCR words overlapping raw span [start, end), None when none is OCR'd."""
-        low = None
-        for page in self.pages:
-            base = self.page_starts.get(page.page)
-            if base is None or end <= base or start >= base + len(page.text):
-                continue
-            for s, e, conf in page.words:
-                if s + base < end and e + base > start:
-                    low = conf if low is None else min(low, conf)
-        return low
+        starts = self.page_starts
+        return min((conf for page in self.pages if (base := starts.get(page.page)) is not None
+                    and base < end and start < base + len(page.text)
+                    for s, e, conf in page.words if s + base < end and e + base > start), default=None)
 
 
 class _Engine:
@@ -367,8 +362,7 @@ def _perspective_coeffs(out_pts, in_pts) -> list[float]:
 
     rows, rhs = [], []
     for (x, y), (u, v) in zip(out_pts, in_pts):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
         rhs += [u, v]
     return np.linalg.solve(np.array(rows, dtype=float), np.array(rhs, dtype=float)).tolist()
 

@@ -26,9 +26,7 @@ DIR_MODE = 0o700
 def display_path(path: str | os.PathLike[str]) -> str:
     """A path as text any output can hold: bytes of a file name that are not UTF-8 (made on another
     system) are shown as \\xNN escapes instead of failing every write they reach."""
-    text = os.fspath(path)
-    if isinstance(text, bytes):
-        text = os.fsdecode(text)
+    text = os.fsdecode(path)
     try:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # lone surrogates that are not escaped bytes

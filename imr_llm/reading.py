@@ -13,6 +13,7 @@ import re
 import stat
 import time
 import unicodedata
+from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -110,13 +111,13 @@ class SourceText:
         return self.raw_offset(start), self.raw_offset(end - 1) + 1
 
 
+@dataclass
 class _Builder:
     """Accumulates normalized text while recording where each piece came from."""
 
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.pieces: list[_Piece] = []
-        self.pos = 0
+    parts: list[str] = field(default_factory=list)
+    pieces: list[_Piece] = field(default_factory=list)
+    pos: int = 0
 
     def add(self, chunk: str, raw_start: int, copied: bool = True) -> None:
         """`chunk` in place of raw[raw_start:] (as long), or inserted before it (`copied` False)."""
@@ -332,40 +333,31 @@ def _check_text_size(chars: int, name: str) -> None:
                             "an IMR letter is far shorter, so check that this is the right file")
 
 
-_BOMS = [  # longest first: the UTF-32-LE mark starts with the UTF-16-LE one
-    (b"\xff\xfe\x00\x00", "utf-32"),
-    (b"\x00\x00\xfe\xff", "utf-32"),
-    (b"\xff\xfe", "utf-16"),
-    (b"\xfe\xff", "utf-16"),
-]
-
-
 def _decode(data: bytes, name: str) -> str:
     binary = UnsupportedFileType(f"{name}: binary data, not a text letter; give a PDF or a .txt file")
     encoding = _unicode_encoding(data)
-    if encoding is not None:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            raise binary from None
-        if "\x00" in text[:4096]:
+    if encoding is None:
+        if b"\x00" in data[:4096]:
             raise binary
-        return text
-    if b"\x00" in data[:4096]:
+        for encoding in ("utf-8-sig", "cp1252"):
+            with suppress(UnicodeDecodeError):
+                return data.decode(encoding)
+        return data.decode("latin-1")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        raise binary from None
+    if "\x00" in text[:4096]:
         raise binary
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+    return text
 
 
 def _unicode_encoding(data: bytes) -> str | None:
     """UTF-32/16 by their byte-order mark, or UTF-16 without one when every other byte is zero."""
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return encoding
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # first: UTF-32-LE's mark starts with UTF-16-LE's
+        return "utf-32"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
     sample = data[:4096]
     if len(sample) < 16 or len(data) % 2:
         return None
