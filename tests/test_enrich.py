@@ -502,7 +502,8 @@ def test_an_item_whose_rationale_is_missing_gets_its_request_fields_by_the_rules
 
 def test_an_item_with_an_empty_heading_is_not_asked_and_gets_no_model_fields(tmp_path):
     """A heading lost to the page (": Upheld" alone on its line): there is no request to read, so the
-    item is left out of the call; its rationale is not read either."""
+    item is left out of the call; its rationale is not read either. The step says so: "partial",
+    with a warning naming the item, never "complete"."""
     text = MULTI.read_text().replace("Associated surgical service: Cold therapy unit rental for seven days: Upheld", ": Upheld")
     fake = FieldsModel()
     with fake.pipeline(tmp_path, "fields-letter") as pipeline:
@@ -513,7 +514,8 @@ def test_an_item_with_an_empty_heading_is_not_asked_and_gets_no_model_fields(tmp
     assert "Request 3: " in body["messages"][-1]["content"] and "No surgery" not in body["messages"][-1]["content"]
     assert (blank.service, blank.category, blank.reasons) == (None, None, [])
     assert [bool(item.reasons) for item in det.items] == [True, True, False, True]
-    assert det.model_step.status == "complete"
+    assert det.model_step.status == "partial" and "items[2]: not asked by the model: the request has no words" in det.warnings
+    assert partial_note(det) == "model step partial: 1 warning(s): items[2]: not asked by the model: the request has no words"
 
 
 def test_a_ur_modified_heading_in_unfamiliar_words_gives_no_quantity(tmp_path):
@@ -673,3 +675,4 @@ def test_a_long_rationale_asked_again_alone_says_it_was_cut_once(tmp_path):
     assert len(fake.bodies) == 2  # the shared call, then the first item alone
     cut = f"items[0]: rationale cut to {MAX_RATIONALE_CHARS} characters for the model"
     assert det.warnings.count(cut) == 1 and det.items[0].reasons == ["A reason."]
+
