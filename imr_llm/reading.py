@@ -266,8 +266,8 @@ def fold(ch: str) -> str:
 def read_text(text: str, path: str | None = None) -> SourceText:
     """Normalize letter text given as a string."""
     _check_text_size(len(text), path or "<text>")
-    if not text or not text.strip():
-        raise EmptyInput(f"{path or '<text>'}: the text is empty")
+    if not _DROPPED.sub("", text).strip():  # nothing but white space and invisible characters
+        raise EmptyInput(f"{path or '<text>'}: the text is empty" + (" (only invisible characters)" if text.strip() else ""))
     return normalize(text, kind="text", path=path)
 
 

@@ -137,15 +137,16 @@ def test_a_pdf_of_blank_pages_has_no_text_layer_and_nothing_for_ocr(tmp_path):
 
 
 
-def test_a_letter_of_only_invisible_characters_reads_as_no_text(tmp_path):
+def test_a_letter_of_only_invisible_characters_is_empty(tmp_path):
     path = tmp_path / "marks.txt"
     path.write_text("\ufeff\u200e\u00ad\u2060\u200f", encoding="utf-8")
-    source = reading.read_path(path)
-    assert source.raw == "\u200e\u00ad\u2060\u200f" and source.text == ""
-    assert source.raw_span(0, 0) == (0, 0)
-    assert [source.norm_offset(r) for r in range(len(source.raw) + 1)] == [0] * 5
-    with pytest.raises(errors.NotAnImrLetter, match="marks.txt: not an IMR final determination letter"):
+    with pytest.raises(errors.EmptyInput, match=r"^.*marks.txt: the text is empty \(only invisible characters\)$"):
         imr_llm.extract(path)
+    with pytest.raises(errors.EmptyInput, match=r"^<text>: the text is empty \(only invisible characters\)$"):
+        imr_llm.extract_text("\u200b \n\u2060")
+    source = reading.normalize("\u200e\u00ad\u2060\u200f", kind="text")  # the offsets of a text that folds to nothing
+    assert source.text == "" and source.raw_span(0, 0) == (0, 0)
+    assert [source.norm_offset(r) for r in range(len(source.raw) + 1)] == [0] * 5
 
 
 def test_a_file_removed_after_its_stat_is_no_such_file(tmp_path, monkeypatch):
