@@ -17,8 +17,6 @@ from .fields import of_kind
 from .reading import SourceText, trim_span
 from .schema import Determination, Evidence, SuspiciousText
 
-_I = re.IGNORECASE
-
 # Who a planted note or instruction addresses.
 _READER = r"(?:patient|claimant|injured\s+worker|worker|employee|applicant|reader|recipient|member|beneficiary)"
 _MACHINE = (r"(?:AI|A\.I\.|LLM|GPT[\w.-]*|ChatGPT|chat\s?bot|bot|language\s+model|AI\s+model|model|assistant|"
@@ -60,8 +58,8 @@ class Detector:
     digit_anchors: tuple[str, ...] | None = None  # anchors in the text with every digit written as 0
 
 
-def _d(kind: str, note: str, pattern: str, flags: int = _I, **kw) -> Detector:
-    return Detector(kind, note, re.compile(pattern, flags), **kw)
+def _d(kind: str, note: str, pattern: str, **kw) -> Detector:
+    return Detector(kind, note, re.compile(pattern, re.IGNORECASE), **kw)
 
 
 DETECTORS: list[Detector] = [
@@ -117,12 +115,11 @@ DETECTORS: list[Detector] = [
        starts=("system", "developer", "prompt", "jail", "dan", "end")),
     _d("role_marker", "a chat role line",
        r"(?:^|\n)[ \t]*(?:#{1,6}\s*|\*\*)?(?:system|assistant|user|human|developer|AI|model|instruction|response)\s*(?:\*\*)?\s*:",
-       _I,
        gates=tuple(f"{w}{c}" for w in ("system", "assistant", "user", "human", "developer", "ai", "model", "instruction",
                                           "response") for c in (":", " :", "*")), starts=("\n",)),
     _d("role_marker", "a chat template token",
        r"<\|[a-z_]{2,30}\|>|\[/?INST\]|<</?SYS>>|</?s>|\[/?(?:system|admin|assistant|user|developer|instructions?)\]|^-{2,}\s*(?:system|user|assistant)\s*-{2,}|"
-       r"\n-{2,}\s*(?:system|user|assistant)\s*-{2,}", _I,
+       r"\n-{2,}\s*(?:system|user|assistant)\s*-{2,}",
        gates=("<|", "inst]", "sys>>", "<s>", "</s>", "system]", "admin]", "assistant]", "user]", "developer]", "instruction]", "instructions]", "--"),
        starts=("<", "[", "\n")),
     # -- data and markup ------------------------------------------------------------------------
@@ -131,7 +128,7 @@ DETECTORS: list[Detector] = [
        r"verdict|result|request|case_outcome)[\"']\s*:",
        gates=("{", "[", '":', "':", '" :', "' :"), starts=("{", "[", '"', "'")),
     _d("markup", "markup or a code fence",
-       r"</?[a-z][a-z0-9]*(?:\s+[a-z-]+=[^<>\n]{0,80})?\s*/?>|```|\{\{|\}\}|\{%|%\}", _I,
+       r"</?[a-z][a-z0-9]*(?:\s+[a-z-]+=[^<>\n]{0,80})?\s*/?>|```|\{\{|\}\}|\{%|%\}",
        gates=("<", "```", "{{", "}}", "{%", "%}"), starts=("<", "`", "{", "}", "%")),
     # -- notes to the reader ------------------------------------------------------------------
     _d("note_to_reader", "a note or message to the patient",
@@ -229,7 +226,7 @@ def _gates_in(gate_text: str) -> set[str]:
 
 # How far a finding's evidence reaches: its sentence (a JSON object whole, a role marker's line).
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s|$)")
-_FIELD_LABEL = re.compile(r"(?:guideline|rationale|below)\s*:[ \t]*", re.I)
+_FIELD_LABEL = re.compile(r"(?:guideline|rationale|below)\s*:[ \t]*", re.IGNORECASE)
 _MAX_SENTENCE = 400
 _MAX_BLOCK = 900  # the longest JSON-like object taken whole
 
@@ -346,14 +343,25 @@ def searchable(text: str) -> str | None:
 
 
 def finditer_words(pattern: re.Pattern[str], text: str, words: tuple[str, ...] | None, start: int = 0,
-                   end: int | None = None) -> Iterator[re.Match[str]]:
-    """`pattern.finditer(text, start, end)` for a case-blind pattern whose matches all begin at `start`
-    or at one of `words` (lower-case; None: anywhere), tried only there."""
+                   end: int | None = None, lead: tuple[str, ...] = ()) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text, start, end)` for a case-blind pattern whose matches all begin at `start`,
+    at one of `words` (lower-case; None: anywhere), or before one at the whitespace or a `lead` word
+    ending there ("current diagnoses", "a medical"), tried only there."""
     end = len(text) if end is None else end
     low = searchable(text)
     if words is None or low is None:
         return pattern.finditer(text, start, end)
-    return finditer_at(pattern, text, [start, *word_starts(low, words, start, end)], end)
+    starts = word_starts(low, words, start, end)
+    if lead:
+        starts = sorted({*starts, *(p for pos in starts for p in _before(text, low, pos, start, lead))})
+    return finditer_at(pattern, text, [start, *starts], end)
+
+
+def _before(text: str, low: str, pos: int, start: int, lead: tuple[str, ...]) -> Iterator[int]:
+    while pos > start and text[pos - 1].isspace():
+        pos -= 1
+    yield pos
+    yield from (pos - len(w) for w in lead if low.endswith(w, start, pos))
 
 
 def finditer_at(pattern: re.Pattern[str], text: str, starts: list[int], end: int) -> Iterator[re.Match[str]]:
@@ -368,21 +376,17 @@ def finditer_at(pattern: re.Pattern[str], text: str, starts: list[int], end: int
                 yield m
 
 
-def _matches(det_: Detector, text: str, gate_text: str, low: str | None = None, gates: set[str] | None = None):
+def _matches(det_: Detector, text: str, gate_text: str, low: str, gates: set[str] | None = None):
     """The detector's matches in `text`; `gate_text`, `low`, `gates`: as `_hits` makes them."""
     if det_.gates is not None and (_gates_in(gate_text) if gates is None else gates).isdisjoint(det_.gates):
         return
-    low = text.lower() if low is None else low
     if (det_.anchors is None and det_.digit_anchors is None) or len(low) != len(text):
         yield from finditer_words(det_.regex, text, det_.starts)
         return
     windows: list[list[int]] = []
     before, after = det_.window
-    if det_.digit_anchors is not None:
-        anchors = _occurrences(low.translate(_DIGITS_TO_0), det_.digit_anchors, 0, len(low))
-    else:
-        anchors = _occurrences(low, det_.anchors or (), 0, len(low))
-    for a_start, a_end in sorted(anchors):
+    haystack = low if det_.digit_anchors is None else low.translate(_DIGITS_TO_0)
+    for a_start, a_end in sorted(_occurrences(haystack, det_.digit_anchors or det_.anchors or (), 0, len(low))):
         lo, hi = max(0, a_start - before), min(len(text), a_end + after)
         if windows and lo <= windows[-1][1]:
             windows[-1][1] = max(windows[-1][1], hi)
@@ -462,9 +466,8 @@ def _merge(findings: list[SuspiciousText], source: SourceText) -> list[Suspiciou
 
 def overlapping(ev: Evidence | None, findings: list[SuspiciousText]) -> SuspiciousText | None:
     """The first finding whose span overlaps `ev` (raw offsets), if any."""
-    if ev is None:
-        return None
-    return next((f for f in findings if ev.start < f.evidence.end and f.evidence.start < ev.end), None)
+    return None if ev is None else next((f for f in findings if ev.start < f.evidence.end and f.evidence.start < ev.end),
+                                        None)
 
 
 def model_text_problem(text: str) -> str | None:

@@ -36,12 +36,11 @@ def parse(source: SourceText) -> Determination:
     items_start = issues.end() if issues else 0
     items, rejected, suspects = read_items(source, items_start, n)
     if not items:
+        name = source.path or "<text>"
         if len(IMR_MARKERS.findall(text)) >= 2:
-            raise UnsupportedLayout(
-                f"{_name(source)}: looks like an IMR letter, but no disputed item with an "
-                "Upheld/Overturned decision was found"
-            )
-        raise NotAnImrLetter(f"{_name(source)}: not an IMR final determination letter (no IMR sections or decisions found)")
+            raise UnsupportedLayout(f"{name}: looks like an IMR letter, but no disputed item with an Upheld/Overturned "
+                                    "decision was found")
+        raise NotAnImrLetter(f"{name}: not an IMR final determination letter (no IMR sections or decisions found)")
 
     det = Determination(items=items)
     _header(source, det, made, summary)
@@ -184,7 +183,3 @@ _NEAR = 300  # characters between planted text and a heading that it may have br
 
 def _short(text: str) -> str:
     return text if len(text) <= 60 else text[:57].rstrip() + "..."
-
-
-def _name(source: SourceText) -> str:
-    return source.path or "<text>"

@@ -54,18 +54,16 @@ def parse_reviewer(source: SourceText, start: int = 0, end: int | None = None) -
     spec = next(finditer_words(SPECIALTY, text, ("certification",), start, end), None)
     if lic or spec:
         reviewer.form = "list"
-        if lic:
-            _add_parts(reviewer, source, "licensure_states", lic.start("v"), lic.end("v"), _LIST_SPLIT)
-        if spec:
-            _add_parts(reviewer, source, "specialties", spec.start("v"), spec.end("v"), _LIST_SPLIT)
+        for field, found in (("licensure_states", lic), ("specialties", spec)):
+            if found:
+                _add_parts(reviewer, source, field, found.start("v"), found.end("v"), _LIST_SPLIT)
         return reviewer
     m = next(finditer_words(SENTENCE, text, ("board",), start, end), None)
     if m:
         reviewer.form = "sentence"
-        reviewer.specialties.append(collapse(m.group("spec")))
-        reviewer.evidence["specialties[0]"] = evidence(source, m.start("spec"), m.end("spec"))
-        if m.group("sub"):
-            reviewer.subspecialties.append(collapse(m.group("sub")))
-            reviewer.evidence["subspecialties[0]"] = evidence(source, m.start("sub"), m.end("sub"))
+        for field, group in (("specialties", "spec"), ("subspecialties", "sub")):  # a specialty is always there
+            if m.group(group):
+                getattr(reviewer, field).append(collapse(m.group(group)))
+                reviewer.evidence[f"{field}[0]"] = evidence(source, m.start(group), m.end(group))
         _add_parts(reviewer, source, "licensure_states", m.start("state"), m.end("state"), _STATE_SPLIT)
     return reviewer

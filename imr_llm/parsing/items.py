@@ -122,12 +122,8 @@ class RejectedHeading:
 
 
 def find_markers(text: str, start: int, end: int) -> list[_Marker]:
-    out = []
-    for m in DECISION.finditer(text, start, end):
-        read = decision_word(m.group("d"))
-        if read is not None:
-            out.append(_Marker(m.start(), read[0], m.start("d"), m.end("d"), exact=read[1], line_end=m.end()))
-    return out
+    return [_Marker(m.start(), read[0], m.start("d"), m.end("d"), exact=read[1], line_end=m.end())
+            for m in DECISION.finditer(text, start, end) if (read := decision_word(m.group("d"))) is not None]
 
 
 class FieldLabels:
@@ -166,8 +162,7 @@ class FieldLabels:
         return out
 
     def first(self, kind: str, start: int, end: int) -> tuple[int, int, str] | None:
-        found = self.within(start, end, kind)
-        return found[0] if found else None
+        return next(iter(self.within(start, end, kind)), None)
 
     def kinds(self, start: int, end: int) -> set[str]:
         return {kind for _, _, kind in self.within(start, end)}
@@ -214,11 +209,10 @@ def structural_markers(text: str, markers: list[_Marker], end: int, labels: Fiel
         if accepted:
             prev = accepted[-1]
             no_rationale = "rat" in reference and "rat" not in kinds(prev.d_end, marker.colon)
-            if no_rationale and not reference <= body_kinds(k):
-                rejected.append((marker, inside, "inside the previous item's guideline fields, before its rationale"))
-                continue
             if not reference <= body_kinds(k):
-                rejected.append((marker, inside, "without the guideline and rationale fields every item of this letter has"))
+                rejected.append((marker, inside, "inside the previous item's guideline fields, before its rationale"
+                                 if no_rationale else
+                                 "without the guideline and rationale fields every item of this letter has"))
                 continue
             # a whole item where the previous one's rationale label should be: kept (a real item whose
             # neighbour lost its label, or planted text), and flagged

@@ -43,7 +43,7 @@ def letter_sections(source: SourceText, det: Determination, made: re.Match | Non
                           ("claims_administrator_basis", item.claims_administrator_basis and item.claims_administrator_basis.evidence),
                           ("reviewer_basis", item.reviewer_basis and item.reviewer_basis.evidence),
                           ("rationale", item.evidence.get("rationale"))):
-            span = norm(ev or None)
+            span = norm(ev)
             if span:
                 out.append((f"{where}.{field}", *span))
         span = norm(item.evidence.get("request"))

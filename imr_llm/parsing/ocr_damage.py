@@ -69,10 +69,8 @@ def near_label(words: str) -> str | None:
     got = words.lower().split()
     for label, kind in FIELD_LABELS:
         want = label.split()
-        if len(got) != len(want):
-            continue
         wrong = [k for k, (g, w) in enumerate(zip(got, want)) if g != w]
-        if len(wrong) != 1:
+        if len(got) != len(want) or len(wrong) != 1:
             continue
         k = wrong[0]
         g, w = got[k], want[k]

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 
 from ..reading import SourceText
-from ..safety import finditer_at, finditer_words, searchable, word_starts
+from ..safety import finditer_words
 from ..schema import Patient
 from .common import between, collapse, evidence
 from .dates import FoundDate, find_dates
@@ -137,19 +137,8 @@ _LIST_WORDS = ("listed", "current", "working", "final", "primary", "operating")
 
 
 def _diagnosis_leads(text: str, start: int, end: int) -> Iterator[re.Match[str]]:
-    """DIAGNOSIS_LEADS.finditer, tried only where a lead can begin: at "diagnos" or "assessment",
-    and before "diagnos" at the spaces and the list word ("current") leading to it."""
-    low = searchable(text)
-    if low is None:
-        return DIAGNOSIS_LEADS.finditer(text, start, end)
-    starts = set()
-    for pos in word_starts(low, ("diagnos", "assessment"), start, end):
-        starts.add(pos)
-        while pos > start and text[pos - 1].isspace():
-            pos -= 1
-        starts.add(pos)
-        starts.update(pos - len(w) for w in _LIST_WORDS if low.endswith(w, start, pos))
-    return finditer_at(DIAGNOSIS_LEADS, text, sorted(starts), end)
+    """DIAGNOSIS_LEADS.finditer: a lead begins at "diagnos", "assessment", or the list word ("current") before."""
+    return finditer_words(DIAGNOSIS_LEADS, text, ("diagnos", "assessment"), start, end, lead=_LIST_WORDS)
 
 
 def _diagnosis_list_end(text: str, start: int, lo: int, end: int, ends: dict[str, _Ends]) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..safety import finditer_at, searchable, word_starts
+from ..safety import finditer_words
 
 _STRONG = re.compile(
     r"medically\s*-?\s*(?:necessary|appropriate)|(?:a\s+)?medical\s+necessity"
@@ -61,19 +61,8 @@ class Verdict:
 
 
 def _strong(text: str, start: int, end: int) -> list[re.Match[str]]:
-    """`_STRONG`'s matches in text[start:end], tried only where one can begin: at "medical",
-    "recommendation", or the "a" before "medical"."""
-    low = searchable(text)
-    if low is None:
-        return list(_STRONG.finditer(text, start, end))
-    starts = set()
-    for pos in word_starts(low, ("medical", "recommendation"), start, end):
-        starts.add(pos)
-        while pos > start and text[pos - 1].isspace():
-            pos -= 1
-        if pos > start and low[pos - 1] == "a":
-            starts.add(pos - 1)
-    return list(finditer_at(_STRONG, text, sorted(starts), end))
+    """`_STRONG`'s matches in text[start:end]: one begins at "medical", "recommendation", or the "a" before."""
+    return list(finditer_words(_STRONG, text, ("medical", "recommendation"), start, end, lead=("a",)))
 
 
 def _quoted(text: str, start: int, at: int) -> bool:
@@ -82,7 +71,7 @@ def _quoted(text: str, start: int, at: int) -> bool:
     pos = max(text.rfind('"', start, at), text.rfind("\u201c", start, at), text.rfind("\u201d", start, at))
     if pos < 0 or text[pos] == "\u201d":
         return False
-    return text[pos] == "\u201c" or pos == start or text[pos - 1] in " \t\n(:[" or (pos > 0 and text[pos - 1] == "\n")
+    return text[pos] == "\u201c" or pos == start or text[pos - 1] in " \t\n(:["
 
 
 def read_verdict(text: str, start: int, end: int) -> Verdict | None:
