@@ -173,20 +173,28 @@ def available() -> bool:
     return True
 
 
-def open_images(data: bytes, name: str, max_pages: int) -> list:
-    """An image file's pages as Pillow images, each with its recorded dpi (or None) in `info["imr_dpi"]`;
-    more than `max_pages` are refused before any is loaded."""
+def page_count(data: bytes) -> int:
+    """How many pages an image file holds, from its header (no page is decoded); 1 for a file Pillow
+    cannot open (`open_images` says what is wrong with it)."""
+    from PIL import Image  # deferred: see the module note
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return getattr(img, "n_frames", 1)
+    except Exception:
+        return 1
+
+
+def open_images(data: bytes, name: str) -> list:
+    """An image file's pages as Pillow images, each with its recorded dpi (or None) in `info["imr_dpi"]`
+    (the page limit is checked before, by `page_count`)."""
     from PIL import Image, ImageOps  # deferred: see the module note
 
     Image.MAX_IMAGE_PIXELS = None  # checked here, with our own message
     pages = []
     try:
         img = Image.open(io.BytesIO(data))
-        frames = getattr(img, "n_frames", 1)
-        if frames > max_pages:
-            raise InputTooLarge(f"{name}: the image has {frames:,} pages, over the limit of {max_pages} pages; "
-                                "an IMR letter has 2-12, so check that this is the right file")
-        for index in range(frames):
+        for index in range(getattr(img, "n_frames", 1)):
             img.seek(index)
             if img.width * img.height > MAX_IMAGE_PIXELS:
                 raise InputTooLarge(f"{name}: page {index + 1} is {img.width}x{img.height} pixels, over the limit "

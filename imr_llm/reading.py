@@ -267,7 +267,8 @@ def read_text(text: str, path: str | None = None) -> SourceText:
     """Normalize letter text given as a string."""
     _check_text_size(len(text), path or "<text>")
     if not _DROPPED.sub("", text).strip():  # nothing but white space and invisible characters
-        raise EmptyInput(f"{path or '<text>'}: the text is empty" + (" (only invisible characters)" if text.strip() else ""))
+        invisible = " (only invisible characters)" if text.strip() else ""
+        raise EmptyInput(f"{path or '<text>'}: the text is empty{invisible}")
     return normalize(text, kind="text", path=path)
 
 
@@ -471,13 +472,14 @@ def read_images(images: list, name: str | None = None) -> SourceText:
     if not files:
         raise EmptyInput(f"{name or '<images>'}: no pictures given")
     name = name or (files[0][1] if len(files) == 1 else f"{files[0][1]} (+{len(files) - 1} more)")
+    if (count := sum(ocr.page_count(data) for data, _ in files)) > MAX_PAGES:  # before any page is read
+        raise InputTooLarge(f"{name}: {count:,} pages, over the limit of {MAX_PAGES} pages; an IMR letter has 2-12, "
+                            "so check that this is the right file")
     ocr.engine(name)
     pages = []
     chars = 0
     for data, entry_name in files:
-        for image in ocr.open_images(data, entry_name, MAX_PAGES):
-            if len(pages) >= MAX_PAGES:
-                raise InputTooLarge(f"{name}: over the limit of {MAX_PAGES} pages; an IMR letter has 2-12")
+        for image in ocr.open_images(data, entry_name):
             page = ocr.read_page(image, len(pages) + 1, entry_name if len(files) > 1 else name, image.info["imr_dpi"])
             pages.append(page)
             chars += len(page.text) + 1

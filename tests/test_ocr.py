@@ -243,12 +243,21 @@ def test_a_blank_picture_is_not_a_letter():
     assert str(info.value) == "white.png: not an IMR final determination letter (no text could be read from the picture)"
 
 
-@needs_tesseract
-def test_pages_over_the_limit_across_files_are_refused():
+def test_pages_over_the_limit_are_refused_before_any_page_is_read(monkeypatch):
+    """Counted from the files' headers before OCR starts (not one page at a time, up to the 100th)."""
     from PIL import Image
 
+    def no_ocr(*args):
+        raise AssertionError("a page was read")
+    monkeypatch.setattr(ocr, "engine", no_ocr)
+    monkeypatch.setattr(ocr, "read_page", no_ocr)
     blank = Image.new("L", (20, 20), 255)
     tiff = _bytes(blank, "TIFF", save_all=True, append_images=[blank] * 59)  # 60 pages: within the limit alone
-    with pytest.raises(errors.InputTooLarge) as info:
-        read_images([(tiff, "a.tif"), (tiff, "b.tif")])
-    assert str(info.value) == "a.tif (+1 more): over the limit of 100 pages; an IMR letter has 2-12"
+    for files, said in (([(tiff, "a.tif"), (tiff, "b.tif")], "a.tif (+1 more): 120 pages"),
+                        ([(_bytes(blank, "PNG"), f"p{k}.png") for k in range(101)], "p0.png (+100 more): 101 pages"),
+                        ([(_bytes(blank, "TIFF", save_all=True, append_images=[blank] * 150), "big.tif")],
+                         "big.tif: 151 pages")):
+        with pytest.raises(errors.InputTooLarge) as info:
+            read_images(files)
+        assert str(info.value) == (f"{said}, over the limit of 100 pages; an IMR letter has 2-12, so check that this "
+                                   "is the right file")
