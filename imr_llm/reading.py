@@ -266,10 +266,11 @@ def fold(ch: str) -> str:
 def read_text(text: str, path: str | None = None) -> SourceText:
     """Normalize letter text given as a string."""
     _check_text_size(len(text), path or "<text>")
-    if not _DROPPED.sub("", text).strip():  # nothing but white space and invisible characters
+    source = normalize(text, kind="text", path=path)
+    if not source.text.strip():  # nothing but white space and invisible characters (normalize drops them)
         invisible = " (only invisible characters)" if text.strip() else ""
         raise EmptyInput(f"{path or '<text>'}: the text is empty{invisible}")
-    return normalize(text, kind="text", path=path)
+    return source
 
 
 def read_path(path: str | Path) -> SourceText:
