@@ -88,8 +88,7 @@ def to_text(expl: PatientExplanation) -> str:
         out += [f"! {w}" for w in warnings] + [""]
     out.append(labels["requests"].upper())
     for n, item in enumerate(expl.items, 1):
-        out.append(f"{n}. {item.plain_request}")
-        out.append(f"   {labels['decision']}: {item.status}")
+        out += [f"{n}. {item.plain_request}", f"   {labels['decision']}: {item.status}"]
         out += [f"   {label}: {labels['quote_words'].format(words)}" if words else f"   {label}"
                 for label, words in _letter_lines(item, labels)]
         for part, points in (("why", item.why), ("what_could_help", item.what_could_help)):
@@ -97,16 +96,12 @@ def to_text(expl: PatientExplanation) -> str:
         out.append("")
     out.append(labels["next_steps"].upper())
     for title, steps in _groups(expl):
-        out.append(f"{title}:")
-        out += [f"- {s.text} ({s.citation.label})" + (f"\n  {s.contact}" if s.contact else "") for s in steps]
+        out += [f"{title}:", *(f"- {s.text} ({s.citation.label})" + (f"\n  {s.contact}" if s.contact else "")
+                               for s in steps)]
     out.append("")
     if expl.glossary:
-        out.append(labels["glossary"].upper())
-        out += [f"- {g.term}: {g.definition}" for g in expl.glossary]
-        out.append("")
-    out.append(labels["about"].upper())
-    out.append(expl.disclaimer)
-    out += _about(expl)
+        out += [labels["glossary"].upper(), *(f"- {g.term}: {g.definition}" for g in expl.glossary), ""]
+    out += [labels["about"].upper(), expl.disclaimer, *_about(expl)]
     return "\n".join(out) + "\n"
 
 
@@ -138,8 +133,8 @@ def to_markdown(expl: PatientExplanation) -> str:
             out.append(f"- {_md(s.text)} ({cite})" + (f"  \n  {_md(s.contact)}" if s.contact else ""))
         out.append("")
     if expl.glossary:
-        out += [f"## {labels['glossary']}", ""] + [f"- **{_md(g.term)}**: {_md(g.definition)}" for g in expl.glossary]
-        out.append("")
+        out += [f"## {labels['glossary']}", "", *(f"- **{_md(g.term)}**: {_md(g.definition)}" for g in expl.glossary),
+                ""]
     out += [f"## {labels['about']}", "", _md(expl.disclaimer), ""] + [f"{_md(line)}  " for line in _about(expl)]
     return "\n".join(out).rstrip() + "\n"
 
@@ -165,8 +160,7 @@ def _evidence_spans(expl: PatientExplanation) -> list[tuple[int, int, str, str, 
     """(start, end, anchor id, point id to link back to, label) for every evidence span."""
     spans = []
     for n, item in enumerate(expl.items, 1):
-        if item.decision_evidence is not None:
-            ev = item.decision_evidence
+        if (ev := item.decision_evidence) is not None:
             spans.append((ev.start, ev.end, _ev_id(n, "decision"), f"item-{n}-status", f"{n}"))
         for j, point in enumerate(item.why, 1):
             if point.evidence is not None:
@@ -181,17 +175,12 @@ def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]], withheld
     spans = [s for s in spans if 0 <= s[0] < s[1] <= len(raw)]
     withheld = [(s, e) for s, e in withheld if 0 <= s < e <= len(raw)]
     cuts = sorted({0, len(raw), *(s for s, *_ in spans), *(e for _, e, *_ in spans), *(p for w in withheld for p in w)})
-    starts: dict[int, list] = {}
-    ends: dict[int, list] = {}
-    for span in spans:
-        starts.setdefault(span[0], []).append(span)
-        ends.setdefault(span[1], []).append(span)
     labels = languages.get(lang).labels
     back = escape(labels["back_to_point"])
     out: list[str] = []
     for a, b in zip(cuts, cuts[1:]):
-        out += [_BACKREF.format(span, back) for span in ends.get(a, [])]
-        out += [f'<span class="anchor" id="{span[2]}"></span>' for span in starts.get(a, [])]
+        out += [_BACKREF.format(span, back) for span in spans if span[1] == a]
+        out += [f'<span class="anchor" id="{span[2]}"></span>' for span in spans if span[0] == a]
         hidden = [w for w in withheld if w[0] <= a and b <= w[1]]
         if hidden:
             if any(w[0] == a for w in hidden) and not any(w[0] < a for w in hidden):
@@ -199,19 +188,14 @@ def _letter_html(raw: str, spans: list[tuple[int, int, str, str, str]], withheld
             continue
         covering = [s for s in spans if s[0] <= a and b <= s[1]]
         chunk = escape(raw[a:b])
-        if covering:
-            out.append(f'<mark data-points="{" ".join(s[4] for s in covering)}">{chunk}</mark>')
-        else:
-            out.append(chunk)
-    return "".join(out + [_BACKREF.format(span, back) for span in ends.get(len(raw), [])])
+        out.append(f'<mark data-points="{" ".join(s[4] for s in covering)}">{chunk}</mark>' if covering else chunk)
+    return "".join(out + [_BACKREF.format(span, back) for span in spans if span[1] == len(raw)])
 
 
 def to_html(expl: PatientExplanation, source: SourceText | str | None = None, source_name: str | None = None) -> str:
     lang = expl.language
     labels = languages.get(lang).labels
     raw = letter_text(source)
-    spans = _evidence_spans(expl) if raw is not None else []
-
     e = _escaper(lang)
     title = labels["title"] + (f" — {expl.case_number}" if expl.case_number else "")
     parts = [
@@ -223,36 +207,34 @@ def to_html(expl: PatientExplanation, source: SourceText | str | None = None, so
     ]
     if expl.case_number:
         parts.append(f'<p class="case">{e(labels["case"])} {e(expl.case_number)}</p>')
-    parts.append(f'<p class="headline" id="headline">{e(expl.headline)}</p>')
-    parts.append("</header>")
-    parts += [f'<p class="note" role="note">{e(w)}</p>' for w in _warnings(expl)]
-
-    parts.append(f'<section aria-labelledby="requests"><h2 id="requests">{e(labels["requests"])}</h2>')
+    parts += [f'<p class="headline" id="headline">{e(expl.headline)}</p>', "</header>",
+              *(f'<p class="note" role="note">{e(w)}</p>' for w in _warnings(expl)),
+              f'<section aria-labelledby="requests"><h2 id="requests">{e(labels["requests"])}</h2>']
     for n, item in enumerate(expl.items, 1):
         parts += _html_item(n, item, lang, linked=raw is not None)
+    parts += ["</section>", f'<section aria-labelledby="next"><h2 id="next">{e(labels["next_steps"])}</h2>']
+    for title, steps in _groups(expl):
+        parts.append(f"<h3>{e(title)}</h3><ul>")
+        for s in steps:
+            cite = (f'<a href="{e(s.citation.url)}">{e(s.citation.label)}</a>' if s.citation.url
+                    else e(s.citation.label))
+            contact = f'<br><span class="contact">{e(s.contact)}</span>' if s.contact else ""
+            parts.append(f"<li>{e(s.text)} <cite>({cite})</cite>{contact}</li>")
+        parts.append("</ul>")
     parts.append("</section>")
-
-    parts.append(f'<section aria-labelledby="next"><h2 id="next">{e(labels["next_steps"])}</h2>')
-    parts += _html_next_steps(expl, e)
-    parts.append("</section>")
-
     if expl.glossary:
-        parts.append(f'<section aria-labelledby="glossary"><h2 id="glossary">{e(labels["glossary"])}</h2><dl>')
-        for g in expl.glossary:
-            parts.append(f"<dt>{e(g.term)}</dt><dd>{e(g.definition)}</dd>")
-        parts.append("</dl></section>")
-
-    parts.append(f'<section aria-labelledby="about"><h2 id="about">{e(labels["about"])}</h2>')
-    parts.append(f"<p>{e(expl.disclaimer)}</p>")
-    parts += [f'<p class="about">{e(line)}</p>' for line in _about(expl)]
-    parts.append("</section>")
-
+        parts += [f'<section aria-labelledby="glossary"><h2 id="glossary">{e(labels["glossary"])}</h2><dl>',
+                  *(f"<dt>{e(g.term)}</dt><dd>{e(g.definition)}</dd>" for g in expl.glossary), "</dl></section>"]
+    parts += [f'<section aria-labelledby="about"><h2 id="about">{e(labels["about"])}</h2>',
+              f"<p>{e(expl.disclaimer)}</p>", *(f'<p class="about">{e(line)}</p>' for line in _about(expl)),
+              "</section>"]
     if raw is not None:
         name = f" ({e(source_name)})" if source_name else ""
-        parts.append(f'<section class="letter-section" aria-labelledby="letter"><h2 id="letter">{e(labels["letter"])}{name}</h2>')
-        parts.append(f"<p>{e(labels['letter_note'])}</p>")
         withheld = [(m.start, m.end) for m in expl.suspicious]
-        parts.append(f'<pre class="letter" lang="en">{_letter_html(raw, spans, withheld, lang)}</pre></section>')
+        parts += [f'<section class="letter-section" aria-labelledby="letter">'
+                  f'<h2 id="letter">{e(labels["letter"])}{name}</h2>', f"<p>{e(labels['letter_note'])}</p>",
+                  f'<pre class="letter" lang="en">{_letter_html(raw, _evidence_spans(expl), withheld, lang)}'
+                  "</pre></section>"]
     parts += ["</main>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"
 
@@ -285,24 +267,12 @@ def _html_item(n: int, item, lang: str, *, linked: bool) -> list[str]:
     parts += [f'<p class="letter-words">{e(label)}' + (f": {q}{escape(words)}</q>" if words else "") + "</p>"
               for label, words in _letter_lines(item, labels)]
     if item.why:
-        parts.append(f'<h4>{e(labels["why"])}</h4><ul class="why">')
-        parts += [f'<li id="pt-{n}-{j}">{e(p.text)}{see(p.evidence, str(j))}</li>' for j, p in enumerate(item.why, 1)]
-        parts.append("</ul>")
+        parts += [f'<h4>{e(labels["why"])}</h4><ul class="why">',
+                  *(f'<li id="pt-{n}-{j}">{e(p.text)}{see(p.evidence, str(j))}</li>'
+                    for j, p in enumerate(item.why, 1)),
+                  "</ul>"]
     if item.what_could_help:
-        parts.append(f'<h4>{e(labels["what_could_help"])}</h4><ul>')
-        parts += [f"<li>{e(h.text)}</li>" for h in item.what_could_help]
-        parts.append("</ul>")
+        parts += [f'<h4>{e(labels["what_could_help"])}</h4><ul>',
+                  *(f"<li>{e(h.text)}</li>" for h in item.what_could_help), "</ul>"]
     return parts + ["</article>"]
 
-
-def _html_next_steps(expl: PatientExplanation, e) -> list[str]:
-    parts = []
-    for title, steps in _groups(expl):
-        parts.append(f"<h3>{e(title)}</h3><ul>")
-        for s in steps:
-            cite = (f'<a href="{e(s.citation.url)}">{e(s.citation.label)}</a>' if s.citation.url
-                    else e(s.citation.label))
-            contact = f'<br><span class="contact">{e(s.contact)}</span>' if s.contact else ""
-            parts.append(f"<li>{e(s.text)} <cite>({cite})</cite>{contact}</li>")
-        parts.append("</ul>")
-    return parts
