@@ -29,10 +29,6 @@ __all__ = ["FACTS_VERSION", "PatientExplanation", "aexplain", "explain", "run_gu
 WHY_MAX, HELP_MAX = 3, 3  # grounded values a writer is asked about per item
 
 
-def _summary(guards: list[GuardResult]) -> str:
-    return "; ".join(f"{g.name}: {g.detail}" for g in guards if not g.passed)
-
-
 def explain(det: Determination, source: SourceText | str, language: Language = "en", writer=None,
             *, reasks: int = 1) -> PatientExplanation:
     """Explain one parsed letter. `source` is the letter as read (`SourceText`, or its raw text).
@@ -76,7 +72,7 @@ async def aexplain(det: Determination, source: SourceText | str, language: Langu
         pages = pages[1:]
     while not expl.passed and pages:  # the page as a whole failed: a page with fewer written points
         failed = f"the page with {'model-written' if expl.written_by.kind == 'model' else 'rule-based'} points " \
-                 f"failed: {_summary(expl.guards)}"
+                 f"failed: {'; '.join(f'{g.name}: {g.detail}' for g in expl.guards if not g.passed)}"
         shown, make = pages.pop(0)
         expl = make()
         run_guards(expl, det, source)

@@ -96,10 +96,9 @@ def check_decisions(expl: PatientExplanation, det: Determination) -> GuardResult
         read = readback_status(item.status, lang)
         if read != parsed.decision:
             problems.append(f"item {n}: its status reads back as {read or 'no decision'!r}, the letter says {parsed.decision!r}")
-        for text in [item.plain_request, *(p.text for p in item.why), *(h.text for h in item.what_could_help)]:
-            claim = opposite_claim(text, parsed, lang)
-            if claim:
-                problems.append(f"item {n}: {claim}")
+        problems += [f"item {n}: {claim}" for text in [item.plain_request, *(p.text for p in item.why),
+                                                       *(h.text for h in item.what_could_help)]
+                     if (claim := opposite_claim(text, parsed, lang))]
     read = readback_headline(expl.headline, lang)
     if det.outcome is not None and read != det.outcome:
         problems.append(f"headline reads back as {read or 'no outcome'!r}, the letter's outcome is {det.outcome!r}")
@@ -203,27 +202,21 @@ def readability(expl: PatientExplanation) -> Readability:
 
 
 def within(value: float | None, limit: float, language: Language) -> bool:
-    if value is None:
-        return True
-    return value <= limit if languages.get(language).reading["lower_is_easier"] else value >= limit
+    return value is None or (value <= limit if languages.get(language).reading["lower_is_easier"] else value >= limit)
 
 
 def check_readability(expl: PatientExplanation) -> GuardResult:
-    r = readability(expl)
-    expl.readability = r
+    r = expl.readability = readability(expl)
     lang = expl.language
-    name = languages.get(lang).reading["name"]
-    figures = f"{name}: written parts {_fmt(r.written)}, everything shown {_fmt(r.overall)}"
+    figures = f"{languages.get(lang).reading['name']}: written parts {_fmt(r.written)}, " \
+              f"everything shown {_fmt(r.overall)}"
     bad = [label for label, v in (("written parts", r.written), ("everything shown", r.overall))
            if not within(v, r.limit, lang)]
-    if bad:
-        return GuardResult(name="readability", passed=False,
-                           detail=f"{figures}; {' and '.join(bad)} past the limit {fmt_number(r.limit)} "
-                                  f"(target {fmt_number(r.target)}): use shorter sentences and everyday words")
     on_target = all(within(v, r.target, lang) for v in (r.written, r.overall))
-    return GuardResult(name="readability", passed=True,
-                       detail=f"{figures} (target {fmt_number(r.target)}, limit {fmt_number(r.limit)}"
-                              f"{'' if on_target else '; within the limit, above the target'})")
+    problems = [figures, f"{' and '.join(bad)} past the limit {fmt_number(r.limit)} (target {fmt_number(r.target)}): "
+                         "use shorter sentences and everyday words"] if bad else []
+    return _result("readability", problems, f"{figures} (target {fmt_number(r.target)}, limit {fmt_number(r.limit)}"
+                                            f"{'' if on_target else '; within the limit, above the target'})")
 
 
 def _fmt(v: float | None) -> str:
@@ -322,9 +315,8 @@ def check_vetted(expl: PatientExplanation, det: Determination) -> GuardResult:
     if expl.disclaimer != languages.get(lang).facts["disclaimer"]:
         problems.append("disclaimer is not the vetted wording")
     vetted = {(term, definition) for term, _, definition in languages.get(lang).GLOSSARY.values()}
-    for entry in expl.glossary:
-        if (entry.term, entry.definition) not in vetted:
-            problems.append(f"glossary entry {entry.term!r} is not vetted")
+    problems += [f"glossary entry {g.term!r} is not vetted" for g in expl.glossary
+                 if (g.term, g.definition) not in vetted]
     if expl.notices != notices(det):
         problems.append("the notices are not one for each line of the letter to check on paper")
     if expl.facts_version != facts.FACTS_VERSION:
@@ -408,12 +400,6 @@ class PointGuard:
 
 def run_guards(expl: PatientExplanation, det: Determination, source: SourceText | str) -> list[GuardResult]:
     """Run every guard; sets `expl.readability` and returns the results (also stored on `expl.guards`)."""
-    results = [
-        check_decisions(expl, det),
-        check_numbers(expl, source),
-        check_readability(expl),
-        check_injection(expl, det, source),
-        check_vetted(expl, det),
-    ]
-    expl.guards = results
-    return results
+    expl.guards = [check_decisions(expl, det), check_numbers(expl, source), check_readability(expl),
+                   check_injection(expl, det, source), check_vetted(expl, det)]
+    return expl.guards
