@@ -48,7 +48,7 @@ def _missing(have, want: dict, path: str) -> str | None:
 
 
 class Lang:
-    """One language, checked complete when it is loaded."""
+    """One language, checked complete when it is loaded; each table also under its lower-case name (`lang.labels`)."""
 
     def __init__(self, code: str, module: ModuleType) -> None:
         self.code, self.module = code, module
@@ -58,13 +58,7 @@ class Lang:
         for table in TABLES:
             if found := _missing(getattr(module, table), getattr(_reference, table), table):
                 raise MissingString(f"language {code!r} lacks the string {found}")
-        self.templates: dict = module.TEMPLATES
-        self.words: dict[str, str] = module.WORDS
-        self.facts: dict[str, str] = module.FACTS
-        self.labels: dict[str, str] = module.LABELS
-        self.points: dict = module.POINTS
-        self.guards: dict = module.GUARDS
-        self.reading: dict = module.READING
+            setattr(self, table.lower(), getattr(module, table))
 
     def __getattr__(self, name: str):
         if name in (*TABLES, *DATA, *FUNCTIONS):
@@ -73,10 +67,8 @@ class Lang:
 
     def vetted(self) -> list[str]:
         """Every template sentence of this language (each table's values, nested tables flattened)."""
-        out: list[str] = []
-        for value in self.templates.values():
-            out += list(value.values()) if isinstance(value, dict) else [value]
-        return out
+        return [s for value in self.templates.values()
+                for s in (value.values() if isinstance(value, dict) else [value])]
 
 
 BUILT_IN: tuple[str, ...] = tuple(m.name for m in pkgutil.iter_modules(__path__))

@@ -141,11 +141,6 @@ def body_part(part: tuple, side: str | None, plural: bool) -> str:
     return f"{side} {noun}" if side in ("left", "right") else noun
 
 
-def _your(places: list[str]) -> str:
-    joined = join_words(places, WORDS["and"])
-    return "both your " + joined[5:] if joined.startswith("both ") else "your " + joined
-
-
 def request_core(service: tuple, count: float | None, more: bool, visits: bool, places: list[str]) -> str:
     """A known service (a `SERVICES` entry) in words: "8 more physical therapy visits for your lower back"."""
     name, visit, join = service
@@ -154,7 +149,8 @@ def request_core(service: tuple, count: float | None, more: bool, visits: bool, 
     else:
         core = f"{'more ' if more and visits else ''}{name}"
     if places:
-        core += f" {join} " + _your(places)
+        joined = join_words(places, WORDS["and"])
+        core += f" {join} " + ("both your " + joined[5:] if joined.startswith("both ") else "your " + joined)
     return core
 
 

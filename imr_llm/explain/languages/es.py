@@ -143,11 +143,9 @@ def body_part(part: tuple, side: str | None, plural: bool) -> str:
     if side == "bilateral":
         return f"{'ambos' if gender == 'm' else 'ambas'} {many}"
     article = ("los" if gender == "m" else "las") if plural else ("el" if gender == "m" else "la")
-    noun = many if plural else one
-    if side in ("left", "right"):
-        adj = {"left": "izquierd", "right": "derech"}[side] + ("o" if gender == "m" else "a") + ("s" if plural else "")
-        return f"{article} {noun} {adj}"
-    return f"{article} {noun}"
+    adj = {"left": " izquierd", "right": " derech"}.get(side)  # agrees with the noun: izquierdo, derechas
+    adj = adj + ("o" if gender == "m" else "a") + ("s" if plural else "") if adj else ""
+    return f"{article} {many if plural else one}{adj}"
 
 
 def request_core(service: tuple, count: float | None, more: bool, visits: bool, places: list[str]) -> str:
