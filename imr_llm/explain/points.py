@@ -249,14 +249,6 @@ def negated_findings(text: str) -> list[Finding]:
     return _narrowest(out)
 
 
-def _missing_points(text: str, missing: bool, language: Language) -> list[tuple[str, str]]:
-    if not missing and (not _MISSING.search(text) or _NOT_THE_RECORDS.search(text)):
-        return []
-    found = [f] if (f := finding(text)) is not None else negated_findings(text)
-    said = languages.get(language).points["findings"]
-    return [(part, said[f.key][part == "help"]) for f in found for part in ("why", "help")]
-
-
 def _sources(item: DisputedItem, letter: str) -> list[tuple[str, str, Evidence | None, bool]]:
     """text, ref, evidence, is it missing documentation? — reasons, missing documentation, then
     the rationale sentence by sentence (each with its span of the letter)."""
@@ -286,7 +278,11 @@ def points_for(text: str, language: Language, *, upheld: bool, missing: bool = F
     if (key := reason(text)) is not None:
         why, help = languages.get(language).points["reasons"][key]
         return [("why", why)] + ([("help", help)] if help else [])
-    return _missing_points(text, missing, language)
+    if not missing and (not _MISSING.search(text) or _NOT_THE_RECORDS.search(text)):
+        return []
+    found = [f] if (f := finding(text)) is not None else negated_findings(text)
+    said = languages.get(language).points["findings"]
+    return [(part, said[f.key][part == "help"]) for f in found for part in ("why", "help")]
 
 
 def rule_points(item: DisputedItem, letter: str, language: Language) -> list[RulePoint]:

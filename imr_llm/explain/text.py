@@ -116,6 +116,4 @@ def tidy(text: str) -> str:
 
 def join_words(parts: list[str], conj: str) -> str:
     """ "a, b<conj>c": a list in running text."""
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + conj + parts[-1]
+    return ", ".join(parts[:-1]) + conj + parts[-1] if len(parts) > 1 else "".join(parts)

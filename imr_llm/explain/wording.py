@@ -167,24 +167,19 @@ def plain_request(item: DisputedItem, letter: str, language: Language) -> str:
     if raw:
         said = lang.quantity(raw)
         core += f" ({said})" if said else lang.words["letter_says"].format(raw=raw)
-    elif freq is not None and weeks is not None:
-        core += f", {lang.times(freq)} {lang.words['for_time']} {lang.weeks(weeks)}"
-    elif freq is not None:
-        core += f", {lang.times(freq)}"
-    elif weeks is not None:
-        core += f", {lang.words['for_time']} {lang.weeks(weeks)}"
+    elif freq is not None or weeks is not None:
+        said = [lang.times(freq)] if freq is not None else []
+        core += ", " + " ".join(said + ([f"{lang.words['for_time']} {lang.weeks(weeks)}"] if weeks is not None else []))
     return core + suffix
 
 
 def _request_words(heading: str, lang: Lang) -> tuple[str, str]:
     """The heading without its administrative words, and what they said as a suffix in words
     ("after surgery", "for the surgery", an unknown quantity)."""
-    associated = bool(_ASSOCIATED.search(heading))
-    text = _RETRO.sub("", _ASSOCIATED.sub("", heading)).strip()
-    post_op = bool(_POST_OP.search(text))
-    text = _POST_OP.sub("", text).strip(" -:")
-    unknown = bool(_UNKNOWN.search(text))
-    text = _UNKNOWN.sub("", text).strip(" ,;:")
+    text, associated = _ASSOCIATED.subn("", heading)
+    text, post_op = _POST_OP.subn("", _RETRO.sub("", text).strip())
+    text, unknown = _UNKNOWN.subn("", text.strip(" -:"))
+    text = text.strip(" ,;:")
     suffix = lang.templates["unknown_quantity"] if unknown else ""
     if post_op:
         suffix += lang.words["after_surgery"]
