@@ -183,21 +183,15 @@ def score(texts: list[str], language: Language, extra_terms: list[str] | None = 
 def readability(expl: PatientExplanation) -> Readability:
     lang = expl.language
     extra = [s for i in expl.items for s in (i.request, i.plain_request, i.already_approved or "")]
-    why = [p.text for i in expl.items for p in i.why]
-    helps = [h.text for i in expl.items for h in i.what_could_help]
-    status = list(dict.fromkeys(i.status for i in expl.items))
-    steps = [s.text for s in expl.next_steps]
-    written = [expl.headline, *why, *helps]
-    parts = {
-        "headline": score([expl.headline], lang, extra),
-        "why": score(why, lang, extra),
-        "what_could_help": score(helps, lang, extra),
-        "status": score(status, lang, extra),
-        "next_steps": score(steps, lang, extra),
-    }
+    texts = {"headline": [expl.headline], "why": [p.text for i in expl.items for p in i.why],
+             "what_could_help": [h.text for i in expl.items for h in i.what_could_help],
+             "status": list(dict.fromkeys(i.status for i in expl.items)),
+             "next_steps": [s.text for s in expl.next_steps]}
+    written = [*texts["headline"], *texts["why"], *texts["what_could_help"]]
+    everything = [t for part in texts.values() for t in part]  # written, status, next steps
     reading = languages.get(lang).reading
-    return Readability(metric=reading["metric"], parts=parts, written=score(written, lang, extra),
-                       overall=score([*written, *status, *steps], lang, extra),
+    return Readability(metric=reading["metric"], parts={part: score(t, lang, extra) for part, t in texts.items()},
+                       written=score(written, lang, extra), overall=score(everything, lang, extra),
                        target=reading["target"], limit=reading["limit"])
 
 

@@ -12,7 +12,7 @@ from ..safety import overlapping
 from ..schema import Determination, DisputedItem
 from . import facts, languages
 from .guards import PointGuard, shown_strings
-from .model import ExplainedItem, Language, PatientExplanation, Point, SuspiciousMark, WrittenBy
+from .model import ExplainedItem, Language, PatientExplanation, Point, SuspiciousMark
 from .points import rule_points
 from .text import clean, join_words, letter_text
 from .wording import notices, plain_request
@@ -97,7 +97,6 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
             why=why_points(item, language, why),
             what_could_help=what_could_help(item, language, helps),
         ))
-    decisions = [i.decision for i in det.items]
     explanation = PatientExplanation(
         headline=headline(det, language),
         notices=notices(det),
@@ -105,11 +104,10 @@ def write_template(det: Determination, source: SourceText | str, language: Langu
         outcome=det.outcome,
         case_number=det.case_number,
         items=items,
-        next_steps=facts.next_steps(decisions, language),
+        next_steps=facts.next_steps([i.decision for i in det.items], language),
         disclaimer=lang.facts["disclaimer"],
         language=language,
         facts_version=facts.FACTS_VERSION,
-        written_by=WrittenBy(kind="template"),
         suspicious=[SuspiciousMark(kind=f.kind, section=f.section, note=f.note, start=f.evidence.start,
                                    end=f.evidence.end) for f in det.suspicious],
     )

@@ -47,8 +47,7 @@ def _without_dates(text: str, forms: tuple[DateForm, ...]) -> str:
     out, last = [], 0
     for s, e in spans:
         if s >= last:
-            out.append(text[last:s])
-            out.append(" ")
+            out += [text[last:s], " "]
             last = e
     out.append(text[last:])
     return "".join(out)

@@ -114,10 +114,7 @@ def _paired_key(word: str) -> str | None:
     w = word.lower().strip()
     if w in _ABBREVIATED_LIMB:
         return _ABBREVIATED_LIMB[w]
-    for key in sorted(_PAIRED, key=len, reverse=True):
-        if w.startswith(key) or key in w:
-            return key
-    return None
+    return next((key for key in sorted(_PAIRED, key=len, reverse=True) if key in w), None)
 
 
 def _region_phrases(text: str, lang: Lang) -> list[str]:
@@ -127,15 +124,12 @@ def _region_phrases(text: str, lang: Lang) -> list[str]:
     for name, start, end in regions(text):
         word = text[start:end].lower()
         if name == "trunk":
-            trunk = next((v for k, v in lang.TRUNK.items() if k in word), None)
-            if trunk:
-                phrases.append(trunk)
+            phrases += [v for k, v in lang.TRUNK.items() if k in word][:1]
             continue
         key = _paired_key(word) if name not in _UNPAIRED else None
         part = _PAIRED[key] if key is not None else _REGION_PART.get(name)
         if part is None:
-            if (phrase := lang.REGIONS.get(name)) is not None:
-                phrases.append(phrase)
+            phrases += [lang.REGIONS[name]] if name in lang.REGIONS else []
             continue
         plural = key is not None and word.endswith(("s", "feet")) and key != "pelvi"
         phrases.append(lang.body_part(lang.BODY_PARTS[part], side, plural))
