@@ -70,7 +70,6 @@ def run_eval(suites: Iterable[Suite], task: Task, *, judge=None, usage=None, mod
 
 def _run_suite(suite: Suite, task: Task, *, judge, texts: dict | None, on_letter, explainer,
                languages: tuple[str, ...]) -> dict:
-    """One suite's letters extracted and scored (their text kept in `texts` when given); its report."""
     results: list[LetterResult] = []
     grounding = {"model_values": 0, "ungrounded": [], "dropped": 0, "corrected": 0}
     explained: list[dict] = []
@@ -126,7 +125,7 @@ DECIDERS = ("section_table", "vocabulary", "model")
 
 
 def _decider_rows(stem: str, result: LetterResult, pred: dict | None, gold: dict) -> list[dict]:
-    """For each labelled item with an extracted partner: its gold category and what each decider said."""
+    """Per labelled item with an extracted partner: its gold category and what each decider said."""
     if not pred or "items" not in gold:
         return []
     candidates = (pred.get("model_step") or {}).get("candidates") or {}
@@ -136,8 +135,7 @@ def _decider_rows(stem: str, result: LetterResult, pred: dict | None, gold: dict
 
 
 def decider_figures(rows: list[dict]) -> dict:
-    """Each category decider alone on these items: answered, and right (category; category and
-    subcategory); plus the chosen value."""
+    """Each category decider alone on these items, and the chosen value: answered, and right."""
     out: dict = {"items": len(rows)}
     for name in DECIDERS + ("decided",):
         answered = right = both = 0
@@ -213,8 +211,6 @@ def _explanation_summary(rows: list[dict], halves: dict[str, str]) -> dict:
 
 
 def _point_summary(rows: list[dict]) -> dict:
-    """Per point, over the letters: who wrote them, how many model sentences fell back, items with a
-    letter-specific why, and the points' grades."""
     items = sum(r["items"] for r in rows)
     specific = sum(r["items_with_specific_why"] for r in rows)
     return {"items": items, "items_with_specific_why": specific,

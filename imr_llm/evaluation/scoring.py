@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -75,19 +76,12 @@ def norm_text(value: Any) -> str:
 
 
 def similarity(a: Any, b: Any) -> float:
-    """difflib ratio of the normalised strings (1.0 = identical)."""
-    x, y = norm_text(a), norm_text(b)
-    if not x and not y:
-        return 1.0
-    return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio()
-
-
-def content_tokens(text: str) -> set[str]:
-    return {t for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in STOP_WORDS}
+    """difflib ratio of the normalised strings (1.0 = identical, or both empty)."""
+    return difflib.SequenceMatcher(None, norm_text(a), norm_text(b), autojunk=False).ratio()
 
 
 def token_f1(gold: str, pred: str) -> float:
-    g, p = content_tokens(gold), content_tokens(pred)
+    g, p = ({t for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in STOP_WORDS} for text in (gold, pred))
     tp = len(g & p)
     if not tp:
         return float(not g and not p)
@@ -300,9 +294,7 @@ def _f1(p: float, r: float) -> float:
 
 def decision_confusion(results: list[LetterResult]) -> dict[str, dict[str, int]]:
     """gold decision → extracted decision ('missing' when no item was extracted) → count."""
-    matrix: dict[str, dict[str, int]] = {}
+    matrix: dict[str, Counter] = {}
     for c in (c for result in results for c in result.checks if c.metric == "items.decision"):
-        row = matrix.setdefault(str(c.expected), {})
-        key = str(c.got) if c.got is not None else "missing"
-        row[key] = row.get(key, 0) + 1
+        matrix.setdefault(str(c.expected), Counter())[str(c.got) if c.got is not None else "missing"] += 1
     return matrix
