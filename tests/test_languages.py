@@ -7,6 +7,7 @@ code or keys a table by one."""
 from __future__ import annotations
 
 import subprocess
+import typing
 from html import unescape
 from pathlib import Path
 from types import ModuleType
@@ -128,7 +129,11 @@ def test_a_language_missing_a_string_fails_at_load_naming_it(drop, named):
 def test_every_built_in_language_loads_complete_and_is_a_cli_choice():
     assert set(languages.BUILT_IN) == {"en", "es"}
     for code in languages.BUILT_IN:
-        assert languages.get(code).code == code
+        lang = languages.get(code)
+        assert lang.code == code
+        assert all(getattr(lang, t.lower()) is getattr(lang.module, t) for t in languages.TABLES)
+    # each table's lower-case attribute is declared on Lang, so a type checker sees it
+    assert set(typing.get_type_hints(languages.Lang)) == {t.lower() for t in languages.TABLES}
     parser = build_parser()
     commands = next(a for a in parser._actions if a.choices and "explain" in a.choices).choices
     for command in ("explain", "batch"):

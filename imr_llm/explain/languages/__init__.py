@@ -50,6 +50,17 @@ def _missing(have, want: dict, path: str) -> str | None:
 class Lang:
     """One language, checked complete when it is loaded; each table also under its lower-case name (`lang.labels`)."""
 
+    templates: dict  # set from the module's tables by the load check, declared here for type checkers
+    words: dict[str, str]
+    facts: dict[str, str]
+    glossary: dict[str, tuple]
+    labels: dict[str, str]
+    points: dict
+    guards: dict
+    reading: dict
+    services: dict[str, tuple]
+    body_parts: dict[str, tuple[str, str]]
+
     def __init__(self, code: str, module: ModuleType) -> None:
         self.code, self.module = code, module
         for name in (*TABLES, *DATA, *FUNCTIONS):
