@@ -60,9 +60,9 @@ def add_letter_parsers(sub) -> None:
 
 def extract_command(args: argparse.Namespace) -> int:
     files, problems = one_letter_pages(args.paths) if args.one_letter else expand_paths(args.paths)
+    for problem in problems:
+        print(f"imr-llm: error: {problem}", file=sys.stderr)
     if problems and not files:
-        for problem in problems:
-            print(f"imr-llm: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     pipeline = open_pipeline(args)
     if pipeline is None:
