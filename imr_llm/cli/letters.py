@@ -96,7 +96,7 @@ def _extract_record(result, args: argparse.Namespace) -> dict:
     body = ({"error": result.error.to_json()} if result.error is not None
             else result.determination.model_dump(mode="json"))
     record = {"source": result.source, **body}
-    if args.no_evidence:  # an error record has no evidence to drop
+    if getattr(args, "no_evidence", False):  # explain has no such flag; an error record has no evidence to drop
         _drop_evidence(record)
     return redacted(record) if args.redact else record
 
