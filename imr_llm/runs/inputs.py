@@ -35,7 +35,8 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 
 
 def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Letter files to process, and problems (missing paths, folders without letters)."""
+    """Letter files to process, each once (a file named twice, inside a folder also given, or behind a
+    symbolic link is one letter, as in a batch), and problems (missing paths, folders without letters)."""
     files: list[Path] = []
     problems: list[str] = []
     for raw in paths:
@@ -51,7 +52,19 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
             files.append(p)
         else:
             problems.append(f"{display_path(p)}: no such file or folder")
-    return files, problems
+    return _once(files), problems
+
+
+def _once(files: list[Path]) -> list[Path]:
+    """`files` without a second mention of the same file (by its real path), in order."""
+    seen: set[str] = set()
+    kept = []
+    for f in files:
+        real = STDIN if str(f) == STDIN else os.path.realpath(f)
+        if real not in seen:
+            seen.add(real)
+            kept.append(f)
+    return kept
 
 
 def one_letter_pages(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
