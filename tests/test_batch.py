@@ -251,3 +251,18 @@ def test_a_letter_that_kills_its_worker_is_a_failed_letter_and_the_next_gets_a_n
 def test_parse_worker_flag_problems(tmp_path, capsys):
     code = main(["batch", str(SEEDS[0]), "--out", str(tmp_path / "o.jsonl"), "--parse-workers", "-1"])
     assert code == 2 and "--parse-workers" in capsys.readouterr().err
+
+
+def test_a_rerun_that_adds_explain_says_which_done_letters_have_no_page(tmp_path, capsys):
+    letters, out, pages = LETTERS / "002_e066e2eff228d9d9.txt", tmp_path / "o.jsonl", tmp_path / "pages"
+    assert main(["batch", str(letters), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["batch", str(letters), "--out", str(out), "--explain", str(pages)]) == 0
+    err = capsys.readouterr().err
+    assert list(pages.iterdir()) == []  # the letter is done: it is not done again (no second line)
+    assert "1 letter(s) already in the output have no page in --explain" in err and "new --out" in err
+    (tmp_path / "o2.jsonl").touch()
+    for _ in range(2):  # pages written with the lines: a resume has nothing to say about them
+        assert main(["batch", str(letters), "--out", str(tmp_path / "o2.jsonl"), "--explain", str(pages)]) == 0
+        assert "no page" not in capsys.readouterr().err
+    assert len(list(pages.iterdir())) == 1 and len(read_jsonl(tmp_path / "o2.jsonl")) == 1
