@@ -266,3 +266,21 @@ def test_a_rerun_that_adds_explain_says_which_done_letters_have_no_page(tmp_path
         assert main(["batch", str(letters), "--out", str(tmp_path / "o2.jsonl"), "--explain", str(pages)]) == 0
         assert "no page" not in capsys.readouterr().err
     assert len(list(pages.iterdir())) == 1 and len(read_jsonl(tmp_path / "o2.jsonl")) == 1
+
+
+def test_outputs_written_inside_the_letters_folder_are_not_read_back_as_letters(tmp_path, capsys):
+    runs = {}
+    for command in ("batch", "explain"):
+        letters = tmp_path / command
+        letters.mkdir()
+        for p in sorted(LETTERS.glob("0*.txt")):
+            (letters / p.name).write_bytes(p.read_bytes())
+        runs[command] = letters
+    batch = ["batch", str(runs["batch"]), "--out", str(runs["batch"] / "r.txt"), "--explain",
+             str(runs["batch"] / "pages"), "--explain-format", "text"]
+    explain = ["explain", str(runs["explain"]), "--out", str(runs["explain"] / "plain"), "--format", "text"]
+    for _ in range(2):
+        assert main(batch) == 0, capsys.readouterr().err
+        assert main(explain) == 0, capsys.readouterr().err
+    assert len(read_jsonl(runs["batch"] / "r.txt")) == 5 and len(list((runs["batch"] / "pages").iterdir())) == 5
+    assert len(list((runs["explain"] / "plain").iterdir())) == 5

@@ -205,3 +205,9 @@ def test_a_letter_named_twice_is_done_once(capsys, tmp_path, command):
     sources = [json.loads(line)["source"] for line in out.splitlines()]
     assert sources.count(str(SEED)) == 1 and str(link) not in sources
     assert len(sources) == len({p.resolve() for p in LETTERS.iterdir() if p.suffix in {".pdf", ".txt"}})
+
+
+def test_pages_written_into_the_letters_own_folder_leave_its_letters_letters(capsys, tmp_path):
+    (tmp_path / "a.txt").write_bytes(SEED.read_bytes())
+    code, _, err = run(capsys, "explain", "--format", "html", "--out", str(tmp_path), str(tmp_path))
+    assert code == 0 and (tmp_path / "a.en.html").exists(), err
