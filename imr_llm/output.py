@@ -33,16 +33,23 @@ def display_path(path: str | os.PathLike[str]) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+#: how the files imr-llm appends to or rebuilds begin (JSON Lines of extract or batch, the items CSV):
+#: an existing file that begins otherwise is the user's own, and is never touched
+OWN_STARTS = {"jsonl": (b'{"source": ', b'{"letter_sha256": '), "csv": (b"letter_sha256,",)}
+
+
 def output_problem(path: str | Path, kind: str) -> str | None:
-    """Why `path` cannot be written as a `kind` ("file" or "folder"), or None. Missing folders on the
-    way are fine (they are created user-only)."""
+    """Why `path` cannot be written as a `kind` ("file", "folder", or a file of ours: "jsonl", "csv"),
+    or None. Missing folders on the way are fine (they are created user-only)."""
     p = Path(path)
     if p.exists():
-        if kind == "file" and p.is_dir():
+        if kind != "folder" and p.is_dir():
             return "is a folder; give a file"
         if kind == "folder" and not p.is_dir():
             return "is a file; give a folder"
-        return None if os.access(p, os.W_OK) else "cannot be written (permission denied)"
+        if not os.access(p, os.W_OK):
+            return "cannot be written (permission denied)"
+        return _foreign_file(p, OWN_STARTS[kind]) if kind in OWN_STARTS else None
     if p.is_symlink():
         return "is a broken symbolic link"
     parent = p.parent
@@ -53,6 +60,19 @@ def output_problem(path: str | Path, kind: str) -> str | None:
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"cannot be created in {display_path(parent)} (permission denied)"
     return None
+
+
+def _foreign_file(path: Path, starts: tuple[bytes, ...]) -> str | None:
+    """Why an existing file is not one imr-llm wrote (so appending to or rebuilding it would change a
+    file of the user's), or None."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(max(map(len, starts)))
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not head or any(head.startswith(start) for start in starts):
+        return None
+    return "is a file imr-llm did not write; give a new file (or one of its earlier outputs)"
 
 
 def private_dir(path: str | Path) -> Path:

@@ -23,6 +23,16 @@ GOLD_DEV = ROOT / "evals" / "gold" / "dev"
 DEV_LETTERS = ROOT.parent / "shared" / "data" / "dwc-imr" / "dev"
 
 
+def letter_copies(folder, times: int) -> list[str]:
+    """The seed letters `times` over, each copy a file of its own (a path named twice is done once)."""
+    paths = []
+    for k in range(times):
+        for p in sorted(LETTERS.glob("*.txt")):
+            (folder / f"{k}-{p.name}").write_bytes(p.read_bytes())
+            paths.append(str(folder / f"{k}-{p.name}"))
+    return paths
+
+
 class NetworkBlocked(RuntimeError):
     pass
 

@@ -251,3 +251,36 @@ def test_a_letter_that_kills_its_worker_is_a_failed_letter_and_the_next_gets_a_n
 def test_parse_worker_flag_problems(tmp_path, capsys):
     code = main(["batch", str(SEEDS[0]), "--out", str(tmp_path / "o.jsonl"), "--parse-workers", "-1"])
     assert code == 2 and "--parse-workers" in capsys.readouterr().err
+
+
+def test_a_rerun_that_adds_explain_says_which_done_letters_have_no_page(tmp_path, capsys):
+    letters, out, pages = LETTERS / "002_e066e2eff228d9d9.txt", tmp_path / "o.jsonl", tmp_path / "pages"
+    assert main(["batch", str(letters), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["batch", str(letters), "--out", str(out), "--explain", str(pages)]) == 0
+    err = capsys.readouterr().err
+    assert list(pages.iterdir()) == []  # the letter is done: it is not done again (no second line)
+    assert "1 letter(s) already in the output have no page in --explain" in err and "new --out" in err
+    (tmp_path / "o2.jsonl").touch()
+    for _ in range(2):  # pages written with the lines: a resume has nothing to say about them
+        assert main(["batch", str(letters), "--out", str(tmp_path / "o2.jsonl"), "--explain", str(pages)]) == 0
+        assert "no page" not in capsys.readouterr().err
+    assert len(list(pages.iterdir())) == 1 and len(read_jsonl(tmp_path / "o2.jsonl")) == 1
+
+
+def test_outputs_written_inside_the_letters_folder_are_not_read_back_as_letters(tmp_path, capsys):
+    runs = {}
+    for command in ("batch", "explain"):
+        letters = tmp_path / command
+        letters.mkdir()
+        for p in sorted(LETTERS.glob("0*.txt")):
+            (letters / p.name).write_bytes(p.read_bytes())
+        runs[command] = letters
+    batch = ["batch", str(runs["batch"]), "--out", str(runs["batch"] / "r.txt"), "--explain",
+             str(runs["batch"] / "pages"), "--explain-format", "text"]
+    explain = ["explain", str(runs["explain"]), "--out", str(runs["explain"] / "plain"), "--format", "text"]
+    for _ in range(2):
+        assert main(batch) == 0, capsys.readouterr().err
+        assert main(explain) == 0, capsys.readouterr().err
+    assert len(read_jsonl(runs["batch"] / "r.txt")) == 5 and len(list((runs["batch"] / "pages").iterdir())) == 5
+    assert len(list((runs["explain"] / "plain").iterdir())) == 5

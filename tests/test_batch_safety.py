@@ -18,7 +18,7 @@ import pytest
 
 import imr_llm
 from imr_llm.cli import main
-from conftest import LETTERS, ROOT
+from conftest import LETTERS, ROOT, letter_copies
 from pdfwriter import flate_bomb_pdf, overprinted_text_pdf
 
 SEEDS = sorted(LETTERS.glob("0*.txt"))
@@ -343,3 +343,25 @@ def test_import_imr_llm_loads_no_module_until_a_name_is_used():
     checked = {alias.name for node in ast.walk(init) if isinstance(node, ast.If)
                for stmt in node.body if isinstance(stmt, ast.ImportFrom) for alias in stmt.names}
     assert checked == set(imr_llm._HOME)
+
+
+@pytest.mark.parametrize("lines", [1, 10])
+def test_ctrl_c_during_extract_is_one_line_status_130_and_whole_lines(tmp_path, lines):
+    """It was a RuntimeError traceback ("aclose(): asynchronous generator is already running")."""
+    (tmp_path / "in").mkdir()
+    letter_copies(tmp_path / "in", 12)  # 84 letters: parse workers, and time to be interrupted
+    out = tmp_path / "o.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "imr_llm", "extract", str(tmp_path / "in"), "--out", str(out)],
+                            cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not (
+            out.exists() and out.read_bytes().count(b"\n") >= lines):
+        time.sleep(0.002)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (130, 0) and "Traceback" not in err, err[-3000:]
+    assert proc.returncode == 0 or err.strip().splitlines()[-1] == "imr-llm: interrupted"
+    rows = read_jsonl(out)
+    assert out.read_bytes().endswith(b"\n") and len(rows) == len({r["source"] for r in rows})

@@ -13,7 +13,7 @@ from imr_llm import extract
 from imr_llm.cli import main
 from imr_llm.render import print_determination
 from imr_llm.schema import ModelStep, ModelUsage, Quantity
-from conftest import LETTERS, ROOT
+from conftest import LETTERS, ROOT, letter_copies
 
 BAD = ROOT / "tests" / "fixtures" / "bad"
 SEED = LETTERS / "002_e066e2eff228d9d9.txt"
@@ -94,14 +94,14 @@ def test_console_script_runs_as_a_process():
     assert json.loads(proc.stdout)["items"][1]["decision"] == "upheld"
 
 
-def test_parallel_jobs_give_identical_output(capsys):
-    paths = [str(p) for p in sorted(LETTERS.glob("*.txt"))] * 3
+def test_parallel_jobs_give_identical_output(capsys, tmp_path):
+    paths = letter_copies(tmp_path, 3)
     _, serial, _ = run(capsys, "extract", "--json", "--jobs", "1", *paths)
     _, parallel, _ = run(capsys, "extract", "--json", "--jobs", "2", *paths)
     assert serial == parallel and len(serial.splitlines()) == len(paths)
 
 
-def test_progress_bar_on_a_terminal_never_swallows_the_json(capsys, monkeypatch):
+def test_progress_bar_on_a_terminal_never_swallows_the_json(capsys, monkeypatch, tmp_path):
     import io
 
     class FakeTerminal(io.StringIO):
@@ -110,7 +110,7 @@ def test_progress_bar_on_a_terminal_never_swallows_the_json(capsys, monkeypatch)
 
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    paths = [str(p) for p in sorted(LETTERS.glob("*.txt"))] * 4  # 28 letters: enough for a progress bar
+    paths = letter_copies(tmp_path, 4)  # 28 letters: enough for a progress bar
     code = main(["extract", "--json", "--jobs", "1", *paths])
     out = capsys.readouterr().out
     assert code == 0
@@ -177,3 +177,37 @@ def test_the_terminal_table_shows_the_model_fields_and_the_model_step():
     assert "1. Acupuncture  [Physical Medicine / Acupuncture]  left low_back  qty: 2xwk x 4 wks" in out
     assert "why: no functional improvement" in out and "not shown: a home exercise program" in out
     assert "model m1: complete; 2 calls, 1 cache hits" in out and "not requested" not in out
+
+
+def test_a_missing_path_beside_a_letter_is_named_on_stderr(capsys, tmp_path):
+    missing = tmp_path / "nope.pdf"
+    code, out, err = run(capsys, "extract", "--json", str(missing), str(SEED))
+    assert code == 1 and len(out.splitlines()) == 1
+    assert err.splitlines() == [f"imr-llm: error: {missing}: no such file or folder",
+                                "imr-llm: 2 letter(s): 1 done, 1 failed (no_such_input 1)"]
+
+
+def test_explain_json_of_a_failed_letter_is_its_error_record(capsys):
+    code, out, err = run(capsys, "explain", "--format", "json", str(BAD / "empty.txt"), str(SEED))
+    assert code == 1 and "Traceback" not in err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0] == {"source": str(BAD / "empty.txt"),
+                       "error": {"code": "empty_input", "message": f"{BAD / 'empty.txt'}: the file is empty"}}
+    assert rows[1]["source"] == str(SEED) and "error" not in rows[1]
+
+
+@pytest.mark.parametrize("command", ["extract --json", "explain --format json"])
+def test_a_letter_named_twice_is_done_once(capsys, tmp_path, command):
+    link = tmp_path / "link.txt"
+    link.symlink_to(SEED)
+    code, out, err = run(capsys, *command.split(), str(SEED), str(LETTERS), str(SEED), str(link))
+    assert code == 0, err
+    sources = [json.loads(line)["source"] for line in out.splitlines()]
+    assert sources.count(str(SEED)) == 1 and str(link) not in sources
+    assert len(sources) == len({p.resolve() for p in LETTERS.iterdir() if p.suffix in {".pdf", ".txt"}})
+
+
+def test_pages_written_into_the_letters_own_folder_leave_its_letters_letters(capsys, tmp_path):
+    (tmp_path / "a.txt").write_bytes(SEED.read_bytes())
+    code, _, err = run(capsys, "explain", "--format", "html", "--out", str(tmp_path), str(tmp_path))
+    assert code == 0 and (tmp_path / "a.en.html").exists(), err

@@ -647,3 +647,16 @@ def test_decider_figures_count_each_decider_alone():
     assert out["model"]["category_right"] == 1 and out["model"]["category_and_subcategory_right"] == 0
     assert out["decided"]["category_and_subcategory_right"] == 2
     assert out["decided_by"] == {"section_table": 1, "vocabulary": 1, "model": 0}
+
+
+@pytest.mark.parametrize("text", ["{}", '{"suites": {}}', "[1, 2]", "{not json", '{"suites": {"seeds": 3}}'],
+                         ids=["empty object", "no suites", "a list", "not JSON", "a suite of nothing"])
+def test_compare_with_a_file_that_is_not_a_baseline_is_a_usage_error_before_the_run(tmp_path, capsys, text):
+    baseline, report = tmp_path / "baseline.json", tmp_path / "report.json"
+    baseline.write_text(text)
+    code = main(["eval", "--letters", str(LETTERS), "--gold", str(GOLD_SEEDS), "--compare", str(baseline),
+                 "--report", str(report)])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err and "no regression" not in out  # never a gate passed over nothing
+    assert err.splitlines() == [err.splitlines()[0]] and f"baseline {baseline}" in err
+    assert not report.exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from imr_llm.cli import main
-from conftest import LETTERS, ROOT
+from conftest import LETTERS, ROOT, letter_copies
 
 BAD = ROOT / "tests" / "fixtures" / "bad"
 SEED = LETTERS / "002_e066e2eff228d9d9.txt"  # two upheld items, age and date of injury stated
@@ -122,8 +122,8 @@ def _on_a_terminal(argv: list[str]) -> tuple[list[str], int]:
     return _screen(b"".join(chunks).decode("utf-8", "replace")), proc.returncode
 
 
-def test_progress_bar_is_cleared_before_errors_output_and_the_summary():
-    letters = [str(p) for p in sorted(LETTERS.glob("*.txt"))] * 3 + [str(BAD / "empty.txt")]
+def test_progress_bar_is_cleared_before_errors_output_and_the_summary(tmp_path):
+    letters = letter_copies(tmp_path, 3) + [str(BAD / "empty.txt")]
     lines, code = _on_a_terminal(["extract", *letters])
     assert code == 1
     last = [line for line in lines if line.strip()][-1]

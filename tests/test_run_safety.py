@@ -365,3 +365,28 @@ def test_a_file_name_that_is_not_utf8_is_written_safely(tmp_path):
     again = subprocess.run(proc.args, cwd=ROOT, capture_output=True, text=True,
                            env={**env, "IMR_LLM_NO_PROGRESS": "1"}, timeout=120)
     assert again.returncode == 0 and "1 already in the output" in again.stderr
+
+
+# -- a file the user already has is never changed ----------------------------------------------
+
+@pytest.mark.parametrize("argv", [["extract", SEED, "--out"], ["batch", SEED, "--out"],
+                                  ["batch", SEED, "--out", "{tmp}/o.jsonl", "--csv"]],
+                         ids=["extract --out", "batch --out", "batch --csv"])
+def test_an_existing_file_that_is_not_an_output_of_ours_is_refused_untouched(capsys, tmp_path, argv):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\nthe last line, no newline")
+    code, _, err = run(capsys, *_argv(tmp_path, argv, notes, []))
+    assert code == 2 and "Traceback" not in err
+    assert f"{notes}: " in err and "not" in err.splitlines()[-1]
+    assert notes.read_text() == "my notes\nthe last line, no newline"
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_outputs_of_ours_are_still_appended_and_rebuilt(capsys, tmp_path):
+    out, csv = tmp_path / "o.jsonl", tmp_path / "i.csv"
+    for _ in range(2):
+        code, _, err = run(capsys, "batch", SEED, "--out", out, "--csv", csv)
+        assert code == 0, err
+    code, _, err = run(capsys, "extract", SEED, "--out", out)
+    assert code == 0, err
+    assert len(out.read_text().splitlines()) == 2 and csv.read_text().startswith("letter_sha256,")

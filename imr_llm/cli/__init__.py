@@ -91,10 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 #: every path a command writes, and whether it is a file or a folder (checked by `_output_problem`)
 OUTPUTS = {
-    "extract": {"out": "file"},
+    "extract": {"out": "jsonl"},
     "explain": {"out": "folder"},
-    "batch": {"out": "file", "csv": "file", "explain": "folder"},
-    "openai-batch": {"requests": "file", "out": "file", "csv": "file"},
+    "batch": {"out": "jsonl", "csv": "csv", "explain": "folder"},
+    "openai-batch": {"requests": "file", "out": "jsonl", "csv": "csv"},
     "eval": {"report": "file", "html": "file", "baseline": "file"},
 }
 

@@ -21,7 +21,7 @@ from ..runs.ray import require_ray, run_ray
 from ..runs.openai_batch import BATCH_DISCOUNT, BatchResults, acollect, aprepare
 from ..runs.summary import Progress
 from ..runs.workers import Stop, default_parse_workers
-from .common import add_model_arguments, model_config_from_args, open_pipeline
+from .common import add_model_arguments, model_config_from_args, open_pipeline, outputs_of
 
 
 def add_batch_parsers(sub) -> None:
@@ -98,7 +98,7 @@ def batch_command(args: argparse.Namespace) -> int:
     """`imr-llm batch`: from here on, Ctrl-C stops taking letters; twice: at once (`runs.workers.Stop`)."""
     stop = Stop().install()
     try:
-        paths, missing = expand_paths(args.paths)
+        paths, missing = expand_paths(args.paths, outputs_of(args))
         for problem in missing:
             print(f"imr-llm: error: {problem}", file=sys.stderr)
         if not paths:
@@ -168,7 +168,7 @@ def _openai_problem(args: argparse.Namespace, paths: list[Path]) -> str | None:
 
 def openai_batch_command(args: argparse.Namespace) -> int:
     name = f"imr-llm openai-batch {args.action}"
-    paths, missing = expand_paths(args.paths)
+    paths, missing = expand_paths(args.paths, outputs_of(args))
     for p in missing:
         print(f"imr-llm: error: {p}", file=sys.stderr)
     problem = _openai_problem(args, paths)

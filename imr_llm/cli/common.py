@@ -35,3 +35,8 @@ def open_pipeline(args: argparse.Namespace) -> api.Pipeline | None:
     except ImrError as exc:
         print(f"imr-llm: error: {exc}", file=sys.stderr)
         return None
+
+
+def outputs_of(args: argparse.Namespace) -> list[Path]:
+    """The paths this command writes: a folder given as input does not read them back as letters."""
+    return [p for p in (getattr(args, name, None) for name in ("out", "csv", "explain", "requests")) if isinstance(p, Path)]

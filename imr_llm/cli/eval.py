@@ -58,8 +58,7 @@ def eval_command(args: argparse.Namespace) -> int:
         suites, notes, default_baseline = _load_suites(args)
         compare_path = _baseline_path(args.compare, default_baseline, "--compare") if args.compare else None
         bless_path = _baseline_path(args.baseline, default_baseline, "--bless") if args.bless else None
-        if compare_path is not None and not compare_path.exists():
-            raise ConfigError(f"baseline {compare_path} not found (create it with --bless)")
+        baseline = load_baseline(compare_path) if compare_path is not None else None  # before the run
         config = model_config_from_args(args)  # a bad model configuration is a usage error too
         if config is None and (args.endpoint_kind or args.base_url):
             raise ConfigError("--endpoint-kind/--base-url need a model (--model or IMR_LLM_MODEL)")
@@ -75,7 +74,7 @@ def eval_command(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_FAILED
 
-    comparison = compare(run.report, load_baseline(compare_path), args.tolerance) if compare_path else None
+    comparison = compare(run.report, baseline, args.tolerance) if baseline is not None else None
     print_terminal(run, console, comparison)
     write_json(run, args.report, comparison)
     console.print(f"report: {args.report}", markup=False)

@@ -22,7 +22,7 @@ from ..render import print_determination
 from ..runs.inputs import STDIN, each_file, expand_paths, one_letter_pages
 from ..runs.loop import iterate_results
 from ..runs.summary import Progress, Summary
-from .common import add_model_arguments, open_pipeline
+from .common import add_model_arguments, open_pipeline, outputs_of
 
 
 def add_letter_parsers(sub) -> None:
@@ -59,10 +59,10 @@ def add_letter_parsers(sub) -> None:
 
 
 def extract_command(args: argparse.Namespace) -> int:
-    files, problems = one_letter_pages(args.paths) if args.one_letter else expand_paths(args.paths)
+    files, problems = one_letter_pages(args.paths) if args.one_letter else expand_paths(args.paths, outputs_of(args))
+    for problem in problems:
+        print(f"imr-llm: error: {problem}", file=sys.stderr)
     if problems and not files:
-        for problem in problems:
-            print(f"imr-llm: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     pipeline = open_pipeline(args)
     if pipeline is None:
@@ -96,7 +96,7 @@ def _extract_record(result, args: argparse.Namespace) -> dict:
     body = ({"error": result.error.to_json()} if result.error is not None
             else result.determination.model_dump(mode="json"))
     record = {"source": result.source, **body}
-    if args.no_evidence:  # an error record has no evidence to drop
+    if getattr(args, "no_evidence", False):  # explain has no such flag; an error record has no evidence to drop
         _drop_evidence(record)
     return redacted(record) if args.redact else record
 
@@ -130,7 +130,7 @@ def _drop_evidence(obj: object) -> None:
 
 def explain_command(args: argparse.Namespace) -> int:
     """`imr-llm explain`: read, parse (with the model fields when --model), explain, render."""
-    files, problems = expand_paths(args.paths)
+    files, problems = expand_paths(args.paths, outputs_of(args))
     for problem in problems:
         print(f"imr-llm: error: {problem}", file=sys.stderr)
     if problems and not files:

@@ -9,6 +9,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..errors import ConfigError
+
 STATS = ("accuracy", "f1", "mean_score", "judge_mean")
 MANIFEST_KEYS = ("parser_version", "schema_hash", "prompt_hashes", "model", "endpoint_kind")
 
@@ -86,7 +88,20 @@ def compare(report: dict, baseline: dict, tolerance: float = 0.0) -> Comparison:
 
 
 def load_baseline(path: Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A baseline `--bless` wrote. Anything else (missing, not JSON, no suite with metrics and letters) is
+    a `ConfigError`: compared with it, every run would pass the gate."""
+    try:
+        baseline = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"baseline {path} not found (create it with --bless)") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"baseline {path} cannot be read as JSON ({exc})") from None
+    suites = baseline.get("suites") if isinstance(baseline, dict) else None
+    if not isinstance(suites, dict) or not suites or not all(
+            isinstance(s, dict) and isinstance(s.get("metrics"), dict) and isinstance(s.get("letters"), dict)
+            for s in suites.values()):
+        raise ConfigError(f"baseline {path} is not one --bless wrote (no suites with their metrics and letters)")
+    return baseline
 
 
 def write_baseline(report: dict, path: Path) -> None:

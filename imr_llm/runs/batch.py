@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..output import JsonlAppender, private_dir
 from .loop import aiter_results
-from .sinks import done_keys, rebuild_csv, write_page
+from .sinks import done_keys, page_path, rebuild_csv, write_page
 from .summary import Summary
 from .workers import Stop
 
@@ -58,6 +58,9 @@ async def run_batch(paths: list, pipeline, options: BatchOptions, *, progress=No
                                    options.redact)  # first: the line is the letter's commit point
                     record = result.record(options.redact)
                     out.write(record)
+                elif options.explain_dir is not None and result.letter_sha256 and not page_path(
+                        result, options.explain_dir, options.language, options.explain_format, options.redact).exists():
+                    summary.pages_missing += 1  # done by an earlier run without this --explain: said at the end
                 summary.add(record, len(result.paths) or 1)
                 if progress is not None:
                     progress(result)

@@ -34,16 +34,20 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             yield p
 
 
-def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Letter files to process, and problems (missing paths, folders without letters)."""
+def expand_paths(paths: Sequence[str], outputs: Sequence[Path] = ()) -> tuple[list[Path], list[str]]:
+    """Letter files to process, each once (a file named twice, inside a folder also given, or behind a
+    symbolic link is one letter, as in a batch), and problems (missing paths, folders without letters).
+    A folder's files that are the run's `outputs` or in an output folder below it (pages) are not letters."""
     files: list[Path] = []
     problems: list[str] = []
+    written = [os.path.realpath(o) for o in outputs]
     for raw in paths:
         p = Path(raw)
         if raw == STDIN:
             files.append(p)
         elif p.is_dir():
-            found = list(iter_inputs([p]))
+            below = [w for w in written if w.startswith(os.path.realpath(p) + os.sep)]  # not the folder itself
+            found = [f for f in iter_inputs([p]) if not _inside(os.path.realpath(f), below)]
             if not found:
                 problems.append(f"{display_path(p)}: folder has no .pdf or .txt letters")
             files.extend(found)
@@ -51,7 +55,23 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
             files.append(p)
         else:
             problems.append(f"{display_path(p)}: no such file or folder")
-    return files, problems
+    return _once(files), problems
+
+
+def _inside(real: str, folders_or_files: list[str]) -> bool:
+    return any(real == w or real.startswith(w + os.sep) for w in folders_or_files)
+
+
+def _once(files: list[Path]) -> list[Path]:
+    """`files` without a second mention of the same file (by its real path), in order."""
+    seen: set[str] = set()
+    kept = []
+    for f in files:
+        real = STDIN if str(f) == STDIN else os.path.realpath(f)
+        if real not in seen:
+            seen.add(real)
+            kept.append(f)
+    return kept
 
 
 def one_letter_pages(paths: Sequence[str]) -> tuple[list[Path], list[str]]:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,13 +174,19 @@ def iterate_results(paths, pipeline, *, concurrency: int = 4, **options) -> Iter
     """The sync face of `aiter_results`: its own event loop, driven one result at a time."""
     loop = asyncio.new_event_loop()
     agen = aiter_results(paths, pipeline, concurrency=concurrency, **options)
+    step = None
     try:
         while True:
+            step = asyncio.ensure_future(agen.__anext__(), loop=loop)
             try:
-                yield loop.run_until_complete(agen.__anext__())
+                yield loop.run_until_complete(step)
             except StopAsyncIteration:
                 break
     finally:
+        if step is not None and not step.done():  # a Ctrl-C inside a step: end it first, so the generator
+            step.cancel()                          # cleans up (aclose now would be "already running")
+            with suppress(asyncio.CancelledError, StopAsyncIteration):
+                loop.run_until_complete(step)
         loop.run_until_complete(agen.aclose())
         loop.run_until_complete(pipeline.aclose())
         loop.close()

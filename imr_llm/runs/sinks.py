@@ -102,12 +102,17 @@ def rebuild_csv(out: Path, target: Path, redact: bool = False) -> int:
     return len(seen)
 
 
+def page_path(result, folder: Path, language: str, fmt: str, redact: bool) -> Path:
+    """Where a letter's explanation page goes (redacted: named by the hash only)."""
+    stem = f"letter-{result.letter_sha256[:16]}" if redact else f"{Path(result.source).stem}-{result.letter_sha256[:8]}"
+    return folder / f"{stem}.{language}.{EXTENSIONS[fmt]}"
+
+
 def write_page(result, folder: Path, language: str, fmt: str, redact: bool) -> None:
-    """A letter's explanation page in `folder` (redacted: named by the hash only, no letter text)."""
-    expl, source = result.explanation, result.source_text
-    stem, source_name = f"{Path(result.source).stem}-{result.letter_sha256[:8]}", result.source
-    if redact:  # no letter text, and no path: not even in the file's name
-        expl, source, stem, source_name = redact_explanation(expl), None, f"letter-{result.letter_sha256[:16]}", None
+    """A letter's explanation page in `folder` (redacted: no letter text, and no path)."""
+    expl, source, source_name = result.explanation, result.source_text, result.source
+    if redact:
+        expl, source, source_name = redact_explanation(expl), None, None
     page = render(expl, fmt, source=source, source_name=source_name)
     # a temporary of this page that a killed run left is removed: this run holds the output
-    write_private(folder / f"{stem}.{language}.{EXTENSIONS[fmt]}", page, replace_stale=True)
+    write_private(page_path(result, folder, language, fmt, redact), page, replace_stale=True)

@@ -43,6 +43,7 @@ class Summary:
     wall_s: float = 0.0
     interrupted: bool = False
     output_letters: int = 0  # in the whole output file afterwards
+    pages_missing: int = 0  # letters already in the output without an explanation page in --explain
     cost: float | None = None
 
     def add(self, record: dict[str, Any] | None, paths: int = 1) -> None:
@@ -93,6 +94,9 @@ class Summary:
             + (f"${self.cost:.4f}" if self.cost is not None else "n/a (no prices for this endpoint: --price-in/--price-out)"),
             f"wall time: {self.wall_s:.1f} s ({rate:.2f} letters/s); output holds {self.output_letters} letter(s)",
         ]
+        if self.pages_missing:
+            out.append(f"{self.pages_missing} letter(s) already in the output have no page in --explain (a page is "
+                       "written with its letter's line; a failed letter has none): give a new --out to write them")
         if self.interrupted:
             out.append("interrupted: the output holds whole lines only; run the same command again to go on "
                        "(letters already in the output are skipped)")
