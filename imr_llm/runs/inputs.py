@@ -40,14 +40,12 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     problems: list[str] = []
     for raw in paths:
         p = Path(raw)
-        if raw == STDIN:
-            files.append(p)
-        elif p.is_dir():
+        if raw != STDIN and p.is_dir():
             found = list(iter_inputs([p]))
             if not found:
                 problems.append(f"{display_path(p)}: folder has no .pdf or .txt letters")
             files.extend(found)
-        elif p.exists():
+        elif raw == STDIN or p.exists():
             files.append(p)
         else:
             problems.append(f"{display_path(p)}: no such file or folder")
