@@ -340,13 +340,10 @@ def _decide_category(source: SourceText, det: Determination, item: DisputedItem,
         "model": _pair(answer.category, answer.subcategory if model_fits else None) if service_ev is not None else None,
     }
     if table_ev is not None:
-        category = table.row.category
-        if match is not None and match.category == category and match.subcategory is not None:
-            subcategory = match.subcategory
-        elif table.row.subcategory is not None:
-            subcategory = table.row.subcategory
-        else:
-            subcategory = answer.subcategory if answer.category == category and model_fits else None
+        category = table.row.category  # the subcategory: the heading's words', the row's, else the model's
+        heading_sub = match.subcategory if match is not None and match.category == category else None
+        model_sub = answer.subcategory if answer.category == category and model_fits else None
+        subcategory = heading_sub or table.row.subcategory or model_sub
         evidence, decided_by = table_ev.model_copy(update={"origin": "section_table"}), "section_table"
     elif match is not None:
         category, subcategory = match.category, match.subcategory
