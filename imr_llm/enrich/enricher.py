@@ -66,7 +66,7 @@ class Enricher:
 
     async def _read_fields(self, source: SourceText, det: Determination) -> int:
         """Read every item's request and rationale with `item_fields`; returns the items that got no answer."""
-        todo, unasked = [], 0
+        todo, failures = [], 0
         for item in det.items:
             where = f"items[{item.index}]"
             portion = item.evidence.get("disputed_portion" if item.modified_by_ur else "request")
@@ -79,7 +79,7 @@ class Enricher:
             elif heading is not None:
                 self._apply_request(source, det, item, heading, None, quantity=quantity)
             else:  # no words of the request to ask about: the step is not complete
-                unasked += 1
+                failures += 1
                 det.warnings.append(f"{where}: not asked by the model: the request has no words")
         size = GROUP_ITEMS if self.requests_per_call == "fields-letter" else 1
         groups, chars = [], 0
@@ -90,7 +90,7 @@ class Enricher:
                 chars = 0
             groups[-1].append(entry)
             chars += length
-        failures, down = unasked, False
+        down = False
         for group in groups:
             reply = None if down else await self._ask_fields(det, group)
             timed_out = isinstance(reply, EndpointTimeout) and len(group) > 1  # up but slow: one item's answer is shorter
