@@ -132,17 +132,12 @@ def tessdata_dir() -> str | None:
     candidates += sorted(glob.glob("/usr/share/tesseract-ocr/*/tessdata"), reverse=True)
     candidates += ["/usr/share/tessdata", "/usr/share/tesseract/tessdata", "/usr/local/share/tessdata",
                    "/opt/homebrew/share/tessdata", "/opt/local/share/tessdata"]
-    for folder in candidates:
-        if os.path.isfile(os.path.join(folder, f"{LANGUAGE}.traineddata")):
-            return folder
-    return None
+    return next((f for f in candidates if os.path.isfile(os.path.join(f, f"{LANGUAGE}.traineddata"))), None)
 
 
 def engine(name: str = "<letter>") -> _Engine:
     """The process's engine, started on first use. Raises `OcrUnavailable` with one line saying what to install."""
     global _ENGINE
-    if _ENGINE is not None:
-        return _ENGINE
     with _ENGINE_LOCK:
         if _ENGINE is None:
             try:
@@ -213,15 +208,12 @@ def open_images(data: bytes, name: str) -> list:
     return pages
 
 
+_MAGIC = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg", b"II*\x00": "tiff", b"MM\x00*": "tiff"}
+
+
 def image_kind(data: bytes) -> str | None:
     """'png', 'jpeg' or 'tiff' from the file's first bytes, None for anything else."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    return None
+    return next((kind for magic, kind in _MAGIC.items() if data.startswith(magic)), None)
 
 
 def prepare(image, dpi: float | None):
@@ -445,9 +437,7 @@ def annotate(source, det) -> None:
     checks = [("case_number", det.evidence.get("case_number"))]
     checks += [(f"items[{item.index}].decision", item.evidence.get("decision")) for item in det.items]
     for name, ev in checks:
-        if ev is None:
-            continue
-        conf = reading.confidence(ev.start, ev.end)
+        conf = reading.confidence(ev.start, ev.end) if ev is not None else None
         if conf is not None and conf < LOW_CONFIDENCE:
             low.append(name)
             det.warnings.append(f"{name}: read from a picture with low confidence ({conf:.0f}%); "

@@ -66,7 +66,7 @@ class Enricher:
 
     async def _read_fields(self, source: SourceText, det: Determination) -> int:
         """Read every item's request and rationale with `item_fields`; returns the items that got no answer."""
-        todo, unasked = [], 0
+        todo, failures = [], 0
         for item in det.items:
             where = f"items[{item.index}]"
             portion = item.evidence.get("disputed_portion" if item.modified_by_ur else "request")
@@ -79,7 +79,7 @@ class Enricher:
             elif heading is not None:
                 self._apply_request(source, det, item, heading, None, quantity=quantity)
             else:  # no words of the request to ask about: the step is not complete
-                unasked += 1
+                failures += 1
                 det.warnings.append(f"{where}: not asked by the model: the request has no words")
         size = GROUP_ITEMS if self.requests_per_call == "fields-letter" else 1
         groups, chars = [], 0
@@ -90,7 +90,7 @@ class Enricher:
                 chars = 0
             groups[-1].append(entry)
             chars += length
-        failures, down = unasked, False
+        down = False
         for group in groups:
             reply = None if down else await self._ask_fields(det, group)
             timed_out = isinstance(reply, EndpointTimeout) and len(group) > 1  # up but slow: one item's answer is shorter
@@ -340,13 +340,10 @@ def _decide_category(source: SourceText, det: Determination, item: DisputedItem,
         "model": _pair(answer.category, answer.subcategory if model_fits else None) if service_ev is not None else None,
     }
     if table_ev is not None:
-        category = table.row.category
-        if match is not None and match.category == category and match.subcategory is not None:
-            subcategory = match.subcategory
-        elif table.row.subcategory is not None:
-            subcategory = table.row.subcategory
-        else:
-            subcategory = answer.subcategory if answer.category == category and model_fits else None
+        category = table.row.category  # the subcategory: the heading's words', the row's, else the model's
+        heading_sub = match.subcategory if match is not None and match.category == category else None
+        model_sub = answer.subcategory if answer.category == category and model_fits else None
+        subcategory = heading_sub or table.row.subcategory or model_sub
         evidence, decided_by = table_ev.model_copy(update={"origin": "section_table"}), "section_table"
     elif match is not None:
         category, subcategory = match.category, match.subcategory

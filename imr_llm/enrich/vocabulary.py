@@ -275,7 +275,5 @@ def sides(text: str) -> tuple[str | None, int, int]:
         seen.setdefault(side, (m.start(), m.end()))
     if not seen:
         return None, 0, 0
-    if len(seen) == 1:  # one side, or "bilateral" alone
-        (side, (start, end)), = seen.items()
-        return side, start, end
-    return "bilateral", min(s for s, _ in seen.values()), max(e for _, e in seen.values())
+    side = next(iter(seen)) if len(seen) == 1 else "bilateral"  # one side, or "bilateral" alone; else both sides
+    return side, min(s for s, _ in seen.values()), max(e for _, e in seen.values())

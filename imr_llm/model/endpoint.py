@@ -12,6 +12,7 @@ import inspect
 import json
 import time
 import weakref
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -170,18 +171,15 @@ class Tally:
 
     def add_usage(self, usage) -> None:
         get = usage.get if isinstance(usage, dict) else (lambda name: getattr(usage, name, None))
-        for name in ("prompt", "completion") if usage is not None else ():
+        for name in ("prompt", "completion"):  # no usage (None) or no count: nothing added
             value = get(f"{name}_tokens")
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 setattr(self, name, getattr(self, name) + value)
 
     def add_error_usage(self, exc) -> None:
         """Token counts an error response reports (when a server bills a failed request)."""
-        try:
-            usage = exc.response.json().get("usage")
-        except Exception:
-            return
-        self.add_usage(usage if isinstance(usage, dict) else None)
+        with suppress(Exception):  # not JSON, or not an object
+            self.add_usage(exc.response.json().get("usage"))
 
     def record(self, task: str, model: str) -> UsageRecord:
         return UsageRecord(task=task, model=model, prompt_tokens=self.prompt, completion_tokens=self.completion,
@@ -270,10 +268,8 @@ def _salvaged(exc: InstructorRetryException, request: Request, response_model, t
 
 def _salvage(exc, response_model):
     try:
-        message = exc.last_completion.choices[0].message
-        content = message.content
-        if not content and getattr(message, "tool_calls", None):
-            content = message.tool_calls[0].function.arguments
+        message = exc.last_completion.choices[0].message  # the content (JSON modes), else the tool call's (TOOLS)
+        content = message.content or message.tool_calls[0].function.arguments
         return response_model.model_validate(json.loads(content))
     except Exception:
         return None

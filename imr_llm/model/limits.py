@@ -36,11 +36,11 @@ class _Window:
         if self.total + amount <= self.per_minute or not self.spent:
             return 0.0
         excess, freed = self.total + amount - self.per_minute, 0.0
-        for t, spent in self.spent:
+        for t, spent in self.spent:  # no break: more than the budget, it waits for the last to leave
             freed += spent
             if freed >= excess:
-                return max(0.0, t + 60.0 - now)
-        return max(0.0, self.spent[-1][0] + 60.0 - now)
+                break
+        return max(0.0, t + 60.0 - now)
 
     def charge(self, amount: float, now: float) -> None:
         if self.per_minute is not None:

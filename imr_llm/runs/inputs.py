@@ -43,15 +43,13 @@ def expand_paths(paths: Sequence[str], outputs: Sequence[Path] = ()) -> tuple[li
     written = [os.path.realpath(o) for o in outputs]
     for raw in paths:
         p = Path(raw)
-        if raw == STDIN:
-            files.append(p)
-        elif p.is_dir():
+        if raw != STDIN and p.is_dir():
             below = [w for w in written if w.startswith(os.path.realpath(p) + os.sep)]  # not the folder itself
             found = [f for f in iter_inputs([p]) if not _inside(os.path.realpath(f), below)]
             if not found:
                 problems.append(f"{display_path(p)}: folder has no .pdf or .txt letters")
             files.extend(found)
-        elif p.exists():
+        elif raw == STDIN or p.exists():
             files.append(p)
         else:
             problems.append(f"{display_path(p)}: no such file or folder")
