@@ -86,7 +86,9 @@ def claim_cache_dir(directory: Path) -> Path:
         raise ConfigError(f"cache folder {display_path(directory)}: is a file, not a folder")
     elif marker.exists():
         return directory
-    elif any(directory.iterdir()) and directory != _named_cache_dir():
+    # the marker is read again after the listing: another process claiming the new folder at the same
+    # moment writes its marker before any other file, so files beside a marker are that process's cache
+    elif any(directory.iterdir()) and not marker.exists() and directory != _named_cache_dir():
         raise ConfigError(f"cache folder {display_path(directory)}: holds files and is not an imr-llm cache "
                           f"(no {MARKER} in it); give a new or empty folder")
     marker.write_text(_MARKER_TEXT, encoding="utf-8")
